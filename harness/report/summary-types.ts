@@ -1,0 +1,55 @@
+/**
+ * summary.json, version 1. Nightly jobs and `compare` read it: add fields, never rename or
+ * remove one without bumping `version`.
+ */
+export type Verdict = 'pass' | 'fail' | 'error';
+
+/** One reading of every counter the harness collects, taken at one moment in the guest. */
+export interface CounterSnapshot {
+  /** memory.current of the scenario's cgroup, bytes. */
+  memcgCurrent: number;
+  /** Selected memory.stat fields of the scenario's cgroup, bytes. */
+  memcgStat: { kernel: number; slab_unreclaimable: number; percpu: number; sock?: number };
+  /** Sum of SK_MEMINFO_OPTMEM over the scenario's sockets, bytes (absent when no sockets). */
+  optmemTotal?: number;
+  /** Sockets whose optmem differs from their own baseline (absent when no sockets). */
+  optmemChanged?: number;
+  /** Active objects of the kmalloc caches that hold storage elements, from /proc/slabinfo. */
+  slabActive?: Record<string, number>;
+}
+
+export interface ScenarioResult {
+  name: string;
+  verdict: Verdict;
+  /** The sentence a user reads on failure; for a pass, what was shown. */
+  reason: string;
+  params: Record<string, number | string | boolean>;
+  seed: number;
+  counters: { before: CounterSnapshot | null; after: CounterSnapshot | null; peak?: CounterSnapshot | null };
+  /** Time from the last map reference drop until every counter was back, ms (null: never). */
+  settleMs: number | null;
+  durationMs: number;
+  /** Each check that ran: its name, whether it passed and its message. */
+  checks: Array<{ name: string; ok: boolean; message: string }>;
+  /** Kernel log lines that failed the scenario. */
+  kernelLog?: string[];
+  /** Throughput figures (race rounds per second, elements per second). */
+  rates?: Record<string, number>;
+}
+
+export interface Summary {
+  version: 1;
+  tool: string;
+  startedAt: string;
+  kernel: { spec: string; release: string; bzImage: string };
+  accel: 'kvm' | 'tcg';
+  backend: 'qemu';
+  channel: 'virtio' | 'ttyS1';
+  exitCode: number;
+  /** Set when the run ended early: a panic, a deadline, Ctrl-C, a setup error. */
+  aborted?: string;
+  scenarios: ScenarioResult[];
+  timings: Record<string, number>;
+  /** The command that repeats this run with the same seed. */
+  repeat: string;
+}

@@ -1,0 +1,61 @@
+/**
+ * Watches the guest console (ttyS0) as it streams: keeps all of it for console.log, and
+ * raises the alarm the moment the kernel panics or oopses, so the harness stops waiting for
+ * an agent that will never answer and reports the console tail instead of a bare timeout.
+ */
+const FATAL_PATTERNS: Array<[RegExp, string]> = [
+  [/Kernel panic - not syncing/, 'kernel panic'],
+  [/\bOops: /, 'kernel oops'],
+  [/BUG: kernel NULL pointer dereference/, 'kernel NULL pointer dereference'],
+  [/BUG: unable to handle/, 'kernel page fault'],
+  [/general protection fault/, 'general protection fault'],
+];
+
+export class ConsoleMonitor {
+  private text = '';
+  private partial = '';
+  private fatal: string | null = null;
+  private readonly listeners: Array<(what: string) => void> = [];
+
+  /** Feed console output as it arrives. */
+  push(chunk: string): void {
+    this.text += chunk;
+    const lines = (this.partial + chunk).split('\n');
+    this.partial = lines.pop() ?? '';
+    for (const line of lines) this.inspect(line);
+  }
+
+  /** Called once with a description when the console shows a fatal kernel error. */
+  onFatal(listener: (what: string) => void): void {
+    this.listeners.push(listener);
+    if (this.fatal) listener(this.fatal);
+  }
+
+  get fatalError(): string | null {
+    return this.fatal;
+  }
+
+  get all(): string {
+    return this.text;
+  }
+
+  tail(lines = 40): string {
+    return this.text.replace(/\r/g, '').split('\n').slice(-lines).join('\n');
+  }
+
+  /** True once the console has printed the marker (used by the KVM probe). */
+  includes(marker: string): boolean {
+    return this.text.includes(marker);
+  }
+
+  private inspect(line: string): void {
+    if (this.fatal) return;
+    for (const [re, what] of FATAL_PATTERNS) {
+      if (re.test(line)) {
+        this.fatal = `${what}: ${line.replace(/\r/g, '').trim()}`;
+        for (const l of this.listeners) l(this.fatal);
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * The plain QEMU backend: `-kernel`/`-initrd`, console on ttyS0 (QEMU's stdout), the agent on
+ * its own channel (a unix socket the harness listens on before QEMU starts, so no connect race).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type Server, type Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { registerChild } from '../util/children.js';
+import { withDeadline } from '../util/deadline.js';
+import { SetupError } from '../util/errors.js';
+import type { ChannelKind } from './channel.js';
+
+export type Accel = 'kvm' | 'tcg';
+
+export interface GuestSpec {
+  bzImage: string;
+  initramfs: string;
+  accel: Accel;
+  channel: ChannelKind;
+  cpus: number;
+  memoryMiB: number;
+  /** Extra kernel command line words. */
+  append?: string[];
+  qemu?: string;
+}
+
+export const QEMU_BINARY = 'qemu-system-x86_64';
+
+/** Name of the virtio-serial port; vm/init.sh looks it up under /sys/class/virtio-ports. */
+export const AGENT_PORT_NAME = 'bpfh.agent';
+
+export function kernelCommandLine(spec: GuestSpec): string {
+  return [
+    'console=ttyS0,115200',
+    // A panic reboots at once, and -no-reboot turns that into QEMU exiting: no hung guest.
+    'panic=-1',
+    'rdinit=/init',
+    `bpfh.chan=${spec.channel}`,
+    ...(spec.append ?? []),
+  ].join(' ');
+}
+
+export function qemuArgs(spec: GuestSpec, agentSocket: string): string[] {
+  const args = [
+    '-nodefaults', '-no-reboot', '-display', 'none',
+    '-machine', `q35,accel=${spec.accel}`,
+    // The default CPU model on purpose. KVM: 'host'/'max' abort on an MSR on some hosts. TCG:
+    // 'max' makes Debian's 7.3 oops at boot (int3 in sched_clock_cpu, a text_poke gone wrong).
+    '-smp', String(spec.cpus), '-m', `${spec.memoryMiB}M`,
+    '-kernel', spec.bzImage, '-initrd', spec.initramfs,
+    '-append', kernelCommandLine(spec),
+    '-serial', 'stdio',
+    '-chardev', `socket,id=agent,path=${agentSocket}`,
+  ];
+  if (spec.channel === 'virtio') {
+    args.push('-device', 'virtio-serial-pci,id=vser0', '-device', `virtserialport,bus=vser0.0,chardev=agent,name=${AGENT_PORT_NAME}`);
+  } else {
+    args.push('-serial', 'chardev:agent');
+  }
+  return args;
+}
+
+export interface RunningGuest {
+  process: ChildProcess;
+  agentSocket: Socket;
+  /** Resolves with QEMU's exit code (or signal name) when it ends. */
+  exited: Promise<number | string>;
+  /** SIGKILLs QEMU if it still runs and removes the socket directory. */
+  kill(): void;
+}
+
+/**
+ * Starts QEMU and waits for it to connect to the agent socket. `onConsole` gets the console
+ * (ttyS0) and QEMU's own messages as they come.
+ */
+export async function startGuest(spec: GuestSpec, onConsole: (text: string) => void, connectDeadlineMs = 20_000): Promise<RunningGuest> {
+  const dir = mkdtempSync(join(tmpdir(), 'bpfh-'));
+  const socketPath = join(dir, 'agent.sock');
+  const server: Server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, resolve);
+  });
+  const connected = new Promise<Socket>((resolve) => server.once('connection', resolve));
+
+  const binary = spec.qemu ?? QEMU_BINARY;
+  const child = spawn(binary, qemuArgs(spec, socketPath), { stdio: ['pipe', 'pipe', 'pipe'] });
+  registerChild(child);
+  const spawnFailed = new Promise<never>((_, reject) =>
+    child.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'ENOENT' ? new SetupError(`${binary} not found: install qemu-system-x86 (apt-get install qemu-system-x86)`) : err),
+    ),
+  );
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  child.stdout.setEncoding('utf8').on('data', onConsole);
+  child.stderr.setEncoding('utf8').on('data', (text: string) => onConsole(text.replace(/^/gm, '[qemu] ')));
+
+  const kill = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const earlyExit = exited.then((code) => {
+      throw new Error(`QEMU exited (${code}) before connecting to the agent socket`);
+    });
+    const socket = await withDeadline(Promise.race([connected, spawnFailed, earlyExit]), connectDeadlineMs, 'QEMU start');
+    return { process: child, agentSocket: socket, exited, kill };
+  } catch (err) {
+    kill();
+    throw err;
+  }
+}

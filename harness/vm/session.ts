@@ -1,0 +1,67 @@
+/**
+ * A booted guest with its agent answering: the unit every command of the harness works with.
+ * Boot, a panic, a silent guest and shutdown each have a deadline; on any of them the guest is
+ * killed and the error carries the console tail.
+ */
+import { AgentClient, type AgentReply } from '../agent/client.js';
+import { withDeadline } from '../util/deadline.js';
+import { GuestError } from '../util/errors.js';
+import { ConsoleMonitor } from './console.js';
+import { startGuest, type GuestSpec, type RunningGuest } from './qemu.js';
+
+export interface GuestSession {
+  agent: AgentClient;
+  console: ConsoleMonitor;
+  ready: AgentReply;
+  bootMs: number;
+  /** Asks the agent to power off, waits for QEMU to end, kills it past the deadline. */
+  shutdown(deadlineMs?: number): Promise<void>;
+  /** Kills the guest at once. */
+  kill(): void;
+}
+
+export interface BootOptions {
+  bootDeadlineMs: number;
+  /** Every raw line on the agent channel, both directions. */
+  recordAgent: (line: string) => void;
+  onConsole?: (text: string) => void;
+}
+
+export async function bootGuest(spec: GuestSpec, opts: BootOptions): Promise<GuestSession> {
+  const started = Date.now();
+  const monitor = new ConsoleMonitor();
+  let guest: RunningGuest | null = null;
+  guest = await startGuest(spec, (text) => {
+    monitor.push(text);
+    opts.onConsole?.(text);
+  });
+  const running = guest;
+  const agent = new AgentClient(running.agentSocket, opts.recordAgent);
+  const fatal = (what: string): GuestError => new GuestError(`guest died: ${what}`, monitor.tail());
+  monitor.onFatal((what) => agent.failAll(fatal(what)));
+  void running.exited.then((code) => agent.failAll(new GuestError(`QEMU exited (${code}) while the harness still talked to the guest`, monitor.tail())));
+
+  let ready: AgentReply;
+  try {
+    ready = await agent.ready(opts.bootDeadlineMs);
+  } catch (err) {
+    running.kill();
+    const why = monitor.fatalError ?? (err instanceof Error ? err.message : String(err));
+    throw new GuestError(`guest did not boot to the agent: ${why}`, monitor.tail());
+  }
+  return {
+    agent,
+    console: monitor,
+    ready,
+    bootMs: Date.now() - started,
+    kill: () => running.kill(),
+    shutdown: async (deadlineMs = 20_000) => {
+      agent.call('poweroff', {}, deadlineMs).catch(() => undefined); // the reply may never come
+      try {
+        await withDeadline(running.exited, deadlineMs, 'guest power-off');
+      } finally {
+        running.kill();
+      }
+    },
+  };
+}
