@@ -3,7 +3,7 @@
  * one JSON reply per line back. Every call has a deadline. Every line received is also handed
  * to a recorder, so the raw agent records end up in the results whatever happens.
  */
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { DeadlineError } from '../util/deadline.js';
 
 export interface AgentReply {
@@ -39,7 +39,7 @@ export class AgentClient {
   private closedWith: Error | null = null;
 
   constructor(
-    private readonly socket: Socket,
+    private readonly socket: Duplex,
     private readonly record: (line: string) => void,
   ) {
     socket.setEncoding('utf8');

@@ -35,6 +35,8 @@ export interface ScenarioResult {
   kernelLog?: string[];
   /** Throughput figures (race rounds per second, elements per second). */
   rates?: Record<string, number>;
+  /** Measured facts beside the verdict: charge per element, memcg sensitivity, tolerance. */
+  notes?: Record<string, number | string>;
 }
 
 export interface Summary {
@@ -52,4 +54,8 @@ export interface Summary {
   timings: Record<string, number>;
   /** The command that repeats this run with the same seed. */
   repeat: string;
+  /** Kernel reports seen while booting, before any scenario ran (shown, never a verdict). */
+  bootKernelLog?: string[];
+  /** Where the run's files are. */
+  resultsDir?: string;
 }

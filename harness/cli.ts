@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+/**
+ * bpf-harness: the command line. Exit 0 when nothing lingered, 1 when something did or the
+ * kernel complained (or the guest died), 2 for usage and setup errors.
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { vmTest } from './run/vm-test.js';
+import { ALL_SCENARIOS } from './scenarios/registry.js';
+import type { SizeLevel } from './scenarios/types.js';
+import { killAllChildren } from './util/children.js';
+import { GuestError, HarnessError } from './util/errors.js';
+import type { AccelRequest } from './vm/accel.js';
+import type { ChannelKind } from './vm/channel.js';
+
+export const DEFAULT_KERNEL = 'debian:7.3';
+
+function randomSeed(): number {
+  return Math.floor(Math.random() * 2 ** 31);
+}
+
+function fail(err: unknown): never {
+  killAllChildren();
+  if (err instanceof GuestError) {
+    process.stderr.write(`bpf-harness: ${err.message}\n--- console tail ---\n${err.consoleTail}\n`);
+    process.exit(err.exitCode);
+  }
+  if (err instanceof HarnessError) {
+    process.stderr.write(`bpf-harness: ${err.message}\n`);
+    process.exit(err.exitCode);
+  }
+  process.stderr.write(`bpf-harness: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+}
+
+const argv = process.argv.slice(2);
+await yargs(hideBin(process.argv))
+  .scriptName('bpf-harness')
+  .usage('$0 <command> [options]')
+  .command(
+    'vm-test',
+    'boot a kernel in QEMU and prove BPF local storage does not linger',
+    (y) =>
+      y
+        .option('kernel', { type: 'string', default: DEFAULT_KERNEL, describe: 'bzImage path, kernel build tree, or debian:<series> (debian:7.3, debian:7.2, debian:6.12)' })
+        .option('mirror', { type: 'string', describe: 'Debian mirror URI for debian: kernels (default: the one the system apt uses)' })
+        .option('scenario', { type: 'string', array: true, describe: `scenario to run (repeatable): ${ALL_SCENARIOS.map((s) => s.name).join(', ')}` })
+        .option('sizes', { choices: ['small', 'default', 'stress'] as const, default: 'default' as const, describe: 'how much work each scenario does' })
+        .option('seed', { type: 'number', describe: 'seed for the races (default: random, printed in the report)' })
+        .option('accel', { choices: ['auto', 'kvm', 'tcg'] as const, default: 'auto' as const, describe: 'auto probes KVM by booting the guest and falls back to TCG' })
+        .option('channel', { choices: ['virtio', 'ttyS1'] as const, describe: 'agent channel (default: virtio-serial when the kernel has it built in, else ttyS1)' })
+        .option('cpus', { type: 'number', default: 2, describe: 'guest CPUs' })
+        .option('memory', { type: 'number', default: 2048, describe: 'guest memory, MiB' })
+        .option('boot-deadline', { type: 'number', default: 180, describe: 'seconds the guest may take to boot to the agent' })
+        .option('json', { type: 'boolean', default: false, describe: 'print summary.json instead of the table' }),
+    async (a) => {
+      try {
+        const code = await vmTest({
+          kernel: a.kernel,
+          mirror: a.mirror,
+          scenarios: a.scenario,
+          sizes: a.sizes as SizeLevel,
+          seed: a.seed ?? randomSeed(),
+          accel: a.accel as AccelRequest,
+          channel: a.channel as ChannelKind | undefined,
+          cpus: a.cpus,
+          memoryMiB: a.memory,
+          bootDeadlineS: a['boot-deadline'],
+          json: a.json,
+          argv,
+        });
+        process.exit(code);
+      } catch (err) {
+        fail(err);
+      }
+    },
+  )
+  .demandCommand(1, 'name a command, e.g. vm-test')
+  .strict()
+  .fail((msg, err) => {
+    if (err) fail(err);
+    process.stderr.write(`bpf-harness: ${msg}; see --help\n`);
+    process.exit(2);
+  })
+  .help()
+  .parseAsync();

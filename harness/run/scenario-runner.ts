@@ -1,0 +1,90 @@
+/**
+ * Runs one scenario in its own cgroup with a deadline, scans the kernel log it produced, and
+ * turns what it measured into a verdict. A scenario that throws is an 'error', never a pass.
+ */
+import { AgentCallError } from '../agent/client.js';
+import type { ScenarioResult } from '../report/summary-types.js';
+import type { GuestOps } from '../scenarios/guest-ops.js';
+import type { Scenario, SizeLevel } from '../scenarios/types.js';
+import { withDeadline } from '../util/deadline.js';
+import type { Tolerance } from '../verdict/lingering.js';
+import { scanKernelLog } from '../verdict/kernel-log.js';
+
+export interface RunnerEnv {
+  ops: GuestOps;
+  ncpus: number;
+  pageSize: number;
+  tolerance: Tolerance;
+  seed: number;
+  level: SizeLevel;
+  log: (line: string) => void;
+  /** Hands every kernel log record read from the guest to the run's kernel.log. */
+  onKernelLog: (records: string[]) => void;
+}
+
+const CGROUP_ROOT = '/sys/fs/cgroup';
+/** Enough descriptors for the largest socket counts of the stress level. */
+const NOFILE = 1 << 20;
+
+export async function runScenario(scenario: Scenario, env: RunnerEnv): Promise<ScenarioResult> {
+  const params = scenario.params(env.level);
+  const started = Date.now();
+  const result: ScenarioResult = {
+    name: scenario.name,
+    verdict: 'error',
+    reason: '',
+    params,
+    seed: env.seed,
+    counters: { before: null, after: null },
+    settleMs: null,
+    durationMs: 0,
+    checks: [],
+  };
+  const cgroup = `${CGROUP_ROOT}/bpfh-${scenario.name}`;
+  try {
+    await env.ops.mkdir(cgroup);
+    await env.ops.enterCgroup(cgroup);
+    await env.ops.raiseNofile(NOFILE);
+    const deadline = scenario.deadlineMs(params);
+    const outcome = await withDeadline(
+      scenario.run({ ops: env.ops, ncpus: env.ncpus, pageSize: env.pageSize, tolerance: env.tolerance, seed: env.seed, cgroup, log: (l) => env.log(`  ${l}`) }, params),
+      deadline,
+      `scenario ${scenario.name}`,
+    );
+    Object.assign(result, { checks: outcome.checks, counters: outcome.counters, settleMs: outcome.settleMs });
+    if (outcome.rates) result.rates = outcome.rates;
+    if (outcome.notes) result.notes = outcome.notes;
+    const failed = outcome.checks.filter((c) => !c.ok);
+    result.verdict = failed.length ? 'fail' : 'pass';
+    result.reason = failed.length ? failed.map((c) => c.message).join('; ') : summarisePass(outcome.checks.length, outcome.settleMs);
+  } catch (err) {
+    result.verdict = 'error';
+    result.reason = err instanceof AgentCallError || err instanceof Error ? err.message : String(err);
+  }
+  await scanScenarioKernelLog(env, result);
+  result.durationMs = Date.now() - started;
+  return result;
+}
+
+function summarisePass(checks: number, settleMs: number | null): string {
+  return `all ${checks} checks passed; counters back ${settleMs ?? '?'} ms after the last map reference was dropped`;
+}
+
+/** Any kernel report during the scenario fails it, quoted. */
+async function scanScenarioKernelLog(env: RunnerEnv, result: ScenarioResult): Promise<void> {
+  let records: string[];
+  try {
+    records = await env.ops.kmsg();
+  } catch {
+    return; // the guest is gone; the caller reports that
+  }
+  env.onKernelLog(records);
+  const findings = scanKernelLog(records);
+  if (findings.length === 0) return;
+  result.kernelLog = findings.flatMap((f) => [f.line, ...f.context.slice(0, 12)]);
+  const kinds = [...new Set(findings.map((f) => f.kind))].join(', ');
+  const first = findings[0]?.line ?? '';
+  if (result.verdict !== 'error') result.verdict = 'fail';
+  result.checks.push({ name: 'kernel-log', ok: false, message: `the kernel reported ${kinds}: ${first}` });
+  result.reason = result.reason && !result.reason.startsWith('all ') ? `${result.reason}; kernel log: ${first}` : `kernel log: ${first}`;
+}

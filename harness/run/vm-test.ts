@@ -1,0 +1,175 @@
+/**
+ * `bpf-harness vm-test`: kernel -> VM -> guest agent -> counters -> verdict -> report.
+ * Whatever happens after the results directory exists (a verdict, a panic, a deadline,
+ * Ctrl-C), summary.json, the TAP and JUnit files, the console and kernel logs are written.
+ */
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { assertConfig } from '../kernel/config.js';
+import { resolveKernel, type KernelImage } from '../kernel/resolve.js';
+import { parseKmsgRecord, scanKernelLog } from '../verdict/kernel-log.js';
+import { createRunDir, writeRunReport, type RunDir } from '../report/results-dir.js';
+import { renderTable } from '../report/table.js';
+import type { ScenarioResult, Summary } from '../report/summary-types.js';
+import { GuestOps } from '../scenarios/guest-ops.js';
+import { selectScenarios } from '../scenarios/registry.js';
+import type { SizeLevel } from '../scenarios/types.js';
+import { onAbort } from '../util/children.js';
+import { GuestError, HarnessError } from '../util/errors.js';
+import { resultsRoot } from '../util/paths.js';
+import { memcgTolerance } from '../verdict/lingering.js';
+import { chooseAccel, type AccelRequest } from '../vm/accel.js';
+import { chooseChannel, type ChannelKind } from '../vm/channel.js';
+import { buildGuestInitramfs } from '../vm/guest-image.js';
+import { bootGuest, type GuestSession } from '../vm/session.js';
+import { runScenario } from './scenario-runner.js';
+
+export interface VmTestOptions {
+  kernel: string;
+  mirror?: string;
+  scenarios?: string[];
+  sizes: SizeLevel;
+  seed: number;
+  accel: AccelRequest;
+  channel?: ChannelKind;
+  cpus: number;
+  memoryMiB: number;
+  bootDeadlineS: number;
+  json: boolean;
+  /** The argv that started this run, for the repeat command. */
+  argv: string[];
+}
+
+/** Progress goes to stderr under --json so stdout stays one JSON document. */
+function makeLogger(json: boolean): (line: string) => void {
+  return (line) => (json ? process.stderr : process.stdout).write(`${line}\n`);
+}
+
+function kernelTag(k: KernelImage): string {
+  return k.source === 'debian' ? k.spec.replace(':', '-') : k.release;
+}
+
+export function repeatCommand(opts: VmTestOptions): string {
+  const scenarioArgs = (opts.scenarios ?? []).flatMap((s) => ['--scenario', s]);
+  return ['npm', 'run', 'vm-test', '--', '--kernel', opts.kernel, '--sizes', opts.sizes, '--seed', String(opts.seed), ...scenarioArgs].join(' ');
+}
+
+function formatKmsg(records: readonly string[]): string {
+  return records
+    .map((r) => {
+      const rec = parseKmsgRecord(r);
+      return rec ? `[${(rec.usec / 1e6).toFixed(6).padStart(12)}] ${rec.message}` : r;
+    })
+    .join('\n');
+}
+
+export async function vmTest(opts: VmTestOptions): Promise<number> {
+  const log = makeLogger(opts.json);
+  const t0 = Date.now();
+  const timings: Record<string, number> = {};
+  const scenarios = selectScenarios(opts.scenarios);
+
+  const kernel = await resolveKernel(opts.kernel, { mirror: opts.mirror, log });
+  timings.kernelMs = Date.now() - t0;
+  const channel = chooseChannel(kernel.config, opts.channel);
+  assertConfig(kernel, channel.requires);
+  log(`kernel ${kernel.spec}: ${kernel.release}; agent channel ${channel.kind} (${channel.why})`);
+
+  const image = buildGuestInitramfs();
+  const spec = { bzImage: kernel.bzImage, initramfs: image.path, accel: 'tcg' as const, channel: channel.kind, cpus: opts.cpus, memoryMiB: opts.memoryMiB };
+  const accel = await chooseAccel(opts.accel, spec, log);
+
+  const run = createRunDir(resultsRoot, kernelTag(kernel));
+  const summary: Summary = {
+    version: 1,
+    tool: 'bpf-storage-harness',
+    startedAt: new Date(t0).toISOString(),
+    kernel: { spec: kernel.spec, release: kernel.release, bzImage: kernel.bzImage },
+    accel: accel.accel,
+    backend: 'qemu',
+    channel: channel.kind,
+    exitCode: 2,
+    scenarios: [],
+    timings,
+    repeat: repeatCommand(opts),
+    resultsDir: run.dir,
+  };
+  const kernelLog: string[] = [];
+  let session: GuestSession | null = null;
+  const agentLog = join(run.dir, 'agent.jsonl');
+  const saveLogs = (): void => {
+    if (session) writeFileSync(join(run.dir, 'console.log'), session.console.all);
+    writeFileSync(join(run.dir, 'kernel.log'), formatKmsg(kernelLog) + '\n');
+  };
+  const unregister = onAbort((reason) => {
+    summary.aborted = reason;
+    summary.exitCode = 130;
+    saveLogs();
+    writeRunReport(run, summary);
+  });
+
+  try {
+    log(`booting ${kernel.release} under ${accel.accel.toUpperCase()} (${opts.cpus} CPUs, ${opts.memoryMiB} MiB)`);
+    const bootDeadlineMs = opts.bootDeadlineS * 1000;
+    session = await bootGuest({ ...spec, accel: accel.accel }, {
+      bootDeadlineMs,
+      recordAgent: (line) => appendFileSync(agentLog, line + '\n'),
+    }).catch((err: unknown) => {
+      if (err instanceof GuestError) writeFileSync(join(run.dir, 'console.log'), err.consoleTail);
+      throw err;
+    });
+    timings.bootMs = session.bootMs;
+    const ready = session.ready;
+    summary.kernel.release = String(ready.release ?? kernel.release);
+    const ncpus = Number(ready.ncpus ?? opts.cpus);
+    const pageSize = Number(ready.pageSize ?? 4096);
+    log(`guest up in ${(session.bootMs / 1000).toFixed(1)} s: ${summary.kernel.release}, ${ncpus} CPUs`);
+
+    const ops = new GuestOps(session.agent);
+    const bootLog = await ops.kmsg();
+    kernelLog.push(...bootLog);
+    const bootFindings = scanKernelLog(bootLog);
+    if (bootFindings.length) {
+      summary.bootKernelLog = bootFindings.map((f) => f.line);
+      log(`note: the kernel reported ${bootFindings.length} problem(s) while booting (see kernel.log); they do not count against any scenario`);
+    }
+    const tolerance = memcgTolerance(ncpus, pageSize);
+    for (const scenario of scenarios) {
+      log(`scenario ${scenario.name}: ${scenario.summary}`);
+      const result: ScenarioResult = await runScenario(scenario, {
+        ops, ncpus, pageSize, tolerance, seed: opts.seed, level: opts.sizes, log,
+        onKernelLog: (records) => kernelLog.push(...records),
+      });
+      summary.scenarios.push(result);
+      log(`  ${result.verdict.toUpperCase()} in ${(result.durationMs / 1000).toFixed(1)} s: ${result.reason}`);
+      if (session.console.fatalError) break;
+    }
+    const shutdownStart = Date.now();
+    await session.shutdown();
+    timings.shutdownMs = Date.now() - shutdownStart;
+    summary.exitCode = summary.scenarios.every((s) => s.verdict === 'pass') ? 0 : 1;
+  } catch (err) {
+    summary.aborted = err instanceof Error ? err.message : String(err);
+    summary.exitCode = err instanceof HarnessError ? err.exitCode : 1;
+    session?.kill();
+    throw err;
+  } finally {
+    unregister();
+    timings.totalMs = Date.now() - t0;
+    saveLogs();
+    writeRunReport(run, summary);
+    report(summary, run, opts, log);
+  }
+  return summary.exitCode;
+}
+
+function report(summary: Summary, run: RunDir, opts: VmTestOptions, log: (line: string) => void): void {
+  if (opts.json) {
+    process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+  } else {
+    log('');
+    log(renderTable(summary, { color: process.stdout.isTTY === true }));
+  }
+  log(`results: ${run.dir}`);
+  if (summary.exitCode !== 0) log(`repeat with: ${summary.repeat}`);
+}

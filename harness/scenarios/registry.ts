@@ -1,0 +1,15 @@
+import { SetupError } from '../util/errors.js';
+import { SK_SCENARIOS } from './sk.js';
+import type { Scenario } from './types.js';
+
+// Widened on purpose: the runner treats every scenario's params as a plain record.
+export const ALL_SCENARIOS: readonly Scenario[] = [...SK_SCENARIOS] as unknown as Scenario[];
+
+export function selectScenarios(names: readonly string[] | undefined): Scenario[] {
+  if (!names || names.length === 0) return [...ALL_SCENARIOS];
+  return names.map((name) => {
+    const found = ALL_SCENARIOS.find((s) => s.name === name);
+    if (!found) throw new SetupError(`unknown scenario ${name}: choose from ${ALL_SCENARIOS.map((s) => s.name).join(', ')}`);
+    return found;
+  });
+}

@@ -1,0 +1,86 @@
+/**
+ * What counts as lingering: the policy of the harness, in one place, with the reason a user
+ * reads when a check fails.
+ *
+ * - Socket optmem is exact: every element charged to a socket is uncharged when it is freed,
+ *   so each socket must come back to exactly its own value from before the element.
+ * - memcg counters are not exact. memory.current includes charges cached per CPU: the memcg
+ *   stock pre-charges up to MEMCG_CHARGE_BATCH (64) pages per CPU, and the object stock keeps
+ *   up to one page of byte-granular charge per CPU. Neither is returned when objects are freed,
+ *   so a correct kernel may stay up to ncpus x 65 pages above the baseline. That is the bound:
+ *   it comes from the mechanism, does not grow with the number of owners or rounds, and the
+ *   scenario sizes are chosen so that one lingering element per owner exceeds it several times.
+ * - A map the agent closed must be gone (bpf_map_get_fd_by_id fails) before anything is judged:
+ *   the map is freed from a workqueue after the last reference drops.
+ */
+import { diffOptmem } from '../counters/meminfo.js';
+import type { Reading } from '../counters/collect.js';
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  message: string;
+}
+
+/** Pages each CPU's memcg stock may hold pre-charged (mm/memcontrol.c MEMCG_CHARGE_BATCH). */
+export const MEMCG_CHARGE_BATCH = 64;
+
+export interface Tolerance {
+  bytes: number;
+  why: string;
+}
+
+export function memcgTolerance(ncpus: number, pageSize: number): Tolerance {
+  const bytes = ncpus * (MEMCG_CHARGE_BATCH + 1) * pageSize;
+  return { bytes, why: `${ncpus} CPUs x (${MEMCG_CHARGE_BATCH} pages of memcg charge stock + 1 page of object stock) x ${pageSize} B` };
+}
+
+export function kib(bytes: number): string {
+  return `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+/** Every socket back to exactly its own baseline. */
+export function checkOptmem(baseline: readonly number[], now: readonly number[]): Check {
+  const d = diffOptmem([...baseline], [...now]);
+  if (d.changed === 0) return { name: 'optmem', ok: true, message: `all ${d.sockets} sockets back to their optmem baseline` };
+  const example = d.examples[0];
+  const ex = example ? ` (socket #${example.index}: ${example.before} B before, ${example.after} B now)` : '';
+  return {
+    name: 'optmem',
+    ok: false,
+    message: `${d.changed} of ${d.sockets} sockets kept ${d.totalDelta} B of optmem after the map was freed, up to ${d.maxDelta} B on one${ex}`,
+  };
+}
+
+/** memory.current and slab_unreclaimable of the scenario cgroup back within the tolerance. */
+export function checkMemcg(before: Reading, now: Reading, tol: Tolerance): Check[] {
+  const current = now.memcgCurrent - before.memcgCurrent;
+  const slabBefore = before.memcgStat.slab_unreclaimable ?? 0;
+  const slab = (now.memcgStat.slab_unreclaimable ?? 0) - slabBefore;
+  return [
+    {
+      name: 'memcg-current',
+      ok: current <= tol.bytes,
+      message: `memory.current is ${kib(current)} above its baseline (tolerance ${kib(tol.bytes)}: ${tol.why})`,
+    },
+    {
+      name: 'memcg-slab',
+      ok: slab <= tol.bytes,
+      message: `memory.stat slab_unreclaimable is ${kib(slab)} above its baseline (tolerance ${kib(tol.bytes)})`,
+    },
+  ];
+}
+
+export function checkMapsFreed(stillAlive: readonly number[], total: number): Check {
+  if (stillAlive.length === 0) return { name: 'maps-freed', ok: true, message: `all ${total} maps freed by the kernel` };
+  return { name: 'maps-freed', ok: false, message: `${stillAlive.length} of ${total} closed maps still exist (ids ${stillAlive.slice(0, 8).join(', ')})` };
+}
+
+/**
+ * How many times one lingering element per owner would exceed the memcg tolerance, from the
+ * charge per element measured in this very run. Below 2 the memcg checks cannot tell.
+ */
+export function memcgSensitivity(chargedBytes: number, owners: number, tol: Tolerance): number {
+  if (owners <= 0) return 0;
+  return chargedBytes / tol.bytes;
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what the harness needs, idempotently and quietly when nothing is missing:
+# Debian/Ubuntu packages (apt-get, with sudo when not root), npm packages, the TypeScript
+# build, and the guest agent and BPF objects (bpf/Makefile). The default kernel is fetched
+# and cached by the harness itself on first use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# qemu-system-x86: the VM. busybox-static: the guest's userland. clang, libbpf-dev, libelf-dev,
+# zlib1g-dev, libzstd-dev, gcc, make: the BPF objects and the static agent. Debian kernels are
+# fetched with apt-get download and unpacked with dpkg-deb (always there with apt);
+# debian-archive-keyring verifies them (Ubuntu hosts lack it by default). cpio: the tests
+# check our initramfs writer against it.
+PACKAGES=(qemu-system-x86 busybox-static clang llvm libbpf-dev libelf-dev zlib1g-dev libzstd-dev gcc make debian-archive-keyring cpio)
+
+missing=()
+if command -v dpkg-query >/dev/null 2>&1; then
+	for p in "${PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+else
+	missing=("${PACKAGES[@]}")
+fi
+
+if ((${#missing[@]})); then
+	if ! command -v apt-get >/dev/null 2>&1; then
+		echo "bpf-harness setup: no apt-get on this host; install these packages (or their equivalents) by hand: ${missing[*]}" >&2
+		exit 2
+	fi
+	sudo=()
+	if [ "$(id -u)" -ne 0 ]; then
+		command -v sudo >/dev/null 2>&1 || { echo "bpf-harness setup: not root and no sudo; as root run: apt-get install ${missing[*]}" >&2; exit 2; }
+		sudo=(sudo)
+	fi
+	echo "bpf-harness setup: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	"${sudo[@]}" apt-get update -qq >/dev/null
+	"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm packages: only when the lock changed since the last install.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+	echo "bpf-harness setup: installing npm packages"
+	npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
+# TypeScript: incremental, a no-op when nothing changed.
+npx tsc -p tsconfig.json
+
+# Agent and BPF objects: make rebuilds only what changed.
+make -s -C bpf
