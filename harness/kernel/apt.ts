@@ -1,0 +1,290 @@
+/**
+ * A private apt setup for fetching Debian kernel packages: its own sources, lists, caches and
+ * (empty) dpkg status under cacheDir()/apt/, selected with APT_CONFIG so that apt reads none of
+ * the system's configuration (no system sources, preferences, apt.conf.d hooks) and writes none
+ * of the system's state. Only the mirror URI is borrowed from the system's sources.
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { execa } from 'execa';
+import { SetupError } from '../util/errors.js';
+
+/** The suites searched for kernels, oldest first. */
+export const DEBIAN_SUITES = ['trixie', 'sid', 'experimental'] as const;
+export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+/** Lists younger than this are used as they are: no apt-get update. */
+export const LISTS_MAX_AGE_MS = 12 * 3600 * 1000;
+
+const UPDATE_TIMEOUT_MS = 180_000;
+const QUERY_TIMEOUT_MS = 60_000;
+const DOWNLOAD_TIMEOUT_MS = 600_000;
+
+/** The repository URIs of an apt sources text, deb822 (`.sources`) or one-line (`.list`) format, in order. */
+export function parseSourceUris(text: string, format: 'deb822' | 'one-line'): string[] {
+  const uris: string[] = [];
+  if (format === 'one-line') {
+    for (const raw of text.split('\n')) {
+      const line = raw.replace(/#.*/, '').trim();
+      const m = /^deb(?:-src)?\s+(?:\[[^\]]*\]\s+)?(\S+)/.exec(line);
+      if (m) uris.push(m[1]!);
+    }
+    return uris;
+  }
+  // deb822: stanzas separated by blank lines; a field may continue on lines starting with space.
+  const lines = text.split('\n').filter((l) => !l.trimStart().startsWith('#'));
+  for (const stanza of lines.join('\n').split(/\n\s*\n/)) {
+    const fields = new Map<string, string>();
+    let last: string | undefined;
+    for (const line of stanza.split('\n')) {
+      if (/^\s/.test(line) && last !== undefined) {
+        fields.set(last, `${fields.get(last)} ${line.trim()}`);
+        continue;
+      }
+      const m = /^([A-Za-z0-9-]+):\s*(.*)$/.exec(line);
+      if (m) {
+        last = m[1]!.toLowerCase();
+        fields.set(last, m[2]!.trim());
+      }
+    }
+    if (/^(no|false)$/i.test(fields.get('enabled') ?? '')) continue;
+    for (const uri of (fields.get('uris') ?? '').split(/\s+/)) if (uri !== '') uris.push(uri);
+  }
+  return uris;
+}
+
+/** The first URI whose path ends in /debian (a Debian archive mirror), without a trailing slash. */
+export function pickDebianMirror(uris: readonly string[]): string | undefined {
+  for (const uri of uris) {
+    let path: string;
+    try {
+      path = new URL(uri).pathname;
+    } catch {
+      continue;
+    }
+    if (/\/debian\/*$/.test(path)) return uri.replace(/\/+$/, '');
+  }
+  return undefined;
+}
+
+/** The Debian mirror the system's apt already uses: /etc/apt/sources.list, then sources.list.d/ in name order. */
+export function discoverDebianMirror(etcApt = '/etc/apt'): string | undefined {
+  const uris: string[] = [];
+  const read = (path: string, format: 'deb822' | 'one-line'): void => {
+    try {
+      uris.push(...parseSourceUris(readFileSync(path, 'utf8'), format));
+    } catch {
+      /* unreadable or absent: skip */
+    }
+  };
+  read(join(etcApt, 'sources.list'), 'one-line');
+  let parts: string[] = [];
+  try {
+    parts = readdirSync(join(etcApt, 'sources.list.d')).sort();
+  } catch {
+    /* no parts dir */
+  }
+  for (const name of parts) {
+    if (name.endsWith('.sources')) read(join(etcApt, 'sources.list.d', name), 'deb822');
+    else if (name.endsWith('.list')) read(join(etcApt, 'sources.list.d', name), 'one-line');
+  }
+  return pickDebianMirror(uris);
+}
+
+/** The absolute path of `cmd` on PATH, or undefined. */
+export function which(cmd: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    const p = join(dir, cmd);
+    try {
+      if (statSync(p).isFile()) return p;
+    } catch {
+      /* not here */
+    }
+  }
+  return undefined;
+}
+
+/** One version of a package in the lists. */
+export interface AptVersion {
+  pkg: string;
+  version: string;
+  suite: string;
+}
+
+function quote(s: string): string {
+  if (/["\n]/.test(s)) throw new SetupError(`the cache directory ${s} contains a quote or newline: set BPF_HARNESS_CACHE to a plain path`);
+  return `"${s}"`;
+}
+
+export class PrivateApt {
+  readonly dir: string;
+  readonly mirror: string;
+  private readonly confPath: string;
+  private readonly stampPath: string;
+  private readonly sourcesText: string;
+
+  constructor(dir: string, mirror: string) {
+    this.dir = dir;
+    this.mirror = mirror;
+    this.confPath = join(dir, 'apt.conf');
+    this.stampPath = join(dir, 'lists-updated');
+    this.sourcesText =
+      '# Written by the bpf-storage-harness: a private apt setup for downloading Debian kernels.\n' +
+      DEBIAN_SUITES.map((s) => `deb [arch=amd64 signed-by=${DEBIAN_KEYRING}] ${mirror} ${s} main\n`).join('');
+  }
+
+  /** Create the directories and write apt.conf and sources.list (only when they changed). */
+  async prepare(): Promise<void> {
+    const d = this.dir;
+    for (const sub of ['etc/apt.conf.d', 'etc/sources.list.d', 'etc/preferences.d', 'etc/trusted.gpg.d', 'state/lists/partial', 'cache/archives/partial', 'log']) {
+      mkdirSync(join(d, sub), { recursive: true });
+    }
+    const conf = [
+      '// Written by the bpf-storage-harness. Used through APT_CONFIG: apt reads no system configuration.',
+      `Dir::Etc ${quote(join(d, 'etc') + '/')};`,
+      'Dir::Etc::main "apt.conf";',
+      'Dir::Etc::parts "apt.conf.d";',
+      'Dir::Etc::sourcelist "sources.list";',
+      'Dir::Etc::sourceparts "sources.list.d";',
+      'Dir::Etc::preferences "preferences";',
+      'Dir::Etc::preferencesparts "preferences.d";',
+      'Dir::Etc::trusted "trusted.gpg";',
+      'Dir::Etc::trustedparts "trusted.gpg.d";',
+      `Dir::State ${quote(join(d, 'state') + '/')};`,
+      'Dir::State::lists "lists/";',
+      `Dir::State::status ${quote(join(d, 'state', 'status'))};`,
+      `Dir::Cache ${quote(join(d, 'cache') + '/')};`,
+      'Dir::Cache::archives "archives/";',
+      'Dir::Cache::pkgcache "pkgcache.bin";',
+      // The binary cache makes each apt-cache query ~30 ms instead of ~1.3 s; the source one is unused.
+      'Dir::Cache::srcpkgcache "";',
+      `Dir::Log ${quote(join(d, 'log') + '/')};`,
+      'APT::Architecture "amd64";',
+      'APT::Architectures { "amd64"; };',
+      'Acquire::Languages "none";',
+      // Keep the Packages lists compressed: ~45 MB instead of ~120 MB.
+      'Acquire::GzipIndexes "true";',
+      'Acquire::Retries "2";',
+      'Acquire::http::Timeout "30";',
+      'Acquire::https::Timeout "30";',
+      // Root's cache dir is usually not reachable by the _apt sandbox user: download as root.
+      ...(process.getuid?.() === 0 ? ['APT::Sandbox::User "root";'] : []),
+      '// Network settings of the system apt, which already talks to this mirror (proxies, Valid-Until checks):',
+      ...(await systemAcquireSettings()),
+      '',
+    ].join('\n');
+    // 0600: inherited proxy settings may carry credentials.
+    writeIfChanged(this.confPath, conf, 0o600);
+    writeIfChanged(join(d, 'etc', 'sources.list'), this.sourcesText);
+    writeIfChanged(join(d, 'state', 'status'), ''); // no packages installed: apt resolves nothing against the host
+  }
+
+  /** Milliseconds since the last successful update for the current sources, or undefined if never. */
+  listsAgeMs(): number | undefined {
+    try {
+      if (readFileSync(this.stampPath, 'utf8') !== this.sourcesText) return undefined;
+      return Date.now() - statSync(this.stampPath).mtimeMs;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Whether any Packages index is present (possibly old). */
+  hasLists(): boolean {
+    try {
+      return readdirSync(join(this.dir, 'state', 'lists')).some((n) => n.includes('_Packages'));
+    } catch {
+      return false;
+    }
+  }
+
+  private env(): Record<string, string> {
+    return { APT_CONFIG: this.confPath, LC_ALL: 'C.UTF-8', LANGUAGE: '' };
+  }
+
+  private async run(tool: string, args: string[], timeout: number, cwd?: string) {
+    return execa(tool, args, { env: this.env(), timeout, cwd, reject: false, stdin: 'ignore' });
+  }
+
+  /** apt-get update, quietly. Returns undefined on success, else the one-line reason. */
+  async update(timeoutMs = UPDATE_TIMEOUT_MS): Promise<string | undefined> {
+    const r = await this.run('apt-get', ['-qq', 'update'], timeoutMs);
+    if (r.timedOut) return `apt-get update did not finish within ${Math.round(timeoutMs / 1000)} s`;
+    const errLines = String(r.stderr).split('\n').filter((l) => /^(E|W|Err):/.test(l.trim()));
+    if (r.exitCode !== 0 || errLines.some((l) => l.startsWith('E:'))) {
+      const first = errLines.find((l) => !/Some index files failed/.test(l)) ?? errLines[0] ?? `exit code ${r.exitCode}`;
+      return `apt-get update failed: ${first.trim()}`;
+    }
+    writeFileSync(this.stampPath, this.sourcesText);
+    return undefined;
+  }
+
+  /** Package names in the lists starting with `prefix`. */
+  async pkgnames(prefix: string): Promise<string[]> {
+    const r = await this.run('apt-cache', ['pkgnames', prefix], QUERY_TIMEOUT_MS);
+    if (r.failed) throw new SetupError(`apt-cache pkgnames failed: ${firstLine(r.stderr) || (r.timedOut ? 'timed out' : `exit ${r.exitCode}`)}: delete ${this.dir} and retry`);
+    return String(r.stdout).split('\n').map((s) => s.trim()).filter(Boolean);
+  }
+
+  /** Every version of `pkgs` in the lists, with the suite it comes from. */
+  async versions(pkgs: readonly string[]): Promise<AptVersion[]> {
+    if (pkgs.length === 0) return [];
+    const r = await this.run('apt-cache', ['madison', ...pkgs], QUERY_TIMEOUT_MS);
+    if (r.timedOut) throw new SetupError(`apt-cache madison timed out: delete ${this.dir} and retry`);
+    const out: AptVersion[] = [];
+    for (const line of String(r.stdout).split('\n')) {
+      // "linux-binary-7.3-amd64 | 7.3~rc7-1~exp1 | http://<mirror>/debian experimental/main amd64 Packages"
+      const f = line.split('|').map((s) => s.trim());
+      if (f.length < 3 || !/Packages$/.test(f[2]!)) continue;
+      const suite = (f[2]!.split(/\s+/)[1] ?? '').split('/')[0] ?? '';
+      out.push({ pkg: f[0]!, version: f[1]!, suite });
+    }
+    return out;
+  }
+
+  /** apt-get download `pkg=version` ... into `dir`. */
+  async download(items: ReadonlyArray<{ pkg: string; version: string }>, dir: string): Promise<void> {
+    const r = await this.run('apt-get', ['-qq', 'download', ...items.map((i) => `${i.pkg}=${i.version}`)], DOWNLOAD_TIMEOUT_MS, dir);
+    if (r.timedOut) throw new SetupError(`apt-get download ${items.map((i) => i.pkg).join(' ')} did not finish within ${DOWNLOAD_TIMEOUT_MS / 1000} s: check the network or the mirror ${this.mirror}`);
+    if (r.exitCode !== 0) {
+      throw new SetupError(`apt-get download ${items.map((i) => i.pkg).join(' ')} failed: ${firstLine(r.stderr, /^E:/) || `exit ${r.exitCode}`}: check the network or the mirror ${this.mirror}`);
+    }
+  }
+}
+
+export function firstLine(text: unknown, prefer?: RegExp): string {
+  const lines = String(text ?? '').split('\n').map((l) => l.trim()).filter(Boolean);
+  return ((prefer && lines.find((l) => prefer.test(l))) ?? lines[0] ?? '').slice(0, 300);
+}
+
+function writeIfChanged(path: string, text: string, mode = 0o644): void {
+  if (existsSync(path)) {
+    try {
+      if (readFileSync(path, 'utf8') === text) return;
+    } catch {
+      /* rewrite */
+    }
+  }
+  writeFileSync(path, text, { mode });
+  chmodSync(path, mode);
+}
+
+/**
+ * The system apt's network settings that decide whether its mirror works from here: proxies,
+ * TLS options, and the Release freshness checks (an image pinned to a mirror snapshot turns
+ * Acquire::Check-Valid-Until off, and then so must we). Everything else of the system config
+ * (sources, preferences, hooks, cache paths) stays out.
+ */
+export async function systemAcquireSettings(): Promise<string[]> {
+  const env: Record<string, string | undefined> = { ...process.env, LC_ALL: 'C.UTF-8' };
+  delete env.APT_CONFIG;
+  const r = await execa('apt-config', ['dump'], { env, extendEnv: false, timeout: 20_000, reject: false, stdin: 'ignore' });
+  if (r.failed) return [];
+  return pickAcquireSettings(String(r.stdout));
+}
+
+/** The lines of an `apt-config dump` text that systemAcquireSettings keeps. */
+export function pickAcquireSettings(dump: string): string[] {
+  const keep = /^Acquire::(Check-Valid-Until|Check-Date|Max-ValidTime|Min-ValidTime|Max-FutureTime|ForceIPv4|ForceIPv6|(?:https?|ftp|socks)::[^ ]*) "/i;
+  return dump.split('\n').filter((l) => keep.test(l) && l.trimEnd().endsWith(';'));
+}
