@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The race verb: per round, the sockets of a fresh map are closed by closer
+ * threads while a dropper thread closes the map object (the last map
+ * reference) after a seeded pseudo-random number of socket closes.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+#define RACE_MAX_THREADS	64
+
+struct race_round {
+	const struct sockset *socks;
+	unsigned int threads;
+	struct skmap *map;
+	pthread_barrier_t barrier;
+	atomic_size_t closed;
+	atomic_size_t close_errors;
+	size_t target;		/* drop after this many closes */
+	size_t observed;	/* closes seen when dropping */
+	bool yield;		/* one CPU: spinning would only delay closers */
+};
+
+struct closer {
+	struct race_round *rr;
+	unsigned int index;
+	pthread_t thread;
+};
+
+/* splitmix64: small, fast, and a seed gives the same sequence anywhere. */
+static __u64 splitmix64(__u64 *state)
+{
+	__u64 z = (*state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* The number of closes after which round `round` drops the map: [0, n]. */
+static size_t drop_target(__u64 seed, __u64 round, size_t n)
+{
+	__u64 state = seed ^ (round * 0xd1b54a32d192ed03ULL);
+
+	return splitmix64(&state) % ((__u64)n + 1);
+}
+
+static __u64 now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void *closer_fn(void *arg)
+{
+	struct closer *c = arg;
+	struct race_round *rr = c->rr;
+	const struct sockset *s = rr->socks;
+	size_t i;
+
+	pthread_barrier_wait(&rr->barrier);
+	for (i = c->index; i < s->n; i += rr->threads) {
+		if (close(s->fd[i]))
+			atomic_fetch_add(&rr->close_errors, 1);
+		atomic_fetch_add_explicit(&rr->closed, 1, memory_order_release);
+	}
+	return NULL;
+}
+
+static void *dropper_fn(void *arg)
+{
+	struct race_round *rr = arg;
+	size_t seen;
+
+	pthread_barrier_wait(&rr->barrier);
+	for (;;) {
+		seen = atomic_load_explicit(&rr->closed, memory_order_acquire);
+		if (seen >= rr->target)
+			break;
+		if (rr->yield)
+			sched_yield();
+		else
+			__builtin_ia32_pause();
+	}
+	rr->observed = seen;
+	skmap_close(rr->map);
+	return NULL;
+}
+
+/*
+ * Runs the racing part of one round: every socket of s is closed and the
+ * map is closed. Returns 0 or -errno (then nothing was started and the
+ * caller still owns the sockets and the map).
+ */
+static int race_once(struct race_round *rr, char *err, size_t errlen)
+{
+	struct closer closers[RACE_MAX_THREADS];
+	pthread_t dropper;
+	unsigned int i, started;
+	int ret;
+
+	ret = pthread_barrier_init(&rr->barrier, NULL, rr->threads + 1);
+	if (ret) {
+		snprintf(err, errlen, "pthread_barrier_init: %s",
+			 strerror(ret));
+		return -ret;
+	}
+	/*
+	 * The dropper first: once it runs, the round cannot be abandoned,
+	 * so a failure to start a closer is handled by closing its share
+	 * from here, which keeps the barrier count and the close count
+	 * right.
+	 */
+	ret = pthread_create(&dropper, NULL, dropper_fn, rr);
+	if (ret) {
+		pthread_barrier_destroy(&rr->barrier);
+		snprintf(err, errlen, "pthread_create: %s", strerror(ret));
+		return -ret;
+	}
+	started = 0;
+	for (i = 0; i < rr->threads; i++) {
+		closers[i].rr = rr;
+		closers[i].index = i;
+		ret = pthread_create(&closers[i].thread, NULL, closer_fn,
+				     &closers[i]);
+		if (ret) {
+			fprintf(stderr, "bpf-agent: race: pthread_create: %s\n",
+				strerror(ret));
+			break;
+		}
+		started++;
+	}
+	/* missing closers: this thread takes their places one by one */
+	for (i = started; i < rr->threads; i++)
+		closer_fn(&closers[i]);
+	for (i = 0; i < started; i++)
+		pthread_join(closers[i].thread, NULL);
+	pthread_join(dropper, NULL);
+	pthread_barrier_destroy(&rr->barrier);
+	return 0;
+}
+
+int verb_race(struct agent *a, struct req *r)
+{
+	unsigned long long rounds, nsock, threads, seed, tcp;
+	unsigned long long *map_ids = NULL, *drop_after = NULL;
+	unsigned long long *drop_target_v = NULL;
+	unsigned long long created = 0, failed = 0, close_errors = 0;
+	unsigned long long done = 0;
+	const char *via = arg_str(r, "via");
+	const char *cgroup = arg_str(r, "cgroup");
+	struct sockset socks = {};
+	struct race_round rr;
+	struct skmap map;
+	__u64 t0, race_us = 0;
+	size_t present, absent, errors, c, f;
+	bool via_prog;
+	char err[512];
+	int ret = -1, first_errno;
+
+	if (arg_u64(r, "rounds", true, 0, 1, 1000000, &rounds) ||
+	    arg_u64(r, "sockets", true, 0, 1, 1u << 20, &nsock) ||
+	    arg_u64(r, "threads", true, 0, 1, RACE_MAX_THREADS, &threads) ||
+	    arg_u64(r, "seed", true, 0, 0, UINT64_MAX, &seed) ||
+	    arg_u64(r, "tcp", false, 50, 0, 100, &tcp))
+		return -1;
+	if (!via || (strcmp(via, "user") && strcmp(via, "prog")))
+		return req_fail(r, EINVAL, "via must be user or prog");
+	via_prog = !strcmp(via, "prog");
+	if (via_prog && !cgroup)
+		return req_fail(r, EINVAL, "via=prog needs cgroup=DIR");
+	if (!via_prog && cgroup)
+		return req_fail(r, EINVAL, "cgroup is for via=prog");
+
+	map_ids = calloc(rounds, sizeof(*map_ids));
+	drop_after = calloc(rounds, sizeof(*drop_after));
+	drop_target_v = calloc(rounds, sizeof(*drop_target_v));
+	if (!map_ids || !drop_after || !drop_target_v) {
+		req_fail(r, ENOMEM, "out of memory");
+		goto out;
+	}
+
+	t0 = now_us();
+	for (done = 0; done < rounds; done++) {
+		ret = skmap_open(&map, a->bpf_dir, "sk", via_prog, cgroup, err,
+				 sizeof(err));
+		if (ret) {
+			req_fail(r, -ret, "round %llu: %s", done, err);
+			goto fail;
+		}
+		ret = sockset_open(&socks, nsock, tcp);
+		if (ret) {
+			skmap_close(&map);
+			req_fail(r, -ret, "round %llu: socket: %s", done,
+				 strerror(-ret));
+			goto fail;
+		}
+		if (via_prog) {
+			/* the program made them when the sockets were made */
+			skmap_count_elems(&map, &socks, &present, &absent,
+					  &errors, &first_errno);
+			created += present;
+			failed += absent + errors;
+		} else {
+			skmap_create_elems(&map, &socks, &c, &f, &first_errno);
+			created += c;
+			failed += f;
+		}
+
+		memset(&rr, 0, sizeof(rr));
+		rr.socks = &socks;
+		rr.threads = threads;
+		rr.map = &map;
+		rr.target = drop_target(seed, done, socks.n);
+		rr.yield = sysconf(_SC_NPROCESSORS_ONLN) < 2;
+		map_ids[done] = map.map_id;
+		drop_target_v[done] = rr.target;
+
+		race_us -= now_us();
+		ret = race_once(&rr, err, sizeof(err));
+		race_us += now_us();
+		if (ret) {
+			sockset_close(&socks);
+			skmap_close(&map);
+			req_fail(r, -ret, "round %llu: %s", done, err);
+			goto fail;
+		}
+		socks.n = 0;	/* closed by the closers */
+		drop_after[done] = rr.observed;
+		close_errors += atomic_load(&rr.close_errors);
+	}
+	ret = 0;
+	goto report;
+fail:
+	ret = -1;
+	/* what happened before the failure is still reported, exactly */
+	r->out_on_error = true;
+report:
+	jf_u64(&r->out, "rounds", done);
+	jf_u64(&r->out, "created", created);
+	jf_u64(&r->out, "failed", failed);
+	jf_u64(&r->out, "elapsedUs", now_us() - t0);
+	jf_u64(&r->out, "raceUs", race_us);
+	jf_u64_array(&r->out, "mapIds", map_ids, done);
+	jf_u64_array(&r->out, "dropAfter", drop_after, done);
+	jf_u64_array(&r->out, "dropTarget", drop_target_v, done);
+	jf_u64(&r->out, "closeErrors", close_errors);
+out:
+	sockset_free(&socks);
+	free(map_ids);
+	free(drop_after);
+	free(drop_target_v);
+	return ret;
+}
