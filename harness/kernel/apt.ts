@@ -15,7 +15,6 @@ export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 /** Lists younger than this are used as they are: no apt-get update. */
 export const LISTS_MAX_AGE_MS = 12 * 3600 * 1000;
 
-const UPDATE_TIMEOUT_MS = 180_000;
 const QUERY_TIMEOUT_MS = 60_000;
 const DOWNLOAD_TIMEOUT_MS = 600_000;
 
@@ -206,15 +205,20 @@ export class PrivateApt {
     return execa(tool, args, { env: this.env(), timeout, cwd, reject: false, stdin: 'ignore' });
   }
 
-  /** apt-get update, quietly. Returns undefined on success, else the one-line reason. */
-  async update(timeoutMs = UPDATE_TIMEOUT_MS): Promise<string | undefined> {
+  /**
+   * apt-get update, quietly. apt exits 0 even when every index failed to download (it says so
+   * in W: lines), so those count as failures too. Other warnings go to `warn`.
+   */
+  async update(timeoutMs: number, warn: (line: string) => void): Promise<string | undefined> {
     const r = await this.run('apt-get', ['-qq', 'update'], timeoutMs);
     if (r.timedOut) return `apt-get update did not finish within ${Math.round(timeoutMs / 1000)} s`;
-    const errLines = String(r.stderr).split('\n').filter((l) => /^(E|W|Err):/.test(l.trim()));
-    if (r.exitCode !== 0 || errLines.some((l) => l.startsWith('E:'))) {
-      const first = errLines.find((l) => !/Some index files failed/.test(l)) ?? errLines[0] ?? `exit code ${r.exitCode}`;
-      return `apt-get update failed: ${first.trim()}`;
+    const lines = String(r.stderr).split('\n').map((l) => l.trim()).filter((l) => /^(E|W|Err):/.test(l));
+    const fatal = lines.filter((l) => l.startsWith('E:') || /Failed to fetch|failed to download/.test(l));
+    if (r.exitCode !== 0 || fatal.length > 0) {
+      const first = fatal.find((l) => !/Some index files failed/.test(l)) ?? fatal[0] ?? (firstLine(r.stderr) || `exit code ${r.exitCode}`);
+      return `apt-get update failed: ${first.replace(/\s+/g, ' ').slice(0, 300)}`;
     }
+    for (const l of lines) warn(`apt-get update: ${l}`);
     writeFileSync(this.stampPath, this.sourcesText);
     return undefined;
   }

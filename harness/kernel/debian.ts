@@ -124,7 +124,7 @@ export async function resolveDebianKernel(
 ): Promise<DebianKernel> {
   const log = (line: string): void => opts.log(`kernel ${spec}: ${line}`);
   if (!SERIES_RE.test(series)) {
-    throw new SetupError(`${spec}: "${series}" is not a kernel series: give debian:<major>.<minor>, e.g. debian:6.12 or debian:7.3`);
+    throw new SetupError(`kernel ${spec}: "${series}" is not a kernel series: give debian:<major>.<minor>, e.g. debian:6.12 or debian:7.3`);
   }
   const root = cacheDir();
   const kernelsDir = join(root, 'kernels');
@@ -138,16 +138,16 @@ export async function resolveDebianKernel(
   const missingTools = ['apt-get', 'apt-cache', 'dpkg-deb'].filter((t) => which(t) === undefined);
   if (missingTools.length > 0) {
     if (newest) return useCached(newest, `${missingTools.join(', ')} not found: not looking for a newer one`);
-    throw new SetupError(`${spec} needs ${missingTools.join(', ')} (not found on PATH): install apt and dpkg, or give a bzImage or a kernel build tree`);
+    throw new SetupError(`kernel ${spec} needs ${missingTools.join(', ')} (not found on PATH): install apt and dpkg, or give a bzImage or a kernel build tree`);
   }
   const mirror = opts.mirror ?? discoverDebianMirror();
   if (mirror === undefined) {
     if (newest) return useCached(newest, 'no Debian mirror in the system apt sources: not looking for a newer one');
-    throw new SetupError(`${spec}: no Debian mirror (a URI ending in /debian) in /etc/apt/sources.list or /etc/apt/sources.list.d/: pass --mirror <URL of a Debian mirror>`);
+    throw new SetupError(`kernel ${spec}: no Debian mirror (a URI ending in /debian) in /etc/apt/sources.list or /etc/apt/sources.list.d/: pass --mirror <URL of a Debian mirror>`);
   }
   if (!existsSync(DEBIAN_KEYRING)) {
     if (newest) return useCached(newest, `${DEBIAN_KEYRING} is missing: not looking for a newer one`);
-    throw new SetupError(`${spec}: ${DEBIAN_KEYRING} is missing: install the package debian-archive-keyring`);
+    throw new SetupError(`kernel ${spec}: ${DEBIAN_KEYRING} is missing: install the package debian-archive-keyring`);
   }
 
   const apt = new PrivateApt(join(root, 'apt'), mirror);
@@ -156,10 +156,10 @@ export async function resolveDebianKernel(
   if (age === undefined || age > LISTS_MAX_AGE_MS) {
     log(`updating package lists (${DEBIAN_SUITES.join(', ')}) from ${mirror}`);
     const t0 = Date.now();
-    const failure = await apt.update(newest ? 60_000 : 180_000);
+    const failure = await apt.update(newest ? 60_000 : 180_000, log);
     if (failure !== undefined) {
       if (newest) return useCached(newest, `offline? ${failure}`);
-      if (!apt.hasLists()) throw new SetupError(`${spec}: ${failure}: check the network, or pass --mirror <URL of a Debian mirror>`);
+      if (!apt.hasLists()) throw new SetupError(`kernel ${spec}: ${failure}: check the network, or pass --mirror <URL of a Debian mirror>`);
       log(`${failure}; going on with the old lists`);
     } else {
       age = 0;
@@ -177,7 +177,7 @@ export async function resolveDebianKernel(
   if (wanted.length === 0) {
     const all = [...new Set(parsed.map((p) => seriesOf(p.abi)))].sort((a, b) => compareDebVersions(a, b));
     throw new SetupError(
-      `${spec}: Debian has no amd64 kernel of series ${series} in ${DEBIAN_SUITES.join(', ')}: use one of ${all.map((s) => `debian:${s}`).join(', ') || '(none found: the package lists look empty)'}`,
+      `kernel ${spec}: Debian has no amd64 kernel of series ${series} in ${DEBIAN_SUITES.join(', ')}: use one of ${all.map((s) => `debian:${s}`).join(', ') || '(none found: the package lists look empty)'}`,
     );
   }
   const bases = wanted.filter((w) => w.kind === 'binary').map((w) => basePackageOf(w.abi));
@@ -195,7 +195,7 @@ export async function resolveDebianKernel(
     }
   }
   const choice = chooseCandidate(cands);
-  if (!choice) throw new SetupError(`${spec}: the kernel packages of series ${series} (${wanted.map((w) => w.pkg).join(', ')}) have no complete version in the lists: delete ${apt.dir} and retry`);
+  if (!choice) throw new SetupError(`kernel ${spec}: the kernel packages of series ${series} (${wanted.map((w) => w.pkg).join(', ')}) have no complete version in the lists: delete ${apt.dir} and retry`);
 
   const hit = cached.find((c) => c.package === choice.pkg && c.version === choice.version);
   if (hit) return useCached(hit, `the newest in ${choice.suite}; package lists ${hours(age ?? 0)} old`);
