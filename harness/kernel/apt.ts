@@ -4,7 +4,7 @@
  * the system's configuration (no system sources, preferences, apt.conf.d hooks) and writes none
  * of the system's state. Only the mirror URI is borrowed from the system's sources.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { execa } from 'execa';
 import { SetupError } from '../util/errors.js';
@@ -269,8 +269,11 @@ function writeIfChanged(path: string, text: string, mode = 0o644): void {
       /* rewrite */
     }
   }
-  writeFileSync(path, text, { mode });
-  chmodSync(path, mode);
+  // Atomically: another harness run may be reading it with apt right now.
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, text, { mode });
+  chmodSync(tmp, mode);
+  renameSync(tmp, path);
 }
 
 /**

@@ -156,7 +156,14 @@ export async function resolveDebianKernel(
   if (age === undefined || age > LISTS_MAX_AGE_MS) {
     log(`updating package lists (${DEBIAN_SUITES.join(', ')}) from ${mirror}`);
     const t0 = Date.now();
-    const failure = await apt.update(newest ? 60_000 : 180_000, log);
+    let failure = await apt.update(newest ? 60_000 : 180_000, log);
+    // Another harness run is updating the same private lists: wait for it, then use its lists.
+    for (let waited = 0; failure !== undefined && /Could not get lock/i.test(failure) && waited < 120_000; waited += 2000) {
+      await new Promise((r) => setTimeout(r, 2000));
+      const now = apt.listsAgeMs();
+      if (now !== undefined && now < LISTS_MAX_AGE_MS) failure = undefined;
+      else failure = await apt.update(newest ? 60_000 : 180_000, log);
+    }
     if (failure !== undefined) {
       if (newest) return useCached(newest, `offline? ${failure}`);
       if (!apt.hasLists()) throw new SetupError(`kernel ${spec}: ${failure}: check the network, or pass --mirror <URL of a Debian mirror>`);
@@ -199,7 +206,13 @@ export async function resolveDebianKernel(
 
   const hit = cached.find((c) => c.package === choice.pkg && c.version === choice.version);
   if (hit) return useCached(hit, `the newest in ${choice.suite}; package lists ${hours(age ?? 0)} old`);
-  return download(apt, choice, kernelsDir, log);
+  try {
+    return await download(apt, choice, kernelsDir, log);
+  } catch (e) {
+    // The lists were fresh but the mirror is gone now: an older kernel of the series beats none.
+    if (newest && e instanceof SetupError) return useCached(newest, `the newer ${choice.pkg} ${choice.version} could not be fetched: ${e.message}`);
+    throw e;
+  }
 }
 
 async function download(apt: PrivateApt, choice: KernelCandidate, kernelsDir: string, log: (line: string) => void): Promise<DebianKernel> {
