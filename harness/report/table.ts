@@ -1,0 +1,49 @@
+/**
+ * The plain-text table printed at the end of a run:
+ *   scenario | verdict | settle | key counter deltas (after - before) | reason
+ * The counters column lists only counters that moved ("no change" when none did, "-" when
+ * the scenario has no before/after snapshot).
+ * Fixed-width columns; the reason column is last and never cut. No colours unless asked.
+ */
+import type { Summary } from './summary-types.js';
+import { counterDeltas, ms, scenariosOf, signedBytes, str, verdictOf } from './format.js';
+
+export interface TableOptions {
+  color: boolean;
+}
+
+const COLORS = { pass: '\u001b[32m', fail: '\u001b[31m', error: '\u001b[33m' } as const;
+const RESET = '\u001b[0m';
+
+export function renderTable(s: Summary, opts: TableOptions = { color: false }): string {
+  const head = ['scenario', 'verdict', 'settle', 'counters (after - before)', 'reason'];
+  const rows: Array<{ cells: string[]; verdict: 'pass' | 'fail' | 'error' }> = [];
+  for (const r of scenariosOf(s)) {
+    const v = verdictOf(r);
+    const all = counterDeltas(r.counters?.before, r.counters?.after);
+    const moved = all.filter((d) => d.delta !== 0).map((d) => `${d.name} ${signedBytes(d.delta)}`).join(', ');
+    const deltas = all.length === 0 ? '' : moved || 'no change';
+    const settle = r.settleMs === null ? 'never' : ms(r.settleMs);
+    rows.push({ cells: [str(r.name), v.toUpperCase(), settle, deltas || '-', str(r.reason).replace(/[\r\n]+/g, ' ')], verdict: v });
+  }
+  const widths = head.slice(0, 4).map((h, i) => Math.max(h.length, ...rows.map((r) => r.cells[i]!.length)));
+  const line = (cells: string[], verdict?: 'pass' | 'fail' | 'error'): string =>
+    cells
+      .map((c, i) => {
+        if (i === 4) return c;
+        const padded = c.padEnd(widths[i]!);
+        return i === 1 && verdict && opts.color ? `${COLORS[verdict]}${padded}${RESET}` : padded;
+      })
+      .join('  ')
+      .trimEnd();
+  const out: string[] = [];
+  const k = s?.kernel;
+  out.push(`kernel ${str(k?.release) || '?'}${k?.spec && k.spec !== k.release ? ` (${k.spec})` : ''}, ${str(s?.accel) || '?'}, channel ${str(s?.channel) || '?'}`);
+  out.push(line(head));
+  out.push(widths.map((w) => '-'.repeat(w)).join('  ') + '  ' + '-'.repeat(6));
+  for (const r of rows) out.push(line(r.cells, r.verdict));
+  const count = (v: string): number => rows.filter((r) => r.verdict === v).length;
+  out.push(`pass ${count('pass')}  fail ${count('fail')}  error ${count('error')}  (of ${rows.length} scenarios)`);
+  if (s?.aborted) out.push(`ABORTED: ${str(s.aborted)}`);
+  return out.join('\n');
+}

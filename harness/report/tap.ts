@@ -1,0 +1,58 @@
+/**
+ * TAP version 14: one test point per scenario. fail and error are "not ok" with a YAML
+ * diagnostic block (reason, failed checks, settleMs, kernel log lines, the repeat command).
+ * An aborted run ends with "Bail out!" so no consumer mistakes it for a complete one.
+ */
+import type { Summary } from './summary-types.js';
+import { checksOf, scenariosOf, str, verdictOf } from './format.js';
+
+/** A description may not contain "#" (directive) or a newline. */
+function description(s: string): string {
+  return s.replace(/[\r\n]+/g, ' ').replace(/\\/g, '\\\\').replace(/#/g, '\\#');
+}
+
+/** A YAML double-quoted scalar: JSON's string syntax is a subset of it. */
+function q(s: string): string {
+  return JSON.stringify(s);
+}
+
+export function summaryToTap(s: Summary): string {
+  const out: string[] = ['TAP version 14'];
+  const kernel = s?.kernel ? `${str(s.kernel.release) || '?'} (${str(s.kernel.spec) || '?'})` : '?';
+  out.push(`# ${str(s?.tool) || 'bpf-storage-harness'}: kernel ${kernel}, ${str(s?.accel) || '?'}, channel ${str(s?.channel) || '?'}`);
+  const scenarios = scenariosOf(s);
+  scenarios.forEach((r, i) => {
+    const v = verdictOf(r);
+    const name = description(str(r.name) || `scenario ${i + 1}`);
+    if (v === 'pass') {
+      out.push(`ok ${i + 1} - ${name}`);
+      return;
+    }
+    out.push(`not ok ${i + 1} - ${name}`);
+    const y: string[] = ['  ---'];
+    y.push(`  verdict: ${v}`);
+    if (v === 'error') y.push('  severity: error');
+    y.push(`  reason: ${q(str(r.reason))}`);
+    const failed = checksOf(r).filter((c) => !c.ok);
+    if (failed.length) {
+      y.push('  failed_checks:');
+      for (const c of failed) y.push(`    - name: ${q(c.name)}`, `      message: ${q(c.message)}`);
+    }
+    y.push(`  settleMs: ${typeof r.settleMs === 'number' && Number.isFinite(r.settleMs) ? r.settleMs : 'null'}`);
+    if (typeof r.durationMs === 'number' && Number.isFinite(r.durationMs)) y.push(`  durationMs: ${r.durationMs}`);
+    if (typeof r.seed === 'number' && Number.isFinite(r.seed)) y.push(`  seed: ${r.seed}`);
+    if (Array.isArray(r.kernelLog) && r.kernelLog.length) {
+      y.push('  kernel_log:');
+      for (const l of r.kernelLog) y.push(`    - ${q(str(l))}`);
+    }
+    if (s?.repeat) y.push(`  repeat: ${q(str(s.repeat))}`);
+    y.push('  ...');
+    out.push(...y);
+  });
+  if (s?.aborted) {
+    out.push(`Bail out! ${str(s.aborted).replace(/[\r\n]+/g, ' ')}`);
+  } else {
+    out.push(`1..${scenarios.length}`);
+  }
+  return out.join('\n') + '\n';
+}
