@@ -22,12 +22,14 @@ struct race_round {
 	const struct sockset *socks;
 	unsigned int threads;
 	struct skmap *map;
-	pthread_barrier_t barrier;
-	atomic_size_t closed;
+	atomic_uint arrived;	/* start gate */
+	atomic_size_t tickets;	/* closes started or about to start */
+	atomic_size_t closed;	/* closes done */
+	atomic_bool dropping;
 	atomic_size_t close_errors;
 	size_t target;		/* drop after this many closes */
-	size_t observed;	/* closes seen when dropping */
-	bool yield;		/* one CPU: spinning would only delay closers */
+	size_t observed;	/* closes done when dropping */
+	bool yield;		/* more threads than CPUs: do not hog one */
 };
 
 struct closer {
@@ -62,6 +64,31 @@ static __u64 now_us(void)
 	return (__u64)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static void relax(const struct race_round *rr)
+{
+	if (rr->yield)
+		sched_yield();
+	else
+		__builtin_ia32_pause();
+}
+
+/*
+ * A spinning start gate: every thread is running when the race starts, none
+ * is still being woken up from a futex.
+ */
+static void gate(struct race_round *rr)
+{
+	atomic_fetch_add(&rr->arrived, 1);
+	while (atomic_load(&rr->arrived) < rr->threads + 1)
+		relax(rr);
+}
+
+/*
+ * A closer closes sockets i, i + threads, ... A close beyond the target
+ * waits until the dropper has begun to drop the map, so exactly `target`
+ * closes are done when the last map reference goes, and the remaining
+ * closes run against the map being freed.
+ */
 static void *closer_fn(void *arg)
 {
 	struct closer *c = arg;
@@ -69,8 +96,13 @@ static void *closer_fn(void *arg)
 	const struct sockset *s = rr->socks;
 	size_t i;
 
-	pthread_barrier_wait(&rr->barrier);
+	gate(rr);
 	for (i = c->index; i < s->n; i += rr->threads) {
+		if (atomic_fetch_add(&rr->tickets, 1) >= rr->target) {
+			while (!atomic_load_explicit(&rr->dropping,
+						     memory_order_acquire))
+				relax(rr);
+		}
 		if (close(s->fd[i]))
 			atomic_fetch_add(&rr->close_errors, 1);
 		atomic_fetch_add_explicit(&rr->closed, 1, memory_order_release);
@@ -81,19 +113,13 @@ static void *closer_fn(void *arg)
 static void *dropper_fn(void *arg)
 {
 	struct race_round *rr = arg;
-	size_t seen;
 
-	pthread_barrier_wait(&rr->barrier);
-	for (;;) {
-		seen = atomic_load_explicit(&rr->closed, memory_order_acquire);
-		if (seen >= rr->target)
-			break;
-		if (rr->yield)
-			sched_yield();
-		else
-			__builtin_ia32_pause();
-	}
-	rr->observed = seen;
+	gate(rr);
+	while (atomic_load_explicit(&rr->closed, memory_order_acquire) <
+	       rr->target)
+		relax(rr);
+	rr->observed = atomic_load(&rr->closed);
+	atomic_store_explicit(&rr->dropping, true, memory_order_release);
 	skmap_close(rr->map);
 	return NULL;
 }
@@ -110,21 +136,13 @@ static int race_once(struct race_round *rr, char *err, size_t errlen)
 	unsigned int i, started;
 	int ret;
 
-	ret = pthread_barrier_init(&rr->barrier, NULL, rr->threads + 1);
-	if (ret) {
-		snprintf(err, errlen, "pthread_barrier_init: %s",
-			 strerror(ret));
-		return -ret;
-	}
 	/*
 	 * The dropper first: once it runs, the round cannot be abandoned,
 	 * so a failure to start a closer is handled by closing its share
-	 * from here, which keeps the barrier count and the close count
-	 * right.
+	 * from here (after the others: the gate counts it as arrived).
 	 */
 	ret = pthread_create(&dropper, NULL, dropper_fn, rr);
 	if (ret) {
-		pthread_barrier_destroy(&rr->barrier);
 		snprintf(err, errlen, "pthread_create: %s", strerror(ret));
 		return -ret;
 	}
@@ -141,13 +159,18 @@ static int race_once(struct race_round *rr, char *err, size_t errlen)
 		}
 		started++;
 	}
-	/* missing closers: this thread takes their places one by one */
-	for (i = started; i < rr->threads; i++)
-		closer_fn(&closers[i]);
+	/*
+	 * Missing closers: this thread takes their places. All of them pass
+	 * the gate at once, then close their shares one after the other.
+	 */
+	if (started < rr->threads) {
+		atomic_fetch_add(&rr->arrived, rr->threads - started - 1);
+		for (i = started; i < rr->threads; i++)
+			closer_fn(&closers[i]);
+	}
 	for (i = 0; i < started; i++)
 		pthread_join(closers[i].thread, NULL);
 	pthread_join(dropper, NULL);
-	pthread_barrier_destroy(&rr->barrier);
 	return 0;
 }
 
@@ -165,6 +188,7 @@ int verb_race(struct agent *a, struct req *r)
 	struct skmap map;
 	__u64 t0, race_us = 0;
 	size_t present, absent, errors, c, f;
+	long ncpus = sysconf(_SC_NPROCESSORS_ONLN);
 	bool via_prog;
 	char err[512];
 	int ret = -1, first_errno;
@@ -223,7 +247,7 @@ int verb_race(struct agent *a, struct req *r)
 		rr.threads = threads;
 		rr.map = &map;
 		rr.target = drop_target(seed, done, socks.n);
-		rr.yield = sysconf(_SC_NPROCESSORS_ONLN) < 2;
+		rr.yield = ncpus < 0 || (unsigned long long)ncpus < threads + 1;
 		map_ids[done] = map.map_id;
 		drop_target_v[done] = rr.target;
 
