@@ -33,7 +33,6 @@ function fail(err: unknown): never {
   process.exit(1);
 }
 
-const argv = process.argv.slice(2);
 await yargs(hideBin(process.argv))
   .scriptName('bpf-harness')
   .usage('$0 <command> [options]')
@@ -52,6 +51,8 @@ await yargs(hideBin(process.argv))
         .option('cpus', { type: 'number', default: 2, describe: 'guest CPUs' })
         .option('memory', { type: 'number', default: 2048, describe: 'guest memory, MiB' })
         .option('boot-deadline', { type: 'number', default: 180, describe: 'seconds the guest may take to boot to the agent' })
+        .option('settle-deadline', { type: 'number', default: 30, describe: 'seconds the counters may take to come back after a map is dropped' })
+        .option('inject-fault', { choices: ['hold-map'] as const, hidden: true, describe: 'self-test: keep the map open through the settle wait; the live-owner and recreate scenarios must then fail' })
         .option('json', { type: 'boolean', default: false, describe: 'print summary.json instead of the table' }),
     async (a) => {
       try {
@@ -66,8 +67,9 @@ await yargs(hideBin(process.argv))
           cpus: a.cpus,
           memoryMiB: a.memory,
           bootDeadlineS: a['boot-deadline'],
+          settleDeadlineS: a['settle-deadline'],
+          fault: a['inject-fault'],
           json: a.json,
-          argv,
         });
         process.exit(code);
       } catch (err) {

@@ -17,6 +17,8 @@ export interface RunnerEnv {
   tolerance: Tolerance;
   seed: number;
   level: SizeLevel;
+  settleDeadlineMs: number;
+  fault?: 'hold-map';
   log: (line: string) => void;
   /** Hands every kernel log record read from the guest to the run's kernel.log. */
   onKernelLog: (records: string[]) => void;
@@ -47,7 +49,13 @@ export async function runScenario(scenario: Scenario, env: RunnerEnv): Promise<S
     await env.ops.raiseNofile(NOFILE);
     const deadline = scenario.deadlineMs(params);
     const outcome = await withDeadline(
-      scenario.run({ ops: env.ops, ncpus: env.ncpus, pageSize: env.pageSize, tolerance: env.tolerance, seed: env.seed, cgroup, log: (l) => env.log(`  ${l}`) }, params),
+      scenario.run(
+        {
+          ops: env.ops, ncpus: env.ncpus, pageSize: env.pageSize, tolerance: env.tolerance, seed: env.seed, cgroup,
+          settleDeadlineMs: env.settleDeadlineMs, fault: env.fault, log: (l) => env.log(`  ${l}`),
+        },
+        params,
+      ),
       deadline,
       `scenario ${scenario.name}`,
     );

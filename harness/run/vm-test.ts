@@ -35,9 +35,10 @@ export interface VmTestOptions {
   cpus: number;
   memoryMiB: number;
   bootDeadlineS: number;
+  settleDeadlineS: number;
+  /** Harness self-test only: see ScenarioContext.fault. */
+  fault?: 'hold-map';
   json: boolean;
-  /** The argv that started this run, for the repeat command. */
-  argv: string[];
 }
 
 /** Progress goes to stderr under --json so stdout stays one JSON document. */
@@ -51,7 +52,8 @@ function kernelTag(k: KernelImage): string {
 
 export function repeatCommand(opts: VmTestOptions): string {
   const scenarioArgs = (opts.scenarios ?? []).flatMap((s) => ['--scenario', s]);
-  return ['npm', 'run', 'vm-test', '--', '--kernel', opts.kernel, '--sizes', opts.sizes, '--seed', String(opts.seed), ...scenarioArgs].join(' ');
+  const faultArgs = opts.fault ? ['--inject-fault', opts.fault] : [];
+  return ['npm', 'run', 'vm-test', '--', '--kernel', opts.kernel, '--sizes', opts.sizes, '--seed', String(opts.seed), ...scenarioArgs, ...faultArgs].join(' ');
 }
 
 function formatKmsg(records: readonly string[]): string {
@@ -138,6 +140,7 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
       log(`scenario ${scenario.name}: ${scenario.summary}`);
       const result: ScenarioResult = await runScenario(scenario, {
         ops, ncpus, pageSize, tolerance, seed: opts.seed, level: opts.sizes, log,
+        settleDeadlineMs: opts.settleDeadlineS * 1000, fault: opts.fault,
         onKernelLog: (records) => kernelLog.push(...records),
       });
       summary.scenarios.push(result);

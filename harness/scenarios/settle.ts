@@ -25,7 +25,7 @@ export interface Settled {
   checks: Check[];
 }
 
-export async function waitForSettle(ctx: ScenarioContext, target: SettleTarget, startedAt: number, deadlineMs = SETTLE_DEADLINE_MS): Promise<Settled> {
+export async function waitForSettle(ctx: ScenarioContext, target: SettleTarget, startedAt: number, deadlineMs = ctx.settleDeadlineMs): Promise<Settled> {
   const alive = new Set(target.mapIds);
   for (;;) {
     for (const id of [...alive]) if (!(await ctx.ops.mapAlive(id))) alive.delete(id);

@@ -76,8 +76,9 @@ async function generation(ctx: ScenarioContext, via: Via, sockets: number): Prom
   }
   const peak = await takeReading(ctx.ops, ctx.cgroup, true);
   const closedAt = Date.now();
-  await ctx.ops.closeMap();
+  if (ctx.fault !== 'hold-map') await ctx.ops.closeMap();
   const settled = await waitForSettle(ctx, { before, optmemBaseline, mapIds: [mapId] }, closedAt);
+  if (ctx.fault === 'hold-map') await ctx.ops.closeMap();
   const checks = [createdCheckResult, optmemRoseCheck(optmemBaseline, peak.optmem ?? [], via === 'user' ? 'from user space' : 'by the program'), ...settled.checks];
   return { checks, before, peak, after: settled.after, settleMs: settled.settleMs, chargedBytes: peak.memcgCurrent - before.memcgCurrent };
 }

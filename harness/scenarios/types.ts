@@ -13,6 +13,14 @@ export interface ScenarioContext {
   /** The scenario's own cgroup directory in the guest; the agent has entered it. */
   cgroup: string;
   log: (line: string) => void;
+  /** How long counters may take to come back after the last map reference is dropped. */
+  settleDeadlineMs: number;
+  /**
+   * Self-test of the harness: 'hold-map' keeps the map open through the settle wait (closing
+   * it only afterwards), which is what a map whose elements never go away looks like from the
+   * counters. The checks must fail; the tests prove it.
+   */
+  fault?: 'hold-map';
 }
 
 /** What a scenario measured; the runner adds the verdict, kernel log and timing. */

@@ -1,0 +1,57 @@
+// Real VMs: Debian's 7.3 (with the series) and 6.12 (without it) must both pass every scenario
+// at small sizes: the harness must not cry wolf on a correct kernel. And the harness must fail
+// when elements really stay: the hold-map self-test keeps the map during the settle wait.
+import t from 'tap';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ScenarioResult, Summary } from '../../harness/report/summary-types.js';
+import { parseSummary, runCli } from '../helpers/cli.js';
+
+const SCENARIOS = ['sk-map-free-live-owners', 'sk-map-free-vs-close-race', 'sk-recreate-under-memcg-limit'];
+
+function scenario(s: Summary, name: string): ScenarioResult {
+  const found = s.scenarios.find((x) => x.name === name);
+  if (!found) throw new Error(`scenario ${name} missing from summary`);
+  return found;
+}
+
+for (const [kernel, releasePrefix] of [['debian:7.3', '7.3'], ['debian:6.12', '6.12']] as const) {
+  t.test(`vm-test on ${kernel}, small sizes, passes every scenario`, async (t) => {
+    const run = runCli(['vm-test', '--kernel', kernel, '--sizes', 'small', '--seed', '42', '--json']);
+    const s = parseSummary(run);
+    t.equal(s.version, 1);
+    t.match(s.kernel.release, new RegExp(`^${releasePrefix.replace('.', '\\.')}`), 'the guest ran the kernel asked for');
+    t.same(s.scenarios.map((x) => x.name), SCENARIOS);
+    for (const x of s.scenarios) t.equal(x.verdict, 'pass', `${x.name}: ${x.reason}`);
+    t.equal(run.status, 0, 'exit 0 when nothing lingers');
+
+    const live = scenario(s, 'sk-map-free-live-owners');
+    t.ok(live.counters.before && live.counters.after, 'counters before and after are recorded');
+    const perElement = Number(live.notes?.chargedPerElement);
+    t.ok(perElement >= 200 && perElement <= 2048, `memcg charge per element is plausible (${perElement} B)`);
+    t.ok(Number(live.notes?.memcgSensitivity) >= 2, `one lingering element per socket exceeds the memcg tolerance at least twice (${live.notes?.memcgSensitivity}x)`);
+    t.equal(live.counters.after?.optmemChanged, 0, 'every socket back to its optmem baseline');
+    t.ok((live.counters.peak?.optmemTotal ?? 0) > 0, 'optmem rose while the elements existed');
+    t.ok(live.settleMs !== null && live.settleMs < 30_000, `reclaim time recorded (${live.settleMs} ms)`);
+
+    const race = scenario(s, 'sk-map-free-vs-close-race');
+    t.ok((race.rates?.raceRoundsPerSec ?? 0) > 0, 'race rounds per second recorded');
+    t.equal(race.seed, 42);
+
+    const dir = s.resultsDir ?? '';
+    for (const f of ['summary.json', 'results.tap', 'junit.xml', 'console.log', 'kernel.log', 'agent.jsonl']) {
+      t.ok(existsSync(join(dir, f)), `${f} written`);
+    }
+  });
+}
+
+t.test('the harness fails when the map (and so every element) stays', async (t) => {
+  const run = runCli(['vm-test', '--kernel', 'debian:7.3', '--sizes', 'small', '--scenario', 'sk-map-free-live-owners', '--inject-fault', 'hold-map', '--settle-deadline', '3', '--json']);
+  const s = parseSummary(run);
+  t.equal(run.status, 1, 'exit 1 when something lingers');
+  const live = scenario(s, 'sk-map-free-live-owners');
+  t.equal(live.verdict, 'fail');
+  t.match(live.reason, /sockets kept \d+ B of optmem after the map was freed/);
+  t.match(live.reason, /closed maps still exist/);
+  t.match(run.stderr + run.stdout, /repeat with: npm run vm-test -- .*--inject-fault hold-map/);
+});
