@@ -88,7 +88,8 @@ struct bpf_link;
 /* One loaded storage map object. */
 struct skmap {
 	struct bpf_object *obj;
-	struct bpf_link *link;
+	struct bpf_link *link;		/* creates elements on new sockets */
+	struct bpf_link *touch_link;	/* ... and on existing ones */
 	int map_fd;
 	__u32 map_id;
 	__u32 value_size;

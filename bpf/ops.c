@@ -178,7 +178,8 @@ int verb_rlimit_nofile(struct agent *a, struct req *r)
 
 /*
  * A /dev/kmsg record is "prio,seq,usec,flags[,...];text\n" followed by
- * " KEY=value\n" dictionary lines; the reply carries the text.
+ * " KEY=value\n" dictionary lines; the reply carries the record's first
+ * line whole (header and text), without the dictionary.
  */
 int verb_kmsg(struct agent *a, struct req *r)
 {
@@ -213,8 +214,8 @@ int verb_kmsg(struct agent *a, struct req *r)
 		if (n == 0)
 			break;
 		rec[n] = '\0';
-		text = memchr(rec, ';', n);
-		text = text ? text + 1 : rec;
+		/* the whole record line: the host reads level, seq and time */
+		text = rec;
 		end = memchr(text, '\n', rec + n - text);
 		if (!end)
 			end = rec + n;

@@ -5,11 +5,13 @@
  * sk_stg holds one 64-byte element per socket. Elements are created either
  * from user space (bpf_map_update_elem with the socket fd as key) or by
  * sk_create, a cgroup/sock_create program, when a socket is created by a task
- * of the cgroup it is attached to. The element size matters: the harness
+ * of the cgroup it is attached to, or by sk_touch, a cgroup/setsockopt
+ * program, on a socket that already exists (long-lived owners). The element size matters: the harness
  * knows how much socket optmem one element costs with this value type.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "sk_common.h"
 
 struct sk_val {
 	__u64 words[8];
@@ -33,6 +35,20 @@ int sk_create(struct bpf_sock *ctx)
 	 * socket.
 	 */
 	bpf_sk_storage_get(&sk_stg, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	return 1;
+}
+
+SEC("cgroup/setsockopt")
+int sk_touch(struct bpf_sockopt *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+
+	if (ctx->level != BPFH_SOL_TOUCH || ctx->optname != BPFH_OPT_TOUCH)
+		return 1;	/* not ours: the kernel handles it */
+	if (sk)
+		bpf_sk_storage_get(&sk_stg, sk, 0,
+				   BPF_SK_STORAGE_GET_F_CREATE);
+	ctx->optlen = -1;	/* consumed: no kernel handler runs */
 	return 1;
 }
 

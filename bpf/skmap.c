@@ -8,21 +8,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "agent.h"
+#include "sk_common.h"
 
 struct kind {
 	const char *name;
 	const char *object;	/* file in the BPF directory */
 	const char *map;
-	const char *prog;	/* creates elements from the kernel */
+	const char *prog;	/* creates elements on new owners */
+	const char *touch_prog;	/* creates elements on existing owners */
 };
 
 static const struct kind kinds[] = {
-	{ "sk", "sk_storage.bpf.o", "sk_stg", "sk_create" },
+	{ "sk", "sk_storage.bpf.o", "sk_stg", "sk_create", "sk_touch" },
 };
 
 static const struct kind *find_kind(const char *name)
@@ -45,8 +48,15 @@ void skmap_close(struct skmap *m)
 			fprintf(stderr, "bpf-agent: bpf_link__destroy: %s\n",
 				strerror(-err));
 	}
+	if (m->touch_link) {
+		err = bpf_link__destroy(m->touch_link);
+		if (err)
+			fprintf(stderr, "bpf-agent: bpf_link__destroy: %s\n",
+				strerror(-err));
+	}
 	bpf_object__close(m->obj);	/* programs and map fds */
 	m->link = NULL;
+	m->touch_link = NULL;
 	m->obj = NULL;
 	m->map_fd = -1;
 }
@@ -57,7 +67,7 @@ int skmap_open(struct skmap *m, const char *bpf_dir, const char *kind_name,
 	const struct kind *kind = find_kind(kind_name);
 	struct bpf_map_info info = {};
 	__u32 info_len = sizeof(info);
-	struct bpf_program *prog;
+	struct bpf_program *prog, *touch;
 	struct bpf_map *map;
 	char path[4096];
 	int ret, cgfd;
@@ -84,15 +94,18 @@ int skmap_open(struct skmap *m, const char *bpf_dir, const char *kind_name,
 		return ret;
 	}
 	prog = bpf_object__find_program_by_name(m->obj, kind->prog);
+	touch = bpf_object__find_program_by_name(m->obj, kind->touch_prog);
 	map = bpf_object__find_map_by_name(m->obj, kind->map);
-	if (!prog || !map) {
-		snprintf(err, errlen, "%s: no program %s or map %s", path,
-			 kind->prog, kind->map);
+	if (!prog || !touch || !map) {
+		snprintf(err, errlen, "%s: no program %s or %s or map %s",
+			 path, kind->prog, kind->touch_prog, kind->map);
 		ret = -ENOENT;
 		goto fail;
 	}
 	/* from user space, nothing but the map holds a reference to it */
 	ret = bpf_program__set_autoload(prog, via_prog);
+	if (!ret)
+		ret = bpf_program__set_autoload(touch, via_prog);
 	if (ret) {
 		snprintf(err, errlen, "set_autoload: %s", strerror(-ret));
 		goto fail;
@@ -126,10 +139,14 @@ int skmap_open(struct skmap *m, const char *bpf_dir, const char *kind_name,
 	}
 	m->link = bpf_program__attach_cgroup(prog, cgfd);
 	ret = m->link ? 0 : -errno;
+	if (!ret) {
+		m->touch_link = bpf_program__attach_cgroup(touch, cgfd);
+		ret = m->touch_link ? 0 : -errno;
+	}
 	close(cgfd);
 	if (ret) {
-		snprintf(err, errlen, "attach %s to %s: %s", kind->prog,
-			 cgroup, strerror(-ret));
+		snprintf(err, errlen, "attach %s/%s to %s: %s", kind->prog,
+			 kind->touch_prog, cgroup, strerror(-ret));
 		goto fail;
 	}
 	return 0;
@@ -142,6 +159,7 @@ void skmap_create_elems(struct skmap *m, const struct sockset *s,
 			size_t *created, size_t *failed, int *first_errno)
 {
 	char value[SKMAP_VALUE_MAX] = {};
+	int one = 1, ret;
 	size_t i;
 	int fd;
 
@@ -150,7 +168,14 @@ void skmap_create_elems(struct skmap *m, const struct sockset *s,
 	*first_errno = 0;
 	for (i = 0; i < s->n; i++) {
 		fd = s->fd[i];
-		if (bpf_map_update_elem(m->map_fd, &fd, value, BPF_NOEXIST)) {
+		/* with the programs attached, the kernel creates the element */
+		if (m->touch_link)
+			ret = setsockopt(fd, BPFH_SOL_TOUCH, BPFH_OPT_TOUCH,
+					 &one, sizeof(one));
+		else
+			ret = bpf_map_update_elem(m->map_fd, &fd, value,
+						  BPF_NOEXIST);
+		if (ret) {
 			if (!*first_errno)
 				*first_errno = errno;
 			(*failed)++;
