@@ -63,6 +63,7 @@ export function readNewc(archive: Buffer): CpioEntry[] {
     const mode = field(1);
     const fileSize = field(6);
     const nameSize = field(11);
+    const rdev = { major: field(9), minor: field(10) };
     const nameStart = off + 110;
     const name = archive.toString('utf8', nameStart, nameStart + nameSize - 1);
     const dataStart = nameStart + nameSize + ((4 - ((110 + nameSize) % 4)) % 4);
@@ -72,7 +73,7 @@ export function readNewc(archive: Buffer): CpioEntry[] {
     const kind = mode & 0o170000;
     const type = kind === TYPE_BITS.dir ? 'dir' : kind === TYPE_BITS.symlink ? 'symlink' : kind === TYPE_BITS.chardev ? 'chardev' : 'file';
     const entry: CpioEntry = { path: name, type, mode: mode & 0o7777, data: Buffer.from(data) };
-    if (type === 'chardev') entry.rdev = { major: field(9), minor: field(10) };
+    if (type === 'chardev') entry.rdev = rdev;
     entries.push(entry);
   }
 }
