@@ -5,6 +5,8 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { compareCommand } from './run/compare.js';
+import { multiKernelTest } from './run/multi-kernel.js';
 import { vmTest } from './run/vm-test.js';
 import { ALL_SCENARIOS } from './scenarios/registry.js';
 import type { SizeLevel } from './scenarios/types.js';
@@ -17,6 +19,12 @@ export const DEFAULT_KERNEL = 'debian:7.3';
 
 function randomSeed(): number {
   return Math.floor(Math.random() * 2 ** 31);
+}
+
+/** --kernel (repeatable) then --kernels a,b,c; debian:7.3 when neither is given. */
+function kernelList(kernel: string[] | undefined, kernels: string | undefined): string[] {
+  const list = [...(kernel ?? []), ...(kernels ?? '').split(',')].map((k) => k.trim()).filter(Boolean);
+  return list.length ? list : [DEFAULT_KERNEL];
 }
 
 function fail(err: unknown): never {
@@ -41,7 +49,8 @@ await yargs(hideBin(process.argv))
     'boot a kernel in QEMU and prove BPF local storage does not linger',
     (y) =>
       y
-        .option('kernel', { type: 'string', default: DEFAULT_KERNEL, describe: 'bzImage path, kernel build tree, or debian:<series> (debian:7.3, debian:7.2, debian:6.12)' })
+        .option('kernel', { type: 'string', array: true, defaultDescription: DEFAULT_KERNEL, describe: 'bzImage path, kernel build tree, or debian:<series> (debian:7.3, debian:7.2, debian:6.12); repeatable: several run one after another and are compared' })
+        .option('kernels', { type: 'string', describe: 'comma-separated kernels, e.g. debian:6.12,debian:7.3,PATH (adds to --kernel)' })
         .option('mirror', { type: 'string', describe: 'Debian mirror URI for debian: kernels (default: the one the system apt uses)' })
         .option('scenario', { type: 'string', array: true, describe: `scenario to run (repeatable): ${ALL_SCENARIOS.map((s) => s.name).join(', ')}` })
         .option('sizes', { choices: ['small', 'default', 'stress'] as const, default: 'default' as const, describe: 'how much work each scenario does' })
@@ -56,8 +65,8 @@ await yargs(hideBin(process.argv))
         .option('json', { type: 'boolean', default: false, describe: 'print summary.json instead of the table' }),
     async (a) => {
       try {
-        const code = await vmTest({
-          kernel: a.kernel,
+        const kernels = kernelList(a.kernel, a.kernels);
+        const common = {
           mirror: a.mirror,
           scenarios: a.scenario,
           sizes: a.sizes as SizeLevel,
@@ -70,8 +79,26 @@ await yargs(hideBin(process.argv))
           settleDeadlineS: a['settle-deadline'],
           fault: a['inject-fault'],
           json: a.json,
-        });
+        };
+        // One kernel keeps the plain path: its --json output is one Summary.
+        const code = kernels.length === 1 ? await vmTest({ ...common, kernel: kernels[0]! }) : await multiKernelTest({ ...common, kernels });
         process.exit(code);
+      } catch (err) {
+        fail(err);
+      }
+    },
+  )
+  .command(
+    'compare <a> <b>',
+    'what changed from run A to run B (results directories or summary.json files); exit 1 on a regression',
+    (y) =>
+      y
+        .positional('a', { type: 'string', demandOption: true, describe: 'the earlier (reference) run' })
+        .positional('b', { type: 'string', demandOption: true, describe: 'the later run' })
+        .option('json', { type: 'boolean', default: false, describe: 'print the comparison as JSON' }),
+    (a) => {
+      try {
+        process.exit(compareCommand({ a: a.a, b: a.b, json: a.json }));
       } catch (err) {
         fail(err);
       }

@@ -39,6 +39,13 @@ export interface VmTestOptions {
   /** Harness self-test only: see ScenarioContext.fault. */
   fault?: 'hold-map';
   json: boolean;
+  /**
+   * For vm-test --kernels: called with the live Summary as soon as it exists (it is final
+   * once vmTest settles), so an interrupted multi-kernel run can still write it.
+   */
+  onSummary?: (summary: Summary) => void;
+  /** For vm-test --kernels under --json: print no report of this kernel (stdout stays one document). */
+  quiet?: boolean;
 }
 
 /** Progress goes to stderr under --json so stdout stays one JSON document. */
@@ -96,6 +103,7 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
     repeat: repeatCommand(opts),
     resultsDir: run.dir,
   };
+  opts.onSummary?.(summary);
   const kernelLog: string[] = [];
   let session: GuestSession | null = null;
   const agentLog = join(run.dir, 'agent.jsonl');
@@ -161,7 +169,7 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
     timings.totalMs = Date.now() - t0;
     saveLogs();
     writeRunReport(run, summary);
-    report(summary, run, opts, log);
+    if (!opts.quiet) report(summary, run, opts, log);
   }
   return summary.exitCode;
 }

@@ -1,0 +1,113 @@
+/**
+ * `vm-test --kernels A,B,...`: the same scenarios with the same seed on each kernel, one guest at
+ * a time (two guests would share the host's cores and make every reclaim time noise). Each
+ * kernel writes its own results directory through vmTest; this adds results/<time>-multi/ with
+ * the combined summary.json and comparison.txt, on every exit path, and prints the
+ * scenario-by-kernel table. Exit code: the worst of the runs.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildGrid, gridDifferences, worstExitCode, type LabelledRun } from '../report/compare.js';
+import { renderDifferences, renderGrid } from '../report/compare-table.js';
+import type { MultiRun, MultiSummary } from '../report/multi-summary.js';
+import { createRunDir } from '../report/results-dir.js';
+import type { Summary } from '../report/summary-types.js';
+import { selectScenarios } from '../scenarios/registry.js';
+import { onAbort } from '../util/children.js';
+import { GuestError, HarnessError } from '../util/errors.js';
+import { resultsRoot } from '../util/paths.js';
+import { vmTest, type VmTestOptions } from './vm-test.js';
+
+export interface MultiKernelOptions extends Omit<VmTestOptions, 'kernel' | 'onSummary' | 'quiet'> {
+  kernels: string[];
+}
+
+export function multiRepeatCommand(opts: MultiKernelOptions): string {
+  const scenarioArgs = (opts.scenarios ?? []).flatMap((s) => ['--scenario', s]);
+  const faultArgs = opts.fault ? ['--inject-fault', opts.fault] : [];
+  return ['npm', 'run', 'vm-test', '--', '--kernels', opts.kernels.join(','), '--sizes', opts.sizes, '--seed', String(opts.seed), ...scenarioArgs, ...faultArgs].join(' ');
+}
+
+/** A kernel's label in the table: the spec as typed, or its release when the spec is a path. */
+export function runLabel(r: MultiRun): string {
+  const release = r.summary?.kernel?.release;
+  return r.kernel.includes('/') && release ? release : r.kernel;
+}
+
+function labelledRuns(m: MultiSummary): LabelledRun[] {
+  return m.runs.filter((r): r is MultiRun & { summary: Summary } => r.summary !== null).map((r) => ({ label: runLabel(r), summary: r.summary }));
+}
+
+export function renderMultiReport(m: MultiSummary): string {
+  const runs = labelledRuns(m);
+  const grid = buildGrid(runs);
+  const out = [`kernels side by side: ${m.kernels.join(', ')} (sizes ${m.sizes}, seed ${m.seed})`, renderGrid(grid), '', renderDifferences(gridDifferences(grid))];
+  for (const r of m.runs) if (r.error) out.push(`${r.kernel}: ended early (exit ${r.exitCode}): ${r.error}`);
+  if (m.aborted) out.push(`ABORTED: ${m.aborted}`);
+  return out.join('\n');
+}
+
+/** Writes results/<start time>-multi/{summary.json,comparison.txt}. Synchronous: it runs from exit paths. */
+function writeMulti(m: MultiSummary, started: Date): string {
+  const run = createRunDir(resultsRoot, 'multi', started);
+  m.resultsDir = run.dir;
+  writeFileSync(join(run.dir, 'summary.json'), JSON.stringify(m, null, 2) + '\n');
+  writeFileSync(join(run.dir, 'comparison.txt'), renderMultiReport(m) + '\n');
+  return run.dir;
+}
+
+function errorOf(err: unknown): { exitCode: number; message: string } {
+  if (err instanceof GuestError) return { exitCode: err.exitCode, message: `${err.message}\n--- console tail ---\n${err.consoleTail}` };
+  if (err instanceof HarnessError) return { exitCode: err.exitCode, message: err.message };
+  return { exitCode: 1, message: err instanceof Error ? (err.stack ?? err.message) : String(err) };
+}
+
+async function runOne(kernel: string, opts: MultiKernelOptions, onLive: (s: Summary) => void, log: (l: string) => void): Promise<MultiRun> {
+  let live: Summary | null = null;
+  const vmOpts: VmTestOptions = { ...opts, kernel, quiet: opts.json, onSummary: (s) => { live = s; onLive(s); } };
+  try {
+    const exitCode = await vmTest(vmOpts);
+    return { kernel, exitCode, resultsDir: (live as Summary | null)?.resultsDir, summary: live };
+  } catch (err) {
+    const e = errorOf(err);
+    log(`bpf-harness: ${kernel}: ${e.message}`);
+    const s = live as Summary | null;
+    return { kernel, exitCode: e.exitCode, ...(s?.resultsDir ? { resultsDir: s.resultsDir } : {}), summary: s, error: e.message.split('\n')[0]! };
+  }
+}
+
+export async function multiKernelTest(opts: MultiKernelOptions): Promise<number> {
+  const log = (line: string): void => void (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
+  selectScenarios(opts.scenarios); // a usage error once, before any kernel boots
+  const started = new Date();
+  const m: MultiSummary = {
+    version: 1, kind: 'multi', tool: 'bpf-storage-harness', startedAt: started.toISOString(), kernels: opts.kernels,
+    seed: opts.seed, sizes: opts.sizes, exitCode: 2, runs: [], repeat: multiRepeatCommand(opts),
+  };
+  let inFlight: { kernel: string; summary: Summary } | null = null;
+  // Registered before vmTest's own handler, so it runs first: it records the kernel in flight
+  // as vmTest's handler is about to write it (aborted, 130).
+  const unregister = onAbort((reason) => {
+    if (inFlight) m.runs.push({ kernel: inFlight.kernel, exitCode: 130, resultsDir: inFlight.summary.resultsDir, summary: { ...inFlight.summary, aborted: reason, exitCode: 130 }, error: reason });
+    m.aborted = reason;
+    m.exitCode = 130;
+    writeMulti(m, started);
+  });
+  try {
+    for (const kernel of opts.kernels) {
+      log(`=== kernel ${kernel} (${m.runs.length + 1} of ${opts.kernels.length})`);
+      const run = await runOne(kernel, opts, (s) => (inFlight = { kernel, summary: s }), log);
+      inFlight = null;
+      m.runs.push(run);
+    }
+  } finally {
+    unregister();
+    m.exitCode = worstExitCode(m.runs.map((r) => r.exitCode));
+    const dir = writeMulti(m, started);
+    if (opts.json) process.stdout.write(JSON.stringify(m, null, 2) + '\n');
+    else log(`\n${renderMultiReport(m)}`);
+    log(`combined results: ${dir}`);
+    if (m.exitCode !== 0) log(`repeat with: ${m.repeat}`);
+  }
+  return m.exitCode;
+}
