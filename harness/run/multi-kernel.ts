@@ -62,7 +62,8 @@ function errorOf(err: unknown): { exitCode: number; message: string } {
   return { exitCode: 1, message: err instanceof Error ? (err.stack ?? err.message) : String(err) };
 }
 
-async function runOne(kernel: string, opts: MultiKernelOptions, onLive: (s: Summary) => void, log: (l: string) => void): Promise<MultiRun> {
+/** Runs one kernel; its errors are recorded, never thrown, so the next kernel still runs. */
+async function runOne(kernel: string, opts: MultiKernelOptions, onLive: (s: Summary) => void): Promise<MultiRun> {
   let live: Summary | null = null;
   const vmOpts: VmTestOptions = { ...opts, kernel, quiet: opts.json, onSummary: (s) => { live = s; onLive(s); } };
   try {
@@ -70,7 +71,7 @@ async function runOne(kernel: string, opts: MultiKernelOptions, onLive: (s: Summ
     return { kernel, exitCode, resultsDir: (live as Summary | null)?.resultsDir, summary: live };
   } catch (err) {
     const e = errorOf(err);
-    log(`bpf-harness: ${kernel}: ${e.message}`);
+    process.stderr.write(`bpf-harness: ${kernel}: ${e.message}\n`);
     const s = live as Summary | null;
     return { kernel, exitCode: e.exitCode, ...(s?.resultsDir ? { resultsDir: s.resultsDir } : {}), summary: s, error: e.message.split('\n')[0]! };
   }
@@ -96,7 +97,7 @@ export async function multiKernelTest(opts: MultiKernelOptions): Promise<number>
   try {
     for (const kernel of opts.kernels) {
       log(`=== kernel ${kernel} (${m.runs.length + 1} of ${opts.kernels.length})`);
-      const run = await runOne(kernel, opts, (s) => (inFlight = { kernel, summary: s }), log);
+      const run = await runOne(kernel, opts, (s) => (inFlight = { kernel, summary: s }));
       inFlight = null;
       m.runs.push(run);
     }
