@@ -7,6 +7,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { compareCommand } from './run/compare.js';
 import { multiKernelTest } from './run/multi-kernel.js';
+import { kernelCommand } from './build/cli-kernel.js';
 import { vmTest } from './run/vm-test.js';
 import { ALL_SCENARIOS } from './scenarios/registry.js';
 import type { SizeLevel } from './scenarios/types.js';
@@ -104,6 +105,7 @@ await yargs(hideBin(process.argv))
       }
     },
   )
+  .command(kernelCommand(fail))
   .demandCommand(1, 'name a command, e.g. vm-test')
   .strict()
   .fail((msg, err) => {

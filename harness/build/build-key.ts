@@ -1,0 +1,116 @@
+/**
+ * The build key: a hash of everything that determines a kernel build's result. Equal keys mean
+ * the earlier build in the same output directory is reused at once; a different key rebuilds
+ * incrementally there (make decides what to recompile).
+ *
+ * Tree state: for a git tree the HEAD commit, a hash of `git diff HEAD` (staged and unstaged)
+ * and of every untracked, not-ignored file; for a plain tree (an unpacked tarball) a hash of
+ * every file's path, size and mtime.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, lstatSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { SetupError } from '../util/errors.js';
+
+export interface TreeState {
+  kind: 'git' | 'plain';
+  /** HEAD commit for git trees. */
+  commit?: string;
+  /** sha256 of the uncommitted changes (git) or of the file listing (plain). */
+  dirtyHash: string;
+  /** Whether a git tree has uncommitted changes or untracked files. */
+  dirty: boolean;
+}
+
+export interface BuildKeyInputs {
+  tree: TreeState;
+  /** sha256 of each patch file, in order. */
+  patches: string[];
+  /** name -> sha256 of each fragment merged, in order. */
+  fragments: Array<{ name: string; sha256: string }>;
+  /** sha256 of the starting config (--config), or 'defconfig+kvm_guest.config'. */
+  startConfig: string;
+  /** `gcc --version` first line, and the pahole used (version and where it runs). */
+  compiler: string;
+  pahole: string;
+  /** The make target. */
+  target: string;
+}
+
+export function sha256(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** A stable JSON text: object keys sorted at every level. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .sort()
+      .filter((k) => o[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+export function buildKey(inputs: BuildKeyInputs): string {
+  return sha256(canonicalJson(inputs));
+}
+
+export function isGitTree(tree: string): boolean {
+  return existsSync(join(tree, '.git'));
+}
+
+async function git(tree: string, args: string[], encoding: 'utf8' | 'buffer' = 'utf8'): Promise<string | Buffer> {
+  const r = await execa('git', ['-C', tree, ...args], { reject: false, timeout: 300_000, stdin: 'ignore', encoding: encoding === 'buffer' ? 'buffer' : 'utf8', maxBuffer: 1 << 30 });
+  if (r.failed) throw new SetupError(`git ${args[0]} in ${tree} failed: ${String(r.stderr).trim().split('\n')[0] || (r.timedOut ? 'timed out' : `exit ${r.exitCode}`)}: is ${tree} a valid git checkout?`);
+  return r.stdout as string | Buffer;
+}
+
+export async function treeState(tree: string): Promise<TreeState> {
+  if (isGitTree(tree)) {
+    const commit = String(await git(tree, ['rev-parse', 'HEAD'])).trim();
+    const diff = (await git(tree, ['diff', 'HEAD', '--binary'], 'buffer')) as Buffer;
+    const untracked = String(await git(tree, ['ls-files', '--others', '--exclude-standard', '-z'])).split('\0').filter(Boolean).sort();
+    const h = createHash('sha256').update(diff);
+    for (const f of untracked) {
+      h.update(`\0${f}\0`);
+      try {
+        h.update(readFileSync(join(tree, f)));
+      } catch {
+        /* vanished or unreadable: the name still counts */
+      }
+    }
+    return { kind: 'git', commit, dirtyHash: h.digest('hex'), dirty: diff.length > 0 || untracked.length > 0 };
+  }
+  return { kind: 'plain', dirtyHash: listingHash(tree), dirty: false };
+}
+
+/** Path, size and mtime of every file under `tree` (symlinks by target text), sorted. ~1 s for a kernel tree. */
+export function listingHash(tree: string): string {
+  const h = createHash('sha256');
+  const walk = (rel: string): void => {
+    let names: string[];
+    try {
+      names = readdirSync(join(tree, rel)).sort();
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const r = rel === '' ? n : `${rel}/${n}`;
+      let st;
+      try {
+        st = lstatSync(join(tree, r));
+      } catch {
+        continue;
+      }
+      if (st.isDirectory()) walk(r);
+      else h.update(`${r}\0${st.size}\0${Math.trunc(st.mtimeMs)}\n`);
+    }
+  };
+  walk('');
+  return h.digest('hex');
+}

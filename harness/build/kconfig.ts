@@ -1,0 +1,166 @@
+/**
+ * Config fragments and Kconfig: read the harness's fragments, check which of their options a
+ * merged .config lost, and say why by reading the symbol's `depends on` lines from the tree's
+ * Kconfig files, with the current value of every symbol they name.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { vmDir } from '../util/paths.js';
+
+export const FRAGMENT_DIR = join(vmDir, 'config');
+
+/** The fragments merged for a flavor, in merge order. */
+export function fragmentPaths(debug: boolean): string[] {
+  return [join(FRAGMENT_DIR, 'base.config'), ...(debug ? [join(FRAGMENT_DIR, 'debug.config')] : [])];
+}
+
+/**
+ * A fragment's requests: CONFIG_X -> value text ('y', '60', '"str"'), or 'n' for
+ * `# CONFIG_X is not set`. A later line for the same option wins, as in merge_config.sh.
+ */
+export function parseFragment(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    let m = /^(CONFIG_[A-Za-z0-9_]+)=(.*)$/.exec(line);
+    if (m) {
+      out.set(m[1]!, m[2]!);
+      continue;
+    }
+    m = /^# (CONFIG_[A-Za-z0-9_]+) is not set$/.exec(line);
+    if (m) out.set(m[1]!, 'n');
+  }
+  return out;
+}
+
+/** Every option of a .config, with `# CONFIG_X is not set` as 'n'. */
+export function parseConfigWithUnset(text: string): Map<string, string> {
+  return parseFragment(text);
+}
+
+export interface DroppedOption {
+  option: string;
+  wanted: string;
+  /** What the merged config has: a value, or 'n' / 'absent'. */
+  got: string;
+  fragment: string;
+}
+
+/** The fragment options whose value did not survive into `config`. */
+export function droppedOptions(fragments: ReadonlyArray<{ name: string; options: Map<string, string> }>, config: Map<string, string>): DroppedOption[] {
+  const wanted = new Map<string, { value: string; fragment: string }>();
+  for (const f of fragments) for (const [k, v] of f.options) wanted.set(k, { value: v, fragment: f.name });
+  const out: DroppedOption[] = [];
+  for (const [option, w] of wanted) {
+    const got = config.get(option);
+    const ok = w.value === 'n' ? got === undefined || got === 'n' : got === w.value;
+    if (!ok) out.push({ option, wanted: w.value, got: got ?? 'absent', fragment: w.fragment });
+  }
+  return out;
+}
+
+/** A symbol's definition in a Kconfig file: where, its prompt-less-ness, its dependencies. */
+export interface KconfigSymbol {
+  file: string;
+  line: number;
+  dependsOn: string[];
+  /** Enclosing `if EXPR` blocks and `menu`/`choice` `depends on`. */
+  enclosing: string[];
+  hasPrompt: boolean;
+}
+
+let kconfigFilesCache: { tree: string; files: string[] } | undefined;
+
+function kconfigFiles(tree: string): string[] {
+  if (kconfigFilesCache?.tree === tree) return kconfigFilesCache.files;
+  const files: string[] = [];
+  const walk = (dir: string): void => {
+    let ents;
+    try {
+      ents = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of ents) {
+      if (e.isDirectory()) {
+        if (e.name.startsWith('.') || (dir === tree && ['Documentation', 'tools', 'samples'].includes(e.name))) continue;
+        walk(join(dir, e.name));
+      } else if (e.isFile() && e.name.startsWith('Kconfig')) files.push(join(dir, e.name));
+    }
+  };
+  walk(tree);
+  kconfigFilesCache = { tree, files };
+  return files;
+}
+
+/** Find `config SYM` (or menuconfig) in the tree's Kconfig files; SYM without the CONFIG_ prefix. */
+export function findKconfigSymbol(tree: string, sym: string): KconfigSymbol[] {
+  const name = sym.replace(/^CONFIG_/, '');
+  const found: KconfigSymbol[] = [];
+  const head = new RegExp(`^\\s*(?:menu)?config\\s+${name}\\s*$`);
+  for (const file of kconfigFiles(tree)) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    if (!text.includes(name)) continue;
+    const lines = text.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      if (!head.test(lines[i]!)) continue;
+      const dependsOn: string[] = [];
+      let hasPrompt = false;
+      for (let j = i + 1; j < lines.length; j++) {
+        const l = lines[j]!;
+        if (/^\s*(?:menu)?config\s|^\s*(?:endif|endmenu|endchoice|choice|menu|if|source|comment)\b/.test(l)) break;
+        if (/^\s*(?:help|---help---)\s*$/.test(l)) break;
+        const d = /^\s*depends\s+on\s+(.+?)\s*$/.exec(l);
+        if (d) dependsOn.push(d[1]!);
+        if (/^\s*(?:bool|tristate|string|int|hex)\s+"/.test(l) || /^\s*prompt\s+"/.test(l)) hasPrompt = true;
+      }
+      // Enclosing `if` blocks and menus above the definition, innermost last.
+      const stack: string[] = [];
+      for (let j = 0; j < i; j++) {
+        const l = lines[j]!;
+        const m = /^\s*if\s+(.+?)\s*$/.exec(l);
+        if (m) stack.push(`if ${m[1]}`);
+        else if (/^\s*endif\b/.test(l)) stack.pop();
+        else if (/^\s*(menu|choice)\b/.test(l)) stack.push('');
+        else if (/^\s*(endmenu|endchoice)\b/.test(l)) stack.pop();
+        else if (stack.length > 0 && stack[stack.length - 1] === '' && /^\s*depends\s+on\s+/.test(l)) stack[stack.length - 1] = `menu depends on ${l.trim().replace(/^depends\s+on\s+/, '')}`;
+      }
+      found.push({ file: relative(tree, file), line: i + 1, dependsOn, enclosing: stack.filter(Boolean), hasPrompt });
+    }
+  }
+  return found;
+}
+
+/** The symbols named in a Kconfig expression. */
+export function symbolsIn(expr: string): string[] {
+  const syms = expr.replace(/"[^"]*"/g, ' ').match(/\b[A-Z][A-Z0-9_]*\b/g) ?? [];
+  return [...new Set(syms.filter((s) => !['y', 'n', 'm'].includes(s)))];
+}
+
+/** Symbol values as `SYM=value` for display; absent ones are shown as =n. */
+function withValues(expr: string, config: Map<string, string>): string {
+  const vals = symbolsIn(expr).map((s) => `${s}=${config.get(`CONFIG_${s}`) ?? 'n'}`);
+  return vals.length > 0 ? `${expr} (${vals.join(', ')})` : expr;
+}
+
+/**
+ * Why an option was dropped, in one line: its `depends on` and enclosing conditions with the
+ * values the merged config gave the symbols in them.
+ */
+export function explainDropped(tree: string, d: DroppedOption, config: Map<string, string>): string {
+  const defs = findKconfigSymbol(tree, d.option);
+  const what = `${d.option}=${d.wanted} (from ${d.fragment}) became ${d.got === 'absent' ? 'unset' : d.got}`;
+  if (defs.length === 0) return `${what}: no such symbol in this tree's Kconfig (renamed or removed?)`;
+  const reasons: string[] = [];
+  for (const def of defs) {
+    const conds = [...def.enclosing, ...def.dependsOn.map((x) => `depends on ${x}`)];
+    const shown = conds.map((c) => withValues(c, config));
+    reasons.push(`${def.file}:${def.line}${shown.length > 0 ? `: ${shown.join('; ')}` : ''}${def.hasPrompt ? '' : ' (no prompt: only selected or defaulted)'}`);
+  }
+  return `${what}: ${reasons.join(' | ')}`;
+}

@@ -1,0 +1,287 @@
+/**
+ * `bpf-harness kernel build`: a bzImage from a kernel source tree, built out of tree (O=) into
+ * a directory keyed by the tree, with the harness's config fragments merged and checked. The
+ * build key (build-key.ts) decides whether anything needs doing: an unchanged input returns at
+ * once, a changed one rebuilds incrementally in the same directory.
+ */
+import { appendFileSync, copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { execa } from 'execa';
+import { onAbort, registerChild } from '../util/children.js';
+import { HarnessError, SetupError } from '../util/errors.js';
+import { cacheDir } from '../util/paths.js';
+import { buildKey, sha256, treeState, type BuildKeyInputs } from './build-key.js';
+import { droppedOptions, explainDropped, fragmentPaths, parseConfigWithUnset, parseFragment } from './kconfig.js';
+import { applyPatches, readPatchFiles } from './patches.js';
+import { chooseToolchain, writePaholeWrapper, type Toolchain } from './toolchain.js';
+
+export interface KernelBuildOptions {
+  tree: string;
+  debug: boolean;
+  patches: string[];
+  /** make -j; default min(2, CPUs): builds share the machine. */
+  jobs?: number;
+  /** O= directory; default cacheDir()/builds/<tree name>-<hash of its path>. */
+  out?: string;
+  /** Starting config instead of defconfig + kvm_guest.config. */
+  config?: string;
+  mirror?: string;
+  /** Minutes make may run. */
+  deadlineMin?: number;
+  log: (line: string) => void;
+}
+
+export interface BuiltKernel {
+  tree: string;
+  /** The directory make ran in: the tree, or the patch worktree. */
+  source: string;
+  outDir: string;
+  bzImage: string;
+  configPath: string;
+  key: string;
+  reused: boolean;
+  elapsedMs: number;
+  logPath: string;
+  toolchain?: Toolchain;
+}
+
+/** What a finished build leaves in its output directory (bpfh-build.json). */
+export interface BuildStamp {
+  key: string;
+  tree: string;
+  source: string;
+  options: { debug: boolean; patches: string[]; config?: string };
+  inputs: BuildKeyInputs;
+  finishedAt: string;
+  buildMs: number;
+}
+
+export const STAMP = 'bpfh-build.json';
+const DEFAULT_DEADLINE_MIN = 240;
+
+export function defaultJobs(): number {
+  return Math.max(1, Math.min(2, availableParallelism()));
+}
+
+export function defaultOutDir(tree: string, patched: boolean): string {
+  const abs = resolve(tree);
+  return join(cacheDir(), 'builds', `${basename(abs).replace(/[^A-Za-z0-9._-]/g, '_')}-${sha256(abs).slice(0, 10)}${patched ? '-patched' : ''}`);
+}
+
+export function readStamp(outDir: string): BuildStamp | undefined {
+  try {
+    return JSON.parse(readFileSync(join(outDir, STAMP), 'utf8')) as BuildStamp;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Refuse what make would refuse later, with the fix. */
+export function checkTree(tree: string): void {
+  if (!existsSync(join(tree, 'Makefile')) || !existsSync(join(tree, 'Kconfig')) || !existsSync(join(tree, 'arch', 'x86'))) {
+    throw new SetupError(`${tree} is not a kernel source tree (no Makefile, Kconfig and arch/x86): give the top directory of a Linux tree`);
+  }
+  const inTree = ['.config', 'include/config', 'arch/x86/include/generated'].filter((p) => existsSync(join(tree, p)));
+  if (inTree.length > 0) {
+    throw new SetupError(
+      `${tree} has an in-tree build (${inTree.join(', ')}), and out-of-tree (O=) builds need a clean source: save its .config, run make -C ${tree} mrproper, and pass the saved file with --config`,
+    );
+  }
+}
+
+function fmtElapsed(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
+
+/** Which phase a kbuild output line belongs to. */
+export function stepOf(line: string): string | undefined {
+  const m = /^\s+([A-Z][A-Z0-9_-]*)\s+(\S+)/.exec(line);
+  if (!m) return undefined;
+  const [, tag, what] = m;
+  if (tag === 'BTF' || tag === 'BTFIDS') return 'BTF';
+  if (tag === 'LD' && /vmlinux/.test(what!)) return 'linking vmlinux';
+  if (/arch\/x86\/boot/.test(what!)) return 'bzImage';
+  if (tag === 'HOSTCC' || tag === 'HOSTLD') return 'host tools';
+  if (['CC', 'AS', 'AR', 'LD', 'CPP', 'GEN', 'SYSHDR', 'SYSTBL', 'WRAP', 'UPD', 'CHK', 'MKELF', 'CALL', 'POLICY', 'CERT', 'DESCEND', 'INSTALL', 'OBJTOOL'].includes(tag!)) return 'compiling';
+  return undefined;
+}
+
+export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel> {
+  const t0 = Date.now();
+  const log = (line: string): void => opts.log(`kernel build: ${line}`);
+  const tree = resolve(opts.tree);
+  checkTree(tree);
+  const jobs = opts.jobs ?? defaultJobs();
+  if (!Number.isInteger(jobs) || jobs < 1) throw new SetupError(`--jobs ${opts.jobs}: give a whole number of parallel jobs, 1 or more`);
+  const patchFiles = opts.patches.map((p) => resolve(p));
+  const patches = readPatchFiles(patchFiles);
+  const outDir = resolve(opts.out ?? defaultOutDir(tree, patchFiles.length > 0));
+  if (outDir === tree || outDir.startsWith(`${tree}/`)) throw new SetupError(`--out ${outDir} is inside the source tree: give a directory outside it`);
+  mkdirSync(outDir, { recursive: true });
+  const logPath = join(outDir, 'build.log');
+  const bzImage = join(outDir, 'arch', 'x86', 'boot', 'bzImage');
+  const configPath = join(outDir, '.config');
+
+  const fragments = fragmentPaths(opts.debug).map((p) => {
+    const text = readFileSync(p, 'utf8');
+    return { path: p, name: basename(p), text, options: parseFragment(text) };
+  });
+  let startConfig = 'defconfig+kvm_guest.config';
+  if (opts.config) {
+    try {
+      startConfig = sha256(readFileSync(resolve(opts.config)));
+    } catch {
+      throw new SetupError(`--config ${opts.config} cannot be read: give the path of a kernel .config`);
+    }
+  }
+  const needPahole = fragments.some((f) => f.options.get('CONFIG_DEBUG_INFO_BTF') === 'y');
+  const toolchain = await chooseToolchain(tree, needPahole, { mirror: opts.mirror, log });
+  const state = await treeState(tree);
+  const inputs: BuildKeyInputs = {
+    tree: state,
+    patches: patches.map((p) => p.sha256),
+    fragments: fragments.map((f) => ({ name: f.name, sha256: sha256(f.text) })),
+    startConfig,
+    compiler: toolchain.compiler,
+    pahole: toolchain.pahole,
+    target: 'bzImage',
+  };
+  const key = buildKey(inputs);
+  const stamp = readStamp(outDir);
+  if (stamp?.key === key && existsSync(bzImage) && existsSync(configPath)) {
+    log(`up to date (key ${key.slice(0, 12)}): ${bzImage}`);
+    return { tree, source: stamp.source, outDir, bzImage, configPath, key, reused: true, elapsedMs: Date.now() - t0, logPath, toolchain };
+  }
+  log(toolchain.note);
+  log(`${stamp ? `inputs changed since the build of ${stamp.finishedAt}: rebuilding incrementally` : 'first build'} in ${outDir} (${opts.debug ? 'debug' : 'base'} config, -j${jobs}, log ${logPath})`);
+  writeFileSync(logPath, `# bpf-harness kernel build ${new Date().toISOString()}\n# tree ${tree} (${state.kind}${state.commit ? ` ${state.commit}` : ''}${state.dirty ? ', uncommitted changes' : ''})\n# key ${key}\n`);
+
+  let source = tree;
+  if (patchFiles.length > 0) {
+    const wt = join(cacheDir(), 'worktrees', basename(outDir));
+    const p = await applyPatches(tree, patchFiles, wt, log);
+    source = p.dir;
+    appendFileSync(logPath, `# patched worktree ${p.dir} branch ${p.branch} at ${p.head}\n${p.applied.map((a) => `#   ${a.subject}\n`).join('')}`);
+  }
+
+  const makeVars = [`O=${outDir}`, ...(toolchain.buildRoot ? [`PAHOLE=${writePaholeWrapper(join(outDir, 'bpfh-pahole'), toolchain.buildRoot, [...new Set([tree, source, outDir])])}`] : [])];
+  const deadlineMs = (opts.deadlineMin ?? DEFAULT_DEADLINE_MIN) * 60_000;
+
+  // Configure: a start (defconfig + kvm_guest.config, or --config), the fragments, olddefconfig.
+  log('step config: merging ' + fragments.map((f) => f.name).join(' + '));
+  if (opts.config) copyFileSync(resolve(opts.config), configPath);
+  else await runMake(source, [...makeVars, 'defconfig', 'kvm_guest.config'], { logPath, deadlineMs: 300_000, log, jobs: 1, quiet: true });
+  await runTool('sh', [join(source, 'scripts', 'kconfig', 'merge_config.sh'), '-m', '-O', outDir, configPath, ...fragments.map((f) => f.path)], source, logPath, 120_000, { KCONFIG_CONFIG: configPath });
+  await runMake(source, [...makeVars, 'olddefconfig'], { logPath, deadlineMs: 300_000, log, jobs: 1, quiet: true });
+  const merged = parseConfigWithUnset(readFileSync(configPath, 'utf8'));
+  const dropped = droppedOptions(fragments.map((f) => ({ name: f.name, options: f.options })), merged);
+  if (dropped.length > 0) {
+    throw new SetupError(
+      `${dropped.length} option${dropped.length === 1 ? '' : 's'} of the fragments did not survive olddefconfig in ${source}; fix the dependency or the fragment:\n` +
+        dropped.map((d) => `  ${explainDropped(source, d, merged)}`).join('\n'),
+    );
+  }
+
+  log(`step make: bzImage -j${jobs}`);
+  const tMake = Date.now();
+  await runMake(source, [...makeVars, 'bzImage'], { logPath, deadlineMs, log, jobs, quiet: false });
+  if (!existsSync(bzImage)) throw new HarnessError(`make finished but ${bzImage} is missing; see ${logPath}`, 1);
+  const newStamp: BuildStamp = {
+    key,
+    tree,
+    source,
+    options: { debug: opts.debug, patches: patchFiles, ...(opts.config ? { config: resolve(opts.config) } : {}) },
+    inputs,
+    finishedAt: new Date().toISOString(),
+    buildMs: Date.now() - tMake,
+  };
+  writeFileSync(join(outDir, `${STAMP}.tmp`), `${JSON.stringify(newStamp, null, 2)}\n`);
+  renameSync(join(outDir, `${STAMP}.tmp`), join(outDir, STAMP));
+  log(`done in ${fmtElapsed(Date.now() - t0)}: ${bzImage}`);
+  return { tree, source, outDir, bzImage, configPath, key, reused: false, elapsedMs: Date.now() - t0, logPath, toolchain };
+}
+
+function tailOf(path: string, n: number): string {
+  try {
+    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+async function runTool(cmd: string, args: string[], cwd: string, logPath: string, timeout: number, env: Record<string, string> = {}): Promise<void> {
+  appendFileSync(logPath, `\n$ ${cmd} ${args.join(' ')}\n`);
+  const r = await execa(cmd, args, { cwd, reject: false, timeout, stdin: 'ignore', all: true, env: { LC_ALL: 'C', ...env } });
+  appendFileSync(logPath, String(r.all ?? ''));
+  if (r.failed) throw new HarnessError(`${basename(args[0] ?? cmd)} failed (${r.timedOut ? 'timed out' : `exit ${r.exitCode}`}); the last lines of ${logPath}:\n${tailOf(logPath, 20)}`, 2);
+}
+
+/**
+ * make at nice 19 in its own process group (killed as a group on exit or Ctrl-C), output to the
+ * log, progress (step, objects built, elapsed) every 20 s unless `quiet`.
+ */
+async function runMake(source: string, args: string[], o: { logPath: string; deadlineMs: number; log: (line: string) => void; jobs: number; quiet: boolean }): Promise<void> {
+  const full = ['-n', '19', 'make', '-C', source, `-j${o.jobs}`, ...args];
+  appendFileSync(o.logPath, `\n$ nice ${full.join(' ')}\n`);
+  const out = createWriteStream(o.logPath, { flags: 'a' });
+  const child = execa('nice', full, { reject: false, stdin: 'ignore', detached: true, buffer: false, env: { LC_ALL: 'C' }, forceKillAfterDelay: 5000 });
+  registerChild(child);
+  const killGroup = (): void => {
+    try {
+      if (child.pid) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  };
+  const unAbort = onAbort(killGroup);
+  process.once('exit', killGroup);
+  const t0 = Date.now();
+  let objects = 0;
+  let step = 'starting';
+  let partial = '';
+  const onData = (buf: Buffer): void => {
+    out.write(buf);
+    const text = partial + buf.toString('utf8');
+    const lines = text.split('\n');
+    partial = lines.pop() ?? '';
+    for (const l of lines) {
+      const s = stepOf(l);
+      if (!s) continue;
+      step = s;
+      if (/^\s+(CC|AS)\s/.test(l)) objects++;
+    }
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', (b: Buffer) => out.write(b));
+  const ticker = o.quiet ? undefined : setInterval(() => o.log(`step ${step}, ${objects} objects built, ${fmtElapsed(Date.now() - t0)}`), 20_000);
+  const deadline = setTimeout(killGroup, o.deadlineMs);
+  try {
+    const r = await child;
+    await new Promise<void>((res) => out.end(res));
+    if (r.exitCode !== 0) {
+      const why = Date.now() - t0 >= o.deadlineMs ? `did not finish within ${Math.round(o.deadlineMs / 60_000)} min` : r.signal ? `was killed by ${r.signal}` : `failed (exit ${r.exitCode})`;
+      throw new HarnessError(`make ${args[args.length - 1]} ${why} at step ${step}; the full log is ${o.logPath}; its last lines:\n${tailOf(o.logPath, 25)}`, 2);
+    }
+    if (!o.quiet) o.log(`step ${step} done, ${objects} objects built, ${fmtElapsed(Date.now() - t0)}`);
+  } finally {
+    if (ticker) clearInterval(ticker);
+    clearTimeout(deadline);
+    unAbort();
+    process.removeListener('exit', killGroup);
+  }
+}
+
+/**
+ * For `vm-test --kernel <tree>`: the tree's bzImage, built first when missing or stale. Reuses
+ * the options of the last harness build of that tree (debug, patches); a tree never built by
+ * the harness gets the base config.
+ */
+export async function ensureTreeBuilt(tree: string, log: (line: string) => void): Promise<{ bzImage: string; configPath: string }> {
+  const abs = resolve(tree);
+  const stamp = readStamp(defaultOutDir(abs, false)) ?? readStamp(defaultOutDir(abs, true));
+  const options = stamp?.options ?? { debug: false, patches: [] };
+  const built = await buildKernel({ tree: abs, debug: options.debug, patches: options.patches, config: options.config, log });
+  return { bzImage: built.bzImage, configPath: built.configPath };
+}
