@@ -38,12 +38,18 @@ static const struct verb {
 	{ "sockets-open", "count,tcp", verb_sockets_open },
 	{ "sockets-close", "", verb_sockets_close },
 	{ "sock-meminfo", "", verb_sock_meminfo },
-	{ "map-open", "kind,via,cgroup", verb_map_open },
-	{ "elems-create", "", verb_elems_create },
-	{ "elems-count", "", verb_elems_count },
-	{ "map-close", "", verb_map_close },
+	{ "threads-spawn", "count", verb_threads_spawn },
+	{ "threads-stop", "", verb_threads_stop },
+	{ "cgroups-make", "parent,count", verb_cgroups_make },
+	{ "cgroups-remove", "", verb_cgroups_remove },
+	{ "map-open", "kind,via,cgroup,value", verb_map_open },
+	{ "elems-create", "map", verb_elems_create },
+	{ "elems-count", "map", verb_elems_count },
+	{ "map-close", "map", verb_map_close },
 	{ "map-alive", "id", verb_map_alive },
-	{ "race", "rounds,sockets,threads,seed,via,cgroup,tcp", verb_race },
+	{ "race", "rounds,sockets,owners,threads,seed,kind,via,cgroup,tcp",
+	  verb_race },
+	{ "inspect", "kind,cgroup", verb_inspect },
 	{ "poweroff", "", verb_poweroff },
 };
 
@@ -292,6 +298,15 @@ static void serve(struct agent *a)
 	free(buf);
 }
 
+static void cleanup_cgroups(struct cgset *s)
+{
+	size_t failed;
+	int first_errno;
+
+	cgset_remove(s, &failed, &first_errno);
+	cgset_free(s);
+}
+
 static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 			va_list ap)
 {
@@ -351,7 +366,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct agent a = { .bpf_dir = "/bpf", .kmsg_fd = -1, .map.map_fd = -1 };
+	struct agent a = { .bpf_dir = "/bpf", .kmsg_fd = -1 };
 	const char *channel = NULL;
 	int c;
 
@@ -381,9 +396,14 @@ int main(int argc, char **argv)
 		return 1;
 	send_ready(&a);
 	serve(&a);
-	if (a.map_open)
-		skmap_close(&a.map);
+	for (c = 0; c < MAX_MAPS; c++)
+		if (a.map_used[c])
+			stgmap_close(&a.maps[c]);
+	inspector_free(a.insp);
 	sockset_close(&a.socks);
 	sockset_free(&a.socks);
+	threadset_stop(&a.threads);
+	threadset_free(&a.threads);
+	cleanup_cgroups(&a.cgroups);
 	return 0;
 }

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <linux/types.h>
 
-#define AGENT_VERSION	"1.0.0"
+#define AGENT_VERSION	"1.1.0"
 #define MAX_ARGS	16
 #define READ_MAX	(4u << 20)
 
@@ -80,30 +80,88 @@ int sockset_open(struct sockset *s, size_t count, unsigned int tcp_pct);
 size_t sockset_close(struct sockset *s);
 void sockset_free(struct sockset *s);
 
+/* Owner threads the agent spawns and keeps parked until told to exit. */
+struct owner_thread;
+
+struct threadset {
+	struct owner_thread **t;
+	int *pidfd;		/* pidfd_open(tid, PIDFD_THREAD): the map key */
+	__u64 *tid;		/* what a program finds the thread by */
+	size_t n;
+	size_t cap;
+};
+
+/* Threads all or nothing, like sockets; 0 or -errno. */
+int threadset_spawn(struct threadset *s, size_t count);
+/* Tells thread i to exit (after closing its pidfd); it is joined later. */
+void threadset_release(struct threadset *s, size_t i);
+/* Joins every thread (releasing those still parked) and empties the set. */
+size_t threadset_stop(struct threadset *s);
+void threadset_free(struct threadset *s);
+
+/* Child cgroups the agent made, with their directories held open. */
+struct cgset {
+	char **path;
+	int *fd;		/* the map key */
+	__u64 *id;		/* cgroup id (the directory's inode number) */
+	size_t n;
+	size_t cap;
+	unsigned long long next;	/* names are PARENT/bpfh-o<next> */
+};
+
+int cgset_make(struct cgset *s, const char *parent, size_t count);
+/* Closes the directory of cgroup i and removes it; 0 or -errno. */
+int cgset_release(struct cgset *s, size_t i);
+/* Removes every cgroup; the count removed, failures on stderr. */
+size_t cgset_remove(struct cgset *s, size_t *failed, int *first_errno);
+void cgset_free(struct cgset *s);
+
+enum owner_kind {
+	OWNER_SK,
+	OWNER_TASK,
+	OWNER_CGRP,
+};
+
+/* The owners of one kind as a map sees them. */
+struct ownerview {
+	enum owner_kind kind;
+	const int *fd;		/* map keys */
+	const __u64 *id;	/* thread or cgroup ids (NULL for sockets) */
+	size_t n;
+};
+
 struct bpf_object;
 struct bpf_link;
+struct stg_kind;
 
-#define SKMAP_VALUE_MAX	4096
+#define STGMAP_VALUE_MAX	4096
+#define MAX_MAPS		16
 
 /* One loaded storage map object. */
-struct skmap {
+struct stgmap {
+	const struct stg_kind *kind;
 	struct bpf_object *obj;
-	struct bpf_link *link;		/* creates elements on new sockets */
+	struct bpf_link *link;		/* creates elements on new owners */
 	struct bpf_link *touch_link;	/* ... and on existing ones */
 	int map_fd;
 	__u32 map_id;
 	__u32 value_size;
+	__u64 token;			/* tells the touch programs apart */
 };
 
-int skmap_open(struct skmap *m, const char *bpf_dir, const char *kind,
-	       bool via_prog, const char *cgroup, char *err, size_t errlen);
-void skmap_close(struct skmap *m);
-/* Counts over a socket set; first_errno is 0 when nothing failed. */
-void skmap_create_elems(struct skmap *m, const struct sockset *s,
-			size_t *created, size_t *failed, int *first_errno);
-void skmap_count_elems(struct skmap *m, const struct sockset *s,
-		       size_t *present, size_t *absent, size_t *errors,
-		       int *first_errno);
+int stgmap_open(struct stgmap *m, const char *bpf_dir, const char *kind,
+		bool small, bool via_prog, const char *cgroup, __u64 token,
+		char *err, size_t errlen);
+void stgmap_close(struct stgmap *m);
+enum owner_kind stgmap_owner_kind(const struct stgmap *m);
+/* Counts over a set of owners; first_errno is 0 when nothing failed. */
+void stgmap_create_elems(struct stgmap *m, const struct ownerview *o,
+			 size_t *created, size_t *failed, int *first_errno);
+void stgmap_count_elems(struct stgmap *m, const struct ownerview *o,
+			size_t *present, size_t *absent, size_t *errors,
+			int *first_errno);
+
+struct inspector;
 
 struct agent {
 	int in_fd;
@@ -111,10 +169,18 @@ struct agent {
 	bool host_mode;		/* --channel - */
 	const char *bpf_dir;
 	struct sockset socks;
-	struct skmap map;
-	bool map_open;
+	struct threadset threads;
+	struct cgset cgroups;
+	struct stgmap maps[MAX_MAPS];
+	bool map_used[MAX_MAPS];
+	__u64 next_token;
+	struct inspector *insp;
 	int kmsg_fd;
 };
+
+/* The owners the agent holds for maps of this kind. */
+struct ownerview agent_owners(const struct agent *a, enum owner_kind kind);
+void inspector_free(struct inspector *insp);
 
 typedef int (*verb_fn)(struct agent *a, struct req *r);
 
@@ -134,5 +200,10 @@ int verb_elems_count(struct agent *a, struct req *r);
 int verb_map_close(struct agent *a, struct req *r);
 int verb_map_alive(struct agent *a, struct req *r);
 int verb_race(struct agent *a, struct req *r);
+int verb_threads_spawn(struct agent *a, struct req *r);
+int verb_threads_stop(struct agent *a, struct req *r);
+int verb_cgroups_make(struct agent *a, struct req *r);
+int verb_cgroups_remove(struct agent *a, struct req *r);
+int verb_inspect(struct agent *a, struct req *r);
 
 #endif /* BPF_AGENT_H */

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The race verb: per round, the sockets of a fresh map are closed by closer
- * threads while a dropper thread closes the map object (the last map
- * reference) after a seeded pseudo-random number of socket closes.
+ * The race verb: per round, the owners of a fresh map's elements are
+ * destroyed by closer threads (sockets closed, threads told to exit,
+ * cgroups removed) while a dropper thread closes the map object (the last
+ * map reference) after a seeded pseudo-random number of owner releases.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -18,10 +19,19 @@
 
 #define RACE_MAX_THREADS	64
 
+/* One round's owners, whatever their kind. */
+struct round_owners {
+	enum owner_kind kind;
+	struct sockset socks;
+	struct threadset threads;
+	struct cgset cgroups;
+};
+
 struct race_round {
-	const struct sockset *socks;
+	struct round_owners *own;
+	size_t n;		/* owners */
 	unsigned int threads;
-	struct skmap *map;
+	struct stgmap *map;
 	atomic_uint arrived;	/* start gate */
 	atomic_size_t tickets;	/* closes started or about to start */
 	atomic_size_t closed;	/* closes done */
@@ -83,8 +93,24 @@ static void gate(struct race_round *rr)
 		relax(rr);
 }
 
+/* Destroys owner i: 0 or -1 (counted in closeErrors). */
+static int release_owner(struct round_owners *o, size_t i)
+{
+	switch (o->kind) {
+	case OWNER_SK:
+		return close(o->socks.fd[i]) ? -1 : 0;
+	case OWNER_TASK:
+		/* the thread exits on its own, concurrently */
+		threadset_release(&o->threads, i);
+		return 0;
+	case OWNER_CGRP:
+		return cgset_release(&o->cgroups, i) ? -1 : 0;
+	}
+	return -1;
+}
+
 /*
- * A closer closes sockets i, i + threads, ... A close beyond the target
+ * A closer releases owners i, i + threads, ... A release beyond the target
  * waits until the dropper has begun to drop the map, so exactly `target`
  * closes are done when the last map reference goes, and the remaining
  * closes run against the map being freed.
@@ -93,17 +119,16 @@ static void *closer_fn(void *arg)
 {
 	struct closer *c = arg;
 	struct race_round *rr = c->rr;
-	const struct sockset *s = rr->socks;
 	size_t i;
 
 	gate(rr);
-	for (i = c->index; i < s->n; i += rr->threads) {
+	for (i = c->index; i < rr->n; i += rr->threads) {
 		if (atomic_fetch_add(&rr->tickets, 1) >= rr->target) {
 			while (!atomic_load_explicit(&rr->dropping,
 						     memory_order_acquire))
 				relax(rr);
 		}
-		if (close(s->fd[i]))
+		if (release_owner(rr->own, i))
 			atomic_fetch_add(&rr->close_errors, 1);
 		atomic_fetch_add_explicit(&rr->closed, 1, memory_order_release);
 	}
@@ -120,14 +145,14 @@ static void *dropper_fn(void *arg)
 		relax(rr);
 	rr->observed = atomic_load(&rr->closed);
 	atomic_store_explicit(&rr->dropping, true, memory_order_release);
-	skmap_close(rr->map);
+	stgmap_close(rr->map);
 	return NULL;
 }
 
 /*
- * Runs the racing part of one round: every socket of s is closed and the
- * map is closed. Returns 0 or -errno (then nothing was started and the
- * caller still owns the sockets and the map).
+ * Runs the racing part of one round: every owner is released and the map
+ * is closed. Returns 0 or -errno (then nothing was started and the caller
+ * still owns the owners and the map).
  */
 static int race_once(struct race_round *rr, char *err, size_t errlen)
 {
@@ -174,18 +199,92 @@ static int race_once(struct race_round *rr, char *err, size_t errlen)
 	return 0;
 }
 
+static int owners_make(struct round_owners *o, size_t n, unsigned int tcp,
+		       const char *parent)
+{
+	switch (o->kind) {
+	case OWNER_SK:
+		return sockset_open(&o->socks, n, tcp);
+	case OWNER_TASK:
+		return threadset_spawn(&o->threads, n);
+	case OWNER_CGRP:
+		return cgset_make(&o->cgroups, parent, n);
+	}
+	return -EINVAL;
+}
+
+static struct ownerview owners_view(struct round_owners *o)
+{
+	struct ownerview v = { .kind = o->kind };
+
+	switch (o->kind) {
+	case OWNER_SK:
+		v.fd = o->socks.fd;
+		v.n = o->socks.n;
+		break;
+	case OWNER_TASK:
+		v.fd = o->threads.pidfd;
+		v.id = o->threads.tid;
+		v.n = o->threads.n;
+		break;
+	case OWNER_CGRP:
+		v.fd = o->cgroups.fd;
+		v.id = o->cgroups.id;
+		v.n = o->cgroups.n;
+		break;
+	}
+	return v;
+}
+
+/*
+ * After a round (raced or abandoned): joins exited threads, removes what
+ * is left, and empties the sets for the next round.
+ */
+static void owners_reap(struct round_owners *o)
+{
+	size_t failed;
+	int first_errno;
+
+	sockset_close(&o->socks);
+	threadset_stop(&o->threads);
+	cgset_remove(&o->cgroups, &failed, &first_errno);
+}
+
+static void owners_free(struct round_owners *o)
+{
+	sockset_free(&o->socks);
+	threadset_free(&o->threads);
+	cgset_free(&o->cgroups);
+}
+
+static int parse_kind(const char *kind, enum owner_kind *out)
+{
+	if (!kind || !strcmp(kind, "sk"))
+		*out = OWNER_SK;
+	else if (!strcmp(kind, "task"))
+		*out = OWNER_TASK;
+	else if (!strcmp(kind, "cgrp"))
+		*out = OWNER_CGRP;
+	else
+		return -1;
+	return 0;
+}
+
 int verb_race(struct agent *a, struct req *r)
 {
-	unsigned long long rounds, nsock, threads, seed, tcp;
+	unsigned long long rounds, nown, threads, seed, tcp;
 	unsigned long long *map_ids = NULL, *drop_after = NULL;
 	unsigned long long *drop_target_v = NULL;
 	unsigned long long created = 0, failed = 0, close_errors = 0;
 	unsigned long long done = 0;
 	const char *via = arg_str(r, "via");
 	const char *cgroup = arg_str(r, "cgroup");
-	struct sockset socks = {};
+	const char *kind = arg_str(r, "kind");
+	const char *count_key = arg_str(r, "owners") ? "owners" : "sockets";
+	struct round_owners own = {};
+	struct ownerview view;
 	struct race_round rr;
-	struct skmap map;
+	struct stgmap map;
 	__u64 t0, race_us = 0;
 	size_t present, absent, errors, c, f;
 	long ncpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -194,17 +293,23 @@ int verb_race(struct agent *a, struct req *r)
 	int ret = -1, first_errno;
 
 	if (arg_u64(r, "rounds", true, 0, 1, 1000000, &rounds) ||
-	    arg_u64(r, "sockets", true, 0, 1, 1u << 20, &nsock) ||
+	    arg_u64(r, count_key, true, 0, 1, 1u << 20, &nown) ||
 	    arg_u64(r, "threads", true, 0, 1, RACE_MAX_THREADS, &threads) ||
 	    arg_u64(r, "seed", true, 0, 0, UINT64_MAX, &seed) ||
 	    arg_u64(r, "tcp", false, 50, 0, 100, &tcp))
 		return -1;
+	if (arg_str(r, "owners") && arg_str(r, "sockets"))
+		return req_fail(r, EINVAL, "owners and sockets: give one");
+	if (parse_kind(kind, &own.kind))
+		return req_fail(r, EINVAL, "kind must be sk, task or cgrp");
 	if (!via || (strcmp(via, "user") && strcmp(via, "prog")))
 		return req_fail(r, EINVAL, "via must be user or prog");
 	via_prog = !strcmp(via, "prog");
-	if (via_prog && !cgroup)
+	if (own.kind == OWNER_CGRP && !cgroup)
+		return req_fail(r, EINVAL, "kind=cgrp needs cgroup=PARENT");
+	if (own.kind == OWNER_SK && via_prog && !cgroup)
 		return req_fail(r, EINVAL, "via=prog needs cgroup=DIR");
-	if (!via_prog && cgroup)
+	if (own.kind != OWNER_CGRP && !via_prog && cgroup)
 		return req_fail(r, EINVAL, "cgroup is for via=prog");
 
 	map_ids = calloc(rounds, sizeof(*map_ids));
@@ -217,36 +322,39 @@ int verb_race(struct agent *a, struct req *r)
 
 	t0 = now_us();
 	for (done = 0; done < rounds; done++) {
-		ret = skmap_open(&map, a->bpf_dir, "sk", via_prog, cgroup, err,
-				 sizeof(err));
+		ret = stgmap_open(&map, a->bpf_dir, kind ? kind : "sk", false,
+				  via_prog, cgroup, ++a->next_token, err,
+				  sizeof(err));
 		if (ret) {
 			req_fail(r, -ret, "round %llu: %s", done, err);
 			goto fail;
 		}
-		ret = sockset_open(&socks, nsock, tcp);
+		ret = owners_make(&own, nown, tcp, cgroup);
 		if (ret) {
-			skmap_close(&map);
-			req_fail(r, -ret, "round %llu: socket: %s", done,
+			stgmap_close(&map);
+			req_fail(r, -ret, "round %llu: owners: %s", done,
 				 strerror(-ret));
 			goto fail;
 		}
+		view = owners_view(&own);
 		if (via_prog) {
-			/* the program made them when the sockets were made */
-			skmap_count_elems(&map, &socks, &present, &absent,
-					  &errors, &first_errno);
+			/* the program made them when the owners were made */
+			stgmap_count_elems(&map, &view, &present, &absent,
+					   &errors, &first_errno);
 			created += present;
 			failed += absent + errors;
 		} else {
-			skmap_create_elems(&map, &socks, &c, &f, &first_errno);
+			stgmap_create_elems(&map, &view, &c, &f, &first_errno);
 			created += c;
 			failed += f;
 		}
 
 		memset(&rr, 0, sizeof(rr));
-		rr.socks = &socks;
+		rr.own = &own;
+		rr.n = view.n;
 		rr.threads = threads;
 		rr.map = &map;
-		rr.target = drop_target(seed, done, socks.n);
+		rr.target = drop_target(seed, done, view.n);
 		rr.yield = ncpus < 0 || (unsigned long long)ncpus < threads + 1;
 		map_ids[done] = map.map_id;
 		drop_target_v[done] = rr.target;
@@ -255,12 +363,13 @@ int verb_race(struct agent *a, struct req *r)
 		ret = race_once(&rr, err, sizeof(err));
 		race_us += now_us();
 		if (ret) {
-			sockset_close(&socks);
-			skmap_close(&map);
+			owners_reap(&own);
+			stgmap_close(&map);
 			req_fail(r, -ret, "round %llu: %s", done, err);
 			goto fail;
 		}
-		socks.n = 0;	/* closed by the closers */
+		own.socks.n = 0;	/* closed by the closers */
+		owners_reap(&own);
 		drop_after[done] = rr.observed;
 		close_errors += atomic_load(&rr.close_errors);
 	}
@@ -281,7 +390,7 @@ report:
 	jf_u64_array(&r->out, "dropTarget", drop_target_v, done);
 	jf_u64(&r->out, "closeErrors", close_errors);
 out:
-	sockset_free(&socks);
+	owners_free(&own);
 	free(map_ids);
 	free(drop_after);
 	free(drop_target_v);
