@@ -1,7 +1,8 @@
 /**
  * Turn what the user gave (--kernel) into a validated bzImage plus its parsed config:
  *  - debian:<series>       the newest Debian amd64 kernel of that series (debian.ts)
- *  - a kernel build tree   <dir>/arch/x86/boot/bzImage with <dir>/.config
+ *  - a kernel build tree   <dir>/arch/x86/boot/bzImage with <dir>/.config (an in-tree build), or a
+ *                          clean source tree, built out of tree first when missing or stale
  *  - a bzImage file        with its config from opts.config or found next to it
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
@@ -51,6 +52,13 @@ export async function resolveKernel(spec: string, opts: ResolveOptions): Promise
   }
   if (st.isDirectory()) {
     if (!existsSync(join(path, 'Makefile'))) throw new SetupError(`${spec} is a directory but not a kernel build tree (no Makefile): ${USAGE}`);
+    // A clean source tree (no in-tree build): built out of tree by the harness first, a no-op
+    // when its build key is unchanged (harness/build/kernel-build.ts).
+    if (!opts.config && !existsSync(join(path, '.config')) && existsSync(join(path, 'Kconfig')) && existsSync(join(path, 'arch', 'x86'))) {
+      const { ensureTreeBuilt } = await import('../build/kernel-build.js');
+      const built = await ensureTreeBuilt(path, opts.log);
+      return load(spec, 'tree', built.bzImage, built.configPath, opts);
+    }
     const bzImage = join(path, 'arch', 'x86', 'boot', 'bzImage');
     if (!existsSync(bzImage)) throw new SetupError(`${spec} has no arch/x86/boot/bzImage: build it first (make bzImage)`);
     const configPath = opts.config ? resolve(opts.config) : join(path, '.config');
