@@ -4,7 +4,7 @@
  * build key (build-key.ts) decides whether anything needs doing: an unchanged input returns at
  * once, a changed one rebuilds incrementally in the same directory.
  */
-import { appendFileSync, copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { execa } from 'execa';
@@ -154,6 +154,14 @@ export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel
     log(`up to date (key ${key.slice(0, 12)}): ${bzImage}`);
     return { tree, source: stamp.source, outDir, bzImage, configPath, key, reused: true, elapsedMs: Date.now() - t0, logPath, toolchain };
   }
+  const unlock = lockOutDir(outDir);
+  try {
+    return await doBuild();
+  } finally {
+    unlock();
+  }
+
+  async function doBuild(): Promise<BuiltKernel> {
   log(toolchain.note);
   log(`${stamp ? `inputs changed since the build of ${stamp.finishedAt}: rebuilding incrementally` : 'first build'} in ${outDir} (${opts.debug ? 'debug' : 'base'} config, -j${jobs}, log ${logPath})`);
   writeFileSync(logPath, `# bpf-harness kernel build ${new Date().toISOString()}\n# tree ${tree} (${state.kind}${state.commit ? ` ${state.commit}` : ''}${state.dirty ? ', uncommitted changes' : ''})\n# key ${key}\n`);
@@ -201,6 +209,42 @@ export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel
   renameSync(join(outDir, `${STAMP}.tmp`), join(outDir, STAMP));
   log(`done in ${fmtElapsed(Date.now() - t0)}: ${bzImage}`);
   return { tree, source, outDir, bzImage, configPath, key, reused: false, elapsedMs: Date.now() - t0, logPath, toolchain };
+  }
+}
+
+/** One build per output directory at a time: a lock file holding the builder's pid. */
+export function lockOutDir(outDir: string): () => void {
+  const lock = join(outDir, 'bpfh-build.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
+      const release = (): void => {
+        try {
+          if (readFileSync(lock, 'utf8').trim() === String(process.pid)) unlinkSync(lock);
+        } catch {
+          /* gone */
+        }
+      };
+      process.once('exit', release);
+      return () => {
+        process.removeListener('exit', release);
+        release();
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const pid = Number(readFileSync(lock, 'utf8').trim());
+      let alive = false;
+      try {
+        if (pid > 0) process.kill(pid, 0);
+        alive = pid > 0;
+      } catch (err) {
+        alive = (err as NodeJS.ErrnoException).code === 'EPERM';
+      }
+      if (alive) throw new SetupError(`another kernel build (pid ${pid}) is running in ${outDir}: wait for it to finish, or give another --out`);
+      unlinkSync(lock); // left by a build that died
+    }
+  }
+  throw new SetupError(`cannot take the build lock ${lock}: delete it if no build is running`);
 }
 
 function tailOf(path: string, n: number): string {
