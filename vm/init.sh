@@ -15,6 +15,8 @@ mount -t tmpfs tmpfs /tmp
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 echo +memory > /sys/fs/cgroup/cgroup.subtree_control
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+# Debug kernels: kmemleak's report and scan trigger live in debugfs.
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 
 chan_kind=virtio
 for arg in $(cat /proc/cmdline); do

@@ -1,3 +1,4 @@
+import type { DebugCheckSummary } from '../counters/debug-kernel.js';
 /**
  * summary.json, version 1. Nightly jobs and `compare` read it: add fields, never rename or
  * remove one without bumping `version`.
@@ -58,4 +59,6 @@ export interface Summary {
   bootKernelLog?: string[];
   /** Where the run's files are. */
   resultsDir?: string;
+  /** Debug kernels only: the allocinfo counter and kmemleak verdicts (harness/counters/debug-kernel.ts). */
+  debug?: DebugCheckSummary;
 }

@@ -17,6 +17,7 @@ import type { SizeLevel } from '../scenarios/types.js';
 import { onAbort } from '../util/children.js';
 import { GuestError, HarnessError } from '../util/errors.js';
 import { resultsRoot } from '../util/paths.js';
+import { debugBaseline, debugFinal } from '../counters/debug-kernel.js';
 import { memcgTolerance } from '../verdict/lingering.js';
 import { chooseAccel, type AccelRequest } from '../vm/accel.js';
 import { chooseChannel, type ChannelKind } from '../vm/channel.js';
@@ -144,6 +145,8 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
       log(`note: the kernel reported ${bootFindings.length} problem(s) while booting (see kernel.log); they do not count against any scenario`);
     }
     const tolerance = memcgTolerance(ncpus, pageSize);
+    // Debug kernels (allocinfo, kmemleak): a baseline now, the checks after the scenarios.
+    const debug = await debugBaseline(session.agent, kernel.config, ncpus, log);
     for (const scenario of scenarios) {
       log(`scenario ${scenario.name}: ${scenario.summary}`);
       const result: ScenarioResult = await runScenario(scenario, {
@@ -155,10 +158,11 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
       log(`  ${result.verdict.toUpperCase()} in ${(result.durationMs / 1000).toFixed(1)} s: ${result.reason}`);
       if (session.console.fatalError) break;
     }
+    if (debug && !session.console.fatalError) summary.debug = await debugFinal(session.agent, debug, log);
     const shutdownStart = Date.now();
     await session.shutdown();
     timings.shutdownMs = Date.now() - shutdownStart;
-    summary.exitCode = summary.scenarios.every((s) => s.verdict === 'pass') ? 0 : 1;
+    summary.exitCode = summary.scenarios.every((s) => s.verdict === 'pass') && (summary.debug?.ok ?? true) ? 0 : 1;
   } catch (err) {
     summary.aborted = err instanceof Error ? err.message : String(err);
     summary.exitCode = err instanceof HarnessError ? err.exitCode : 1;

@@ -1,0 +1,70 @@
+/**
+ * Verdicts only a debug kernel can give: the allocinfo counter of local storage elements, and
+ * kmemleak's unreferenced objects that belong to BPF local storage.
+ *
+ * allocinfo tolerance, from the mechanism: an element or storage struct freed with kfree_rcu()
+ * goes through kvfree_call_rcu() -> kfree_rcu_sheaf() (mm/slab_common.c) into the current CPU's
+ * rcu_free sheaf of its kmalloc cache, and is handed to call_rcu() only when that sheaf is full
+ * (mm/slub.c, __kfree_rcu_sheaf). The allocation tag is dropped only when the object is really
+ * freed, so up to sheaf_capacity objects per CPU per cache can stay counted indefinitely (seen:
+ * 8 objects for over 60 s). The local storage call site uses two object sizes (bpf_local_storage_elem
+ * and bpf_local_storage), so at most two kmalloc caches: the bound is
+ * 2 x ncpus x max(sheaf_capacity of the kmalloc-cg caches), whatever N or the number of rounds.
+ */
+import type { AllocSite } from '../counters/allocinfo.js';
+import { siteTotal } from '../counters/allocinfo.js';
+import type { LeakRecord } from '../counters/kmemleak.js';
+
+export interface AllocinfoTolerance {
+  objects: number;
+  why: string;
+}
+
+/** `sheafCapacities`: cache name -> sheaf_capacity read from /sys/kernel/slab/<cache>/sheaf_capacity. */
+export function allocinfoTolerance(ncpus: number, sheafCapacities: ReadonlyMap<string, number>): AllocinfoTolerance {
+  const caps = [...sheafCapacities].filter(([name]) => name.startsWith('kmalloc-cg-'));
+  const max = caps.reduce((m, [, c]) => Math.max(m, c), 0);
+  const objects = 2 * ncpus * max;
+  return {
+    objects,
+    why: `objects waiting in per-CPU rcu_free sheaves: 2 caches x ${ncpus} CPUs x sheaf_capacity ${max} (max over ${caps.length} kmalloc-cg caches)`,
+  };
+}
+
+export interface AllocinfoVerdict {
+  ok: boolean;
+  sites: string[];
+  baseline: { calls: number; bytes: number };
+  after: { calls: number; bytes: number };
+  extraObjects: number;
+  tolerance: AllocinfoTolerance;
+  reason: string;
+}
+
+export function judgeAllocinfo(before: readonly AllocSite[], after: readonly AllocSite[], tol: AllocinfoTolerance): AllocinfoVerdict {
+  const b = siteTotal(before);
+  const a = siteTotal(after);
+  if (!b || !a) {
+    return { ok: false, sites: [], baseline: { calls: 0, bytes: 0 }, after: { calls: 0, bytes: 0 }, extraObjects: 0, tolerance: tol, reason: 'no bpf_map_kmalloc_nolock line in /proc/allocinfo: is CONFIG_MEM_ALLOC_PROFILING on and is this a 7.x kernel with CONFIG_MEMCG?' };
+  }
+  const extra = a.calls - b.calls;
+  const ok = extra <= tol.objects;
+  return {
+    ok,
+    sites: a.sites,
+    baseline: { calls: b.calls, bytes: b.bytes },
+    after: { calls: a.calls, bytes: a.bytes },
+    extraObjects: extra,
+    tolerance: tol,
+    reason: ok
+      ? `bpf_map_kmalloc_nolock holds ${a.calls} objects (${a.bytes} B), ${extra} over the baseline, within ${tol.objects} (${tol.why})`
+      : `bpf_map_kmalloc_nolock holds ${a.calls} objects (${a.bytes} B), ${extra} over the baseline: more than the ${tol.objects} that ${tol.why} explain`,
+  };
+}
+
+/** Backtrace frames that put an object in BPF local storage or its map. */
+export const LOCAL_STORAGE_FRAME = /^(bpf_local_storage|bpf_selem|bpf_sk_storage|sk_storage|bpf_task_storage|task_storage|bpf_cgrp_storage|cgroup_storage|bpf_inode_storage|inode_storage|bpf_map_kmalloc|bpf_map_kzalloc|bpf_map_kvcalloc|bpf_map_area_alloc)/;
+
+export function localStorageLeaks(leaks: readonly LeakRecord[]): LeakRecord[] {
+  return leaks.filter((l) => l.backtrace.some((f) => LOCAL_STORAGE_FRAME.test(f)));
+}
