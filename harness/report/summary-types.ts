@@ -57,6 +57,8 @@ export interface Summary {
   repeat: string;
   /** Kernel reports seen while booting, before any scenario ran (shown, never a verdict). */
   bootKernelLog?: string[];
+  /** Boot attempts whose kernel crashed before the agent answered (the run booted again). */
+  bootCrashes?: string[];
   /** Where the run's files are. */
   resultsDir?: string;
   /** Debug kernels only: the allocinfo counter and kmemleak verdicts (harness/counters/debug-kernel.ts). */

@@ -22,8 +22,11 @@ import { memcgTolerance } from '../verdict/lingering.js';
 import { chooseAccel, type AccelRequest } from '../vm/accel.js';
 import { chooseChannel, type ChannelKind } from '../vm/channel.js';
 import { buildGuestInitramfs } from '../vm/guest-image.js';
-import { bootGuest, type GuestSession } from '../vm/session.js';
+import { bootGuestRetrying, type GuestSession } from '../vm/session.js';
 import { runScenario } from './scenario-runner.js';
+
+/** Boots tried when the kernel crashes before the agent answers (see bootGuestRetrying). */
+const BOOT_ATTEMPTS = 3;
 
 export interface VmTestOptions {
   kernel: string;
@@ -122,13 +125,15 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
   try {
     log(`booting ${kernel.release} under ${accel.accel.toUpperCase()} (${opts.cpus} CPUs, ${opts.memoryMiB} MiB)`);
     const bootDeadlineMs = opts.bootDeadlineS * 1000;
-    session = await bootGuest({ ...spec, accel: accel.accel }, {
+    const booted = await bootGuestRetrying({ ...spec, accel: accel.accel }, {
       bootDeadlineMs,
       recordAgent: (line) => appendFileSync(agentLog, line + '\n'),
-    }).catch((err: unknown) => {
+    }, BOOT_ATTEMPTS, log).catch((err: unknown) => {
       if (err instanceof GuestError) writeFileSync(join(run.dir, 'console.log'), err.consoleTail);
       throw err;
     });
+    session = booted.session;
+    if (booted.crashes.length) summary.bootCrashes = booted.crashes;
     timings.bootMs = session.bootMs;
     const ready = session.ready;
     summary.kernel.release = String(ready.release ?? kernel.release);
