@@ -102,7 +102,7 @@ export function stepOf(line: string): string | undefined {
   const [, tag, what] = m;
   if (tag === 'BTF' || tag === 'BTFIDS') return 'BTF';
   if (tag === 'LD' && /vmlinux/.test(what!)) return 'linking vmlinux';
-  if (/arch\/x86\/boot/.test(what!)) return 'bzImage';
+  if (/arch\/x86\/boot\/(bzImage|setup\.(bin|elf)|vmlinux\.bin|compressed\/vmlinux)$/.test(what!)) return 'bzImage';
   if (tag === 'HOSTCC' || tag === 'HOSTLD') return 'host tools';
   if (['CC', 'AS', 'AR', 'LD', 'CPP', 'GEN', 'SYSHDR', 'SYSTBL', 'WRAP', 'UPD', 'CHK', 'MKELF', 'CALL', 'POLICY', 'CERT', 'DESCEND', 'INSTALL', 'OBJTOOL'].includes(tag!)) return 'compiling';
   return undefined;
@@ -177,20 +177,8 @@ export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel
   const makeVars = [`O=${outDir}`, ...(toolchain.buildRoot ? [`PAHOLE=${writePaholeWrapper(join(outDir, 'bpfh-pahole'), toolchain.buildRoot, [...new Set([tree, source, outDir])])}`] : [])];
   const deadlineMs = (opts.deadlineMin ?? DEFAULT_DEADLINE_MIN) * 60_000;
 
-  // Configure: a start (defconfig + kvm_guest.config, or --config), the fragments, olddefconfig.
   log('step config: merging ' + fragments.map((f) => f.name).join(' + '));
-  if (opts.config) copyFileSync(resolve(opts.config), configPath);
-  else await runMake(source, [...makeVars, 'defconfig', 'kvm_guest.config'], { logPath, deadlineMs: 300_000, log, jobs: 1, quiet: true });
-  await runTool('sh', [join(source, 'scripts', 'kconfig', 'merge_config.sh'), '-m', '-O', outDir, configPath, ...fragments.map((f) => f.path)], source, logPath, 120_000, { KCONFIG_CONFIG: configPath });
-  await runMake(source, [...makeVars, 'olddefconfig'], { logPath, deadlineMs: 300_000, log, jobs: 1, quiet: true });
-  const merged = parseConfigWithUnset(readFileSync(configPath, 'utf8'));
-  const dropped = droppedOptions(fragments.map((f) => ({ name: f.name, options: f.options })), merged);
-  if (dropped.length > 0) {
-    throw new SetupError(
-      `${dropped.length} option${dropped.length === 1 ? '' : 's'} of the fragments did not survive olddefconfig in ${source}; fix the dependency or the fragment:\n` +
-        dropped.map((d) => `  ${explainDropped(source, d, merged)}`).join('\n'),
-    );
-  }
+  await configureTree({ source, makeVars, configPath, outDir, fragments, logPath, log, startConfig: opts.config });
 
   log(`step make: bzImage -j${jobs}`);
   const tMake = Date.now();
@@ -210,6 +198,43 @@ export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel
   log(`done in ${fmtElapsed(Date.now() - t0)}: ${bzImage}`);
   return { tree, source, outDir, bzImage, configPath, key, reused: false, elapsedMs: Date.now() - t0, logPath, toolchain };
   }
+}
+
+export interface Fragment {
+  path: string;
+  name: string;
+  options: Map<string, string>;
+}
+
+/**
+ * Configure `outDir`: a start (defconfig + kvm_guest.config, or `startConfig`), the fragments
+ * merged with the tree's merge_config.sh, olddefconfig; then every fragment option must have
+ * survived, or a SetupError names each dropped one and the dependency that dropped it.
+ */
+export async function configureTree(o: {
+  source: string;
+  makeVars: string[];
+  configPath: string;
+  outDir: string;
+  fragments: readonly Fragment[];
+  logPath: string;
+  log: (line: string) => void;
+  startConfig?: string;
+}): Promise<Map<string, string>> {
+  if (o.startConfig) copyFileSync(resolve(o.startConfig), o.configPath);
+  else await runMake(o.source, [...o.makeVars, 'defconfig', 'kvm_guest.config'], { logPath: o.logPath, deadlineMs: 300_000, log: o.log, jobs: 1, quiet: true });
+  // cwd outDir: merge_config.sh makes its temporary files in the current directory, never in the tree.
+  await runTool('sh', [join(o.source, 'scripts', 'kconfig', 'merge_config.sh'), '-m', '-O', o.outDir, o.configPath, ...o.fragments.map((f) => f.path)], o.outDir, o.logPath, 120_000, { KCONFIG_CONFIG: o.configPath });
+  await runMake(o.source, [...o.makeVars, 'olddefconfig'], { logPath: o.logPath, deadlineMs: 300_000, log: o.log, jobs: 1, quiet: true });
+  const merged = parseConfigWithUnset(readFileSync(o.configPath, 'utf8'));
+  const dropped = droppedOptions(o.fragments.map((f) => ({ name: f.name, options: f.options })), merged);
+  if (dropped.length > 0) {
+    throw new SetupError(
+      `${dropped.length} option${dropped.length === 1 ? '' : 's'} of the fragments did not survive olddefconfig in ${o.source}; fix the dependency or the fragment:\n` +
+        dropped.map((d) => `  ${explainDropped(o.source, d, merged)}`).join('\n'),
+    );
+  }
+  return merged;
 }
 
 /** One build per output directory at a time: a lock file holding the builder's pid. */

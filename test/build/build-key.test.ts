@@ -1,0 +1,63 @@
+import t from 'tap';
+import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildKey, canonicalJson, treeState, type BuildKeyInputs } from '../../harness/build/build-key.js';
+import { gitRepo } from '../helpers/git.js';
+
+const base: BuildKeyInputs = {
+  tree: { kind: 'git', commit: 'c0ffee', dirtyHash: 'd', dirty: false },
+  patches: [],
+  fragments: [{ name: 'base.config', sha256: 'f1' }],
+  startConfig: 'defconfig+kvm_guest.config',
+  compiler: 'gcc (Debian 12.2.0-14) 12.2.0',
+  pahole: 'trixie build root 1.30',
+  target: 'bzImage',
+};
+
+t.test('the key is stable and depends on every input', async (t) => {
+  t.equal(canonicalJson({ b: 1, a: [2, { d: 1, c: 2 }] }), '{"a":[2,{"c":2,"d":1}],"b":1}');
+  const k = buildKey(base);
+  t.equal(buildKey({ ...base }), k);
+  t.equal(buildKey(JSON.parse(JSON.stringify(base)) as BuildKeyInputs), k, 'key order does not matter');
+  const variants: BuildKeyInputs[] = [
+    { ...base, tree: { ...base.tree, commit: 'beef' } },
+    { ...base, tree: { ...base.tree, dirtyHash: 'e' } },
+    { ...base, patches: ['p1'] },
+    { ...base, fragments: [...base.fragments, { name: 'debug.config', sha256: 'f2' }] },
+    { ...base, startConfig: 'abc' },
+    { ...base, compiler: 'gcc 14' },
+    { ...base, pahole: 'host 1.26' },
+  ];
+  const keys = new Set(variants.map(buildKey));
+  t.equal(keys.size, variants.length);
+  t.notOk(keys.has(k));
+});
+
+t.test('tree state of a real git repository', async (t) => {
+  const d = gitRepo('key');
+  const s0 = await treeState(d);
+  t.equal(s0.kind, 'git');
+  t.match(s0.commit, /^[0-9a-f]{40}$/);
+  t.equal(s0.dirty, false);
+  t.same(await treeState(d), s0, 'unchanged tree, same state');
+  writeFileSync(join(d, 'a.c'), 'int a = 1;\n');
+  const s1 = await treeState(d);
+  t.equal(s1.dirty, true);
+  t.not(s1.dirtyHash, s0.dirtyHash, 'a modified file changes it');
+  writeFileSync(join(d, 'new.c'), 'int n;\n');
+  const s2 = await treeState(d);
+  t.not(s2.dirtyHash, s1.dirtyHash, 'an untracked file changes it');
+  writeFileSync(join(d, 'new.c'), 'int n2;\n');
+  t.not((await treeState(d)).dirtyHash, s2.dirtyHash, "and so does the untracked file's content");
+});
+
+t.test('tree state of a plain tree', async (t) => {
+  const d = mkdtempSync(join(tmpdir(), 'bpfh-plain-'));
+  writeFileSync(join(d, 'Makefile'), 'x\n');
+  const s0 = await treeState(d);
+  t.equal(s0.kind, 'plain');
+  t.same(await treeState(d), s0);
+  utimesSync(join(d, 'Makefile'), new Date(), new Date(Date.now() + 5000));
+  t.not((await treeState(d)).dirtyHash, s0.dirtyHash, 'touching a file changes it');
+});
