@@ -19,6 +19,30 @@ export interface CounterSnapshot {
   slabActive?: Record<string, number>;
 }
 
+/**
+ * What the inspector (BPF iterators walking each owner's element list) counted: on the
+ * scenario's owners, how many storage structs are attached and how many elements are linked,
+ * and how many of those belong to maps that were freed (which must be none).
+ */
+export interface InspectorCounts {
+  kind: string;
+  /** Owners the iterator visited (threads, cgroups or socket files). */
+  ownersVisited: number;
+  /** Owners with a storage struct attached. */
+  storages: number;
+  /** Elements linked to those storages. */
+  elements: number;
+  /** Attached storages with no element linked. */
+  emptyStorages: number;
+  /** Elements of freed maps (or whose map pointer is NULL) still linked. */
+  lingeringElements: number;
+  /** Up to 8 owners that still hold one. */
+  lingeringOwners: string[];
+}
+
+/** The signals that can catch lingering storage, as `caughtBy` names them. */
+export type Signal = 'optmem' | 'memcg' | 'inspector' | 'maps-freed' | 'kernel log' | 'elements';
+
 export interface ScenarioResult {
   name: string;
   verdict: Verdict;
@@ -38,6 +62,10 @@ export interface ScenarioResult {
   rates?: Record<string, number>;
   /** Measured facts beside the verdict: charge per element, memcg sensitivity, tolerance. */
   notes?: Record<string, number | string>;
+  /** The inspector's counts with the elements at their peak and after the maps were freed. */
+  inspector?: { peak?: InspectorCounts; after?: InspectorCounts };
+  /** For a failure: which signals caught it. */
+  caughtBy?: Signal[];
 }
 
 export interface Summary {

@@ -7,7 +7,7 @@ import type { ScenarioResult } from '../report/summary-types.js';
 import type { GuestOps } from '../scenarios/guest-ops.js';
 import type { Scenario, SizeLevel } from '../scenarios/types.js';
 import { withDeadline } from '../util/deadline.js';
-import type { Tolerance } from '../verdict/lingering.js';
+import { caughtBy, type Tolerance } from '../verdict/lingering.js';
 import { scanKernelLog } from '../verdict/kernel-log.js';
 
 export interface RunnerEnv {
@@ -62,6 +62,7 @@ export async function runScenario(scenario: Scenario, env: RunnerEnv): Promise<S
     Object.assign(result, { checks: outcome.checks, counters: outcome.counters, settleMs: outcome.settleMs });
     if (outcome.rates) result.rates = outcome.rates;
     if (outcome.notes) result.notes = outcome.notes;
+    if (outcome.inspector) result.inspector = outcome.inspector;
     const failed = outcome.checks.filter((c) => !c.ok);
     result.verdict = failed.length ? 'fail' : 'pass';
     result.reason = failed.length ? failed.map((c) => c.message).join('; ') : summarisePass(outcome.checks.length, outcome.settleMs);
@@ -70,6 +71,7 @@ export async function runScenario(scenario: Scenario, env: RunnerEnv): Promise<S
     result.reason = err instanceof AgentCallError || err instanceof Error ? err.message : String(err);
   }
   await scanScenarioKernelLog(env, result);
+  if (result.verdict === 'fail') result.caughtBy = caughtBy(result.checks);
   result.durationMs = Date.now() - started;
   return result;
 }

@@ -5,6 +5,37 @@
 import type { AgentClient, AgentReply } from '../agent/client.js';
 
 export type Via = 'user' | 'prog';
+/** The storage owner kinds: sockets, threads (task storage), cgroups. */
+export type OwnerKindName = 'sk' | 'task' | 'cgrp';
+/** task and cgrp objects hold a second map with a small value, to mix element sizes on one owner. */
+export type ValueSize = 'big' | 'small';
+
+export interface MapOpenOptions {
+  /** For sk via=prog: the cgroup the programs attach to. */
+  cgroup?: string;
+  value?: ValueSize;
+}
+
+export interface RaceParams {
+  kind: OwnerKindName;
+  rounds: number;
+  owners: number;
+  threads: number;
+  seed: number;
+  via: Via;
+  /** sk via=prog: where the programs attach; cgrp: the parent of the raced cgroups. */
+  cgroup?: string;
+}
+
+export interface RaceResult {
+  rounds: number;
+  created: number;
+  failed: number;
+  elapsedUs: number;
+  raceUs: number;
+  mapIds: number[];
+  dropAfter: number[];
+}
 
 function num(reply: AgentReply, field: string): number {
   const v = reply[field];
@@ -60,39 +91,71 @@ export class GuestOps {
     return numArray(await this.agent.call('sock-meminfo', {}, 60_000), 'optmem');
   }
 
-  async openMap(via: Via, cgroup?: string): Promise<number> {
-    const args: Record<string, string> = { kind: 'sk', via };
-    if (cgroup) args.cgroup = cgroup;
+  async spawnThreads(count: number): Promise<number> {
+    return num(await this.agent.call('threads-spawn', { count }, 120_000), 'count');
+  }
+
+  async stopThreads(): Promise<number> {
+    return num(await this.agent.call('threads-stop', {}, 120_000), 'stopped');
+  }
+
+  async makeCgroups(parent: string, count: number): Promise<number> {
+    return num(await this.agent.call('cgroups-make', { parent, count }, 120_000), 'count');
+  }
+
+  async removeCgroups(): Promise<number> {
+    return num(await this.agent.call('cgroups-remove', {}, 120_000), 'removed');
+  }
+
+  async openMap(kind: OwnerKindName, via: Via, opts: MapOpenOptions = {}): Promise<number> {
+    const args: Record<string, string> = { kind, via };
+    if (opts.cgroup) args.cgroup = opts.cgroup;
+    if (opts.value) args.value = opts.value;
     return num(await this.agent.call('map-open', args), 'mapId');
   }
 
-  async createElems(): Promise<{ created: number; failed: number; firstErrno: number }> {
-    const r = await this.agent.call('elems-create', {}, 120_000);
+  /** mapId may be left out while exactly one map is open. */
+  async createElems(mapId?: number): Promise<{ created: number; failed: number; firstErrno: number }> {
+    const r = await this.agent.call('elems-create', mapArg(mapId), 120_000);
     return { created: num(r, 'created'), failed: num(r, 'failed'), firstErrno: num(r, 'firstErrno') };
   }
 
-  async countElems(): Promise<{ present: number; absent: number }> {
-    const r = await this.agent.call('elems-count', {}, 120_000);
+  async countElems(mapId?: number): Promise<{ present: number; absent: number }> {
+    const r = await this.agent.call('elems-count', mapArg(mapId), 120_000);
     return { present: num(r, 'present'), absent: num(r, 'absent') };
   }
 
-  async closeMap(): Promise<void> {
-    await this.agent.call('map-close');
+  async closeMap(mapId?: number): Promise<void> {
+    await this.agent.call('map-close', mapArg(mapId));
   }
 
   async mapAlive(id: number): Promise<boolean> {
     return (await this.agent.call('map-alive', { id })).alive === true;
   }
 
-  async race(p: { rounds: number; sockets: number; threads: number; seed: number; via: Via }, deadlineMs: number): Promise<{ rounds: number; created: number; failed: number; elapsedUs: number; mapIds: number[]; dropAfter: number[] }> {
-    const r = await this.agent.call('race', p, deadlineMs);
+  /** The inspector's raw records (counters/inspector.ts parses them). */
+  async inspect(kind: OwnerKindName, cgroup?: string): Promise<string[]> {
+    const r = await this.agent.call('inspect', cgroup ? { kind, cgroup } : { kind }, 120_000);
+    if (!Array.isArray(r.records) || !r.records.every((x) => typeof x === 'string')) throw new Error('agent inspect: records is not a string array');
+    return r.records as string[];
+  }
+
+  async race(p: RaceParams, deadlineMs: number): Promise<RaceResult> {
+    const args: Record<string, string | number> = { kind: p.kind, rounds: p.rounds, owners: p.owners, threads: p.threads, seed: p.seed, via: p.via };
+    if (p.cgroup) args.cgroup = p.cgroup;
+    const r = await this.agent.call('race', args, deadlineMs);
     return {
       rounds: num(r, 'rounds'),
       created: num(r, 'created'),
       failed: num(r, 'failed'),
       elapsedUs: num(r, 'elapsedUs'),
+      raceUs: num(r, 'raceUs'),
       mapIds: numArray(r, 'mapIds'),
       dropAfter: numArray(r, 'dropAfter'),
     };
   }
+}
+
+function mapArg(mapId: number | undefined): Record<string, number> {
+  return mapId === undefined ? {} : { map: mapId };
 }

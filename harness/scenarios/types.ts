@@ -1,4 +1,4 @@
-import type { CounterSnapshot } from '../report/summary-types.js';
+import type { CounterSnapshot, InspectorCounts } from '../report/summary-types.js';
 import type { Check, Tolerance } from '../verdict/lingering.js';
 import type { GuestOps } from './guest-ops.js';
 
@@ -29,6 +29,8 @@ export interface ScenarioOutcome {
   counters: { before: CounterSnapshot | null; after: CounterSnapshot | null; peak?: CounterSnapshot | null };
   settleMs: number | null;
   rates?: Record<string, number>;
+  /** The inspector's counts at the peak and after the maps were freed. */
+  inspector?: { peak?: InspectorCounts; after?: InspectorCounts };
   /** Facts worth keeping beside the verdict (sensitivity, per-element charge, ...). */
   notes?: Record<string, number | string>;
 }

@@ -12,9 +12,14 @@
  *   scenario sizes are chosen so that one lingering element per owner exceeds it several times.
  * - A map the agent closed must be gone (bpf_map_get_fd_by_id fails) before anything is judged:
  *   the map is freed from a workqueue after the last reference drops.
+ * - The inspector is exact and direct: once a map is freed, no owner may still have one of its
+ *   elements linked, whatever the memory counters say. When no map of the kind is left, no
+ *   owner may keep a storage struct either (the struct goes with its last element).
  */
 import { diffOptmem } from '../counters/meminfo.js';
 import type { Reading } from '../counters/collect.js';
+import { elementsOfMap, ownersHolding, type InspectorReading } from '../counters/inspector.js';
+import type { Signal } from '../report/summary-types.js';
 
 export interface Check {
   name: string;
@@ -83,4 +88,56 @@ export function checkMapsFreed(stillAlive: readonly number[], total: number): Ch
 export function memcgSensitivity(chargedBytes: number, owners: number, tol: Tolerance): number {
   if (owners <= 0) return 0;
   return chargedBytes / tol.bytes;
+}
+
+/**
+ * After maps were freed: no owner holds an element of one of them; with allGone (no map of
+ * this kind left open), no owner keeps a storage struct at all.
+ */
+export function checkInspector(r: InspectorReading, freed: readonly number[], allGone: boolean): Check {
+  const held = ownersHolding(r, new Set(freed));
+  if (held.elements > 0) {
+    const names = held.owners.slice(0, 5).join(', ');
+    return {
+      name: 'inspector',
+      ok: false,
+      message: `${held.elements} elements of freed maps are still linked on ${held.owners.length} ${r.kind} owners (${names}${held.owners.length > 5 ? ', ...' : ''})`,
+    };
+  }
+  if (allGone && r.owners.length > 0) {
+    const names = r.owners.slice(0, 5).map((o) => o.owner).join(', ');
+    return { name: 'inspector', ok: false, message: `${r.owners.length} ${r.kind} owners still have a storage struct attached with every map gone (${names})` };
+  }
+  return { name: 'inspector', ok: true, message: `no element of the ${freed.length} freed maps is linked on any of ${r.trailer.visited} ${r.kind} owners` };
+}
+
+/** At the peak: every owner holds exactly one element of the map (the inspector sees what exists). */
+export function checkInspectorPeak(r: InspectorReading, mapId: number, owners: number): Check {
+  const seen = elementsOfMap(r, mapId);
+  const ok = seen.owners === owners && seen.elements === owners;
+  return {
+    name: 'inspector-peak',
+    ok,
+    message: ok
+      ? `the inspector found the element of map ${mapId} on all ${owners} ${r.kind} owners`
+      : `the inspector found ${seen.elements} elements of map ${mapId} on ${seen.owners} ${r.kind} owners, want one on each of ${owners}`,
+  };
+}
+
+/** Check names to the signal that raised them: what summary.json calls `caughtBy`. */
+export function signalOf(checkName: string): Signal {
+  const base = checkName.replace(/\[.*\]$/, '');
+  if (base === 'optmem') return 'optmem';
+  if (base.startsWith('memcg')) return 'memcg';
+  if (base.startsWith('inspector')) return 'inspector';
+  if (base === 'maps-freed') return 'maps-freed';
+  if (base === 'kernel-log') return 'kernel log';
+  return 'elements';
+}
+
+/** The distinct signals among the failed checks, in a fixed order. */
+export function caughtBy(checks: readonly Check[]): Signal[] {
+  const order: Signal[] = ['optmem', 'memcg', 'inspector', 'maps-freed', 'kernel log', 'elements'];
+  const seen = new Set(checks.filter((c) => !c.ok).map((c) => signalOf(c.name)));
+  return order.filter((s) => seen.has(s));
 }
