@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 # fetched with apt-get download and unpacked with dpkg-deb (always there with apt);
 # debian-archive-keyring verifies them (Ubuntu hosts lack it by default). cpio: the tests
 # check our initramfs writer against it.
-PACKAGES=(qemu-system-x86 busybox-static clang llvm libbpf-dev libelf-dev zlib1g-dev libzstd-dev gcc make debian-archive-keyring cpio)
+# flex, bison, bc, libssl-dev: kernel builds from a tree (bpf-harness kernel build);
+# debootstrap: its trixie build root when the host's pahole is too old for the tree.
+PACKAGES=(qemu-system-x86 busybox-static clang llvm libbpf-dev libelf-dev zlib1g-dev libzstd-dev gcc make debian-archive-keyring cpio flex bison bc libssl-dev debootstrap)
 
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
