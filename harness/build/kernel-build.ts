@@ -4,7 +4,7 @@
  * build key (build-key.ts) decides whether anything needs doing: an unchanged input returns at
  * once, a changed one rebuilds incrementally in the same directory.
  */
-import { appendFileSync, copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { execa } from 'execa';
@@ -162,41 +162,43 @@ export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel
   }
 
   async function doBuild(): Promise<BuiltKernel> {
-  log(toolchain.note);
-  log(`${stamp ? `inputs changed since the build of ${stamp.finishedAt}: rebuilding incrementally` : 'first build'} in ${outDir} (${opts.debug ? 'debug' : 'base'} config, -j${jobs}, log ${logPath})`);
-  writeFileSync(logPath, `# bpf-harness kernel build ${new Date().toISOString()}\n# tree ${tree} (${state.kind}${state.commit ? ` ${state.commit}` : ''}${state.dirty ? ', uncommitted changes' : ''})\n# key ${key}\n`);
+    log(toolchain.note);
+    // A build that stops half-way must not leave the old key claiming the new tree's objects.
+    rmSync(join(outDir, STAMP), { force: true });
+    log(`${stamp ? `inputs changed since the build of ${stamp.finishedAt}: rebuilding incrementally` : 'first build'} in ${outDir} (${opts.debug ? 'debug' : 'base'} config, -j${jobs}, log ${logPath})`);
+    writeFileSync(logPath, `# bpf-harness kernel build ${new Date().toISOString()}\n# tree ${tree} (${state.kind}${state.commit ? ` ${state.commit}` : ''}${state.dirty ? ', uncommitted changes' : ''})\n# key ${key}\n`);
 
-  let source = tree;
-  if (patchFiles.length > 0) {
-    const wt = join(cacheDir(), 'worktrees', basename(outDir));
-    const p = await applyPatches(tree, patchFiles, wt, log);
-    source = p.dir;
-    appendFileSync(logPath, `# patched worktree ${p.dir} branch ${p.branch} at ${p.head}\n${p.applied.map((a) => `#   ${a.subject}\n`).join('')}`);
-  }
+    let source = tree;
+    if (patchFiles.length > 0) {
+      const wt = join(cacheDir(), 'worktrees', basename(outDir));
+      const p = await applyPatches(tree, patchFiles, wt, log);
+      source = p.dir;
+      appendFileSync(logPath, `# patched worktree ${p.dir} branch ${p.branch} at ${p.head}\n${p.applied.map((a) => `#   ${a.subject}\n`).join('')}`);
+    }
 
-  const makeVars = [`O=${outDir}`, ...(toolchain.buildRoot ? [`PAHOLE=${writePaholeWrapper(join(outDir, 'bpfh-pahole'), toolchain.buildRoot, [...new Set([tree, source, outDir])])}`] : [])];
-  const deadlineMs = (opts.deadlineMin ?? DEFAULT_DEADLINE_MIN) * 60_000;
+    const makeVars = [`O=${outDir}`, ...(toolchain.buildRoot ? [`PAHOLE=${writePaholeWrapper(join(outDir, 'bpfh-pahole'), toolchain.buildRoot, [...new Set([tree, source, outDir])])}`] : [])];
+    const deadlineMs = (opts.deadlineMin ?? DEFAULT_DEADLINE_MIN) * 60_000;
 
-  log('step config: merging ' + fragments.map((f) => f.name).join(' + '));
-  await configureTree({ source, makeVars, configPath, outDir, fragments, logPath, log, startConfig: opts.config });
+    log('step config: merging ' + fragments.map((f) => f.name).join(' + '));
+    await configureTree({ source, makeVars, configPath, outDir, fragments, logPath, log, startConfig: opts.config });
 
-  log(`step make: bzImage -j${jobs}`);
-  const tMake = Date.now();
-  await runMake(source, [...makeVars, 'bzImage'], { logPath, deadlineMs, log, jobs, quiet: false });
-  if (!existsSync(bzImage)) throw new HarnessError(`make finished but ${bzImage} is missing; see ${logPath}`, 1);
-  const newStamp: BuildStamp = {
-    key,
-    tree,
-    source,
-    options: { debug: opts.debug, patches: patchFiles, ...(opts.config ? { config: resolve(opts.config) } : {}) },
-    inputs,
-    finishedAt: new Date().toISOString(),
-    buildMs: Date.now() - tMake,
-  };
-  writeFileSync(join(outDir, `${STAMP}.tmp`), `${JSON.stringify(newStamp, null, 2)}\n`);
-  renameSync(join(outDir, `${STAMP}.tmp`), join(outDir, STAMP));
-  log(`done in ${fmtElapsed(Date.now() - t0)}: ${bzImage}`);
-  return { tree, source, outDir, bzImage, configPath, key, reused: false, elapsedMs: Date.now() - t0, logPath, toolchain };
+    log(`step make: bzImage -j${jobs}`);
+    const tMake = Date.now();
+    await runMake(source, [...makeVars, 'bzImage'], { logPath, deadlineMs, log, jobs, quiet: false });
+    if (!existsSync(bzImage)) throw new HarnessError(`make finished but ${bzImage} is missing; see ${logPath}`, 1);
+    const newStamp: BuildStamp = {
+      key,
+      tree,
+      source,
+      options: { debug: opts.debug, patches: patchFiles, ...(opts.config ? { config: resolve(opts.config) } : {}) },
+      inputs,
+      finishedAt: new Date().toISOString(),
+      buildMs: Date.now() - tMake,
+    };
+    writeFileSync(join(outDir, `${STAMP}.tmp`), `${JSON.stringify(newStamp, null, 2)}\n`);
+    renameSync(join(outDir, `${STAMP}.tmp`), join(outDir, STAMP));
+    log(`done in ${fmtElapsed(Date.now() - t0)}: ${bzImage}`);
+    return { tree, source, outDir, bzImage, configPath, key, reused: false, elapsedMs: Date.now() - t0, logPath, toolchain };
   }
 }
 
