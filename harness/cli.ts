@@ -12,7 +12,7 @@ import { vmTest } from './run/vm-test.js';
 import { ALL_SCENARIOS } from './scenarios/registry.js';
 import type { SizeLevel } from './scenarios/types.js';
 import { killAllChildren } from './util/children.js';
-import { GuestError, HarnessError } from './util/errors.js';
+import { GuestError, HarnessError, SetupError } from './util/errors.js';
 import type { AccelRequest } from './vm/accel.js';
 import type { ChannelKind } from './vm/channel.js';
 
@@ -20,6 +20,17 @@ export const DEFAULT_KERNEL = 'debian:7.3';
 
 function randomSeed(): number {
   return Math.floor(Math.random() * 2 ** 31);
+}
+
+/** --set key=value (repeatable): whole numbers only, as every scenario parameter is a count. */
+function parseOverrides(words: string[] | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const w of words ?? []) {
+    const m = /^([a-zA-Z][\w-]*)=(\d+)$/.exec(w);
+    if (!m) throw new SetupError(`--set ${w}: expected name=number, e.g. --set rounds=2000`);
+    out[m[1]!] = Number(m[2]);
+  }
+  return out;
 }
 
 /** --kernel (repeatable) then --kernels a,b,c; debian:7.3 when neither is given. */
@@ -63,6 +74,7 @@ await yargs(hideBin(process.argv))
         .option('boot-deadline', { type: 'number', default: 180, describe: 'seconds the guest may take to boot to the agent' })
         .option('settle-deadline', { type: 'number', default: 30, describe: 'seconds the counters may take to come back after a map is dropped' })
         .option('inject-fault', { choices: ['hold-map'] as const, hidden: true, describe: 'self-test: keep the map open through the settle wait; the live-owner and recreate scenarios must then fail' })
+        .option('set', { type: 'string', array: true, describe: 'override a scenario parameter for this run, e.g. --set rounds=2000 --set sockets=8 (applies to every selected scenario that has it)' })
         .option('json', { type: 'boolean', default: false, describe: 'print summary.json instead of the table' }),
     async (a) => {
       try {
@@ -79,6 +91,7 @@ await yargs(hideBin(process.argv))
           bootDeadlineS: a['boot-deadline'],
           settleDeadlineS: a['settle-deadline'],
           fault: a['inject-fault'],
+          overrides: parseOverrides(a.set),
           json: a.json,
         };
         // One kernel keeps the plain path: its --json output is one Summary.

@@ -7,6 +7,7 @@ import type { ScenarioResult } from '../report/summary-types.js';
 import type { GuestOps } from '../scenarios/guest-ops.js';
 import type { Scenario, SizeLevel } from '../scenarios/types.js';
 import { withDeadline } from '../util/deadline.js';
+import { SetupError } from '../util/errors.js';
 import { caughtBy, type Tolerance } from '../verdict/lingering.js';
 import { scanKernelLog } from '../verdict/kernel-log.js';
 
@@ -19,6 +20,8 @@ export interface RunnerEnv {
   level: SizeLevel;
   settleDeadlineMs: number;
   fault?: 'hold-map';
+  /** --set name=value: replaces the parameter of that name in every scenario that has it. */
+  overrides: Record<string, number>;
   log: (line: string) => void;
   /** Hands every kernel log record read from the guest to the run's kernel.log. */
   onKernelLog: (records: string[]) => void;
@@ -28,8 +31,20 @@ const CGROUP_ROOT = '/sys/fs/cgroup';
 /** Enough descriptors for the largest socket counts of the stress level. */
 const NOFILE = 1 << 20;
 
+function pick(params: Record<string, unknown>, overrides: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(overrides).filter(([k]) => k in params));
+}
+
+/** Every --set name must be a parameter of at least one selected scenario. */
+export function checkOverrides(scenarios: readonly Scenario[], level: SizeLevel, overrides: Record<string, number>): void {
+  const known = new Set(scenarios.flatMap((s) => Object.keys(s.params(level))));
+  for (const name of Object.keys(overrides)) {
+    if (!known.has(name)) throw new SetupError(`--set ${name}: no selected scenario has that parameter; they have ${[...known].sort().join(', ')}`);
+  }
+}
+
 export async function runScenario(scenario: Scenario, env: RunnerEnv): Promise<ScenarioResult> {
-  const params = scenario.params(env.level);
+  const params = { ...scenario.params(env.level), ...pick(scenario.params(env.level), env.overrides) };
   const started = Date.now();
   const result: ScenarioResult = {
     name: scenario.name,

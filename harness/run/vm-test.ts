@@ -23,7 +23,7 @@ import { chooseAccel, type AccelRequest } from '../vm/accel.js';
 import { chooseChannel, type ChannelKind } from '../vm/channel.js';
 import { buildGuestInitramfs } from '../vm/guest-image.js';
 import { bootGuestRetrying, type GuestSession } from '../vm/session.js';
-import { runScenario } from './scenario-runner.js';
+import { checkOverrides, runScenario } from './scenario-runner.js';
 
 /** Boots tried when the kernel crashes before the agent answers (see bootGuestRetrying). */
 const BOOT_ATTEMPTS = 3;
@@ -42,6 +42,8 @@ export interface VmTestOptions {
   settleDeadlineS: number;
   /** Harness self-test only: see ScenarioContext.fault. */
   fault?: 'hold-map';
+  /** Scenario parameters set on the command line (--set name=value). */
+  overrides?: Record<string, number>;
   json: boolean;
   /**
    * For vm-test --kernels: called with the live Summary as soon as it exists (it is final
@@ -64,6 +66,7 @@ function kernelTag(k: KernelImage): string {
 export function repeatCommand(opts: VmTestOptions): string {
   const scenarioArgs = (opts.scenarios ?? []).flatMap((s) => ['--scenario', s]);
   const faultArgs = opts.fault ? ['--inject-fault', opts.fault] : [];
+  faultArgs.push(...Object.entries(opts.overrides ?? {}).flatMap(([k, v]) => ['--set', `${k}=${v}`]));
   return ['npm', 'run', 'vm-test', '--', '--kernel', opts.kernel, '--sizes', opts.sizes, '--seed', String(opts.seed), ...scenarioArgs, ...faultArgs].join(' ');
 }
 
@@ -81,6 +84,7 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
   const t0 = Date.now();
   const timings: Record<string, number> = {};
   const scenarios = selectScenarios(opts.scenarios);
+  checkOverrides(scenarios, opts.sizes, opts.overrides ?? {});
 
   const kernel = await resolveKernel(opts.kernel, { mirror: opts.mirror, log });
   timings.kernelMs = Date.now() - t0;
@@ -156,7 +160,7 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
       log(`scenario ${scenario.name}: ${scenario.summary}`);
       const result: ScenarioResult = await runScenario(scenario, {
         ops, ncpus, pageSize, tolerance, seed: opts.seed, level: opts.sizes, log,
-        settleDeadlineMs: opts.settleDeadlineS * 1000, fault: opts.fault,
+        settleDeadlineMs: opts.settleDeadlineS * 1000, fault: opts.fault, overrides: opts.overrides ?? {},
         onKernelLog: (records) => kernelLog.push(...records),
       });
       summary.scenarios.push(result);
