@@ -49,8 +49,11 @@ static void *owner_main(void *arg)
 {
 	struct owner_thread *t = arg;
 
+	int starting = OWNER_STARTING;
+
 	t->tid = gettid();
-	atomic_store(&t->state, OWNER_PARKED);
+	/* told to exit before it parked (a failed spawn): it does not park */
+	atomic_compare_exchange_strong(&t->state, &starting, OWNER_PARKED);
 	futex_wake(&t->state);
 	while (atomic_load(&t->state) != OWNER_EXIT)
 		futex_wait(&t->state, OWNER_PARKED);
@@ -79,11 +82,11 @@ static int threadset_reserve(struct threadset *s, size_t cap)
 	return 0;
 }
 
-/* Starts one parked thread and opens its pidfd; 0 or -errno. */
-static int spawn_one(struct threadset *s, pthread_attr_t *attr)
+/* Starts one thread; it parks on its own. 0 or -errno. */
+static int start_one(struct threadset *s, pthread_attr_t *attr)
 {
 	struct owner_thread *t = calloc(1, sizeof(*t));
-	int ret, fd;
+	int ret;
 
 	if (!t)
 		return -ENOMEM;
@@ -93,24 +96,33 @@ static int spawn_one(struct threadset *s, pthread_attr_t *attr)
 		free(t);
 		return -ret;
 	}
-	while (atomic_load(&t->state) == OWNER_STARTING)
-		futex_wait(&t->state, OWNER_STARTING);
-	fd = syscall(SYS_pidfd_open, t->tid, PIDFD_THREAD);
-	if (fd < 0) {
-		ret = -errno;
-		atomic_store(&t->state, OWNER_EXIT);
-		futex_wake(&t->state);
-		pthread_join(t->thread, NULL);
-		free(t);
-		return ret;
-	}
 	s->t[s->n] = t;
-	s->pidfd[s->n] = fd;
-	s->tid[s->n] = t->tid;
+	s->pidfd[s->n] = -1;
+	s->tid[s->n] = 0;
 	s->n++;
 	return 0;
 }
 
+/* Waits until thread i has parked and opens its pidfd; 0 or -errno. */
+static int finish_one(struct threadset *s, size_t i)
+{
+	struct owner_thread *t = s->t[i];
+	int fd;
+
+	while (atomic_load(&t->state) == OWNER_STARTING)
+		futex_wait(&t->state, OWNER_STARTING);
+	fd = syscall(SYS_pidfd_open, t->tid, PIDFD_THREAD);
+	if (fd < 0)
+		return -errno;
+	s->pidfd[i] = fd;
+	s->tid[i] = t->tid;
+	return 0;
+}
+
+/*
+ * All threads are started before any is waited for: a handshake per thread
+ * would cost two context switches each, which TCG makes slow.
+ */
 int threadset_spawn(struct threadset *s, size_t count)
 {
 	size_t base = s->n, i;
@@ -123,20 +135,22 @@ int threadset_spawn(struct threadset *s, size_t count)
 	ret = pthread_attr_init(&attr);
 	if (ret)
 		return -ret;
-	ret = pthread_attr_setstacksize(&attr, OWNER_STACK);
+	ret = -pthread_attr_setstacksize(&attr, OWNER_STACK);
 	for (i = 0; !ret && i < count; i++)
-		ret = spawn_one(s, &attr);
+		ret = start_one(s, &attr);
 	pthread_attr_destroy(&attr);
+	for (i = base; !ret && i < s->n; i++)
+		ret = finish_one(s, i);
 	if (ret) {
 		/* all or nothing: keep the set as it was */
-		while (s->n > base) {
-			threadset_release(s, s->n - 1);
-			pthread_join(s->t[s->n - 1]->thread, NULL);
-			free(s->t[s->n - 1]);
-			s->n--;
+		for (i = base; i < s->n; i++) {
+			threadset_release(s, i);
+			pthread_join(s->t[i]->thread, NULL);
+			free(s->t[i]);
 		}
+		s->n = base;
 	}
-	return ret < 0 ? ret : -ret;
+	return ret;
 }
 
 void threadset_release(struct threadset *s, size_t i)

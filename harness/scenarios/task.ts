@@ -19,7 +19,7 @@ export const taskMapFreeVsExitRace = mapFreeVsRelease({
   kind: TASK,
   name: 'task-map-free-vs-exit-race',
   summary: 'drop the last map reference at a seeded random moment while the threads holding elements exit',
-  rounds: { small: 6, default: 40, stress: 1000 },
+  rounds: { small: 6, default: 30, stress: 1000 },
   owners: { small: 64, default: 128, stress: 256 },
   vias: ['user', 'prog'],
 });

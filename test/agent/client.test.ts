@@ -1,7 +1,8 @@
 // The host side of the protocol against the real agent binary on this host (`--channel -`).
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { AgentCallError, AgentClient } from '../../harness/agent/client.js';
@@ -27,4 +28,42 @@ t.test('ready, replies, errors and deadlines', { skip: existsSync(agentPath) ? f
   await t.rejects(client.call('read', { path: '/proc/self/status' }, 300), DeadlineError, 'a silent agent hits the deadline');
   child.kill('SIGCONT');
   t.ok(lines.some((l) => l.startsWith('> ') && l.includes(' read path=/proc/self/status')), 'commands are recorded');
+});
+
+// Owner verbs need no BPF: the real agent on this host spawns and joins threads (a thread pidfd
+// each) and makes directories it holds open; the map verbs refuse bad arguments before loading.
+t.test('owner verbs and argument checks of the new verbs', { skip: existsSync(agentPath) ? false : 'agent not built' }, async (t) => {
+  const child = spawn(agentPath, ['--channel', '-', '--bpf-dir', bpfBuildDir], { stdio: ['pipe', 'pipe', 'inherit'] });
+  t.teardown(() => child.kill('SIGKILL'));
+  const client = new AgentClient(Duplex.from({ readable: child.stdout, writable: child.stdin }), () => undefined);
+  await client.ready(10_000);
+  const threadsOf = async (): Promise<number> => {
+    const status = String((await client.call('read', { path: '/proc/self/status' })).data);
+    return Number(/^Threads:\s+(\d+)/m.exec(status)?.[1]);
+  };
+  const spawned = await client.call('threads-spawn', { count: 32 });
+  t.equal(spawned.held, 32);
+  t.equal(await threadsOf(), 33, 'the agent plus 32 parked owner threads');
+  t.equal((await client.call('threads-stop')).stopped, 32);
+  t.equal(await threadsOf(), 1, 'every owner thread joined');
+
+  const parent = mkdtempSync(join(tmpdir(), 'bpfh-owners-'));
+  t.teardown(() => rmSync(parent, { recursive: true, force: true }));
+  t.equal((await client.call('cgroups-make', { parent, count: 3 })).held, 3);
+  t.same(readdirSync(parent).sort(), ['bpfh-o0', 'bpfh-o1', 'bpfh-o2']);
+  t.equal((await client.call('cgroups-remove')).removed, 3);
+  t.same(readdirSync(parent), [], 'removed again');
+
+  const refused = async (verb: string, args: Record<string, string | number>, why: RegExp): Promise<void> => {
+    await t.rejects(client.call(verb, args), why, `${verb} ${JSON.stringify(args)}`);
+  };
+  await refused('map-open', { kind: 'task', via: 'prog', value: 'small' }, /value=small: only via=user/);
+  await refused('map-open', { kind: 'sk', via: 'user', value: 'small' }, /only task and cgrp/);
+  await refused('map-open', { kind: 'xyz', via: 'user' }, /unknown kind xyz/);
+  await refused('elems-create', {}, /no map open/);
+  await refused('map-close', { map: 7 }, /no open map with id 7/);
+  await refused('race', { kind: 'cgrp', rounds: 1, owners: 1, threads: 1, seed: 1, via: 'user' }, /kind=cgrp needs cgroup=PARENT/);
+  await refused('race', { kind: 'sk', rounds: 1, owners: 1, sockets: 1, threads: 1, seed: 1, via: 'user' }, /owners and sockets: give one/);
+  await refused('inspect', { kind: 'proc' }, /kind=proc: not task, cgrp or sk/);
+  await refused('inspect', { kind: 'task', cgroup: '/' }, /cgroup is for kind=cgrp/);
 });

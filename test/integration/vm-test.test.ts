@@ -7,7 +7,12 @@ import { join } from 'node:path';
 import type { ScenarioResult, Summary } from '../../harness/report/summary-types.js';
 import { parseSummary, runCli } from '../helpers/cli.js';
 
-const SCENARIOS = ['sk-map-free-live-owners', 'sk-map-free-vs-close-race', 'sk-recreate-under-memcg-limit'];
+const SCENARIOS = [
+  'sk-map-free-live-owners', 'sk-map-free-vs-close-race', 'sk-recreate-under-memcg-limit',
+  'task-map-free-live-owners', 'task-map-free-vs-exit-race', 'task-recreate-under-memcg-limit',
+  'cgrp-map-free-live-owners', 'cgrp-map-free-vs-rmdir-race', 'cgrp-recreate-under-memcg-limit',
+  'sk-multi-map', 'task-multi-map', 'cgrp-multi-map',
+];
 
 function scenario(s: Summary, name: string): ScenarioResult {
   const found = s.scenarios.find((x) => x.name === name);
@@ -38,6 +43,27 @@ for (const [kernel, releasePrefix] of [['debian:7.3', '7.3'], ['debian:6.12', '6
     t.ok((race.rates?.raceRoundsPerSec ?? 0) > 0, 'race rounds per second recorded');
     t.equal(race.seed, 42);
 
+    for (const kind of ['task', 'cgrp']) {
+      const owners = scenario(s, `${kind}-map-free-live-owners`);
+      const n = Number(owners.params.owners);
+      const charge = Number(owners.notes?.chargedPerElement);
+      t.ok(charge >= 1024 && charge <= 8192, `${kind}: memcg charge per element is plausible (${charge} B)`);
+      t.ok(Number(owners.notes?.memcgSensitivity) >= 2, `${kind}: one lingering element per owner exceeds the memcg tolerance at least twice (${owners.notes?.memcgSensitivity}x)`);
+      t.equal(owners.inspector?.peak?.elements, n, `${kind}: the inspector saw the ${n} elements at the peak`);
+      t.equal(owners.inspector?.after?.lingeringElements, 0, `${kind}: the inspector found none left`);
+      t.equal(owners.inspector?.after?.storages, 0, `${kind}: no storage struct left attached`);
+      const raced = scenario(s, kind === 'task' ? 'task-map-free-vs-exit-race' : 'cgrp-map-free-vs-rmdir-race');
+      t.ok((raced.rates?.raceRoundsPerSec ?? 0) > 0 && (raced.rates?.elementsPerSec ?? 0) > 0, `${kind}: race rates recorded`);
+      t.equal(raced.inspector?.after?.lingeringElements, 0, `${kind}: nothing of the raced maps linked anywhere`);
+    }
+    for (const kind of ['sk', 'task', 'cgrp']) {
+      const multi = scenario(s, `${kind}-multi-map`);
+      const n = Number(multi.params[kind === 'sk' ? 'sockets' : 'owners']);
+      t.equal(multi.inspector?.peak?.storages, n, `${kind}-multi-map: one storage struct per owner`);
+      t.equal(multi.inspector?.peak?.elements, n * Number(multi.params.maps), `${kind}-multi-map: one element per map on each owner, in it`);
+      t.equal(multi.inspector?.after?.storages, 0, `${kind}-multi-map: the shared struct went with the last map`);
+    }
+
     const dir = s.resultsDir ?? '';
     for (const f of ['summary.json', 'results.tap', 'junit.xml', 'console.log', 'kernel.log', 'agent.jsonl']) {
       t.ok(existsSync(join(dir, f)), `${f} written`);
@@ -46,12 +72,21 @@ for (const [kernel, releasePrefix] of [['debian:7.3', '7.3'], ['debian:6.12', '6
 }
 
 t.test('the harness fails when the map (and so every element) stays', async (t) => {
-  const run = runCli(['vm-test', '--kernel', 'debian:7.3', '--sizes', 'small', '--scenario', 'sk-map-free-live-owners', '--inject-fault', 'hold-map', '--settle-deadline', '3', '--json']);
+  const live = ['sk-map-free-live-owners', 'task-map-free-live-owners', 'cgrp-map-free-live-owners'];
+  const run = runCli(['vm-test', '--kernel', 'debian:7.3', '--sizes', 'small', ...live.flatMap((n) => ['--scenario', n]), '--inject-fault', 'hold-map', '--settle-deadline', '3', '--json']);
   const s = parseSummary(run);
   t.equal(run.status, 1, 'exit 1 when something lingers');
-  const live = scenario(s, 'sk-map-free-live-owners');
-  t.equal(live.verdict, 'fail');
-  t.match(live.reason, /sockets kept \d+ B of optmem after the map was freed/);
-  t.match(live.reason, /closed maps still exist/);
+  const sk = scenario(s, 'sk-map-free-live-owners');
+  t.equal(sk.verdict, 'fail');
+  t.match(sk.reason, /sockets kept \d+ B of optmem after the map was freed/);
+  t.match(sk.reason, /closed maps still exist/);
+  for (const [name, noun] of [['task-map-free-live-owners', 'task'], ['cgrp-map-free-live-owners', 'cgrp']] as const) {
+    const x = scenario(s, name);
+    t.equal(x.verdict, 'fail', `${name} fails`);
+    t.match(x.reason, new RegExp(`\\d+ elements of freed maps are still linked on \\d+ ${noun} owners \\(\\d+`), `${name}: the inspector names the owners`);
+    t.same(x.caughtBy, ['memcg', 'inspector', 'maps-freed'], `${name}: caught by memcg, the inspector and the map check`);
+    t.ok((x.inspector?.after?.lingeringElements ?? 0) > 0, `${name}: lingering elements counted in summary.json`);
+  }
+  t.ok(sk.caughtBy?.includes('optmem') && sk.caughtBy.includes('inspector'), 'sk: caught by optmem and the inspector');
   t.match(run.stderr + run.stdout, /repeat with: npm run vm-test -- .*--inject-fault hold-map/);
 });
