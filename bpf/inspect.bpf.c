@@ -37,8 +37,9 @@ static void reset(struct bpf_iter_meta *meta)
 }
 
 /* Prints the record of one owner's storage; nothing when there is none. */
-static __always_inline void report(struct seq_file *seq, const char *kind, __u64 a, __u64 b,
-		   bool pair, struct bpf_local_storage *ls)
+static __always_inline void report(struct seq_file *seq, const char *kind,
+				   __u64 a, __u64 b, bool pair,
+				   struct bpf_local_storage *ls)
 {
 	struct bpf_local_storage_elem *selem;
 	struct bpf_local_storage_map *smap;

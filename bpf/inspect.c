@@ -176,7 +176,8 @@ int verb_inspect(struct agent *a, struct req *r)
 		return req_fail(r, EINVAL, "missing argument kind");
 	/* refused before anything is loaded into the kernel */
 	if (strcmp(kind, "task") && strcmp(kind, "sk") && strcmp(kind, "cgrp"))
-		return req_fail(r, EINVAL, "kind=%s: not task, cgrp or sk", kind);
+		return req_fail(r, EINVAL, "kind=%s: not task, cgrp or sk",
+				kind);
 	if (arg_str(r, "cgroup") && strcmp(kind, "cgrp"))
 		return req_fail(r, EINVAL, "cgroup is for kind=cgrp");
 	if (inspector_load(a, r) ||

@@ -349,7 +349,8 @@ int verb_cgroups_make(struct agent *a, struct req *r)
 		return -1;
 	err = cgset_make(&a->cgroups, parent, count);
 	if (err)
-		return req_fail(r, -err, "cgroup under %s: %s (none of %llu kept)",
+		return req_fail(r, -err,
+				"cgroup under %s: %s (none of %llu kept)",
 				parent, strerror(-err), count);
 	jf_u64(&r->out, "count", count);
 	jf_u64(&r->out, "held", a->cgroups.n);

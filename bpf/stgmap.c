@@ -99,7 +99,7 @@ static int set_cfg(struct bpf_object *obj, __u64 token, char *err,
 	return ret;
 }
 
-/* Loads only what this map needs: the other map and unused programs stay out. */
+/* Loads only what this map needs: no other map, no unused program. */
 static int select_parts(struct stgmap *m, const struct stg_kind *kind,
 			bool small, bool via_prog, struct bpf_program **prog,
 			struct bpf_program **touch, struct bpf_map **map,
@@ -110,8 +110,8 @@ static int select_parts(struct stgmap *m, const struct stg_kind *kind,
 
 	*prog = bpf_object__find_program_by_name(m->obj, kind->prog);
 	*touch = bpf_object__find_program_by_name(m->obj, kind->touch_prog);
-	*map = bpf_object__find_map_by_name(m->obj,
-					    small ? kind->small_map : kind->map);
+	*map = bpf_object__find_map_by_name(m->obj, small ? kind->small_map :
+					    kind->map);
 	if (kind->small_map)
 		other = bpf_object__find_map_by_name(m->obj, small ?
 						     kind->map :
