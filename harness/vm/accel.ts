@@ -90,18 +90,20 @@ export async function chooseAccel(request: AccelRequest, spec: GuestSpec, log: (
   }
   const cacheFile = join(cacheDir(), 'kvm-probe.json');
   const key = probeKey(spec);
-  let record: ProbeRecord | null = null;
+  // One record per host/QEMU/kernel image: runs alternating kernels must not re-probe.
+  let records: ProbeRecord[] = [];
   try {
-    const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as ProbeRecord;
-    if (cached.key === key && Date.now() - cached.at < CACHE_TTL_MS) record = cached;
+    const parsed: unknown = JSON.parse(readFileSync(cacheFile, 'utf8'));
+    if (Array.isArray(parsed)) records = (parsed as ProbeRecord[]).filter((r) => Date.now() - r.at < CACHE_TTL_MS);
   } catch {
-    record = null;
+    records = [];
   }
+  let record = records.find((r) => r.key === key) ?? null;
   if (!record) {
     const result = await probeKvm(spec);
     record = { key, ...result, at: Date.now() };
     mkdirSync(cacheDir(), { recursive: true });
-    writeFileSync(cacheFile, JSON.stringify(record, null, 2));
+    writeFileSync(cacheFile, JSON.stringify([...records, record], null, 2));
   }
   if (record.usable) return { accel: 'kvm', why: record.why };
   if (request === 'kvm') throw new SetupError(`KVM unusable: ${record.why}; run with --accel tcg`);
