@@ -37,6 +37,13 @@ function cachedTrees(srcDir: string, pkg: string): string[] {
   }
 }
 
+/** The newest unpacked linux-source-<series> tree in the cache, without looking at the network. */
+export function cachedLinuxSource(series: string): string | undefined {
+  const srcDir = join(cacheDir(), 'src');
+  const have = cachedTrees(srcDir, `linux-source-${series}`);
+  return have[0] ? join(srcDir, have[0]) : undefined;
+}
+
 export async function ensureLinuxSource(series: string, opts: { mirror?: string; log: (line: string) => void; offlineOk?: boolean }): Promise<LinuxSource> {
   const pkg = `linux-source-${series}`;
   const srcDir = join(cacheDir(), 'src');
