@@ -1,7 +1,8 @@
 /**
  * npm run test:kernel: the whole path a kernel developer takes, on Debian's linux-source-7.3:
  * fetch and unpack it (once), build the debug kernel (KASAN, kmemleak, lockdep, allocinfo;
- * cached by the build key), boot it and run every scenario with the kmemleak scan. Not part of
+ * cached by the build key), boot it and run every scenario (small sizes: 4096 owners still exceed
+ * the allocinfo tolerance many times; KASAN under TCG is slow) with the kmemleak scan. Not part of
  * npm test: the first build takes 35 to 70 minutes on 2 cores.
  */
 import t from 'tap';
@@ -39,7 +40,7 @@ t.test('linux-source-7.3, debug build, boot, scenarios, kmemleak', async (t) => 
   t.ok(again.reused, 'the same inputs reuse the build');
   t.ok(again.elapsedMs < 30_000, `and return at once (${again.elapsedMs} ms)`);
 
-  const run = await step('vm-test --kernel <tree>', async () => runCli(['vm-test', '--kernel', src.tree, '--json', '--accel', 'tcg', '--boot-deadline', '900', '--settle-deadline', '120'], 150 * 60_000));
+  const run = await step('vm-test --kernel <tree>', async () => runCli(['vm-test', '--kernel', src.tree, '--json', '--accel', 'tcg', '--sizes', 'small', '--boot-deadline', '900', '--settle-deadline', '120'], 150 * 60_000));
   const summary = parseSummary(run);
   t.comment(`vm-test exit ${run.status}; results ${summary.resultsDir}`);
   for (const s of summary.scenarios) t.comment(`  ${s.name}: ${s.verdict} in ${(s.durationMs / 1000).toFixed(1)} s: ${s.reason}`);
