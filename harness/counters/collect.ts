@@ -47,6 +47,8 @@ export function toSnapshot(r: Reading, optmemBaseline: readonly number[] | null)
       slab_unreclaimable: r.memcgStat.slab_unreclaimable ?? 0,
       percpu: r.memcgStat.percpu ?? 0,
       sock: r.memcgStat.sock ?? 0,
+      anon: r.memcgStat.anon ?? 0,
+      file: r.memcgStat.file ?? 0,
     },
     slabActive: r.slabActive,
   };

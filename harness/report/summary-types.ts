@@ -10,7 +10,7 @@ export interface CounterSnapshot {
   /** memory.current of the scenario's cgroup, bytes. */
   memcgCurrent: number;
   /** Selected memory.stat fields of the scenario's cgroup, bytes. */
-  memcgStat: { kernel: number; slab_unreclaimable: number; percpu: number; sock?: number };
+  memcgStat: { kernel: number; slab_unreclaimable: number; percpu: number; sock?: number; anon?: number; file?: number };
   /** Sum of SK_MEMINFO_OPTMEM over the scenario's sockets, bytes (absent when no sockets). */
   optmemTotal?: number;
   /** Sockets whose optmem differs from their own baseline (absent when no sockets). */
