@@ -224,6 +224,12 @@ static void serve_line(struct agent *a, char *line)
 		r.nargs++;
 	}
 	ret = v->fn(a, &r);
+	/*
+	 * Give back what the command freed (libbpf's BTF parsing, large
+	 * replies) before the host reads memory.current again: free heap
+	 * pages would otherwise stay charged to the scenario's memcg.
+	 */
+	malloc_trim(0);
 	if (!ret) {
 		send_reply(a, &r, true);
 		jb_free(&r.out);
