@@ -15,6 +15,7 @@ import { killAllChildren } from './util/children.js';
 import { GuestError, HarnessError, SetupError } from './util/errors.js';
 import type { AccelRequest } from './vm/accel.js';
 import type { ChannelKind } from './vm/channel.js';
+import type { BackendRequest } from './vm/vng.js';
 
 export const DEFAULT_KERNEL = 'debian:7.3';
 
@@ -74,6 +75,7 @@ await yargs(hideBin(process.argv))
         .option('boot-deadline', { type: 'number', default: 180, describe: 'seconds the guest may take to boot to the agent' })
         .option('settle-deadline', { type: 'number', default: 30, describe: 'seconds the counters may take to come back after a map is dropped' })
         .option('inject-fault', { choices: ['hold-map'] as const, hidden: true, describe: 'self-test: keep the map open through the settle wait; the live-owner and recreate scenarios must then fail' })
+        .option('backend', { choices: ['qemu', 'vng', 'auto'] as const, default: 'qemu' as const, describe: 'qemu, vng (virtme-ng: host root, kernel built in), or auto: vng for a kernel tree when vng is installed' })
         .option('set', { type: 'string', array: true, describe: 'override a scenario parameter for this run, e.g. --set rounds=2000 --set sockets=8 (applies to every selected scenario that has it)' })
         .option('json', { type: 'boolean', default: false, describe: 'print summary.json instead of the table' }),
     async (a) => {
@@ -91,6 +93,7 @@ await yargs(hideBin(process.argv))
           bootDeadlineS: a['boot-deadline'],
           settleDeadlineS: a['settle-deadline'],
           fault: a['inject-fault'],
+          backend: a.backend as BackendRequest,
           overrides: parseOverrides(a.set),
           json: a.json,
         };

@@ -74,7 +74,7 @@ export interface Summary {
   startedAt: string;
   kernel: { spec: string; release: string; bzImage: string };
   accel: 'kvm' | 'tcg';
-  backend: 'qemu';
+  backend: 'qemu' | 'vng';
   channel: 'virtio' | 'ttyS1';
   exitCode: number;
   /** Set when the run ended early: a panic, a deadline, Ctrl-C, a setup error. */

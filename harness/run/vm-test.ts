@@ -5,7 +5,7 @@
  */
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertConfig } from '../kernel/config.js';
+import { assertConfig, missingOptions } from '../kernel/config.js';
 import { resolveKernel, type KernelImage } from '../kernel/resolve.js';
 import { parseKmsgRecord, scanKernelLog } from '../verdict/kernel-log.js';
 import { createRunDir, writeRunReport, type RunDir } from '../report/results-dir.js';
@@ -15,8 +15,9 @@ import { GuestOps } from '../scenarios/guest-ops.js';
 import { selectScenarios } from '../scenarios/registry.js';
 import type { SizeLevel } from '../scenarios/types.js';
 import { onAbort } from '../util/children.js';
-import { GuestError, HarnessError } from '../util/errors.js';
-import { resultsRoot } from '../util/paths.js';
+import { GuestError, HarnessError, SetupError } from '../util/errors.js';
+import { bpfBuildDir, resultsRoot, vmDir } from '../util/paths.js';
+import { chooseBackend, VNG_NEEDS, vngLauncher, type BackendRequest } from '../vm/vng.js';
 import { debugBaseline, debugFinal } from '../counters/debug-kernel.js';
 import { memcgTolerance } from '../verdict/lingering.js';
 import { chooseAccel, type AccelRequest } from '../vm/accel.js';
@@ -42,6 +43,8 @@ export interface VmTestOptions {
   settleDeadlineS: number;
   /** Harness self-test only: see ScenarioContext.fault. */
   fault?: 'hold-map';
+  /** qemu (default), vng, or auto (vng for a tree when present). */
+  backend?: BackendRequest;
   /** Scenario parameters set on the command line (--set name=value). */
   overrides?: Record<string, number>;
   json: boolean;
@@ -95,6 +98,14 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
   const image = buildGuestInitramfs();
   const spec = { bzImage: kernel.bzImage, initramfs: image.path, accel: 'tcg' as const, channel: channel.kind, cpus: opts.cpus, memoryMiB: opts.memoryMiB };
   const accel = await chooseAccel(opts.accel, spec, log);
+  const backend = await chooseBackend(opts.backend ?? 'qemu', kernel.source, { mirror: opts.mirror, log });
+  if (backend.vng) {
+    if (channel.kind !== 'virtio') throw new SetupError(`--backend vng needs the virtio agent channel, and ${kernel.spec} has ${channel.kind}: build the kernel with vm/config/base.config or use --backend qemu`);
+    const lacks = missingOptions(kernel.config, VNG_NEEDS);
+    if (lacks.length > 0) throw new SetupError(`--backend vng shares the host's root over 9p, and ${kernel.spec} lacks ${lacks.join(', ')} built in: build the kernel with vm/config/base.config (bpf-harness kernel build) or use --backend qemu`);
+    Object.assign(spec, { launcher: vngLauncher(backend.vng, { vmDir, bpfBuildDir }) });
+    log(`backend vng: ${backend.why}`);
+  }
 
   const run = createRunDir(resultsRoot, kernelTag(kernel));
   const summary: Summary = {
@@ -103,7 +114,7 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
     startedAt: new Date(t0).toISOString(),
     kernel: { spec: kernel.spec, release: kernel.release, bzImage: kernel.bzImage },
     accel: accel.accel,
-    backend: 'qemu',
+    backend: backend.backend,
     channel: channel.kind,
     exitCode: 2,
     scenarios: [],

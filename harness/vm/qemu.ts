@@ -24,6 +24,11 @@ export interface GuestSpec {
   /** Extra kernel command line words. */
   append?: string[];
   qemu?: string;
+  /**
+   * Another launcher of QEMU (the vng backend, harness/vm/vng.ts): the command to run given the
+   * agent socket. It runs in its own process group, killed as a whole.
+   */
+  launcher?: (agentSocket: string, spec: GuestSpec) => { cmd: string; args: string[]; env?: Record<string, string> };
 }
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
@@ -85,9 +90,21 @@ export async function startGuest(spec: GuestSpec, onConsole: (text: string) => v
   });
   const connected = new Promise<Socket>((resolve) => server.once('connection', resolve));
 
-  const binary = spec.qemu ?? QEMU_BINARY;
-  const child = spawn(binary, qemuArgs(spec, socketPath), { stdio: ['pipe', 'pipe', 'pipe'] });
+  const launch = spec.launcher?.(socketPath, spec);
+  const binary = launch?.cmd ?? spec.qemu ?? QEMU_BINARY;
+  const child = launch
+    ? spawn(launch.cmd, launch.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...launch.env }, detached: true })
+    : spawn(binary, qemuArgs(spec, socketPath), { stdio: ['pipe', 'pipe', 'pipe'] });
   registerChild(child);
+  // A launcher's QEMU is its grandchild: kill the whole group, on every exit path too.
+  const killGroup = (): void => {
+    try {
+      if (launch && child.pid) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  };
+  if (launch) process.once('exit', killGroup);
   const spawnFailed = new Promise<never>((_, reject) =>
     child.once('error', (err: NodeJS.ErrnoException) =>
       reject(err.code === 'ENOENT' ? new SetupError(`${binary} not found: install qemu-system-x86 (apt-get install qemu-system-x86)`) : err),
@@ -98,6 +115,7 @@ export async function startGuest(spec: GuestSpec, onConsole: (text: string) => v
   child.stderr.setEncoding('utf8').on('data', (text: string) => onConsole(text.replace(/^/gm, '[qemu] ')));
 
   const kill = (): void => {
+    killGroup();
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     server.close();
     rmSync(dir, { recursive: true, force: true });

@@ -2,7 +2,8 @@
  * virtme-ng (vng), groundwork for a `--backend vng`: find vng on PATH, or run it from Debian's
  * virtme-ng package unpacked into the cache (fetched through the private apt from trixie) with
  * the system's /usr/bin/python3, which on bookworm needs python3-requests and
- * python3-argcomplete (python3-pkg-resources for the entry script). Not wired into vm-test yet.
+ * python3-argcomplete (python3-pkg-resources for the entry script); and the vng backend of
+ * vm-test (--backend vng|auto): a launcher of QEMU through vng, given to startGuest.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,7 +31,8 @@ export function vngFromDeb(root: string): Vng | undefined {
   const vng = join(root, 'usr', 'bin', 'vng');
   const lib = join(root, 'usr', 'lib', 'python3', 'dist-packages');
   if (!existsSync(vng) || !existsSync(lib)) return undefined;
-  return { argv: ['/usr/bin/python3', vng], env: { PYTHONPATH: lib }, version: '', from: 'deb' };
+  // vng runs virtme-run by name: the package's bin directory goes first on PATH.
+  return { argv: ['/usr/bin/python3', vng], env: { PYTHONPATH: lib, PATH: `${join(root, 'usr', 'bin')}:${process.env.PATH ?? '/usr/bin:/bin'}` }, version: '', from: 'deb' };
 }
 
 async function versionOf(v: Vng): Promise<string | undefined> {
@@ -103,5 +105,62 @@ async function fetchVngDeb(dir: string, opts: { mirror?: string; log: (line: str
     return final;
   } finally {
     rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The vng command line for a guest: the bzImage with the host's root, q35 (not microvm: the
+ * agent's virtio-serial port needs PCI), the agent's chardev and port added with --qemu-opts,
+ * and vm/vng-guest.sh as the command. The console (kernel log included) comes on stdout.
+ */
+export function vngArgs(spec: { bzImage: string; cpus: number; memoryMiB: number; accel: 'kvm' | 'tcg'; append?: string[] }, agentSocket: string, dirs: { vmDir: string; bpfBuildDir: string }): string[] {
+  const qemuOpts = ['-chardev', `socket,id=bpfhagent,path=${agentSocket}`, '-device', 'virtio-serial-pci,id=bpfhser', '-device', 'virtserialport,bus=bpfhser.0,chardev=bpfhagent,name=bpfh.agent'];
+  return [
+    '--run', spec.bzImage,
+    '--disable-microvm',
+    '--disable-monitor',
+    // bookworm's virtiofsd does not take virtme's arguments; 9p is built into our kernels.
+    '--force-9p',
+    ...(spec.accel === 'tcg' ? ['--disable-kvm'] : []),
+    '--cpus', String(spec.cpus),
+    '--memory', `${spec.memoryMiB}M`,
+    '--verbose',
+    `--append=${['panic=-1', ...(spec.append ?? [])].join(' ')}`,
+    // The = form: argparse would take a value starting with '-' for an option.
+    `--qemu-opts=${qemuOpts.join(' ')}`,
+    '--exec', `${join(dirs.vmDir, 'vng-guest.sh')} ${dirs.bpfBuildDir}`,
+  ];
+}
+
+/**
+ * The GuestSpec launcher for the vng backend. vng insists that its stdout and stderr can be
+ * opened read-write through /proc/self/fd (node's pipes are socketpairs, which cannot), so it
+ * runs behind a shell pipeline; the console arrives on the pipe's output.
+ */
+export function vngLauncher(vng: Vng, dirs: { vmDir: string; bpfBuildDir: string }): (agentSocket: string, spec: Parameters<typeof vngArgs>[0]) => { cmd: string; args: string[]; env: Record<string, string> } {
+  return (agentSocket, spec) => ({ cmd: 'sh', args: ['-c', '"$@" 2>&1 | cat', 'sh', ...vng.argv, ...vngArgs(spec, agentSocket, dirs)], env: vng.env });
+}
+
+export type BackendRequest = 'qemu' | 'vng' | 'auto';
+
+/** What a kernel needs built in to boot under vng: the host's root over 9p, virtio-serial. */
+export const VNG_NEEDS = ['CONFIG_9P_FS', 'CONFIG_NET_9P', 'CONFIG_NET_9P_VIRTIO', 'CONFIG_VIRTIO_PCI', 'CONFIG_VIRTIO_CONSOLE'];
+
+/**
+ * qemu: the plain QEMU backend. vng: virtme-ng (fetched from Debian when absent), or a one-line
+ * error saying how to install it. auto: vng for a kernel tree when vng is at hand, else qemu.
+ */
+export async function chooseBackend(req: BackendRequest, kernelSource: string, opts: { mirror?: string; log: (line: string) => void }): Promise<{ backend: 'qemu' | 'vng'; vng?: Vng; why: string }> {
+  if (req === 'qemu') return { backend: 'qemu', why: 'asked for' };
+  if (req === 'vng') {
+    const vng = await locateVng({ fetch: true, ...opts });
+    return { backend: 'vng', vng, why: `vng ${vng.version} (${vng.from === 'path' ? 'on PATH' : 'from its Debian package'})` };
+  }
+  if (kernelSource !== 'tree') return { backend: 'qemu', why: 'auto: not a kernel tree' };
+  try {
+    const vng = await locateVng({ fetch: false, ...opts });
+    return { backend: 'vng', vng, why: `auto: a kernel tree and vng ${vng.version}` };
+  } catch (e) {
+    return { backend: 'qemu', why: `auto: ${(e as Error).message.split(':')[0]}` };
   }
 }

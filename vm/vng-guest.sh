@@ -1,0 +1,18 @@
+#!/bin/sh
+# The vng backend's guest command (vng --exec): virtme-ng booted the kernel with the host's
+# filesystem as root; this sets up what vm/init.sh sets up for the QEMU backend and runs the
+# agent from the project directory on the virtio-serial port named bpfh.agent. $1 is the
+# project's bpf/build directory.
+bpfdir="$1"
+grep -q ' /sys/fs/cgroup cgroup2 ' /proc/mounts || mount -t cgroup2 cgroup2 /sys/fs/cgroup
+echo +memory > /sys/fs/cgroup/cgroup.subtree_control
+grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+grep -q ' /sys/kernel/debug debugfs ' /proc/mounts || mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+chan=
+for port in /sys/class/virtio-ports/*; do
+	[ "$(cat "$port/name" 2>/dev/null)" = bpfh.agent ] && chan="/dev/${port##*/}"
+done
+echo "bpfh: vng guest ready, channel ${chan:-none}, kernel $(uname -r)"
+[ -n "$chan" ] || exit 1
+"$bpfdir/bpf-agent" --channel "$chan" --bpf-dir "$bpfdir"
+echo "bpfh: agent exited with status $?"
