@@ -1,7 +1,7 @@
 /**
  * npm run test:kernel: the whole path a kernel developer takes, on Debian's linux-source-7.3:
  * fetch and unpack it (once), build the debug kernel (KASAN, kmemleak, lockdep, allocinfo;
- * cached by the build key), boot it and run every scenario (small sizes: 4096 owners still exceed
+ * cached by the build key), boot it with both backends (QEMU, virtme-ng) and run every scenario (small sizes: 4096 owners still exceed
  * the allocinfo tolerance many times; KASAN under TCG is slow) with the kmemleak scan. Not part of
  * npm test: the first build takes 35 to 70 minutes on 2 cores.
  */
@@ -53,4 +53,13 @@ t.test('linux-source-7.3, debug build, boot, scenarios, kmemleak', async (t) => 
   if (summary.debug?.kmemleak) t.comment(`kmemleak: ${summary.debug.kmemleak.unreferenced} unreferenced, ${summary.debug.kmemleak.localStorage} in local storage, scans ${(summary.debug.kmemleak.scanMs / 1000).toFixed(1)} s`);
   t.equal(summary.exitCode, 0, `vm-test passes on the debug kernel${summary.aborted ? ` (aborted: ${summary.aborted})` : ''}`);
   t.equal(run.status, 0);
+
+  // The same kernel under virtme-ng: the host's root over 9p, the agent from the project.
+  const vrun = await step('vm-test --backend vng', async () => runCli(['vm-test', '--kernel', src.tree, '--backend', 'vng', '--json', '--accel', 'tcg', '--sizes', 'small', '--boot-deadline', '900', '--settle-deadline', '120'], 150 * 60_000));
+  const vsum = parseSummary(vrun);
+  t.comment(`vm-test --backend vng exit ${vrun.status}; results ${vsum.resultsDir}`);
+  for (const s of vsum.scenarios) t.comment(`  vng ${s.name}: ${s.verdict} in ${(s.durationMs / 1000).toFixed(1)} s: ${s.reason}`);
+  t.equal(vsum.backend, 'vng');
+  t.ok(vsum.debug?.kmemleak, 'kmemleak was scanned under vng too');
+  t.equal(vsum.exitCode, 0, `vm-test --backend vng passes${vsum.aborted ? ` (aborted: ${vsum.aborted})` : ''}`);
 });
