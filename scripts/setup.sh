@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 # check our initramfs writer against it.
 # flex, bison, bc, libssl-dev: kernel builds from a tree (bpf-harness kernel build);
 # debootstrap: its trixie build root when the host's pahole is too old for the tree.
-PACKAGES=(qemu-system-x86 busybox-static clang llvm libbpf-dev libelf-dev zlib1g-dev libzstd-dev gcc make debian-archive-keyring cpio flex bison bc libssl-dev debootstrap)
+# python3-requests, -argcomplete, -pkg-resources: virtme-ng (--backend vng) run from its Debian package.
+PACKAGES=(qemu-system-x86 busybox-static clang llvm libbpf-dev libelf-dev zlib1g-dev libzstd-dev gcc make debian-archive-keyring cpio flex bison bc libssl-dev debootstrap python3-requests python3-argcomplete python3-pkg-resources)
 
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
