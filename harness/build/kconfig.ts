@@ -119,18 +119,33 @@ export function findKconfigSymbol(tree: string, sym: string): KconfigSymbol[] {
         if (d) dependsOn.push(d[1]!);
         if (/^\s*(?:bool|tristate|string|int|hex)\s+"/.test(l) || /^\s*prompt\s+"/.test(l)) hasPrompt = true;
       }
-      // Enclosing `if` blocks and menus above the definition, innermost last.
-      const stack: string[] = [];
+      // Enclosing `if` blocks, menus and choices above the definition, innermost last. A menu's
+      // or choice's own `depends on` lines come right after its header, before any entry.
+      const stack: Array<{ kind: 'if' | 'menu' | 'choice'; cond: string }> = [];
+      let header = false;
       for (let j = 0; j < i; j++) {
         const l = lines[j]!;
-        const m = /^\s*if\s+(.+?)\s*$/.exec(l);
-        if (m) stack.push(`if ${m[1]}`);
-        else if (/^\s*endif\b/.test(l)) stack.pop();
-        else if (/^\s*(menu|choice)\b/.test(l)) stack.push('');
-        else if (/^\s*(endmenu|endchoice)\b/.test(l)) stack.pop();
-        else if (stack.length > 0 && stack[stack.length - 1] === '' && /^\s*depends\s+on\s+/.test(l)) stack[stack.length - 1] = `menu depends on ${l.trim().replace(/^depends\s+on\s+/, '')}`;
+        // Expressions start with a symbol, '!' or '('; help text ("if you say Y") does not.
+        const m = /^\s*if\s+([A-Z0-9_!(].*?)\s*$/.exec(l);
+        const d = /^\s*depends\s+on\s+(.+?)\s*$/.exec(l);
+        if (m) {
+          stack.push({ kind: 'if', cond: m[1]! });
+          header = false;
+        } else if (/^\s*endif\s*(#.*)?$/.test(l) || /^\s*(endmenu|endchoice)\s*(#.*)?$/.test(l)) {
+          stack.pop();
+          header = false;
+        } else if (/^\s*(menu\s+"|choice\s*$)/.test(l)) {
+          stack.push({ kind: /^\s*menu/.test(l) ? 'menu' : 'choice', cond: '' });
+          header = true;
+        } else if (/^\s*(menuconfig|config|comment|source)\s/.test(l)) {
+          header = false;
+        } else if (d && header) {
+          const top = stack[stack.length - 1]!;
+          top.cond = top.cond ? `(${top.cond}) && (${d[1]})` : d[1]!;
+        }
       }
-      found.push({ file: relative(tree, file), line: i + 1, dependsOn, enclosing: stack.filter(Boolean), hasPrompt });
+      const enclosing = stack.filter((e) => e.cond !== '').map((e) => (e.kind === 'if' ? `if ${e.cond}` : `${e.kind} depends on ${e.cond}`));
+      found.push({ file: relative(tree, file), line: i + 1, dependsOn, enclosing, hasPrompt });
     }
   }
   return found;

@@ -92,4 +92,8 @@ t.test('against the real linux-source-7.3 Kconfig', { skip: typeof source === 's
   // The explanation for an option whose dependency is off: KASAN needs HAVE_ARCH_KASAN etc.
   const why = explainDropped(tree, { option: 'CONFIG_KASAN_INLINE', wanted: 'y', got: 'absent', fragment: 'debug.config' }, new Map([['CONFIG_KASAN', 'y']]));
   t.match(why, /^CONFIG_KASAN_INLINE=y \(from debug\.config\) became unset: /);
+  t.match(why, /if KASAN \(KASAN=y\); choice depends on KASAN_GENERIC \|\| KASAN_SW_TAGS \(KASAN_GENERIC=n, KASAN_SW_TAGS=n\)/, 'enclosing if and choice conditions, with values');
+  // A menu's entries' own depends on lines are not the menu's.
+  t.same(findKconfigSymbol(tree, 'CONFIG_VIRTIO_CONSOLE')[0]!.enclosing, []);
+  t.equal(findKconfigSymbol(tree, 'CONFIG_PROVE_RCU')[0]!.hasPrompt, false, 'PROVE_RCU only follows PROVE_LOCKING');
 });
