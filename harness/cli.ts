@@ -7,6 +7,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { compareCommand } from './run/compare.js';
 import { multiKernelTest } from './run/multi-kernel.js';
+import { bisectCommands } from './bisect/cli-bisect.js';
 import { kernelCommand } from './build/cli-kernel.js';
 import { vmTest } from './run/vm-test.js';
 import { ALL_SCENARIOS } from './scenarios/registry.js';
@@ -122,6 +123,7 @@ await yargs(hideBin(process.argv))
     },
   )
   .command(kernelCommand(fail))
+  .command(bisectCommands(fail))
   .demandCommand(1, 'name a command, e.g. vm-test')
   .strict()
   .fail((msg, err) => {

@@ -55,6 +55,8 @@ export interface VmTestOptions {
   onSummary?: (summary: Summary) => void;
   /** For vm-test --kernels under --json: print no report of this kernel (stdout stays one document). */
   quiet?: boolean;
+  /** Where the run's directory is made (default results/); bisect keeps each step's runs together. */
+  resultsRoot?: string;
 }
 
 /** Progress goes to stderr under --json so stdout stays one JSON document. */
@@ -107,7 +109,7 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
     log(`backend vng: ${backend.why}`);
   }
 
-  const run = createRunDir(resultsRoot, kernelTag(kernel));
+  const run = createRunDir(opts.resultsRoot ?? resultsRoot, kernelTag(kernel));
   const summary: Summary = {
     version: 1,
     tool: 'bpf-storage-harness',

@@ -1,0 +1,63 @@
+/**
+ * The real StepRunner of `bisect-step`: build the worktree's HEAD with harness/build into the
+ * bisect's one O= directory (incremental from the previous step), then vm-test the bzImage with
+ * only the named scenarios, its results under the step's directory.
+ */
+import { buildKernel } from '../build/kernel-build.js';
+import type { Summary } from '../report/summary-types.js';
+import { vmTest } from '../run/vm-test.js';
+import { GuestError, SetupError } from '../util/errors.js';
+import type { AttemptResult, BisectState, BuildResult, StepRunner } from './step.js';
+
+export const kernelStepRunner: StepRunner = {
+  async build(state: BisectState, log): Promise<BuildResult> {
+    const t0 = Date.now();
+    try {
+      const b = await buildKernel({ tree: state.worktree, debug: state.debug, patches: [], out: state.outDir, deadlineMin: state.buildDeadlineMin, log });
+      return { ok: true, bzImage: b.bzImage, ms: Date.now() - t0, reused: b.reused };
+    } catch (err) {
+      return { ok: false, reason: err instanceof Error ? err.message.split('\n')[0]! : String(err), ms: Date.now() - t0 };
+    }
+  },
+
+  async test(state, bzImage, attempt, resultsRoot, log): Promise<AttemptResult> {
+    let summary: Summary | undefined;
+    const t0 = Date.now();
+    try {
+      const code = await vmTest({
+        kernel: bzImage,
+        scenarios: state.scenarios.length ? state.scenarios : undefined,
+        sizes: state.sizes,
+        // The same seed on every commit and every re-run: only the kernel changes.
+        seed: state.seed,
+        accel: state.accel,
+        cpus: 2,
+        memoryMiB: 2048,
+        bootDeadlineS: state.bootDeadlineS,
+        settleDeadlineS: state.settleDeadlineS,
+        json: false,
+        quiet: true,
+        resultsRoot,
+        onSummary: (s) => (summary = s),
+      });
+      const failed = (summary?.scenarios ?? []).filter((s) => s.verdict !== 'pass');
+      const dir = summary?.resultsDir;
+      if (code === 0) return { outcome: 'pass', reason: `${summary?.scenarios.length ?? 0} scenario(s) passed${attempt ? ` (re-run ${attempt})` : ''}`, resultsDir: dir, ms: Date.now() - t0 };
+      const why = failed.length ? failed.map((s) => `${s.name} ${s.verdict.toUpperCase()}: ${s.reason}`).join('; ') : summary?.debug && !summary.debug.ok ? 'the debug checks (allocinfo/kmemleak) failed' : `exit ${code}`;
+      return { outcome: 'fail', reason: why, resultsDir: dir, failed: failed.map((s) => s.name), ms: Date.now() - t0 };
+    } catch (err) {
+      const msg = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+      const dir = summary?.resultsDir;
+      // The guest died: before any scenario it is a boot failure (skip); during one, the verdict.
+      if (err instanceof GuestError) {
+        const booted = summary?.timings.bootMs !== undefined;
+        if (!booted) return { outcome: 'no-boot', reason: msg, resultsDir: dir, ms: Date.now() - t0 };
+        return { outcome: 'fail', reason: `the guest died: ${msg}`, resultsDir: dir, failed: (summary?.scenarios ?? []).filter((s) => s.verdict !== 'pass').map((s) => s.name), ms: Date.now() - t0 };
+      }
+      // A kernel without what the harness needs (config options, channel): not a verdict.
+      if (err instanceof SetupError) return { outcome: 'untestable', reason: msg, resultsDir: dir, ms: Date.now() - t0 };
+      log(`vm-test failed: ${msg}`);
+      return { outcome: 'error', reason: msg, resultsDir: dir, ms: Date.now() - t0 };
+    }
+  },
+};

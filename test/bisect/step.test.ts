@@ -1,0 +1,92 @@
+// The bisect step's exit-code mapping (decideStep) and the whole step (runStep) with a fake
+// runner on a real small git repository: records, re-runs, flaky, progress lines.
+import t from 'tap';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execaSync } from 'execa';
+import { decideStep, EXIT_ABORT, EXIT_BAD, EXIT_GOOD, EXIT_SKIP, readStepRecords, runStep, type AttemptResult, type BisectState, type BuildResult } from '../../harness/bisect/step.js';
+import { fakeRunner } from '../helpers/fake-bisect-step.js';
+import { gitRepo } from '../helpers/git.js';
+
+const built: BuildResult = { ok: true, bzImage: '/x/bzImage', ms: 1, reused: false };
+const pass: AttemptResult = { outcome: 'pass', reason: 'ok' };
+const fail: AttemptResult = { outcome: 'fail', reason: 'sk FAIL' };
+
+t.test('exit codes: 0 good, 1 bad, 125 skip, 128 abort', async (t) => {
+  t.same(decideStep(built, [pass]), { verdict: 'good', exitCode: EXIT_GOOD, flaky: false, reason: 'ok' });
+  t.equal(decideStep(built, [fail]).exitCode, EXIT_BAD, 'a failure with no re-runs counts at once');
+  t.equal(decideStep(built, [fail, fail]).exitCode, EXIT_BAD, 'failed again on the re-run: bad');
+  t.match(decideStep(built, [fail, fail]).reason, /and on 1 re-run/);
+  const flaky = decideStep(built, [fail, pass]);
+  t.same([flaky.verdict, flaky.exitCode, flaky.flaky], ['good', EXIT_GOOD, true], 'fails then passes: flaky, counted good');
+  t.match(flaky.reason, /^flaky: failed \(sk FAIL\), then passed 1 of 1 re-run/);
+  t.equal(decideStep(built, [fail, { outcome: 'no-boot', reason: 'x' }]).exitCode, EXIT_BAD, 'a re-run that does not boot does not clear a failure');
+  t.equal(decideStep({ ok: false, reason: 'make failed', ms: 1 }, []).exitCode, EXIT_SKIP, 'does not build: skip');
+  t.match(decideStep({ ok: false, reason: 'make failed', ms: 1 }, []).reason, /^does not build: make failed/);
+  t.equal(decideStep(built, [{ outcome: 'no-boot', reason: 'deadline' }]).exitCode, EXIT_SKIP, 'does not boot: skip');
+  t.equal(decideStep(built, [{ outcome: 'untestable', reason: 'no CONFIG_BPF_SYSCALL' }]).exitCode, EXIT_SKIP, 'lacks what the harness needs: skip');
+  t.equal(decideStep(built, [{ outcome: 'error', reason: 'internal' }]).exitCode, EXIT_ABORT, 'the harness failed: abort the bisect');
+  t.equal(decideStep(built, [fail, { outcome: 'error', reason: 'internal' }]).exitCode, EXIT_ABORT);
+  t.equal(decideStep(built, []).exitCode, EXIT_ABORT, 'no test ran: abort');
+  t.ok(EXIT_ABORT > 127, 'git bisect run stops on codes above 127');
+});
+
+function stateFor(repo: string, retries: number): string {
+  const dir = mkdtempSync(join(tmpdir(), 'bpfh-bstep-'));
+  const state: BisectState = {
+    version: 1, tree: repo, worktree: repo, outDir: join(dir, 'out'), dir, good: 'g', bad: 'b', candidates: 8, expectedSteps: 3,
+    scenarios: ['sk-map-free-live-owners'], sizes: 'small', retries, seed: 1, debug: false, accel: 'tcg',
+    bootDeadlineS: 60, settleDeadlineS: 30, buildDeadlineMin: 5, startedAt: new Date().toISOString(),
+  };
+  const file = join(dir, 'bisect.json');
+  writeFileSync(file, JSON.stringify(state));
+  return file;
+}
+
+const env = { GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' };
+function commit(repo: string, text: string, subject: string): void {
+  writeFileSync(join(repo, 'a.c'), text);
+  execaSync('git', ['-C', repo, 'commit', '-qam', subject], { env });
+}
+
+t.test('runStep: records each step, re-runs a failure, reports flaky', async (t) => {
+  const repo = gitRepo('bstep');
+  const file = stateFor(repo, 2);
+  const dir = join(file, '..');
+  const lines: string[] = [];
+  const out = (l: string): void => void lines.push(l);
+
+  t.equal(await runStep(file, fakeRunner, out), EXIT_GOOD, 'a passing commit');
+  commit(repo, 'int a; // FLAKY\n', 'bpf: flaky');
+  t.equal(await runStep(file, fakeRunner, out), EXIT_GOOD, 'flaky counts as good');
+  commit(repo, 'int a; // FAULT\n', 'bpf: break it');
+  t.equal(await runStep(file, fakeRunner, out), EXIT_BAD);
+  commit(repo, 'int a; // BROKEN\n', 'bpf: does not compile');
+  t.equal(await runStep(file, fakeRunner, out), EXIT_SKIP);
+  commit(repo, 'int a; // NOBOOT\n', 'bpf: does not boot');
+  t.equal(await runStep(file, fakeRunner, out), EXIT_SKIP);
+
+  const recs = readStepRecords(dir);
+  t.same(recs.map((r) => [r.step, r.verdict, r.flaky, r.attempts.length]), [
+    [1, 'good', false, 1],
+    [2, 'good', true, 2],
+    [3, 'bad', false, 3],
+    [4, 'skip', false, 0],
+    [5, 'skip', false, 1],
+  ]);
+  t.equal(recs[2]!.subject, 'bpf: break it');
+  t.match(lines.join('\n'), /bisect: step 1 of ~3: [0-9a-f]{12} "first": building/);
+  t.match(lines.join('\n'), /bisect: step 2 of ~3: [0-9a-f]{12}: GOOD \(FLAKY\) in \d+s: flaky: failed/);
+  t.match(lines.join('\n'), /step 3 of ~3: [0-9a-f]{12}: failed \(sk-map-free-live-owners FAIL: 16 elements linked\); re-run 1 of 2/);
+  t.match(lines.join('\n'), /step 3 of ~3: [0-9a-f]{12}: BAD in \d+s/);
+  t.match(lines.join('\n'), /step 4 of ~3: [0-9a-f]{12}: SKIPPED in \d+s: does not build: make bzImage failed/);
+  t.match(lines.join('\n'), /step 5 of ~3: [0-9a-f]{12}: SKIPPED in \d+s: does not boot/);
+});
+
+t.test('runStep: retries 0 counts the first failure', async (t) => {
+  const repo = gitRepo('bstep0');
+  commit(repo, 'int a; // FLAKY\n', 'bpf: flaky');
+  const file = stateFor(repo, 0);
+  t.equal(await runStep(file, fakeRunner, () => {}), EXIT_BAD);
+});
