@@ -13,4 +13,5 @@ export function cacheDir(): string {
 
 export const bpfBuildDir = join(projectRoot, 'bpf', 'build');
 export const vmDir = join(projectRoot, 'vm');
-export const resultsRoot = join(projectRoot, 'results');
+/** Where runs are written: results/ of the project, or BPF_HARNESS_RESULTS (the nightly job keeps each night's runs together). */
+export const resultsRoot = process.env.BPF_HARNESS_RESULTS ? resolve(process.env.BPF_HARNESS_RESULTS) : join(projectRoot, 'results');
