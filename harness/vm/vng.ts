@@ -128,6 +128,9 @@ export function vngArgs(spec: { bzImage: string; cpus: number; memoryMiB: number
     `--append=${['panic=-1', ...(spec.append ?? [])].join(' ')}`,
     // The = form: argparse would take a value starting with '-' for an option.
     `--qemu-opts=${qemuOpts.join(' ')}`,
+    // virtme-ng's bash init (Debian's package has no virtme-ng-init) finds its stdio ports through
+    // udev's /dev/virtio-ports links; vm/vng-udev/ stands in for udevd where the host has none.
+    ...(hostHasUdevd() ? [] : [`--rodir=/usr/local/bin=${join(dirs.vmDir, 'vng-udev')}`]),
     '--exec', `${join(dirs.vmDir, 'vng-guest.sh')} ${dirs.bpfBuildDir}`,
   ];
 }
@@ -139,6 +142,11 @@ export function vngArgs(spec: { bzImage: string; cpus: number; memoryMiB: number
  */
 export function vngLauncher(vng: Vng, dirs: { vmDir: string; bpfBuildDir: string }): (agentSocket: string, spec: Parameters<typeof vngArgs>[0]) => { cmd: string; args: string[]; env: Record<string, string> } {
   return (agentSocket, spec) => ({ cmd: 'sh', args: ['-c', '"$@" 2>&1 | cat', 'sh', ...vng.argv, ...vngArgs(spec, agentSocket, dirs)], env: vng.env });
+}
+
+/** Whether the host (the vng guest's root) has a udevd virtme-init would find. */
+export function hostHasUdevd(): boolean {
+  return ['/usr/lib/systemd/systemd-udevd', '/lib/systemd/systemd-udevd'].some((p) => existsSync(p)) || which('udevd') !== undefined;
 }
 
 export type BackendRequest = 'qemu' | 'vng' | 'auto';

@@ -37,3 +37,9 @@ t.test('the vng command line: q35 with the agent port, 9p root, the guest script
   t.same(await chooseBackend('qemu', 'tree', { log: () => undefined }), { backend: 'qemu', why: 'asked for' });
   t.match((await chooseBackend('auto', 'debian', { log: () => undefined })).why, /not a kernel tree/);
 });
+
+t.test('hosts without udevd get the stand-in over /usr/local/bin', async (t) => {
+  const { vngArgs, hostHasUdevd } = await import('../../harness/vm/vng.js');
+  const a = vngArgs({ bzImage: '/k', cpus: 1, memoryMiB: 512, accel: 'tcg' }, '/s', { vmDir: '/p/vm', bpfBuildDir: '/b' });
+  t.equal(a.includes('--rodir=/usr/local/bin=/p/vm/vng-udev'), !hostHasUdevd());
+});
