@@ -20,6 +20,7 @@
 #   NIGHTLY_STATE=FILE      last night's summary.json (default: $NIGHTLY_RESULTS/nightly-state/last-summary.json);
 #                           when it is missing, the newest $NIGHTLY_RESULTS/nightly-*/summary.json
 #   NIGHTLY_TIMEOUT=S       seconds vm-test may run (default 21600); NIGHTLY_BUILD_MIN: make's minutes (default 240)
+#   NIGHTLY_BOOT_DEADLINE=S, NIGHTLY_SETTLE_DEADLINE=S   vm-test's (default 900 and 120: a KASAN kernel under TCG is slow)
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -81,7 +82,7 @@ for s in ${NIGHTLY_SCENARIOS:-}; do scen+=(--scenario "$s"); done
 extra=(${NIGHTLY_VMTEST_ARGS:-})
 say "vm-test --kernel $KERNEL --sizes $SIZES ${scen[*]} ${extra[*]}"
 # --json: the summary on stdout (progress on stderr); SIGINT at the deadline lets vm-test write its results.
-BPF_HARNESS_RESULTS="$NIGHT" timeout -s INT -k 120 "${NIGHTLY_TIMEOUT:-21600}" "${CLI[@]}" vm-test --kernel "$KERNEL" --sizes "$SIZES" "${scen[@]}" "${extra[@]}" --json >"$NIGHT/vm-test.json"
+BPF_HARNESS_RESULTS="$NIGHT" timeout -s INT -k 120 "${NIGHTLY_TIMEOUT:-21600}" "${CLI[@]}" vm-test --kernel "$KERNEL" --sizes "$SIZES" --boot-deadline "${NIGHTLY_BOOT_DEADLINE:-900}" --settle-deadline "${NIGHTLY_SETTLE_DEADLINE:-120}" "${scen[@]}" "${extra[@]}" --json >"$NIGHT/vm-test.json"
 vmrc=$?
 say "vm-test exit $vmrc"
 run_dir="$(node -e 'try { const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); process.stdout.write(s.resultsDir || ""); } catch {}' "$NIGHT/vm-test.json")"

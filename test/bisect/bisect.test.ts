@@ -106,6 +106,19 @@ t.test('a first bad commit that does not build leaves the candidates', async (t)
   untouched(t, repo, c[2]!, worktree);
 });
 
+t.test('a --bad that passes: the bad end is named, with a note that it was never tested', async (t) => {
+  const repo = gitRepo('bisect-allgood');
+  const good = git(repo, 'rev-parse', 'HEAD');
+  const c = history(repo, [['int b;\n', 'one'], ['int c;\n', 'two'], ['int d;\n', 'three'], ['int e;\n', 'four']]);
+  const { r, worktree } = await bisect(repo, good, c[3]!);
+  t.equal(r.outcome, 'found');
+  t.equal(r.firstBad?.commit, c[3]);
+  t.equal(r.untestedBadEnd, true);
+  t.ok(r.steps.every((s) => s.verdict === 'good'));
+  t.match(renderBisect(r), /never tested: every tested commit was good; check that --bad really fails/);
+  untouched(t, repo, c[3]!, worktree);
+});
+
 t.test('a step that fails in the harness stops the bisect', async (t) => {
   const repo = gitRepo('bisect-abort');
   const good = git(repo, 'rev-parse', 'HEAD');

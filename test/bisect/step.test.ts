@@ -1,11 +1,14 @@
 // The bisect step's exit-code mapping (decideStep) and the whole step (runStep) with a fake
 // runner on a real small git repository: records, re-runs, flaky, progress lines.
 import t from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execaSync } from 'execa';
 import { decideStep, EXIT_ABORT, EXIT_BAD, EXIT_GOOD, EXIT_SKIP, readStepRecords, runStep, type AttemptResult, type BisectState, type BuildResult } from '../../harness/bisect/step.js';
+import { kernelStepRunner } from '../../harness/bisect/kernel-step.js';
+import { resolveKernel } from '../../harness/kernel/resolve.js';
+import { runCli } from '../helpers/cli.js';
 import { fakeRunner } from '../helpers/fake-bisect-step.js';
 import { gitRepo } from '../helpers/git.js';
 
@@ -89,4 +92,33 @@ t.test('runStep: retries 0 counts the first failure', async (t) => {
   commit(repo, 'int a; // FLAKY\n', 'bpf: flaky');
   const file = stateFor(repo, 0);
   t.equal(await runStep(file, fakeRunner, () => {}), EXIT_BAD);
+});
+
+t.test('the real step runner: a tree that does not build is skipped (125), through the CLI too', async (t) => {
+  const repo = gitRepo('bstep-real');
+  const file = stateFor(repo, 1);
+  const lines: string[] = [];
+  t.equal(await runStep(file, kernelStepRunner, (l) => void lines.push(l)), EXIT_SKIP);
+  t.match(lines.join('\n'), /SKIPPED in \d+s: does not build: \S+ is not a kernel source tree/);
+  const r = runCli(['bisect-step', '--state', file]);
+  t.equal(r.status, EXIT_SKIP, r.stderr);
+  t.match(r.stdout, /bisect: step 2 of ~3: [0-9a-f]{12} "first": building/);
+  t.equal(readStepRecords(join(file, '..')).length, 2);
+  const broken = runCli(['bisect-step', '--state', join(file, '..', 'no-such.json')]);
+  t.equal(broken.status, EXIT_ABORT, 'an unreadable state stops the bisect');
+});
+
+t.test('the real step runner on a real kernel: pass, and an image that is no kernel is untestable', async (t) => {
+  const k = await resolveKernel('debian:7.3', { log: () => {} });
+  const repo = gitRepo('bstep-boot');
+  const state = JSON.parse(readFileSync(stateFor(repo, 1), 'utf8')) as BisectState;
+  const res = mkdtempSync(join(tmpdir(), 'bpfh-bstep-res-'));
+  const ok = await kernelStepRunner.test(state, k.bzImage, 0, res, () => {});
+  t.equal(ok.outcome, 'pass', ok.reason);
+  t.ok(ok.resultsDir?.startsWith(res), 'the run is written under the step directory');
+  const notKernel = join(res, 'bzImage');
+  writeFileSync(notKernel, 'not a kernel');
+  const bad = await kernelStepRunner.test(state, notKernel, 0, res, () => {});
+  t.equal(bad.outcome, 'untestable', bad.reason);
+  t.equal(decideStep({ ok: true, bzImage: notKernel, ms: 1, reused: false }, [bad]).exitCode, EXIT_SKIP);
 });
