@@ -43,6 +43,8 @@ export interface BisectOptions {
   worktree?: string;
   /** The step to run instead of `bpf-harness bisect-step` (tests); `--state FILE` is appended. */
   stepCommand?: string[];
+  /** More checks of the input after the refs are known good (the CLI: a kernel history). */
+  check?: () => Promise<void>;
   log: (line: string) => void;
 }
 
@@ -116,6 +118,18 @@ function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/**
+ * For the real step: --bad must be a kernel source tree (else every step would be skipped as
+ * not building). The tests' injected steps bisect small repositories and skip this.
+ */
+export async function checkKernelHistory(tree: string, bad: string): Promise<void> {
+  const abs = resolve(tree);
+  for (const p of ['Makefile', 'Kconfig', 'arch/x86']) {
+    const r = await git(abs, ['cat-file', '-e', `${bad}:${p}`]);
+    if (!r.ok) throw new SetupError(`--bad ${bad} of ${tree} has no ${p}: bisect needs the history of a Linux kernel tree (give --tree a kernel git checkout)`);
+  }
+}
+
 /** Validated refs and counts, or a SetupError naming the fix. */
 async function checkInputs(o: BisectOptions): Promise<{ tree: string; good: string; bad: string; candidates: number }> {
   const tree = resolve(o.tree);
@@ -143,6 +157,7 @@ export async function runBisect(o: BisectOptions): Promise<BisectResult> {
   const t0 = Date.now();
   const log = o.log;
   const { tree, good, bad, candidates } = await checkInputs(o);
+  await o.check?.();
   const places = bisectPlaces(tree);
   const worktree = resolve(o.worktree ?? places.worktree);
   const outDir = resolve(o.out ?? places.outDir);

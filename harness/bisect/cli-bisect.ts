@@ -6,7 +6,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { ALL_SCENARIOS } from '../scenarios/registry.js';
 import type { SizeLevel } from '../scenarios/types.js';
 import type { AccelRequest } from '../vm/accel.js';
-import { renderBisect, runBisect } from './bisect.js';
+import { checkKernelHistory, renderBisect, runBisect } from './bisect.js';
 import { kernelStepRunner } from './kernel-step.js';
 import { EXIT_ABORT, runStep } from './step.js';
 
@@ -53,7 +53,7 @@ export function bisectCommands(fail: (err: unknown) => never): CommandModule[] {
       const a = raw as unknown as BisectArgs;
       try {
         const log = (line: string): void => void (a.json ? process.stderr : process.stdout).write(`${line}\n`);
-        const r = await runBisect({
+        const opts = {
           tree: a.tree,
           good: a.good,
           bad: a.bad,
@@ -69,7 +69,8 @@ export function bisectCommands(fail: (err: unknown) => never): CommandModule[] {
           buildDeadlineMin: a['build-deadline'],
           deadlineMin: a.deadline,
           log,
-        });
+        };
+        const r = await runBisect({ ...opts, check: () => checkKernelHistory(a.tree, a.bad) });
         if (a.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
         else log(renderBisect(r));
         process.exit(r.exitCode);

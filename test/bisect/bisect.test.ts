@@ -145,6 +145,11 @@ t.test('bad input: one line naming the fix, exit 2', async (t) => {
   t.equal(r.status, 2);
   t.equal(r.stderr.trim().split('\n').length, 1);
   t.match(r.stderr, /is not a git checkout, and bisect walks its history: clone the kernel with git/);
+  const notKernel = runCli(['bisect', '--tree', repo, '--good', first, '--bad', 'HEAD']);
+  t.equal(notKernel.status, 2, notKernel.stderr);
+  t.equal(notKernel.stderr.trim().split('\n').length, 1);
+  t.match(notKernel.stderr, /--bad HEAD of \S+ has no Makefile: bisect needs the history of a Linux kernel tree/);
+  t.equal(git(repo, 'worktree', 'list').split('\n').length, 1, 'and no worktree was made');
   const missing = runCli(['bisect', '--tree', repo, '--good', first]);
   t.equal(missing.status, 2);
   t.match(missing.stderr, /give --bad/);
