@@ -12,27 +12,15 @@ import { basename, join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { sha256 } from '../build/build-key.js';
 import { selectScenarios } from '../scenarios/registry.js';
-import type { SizeLevel } from '../scenarios/types.js';
 import { onAbort } from '../util/children.js';
 import { HarnessError, SetupError } from '../util/errors.js';
 import { cacheDir, projectRoot, resultsRoot as defaultResultsRoot } from '../util/paths.js';
-import type { AccelRequest } from '../vm/accel.js';
-import { fmtMs, readStepRecords, type BisectState, type StepRecord } from './step.js';
+import { fmtMs, readStepRecords, type BisectRunSettings, type BisectState, type StepRecord } from './step.js';
 
-export interface BisectOptions {
+export interface BisectOptions extends BisectRunSettings {
   tree: string;
   good: string;
   bad: string;
-  scenarios: string[];
-  sizes: SizeLevel;
-  retries: number;
-  seed: number;
-  debug: boolean;
-  accel: AccelRequest;
-  bootDeadlineS: number;
-  settleDeadlineS: number;
-  /** Minutes one step's make may run. */
-  buildDeadlineMin: number;
   /** Minutes the whole bisect may run. */
   deadlineMin: number;
   /** The O= directory of every step; default cacheDir()/builds/bisect-<tree>-<hash>. */

@@ -21,8 +21,22 @@ export const EXIT_SKIP = 125;
 /** git bisect run stops on any exit code above 127. */
 export const EXIT_ABORT = 128;
 
+/** How every step runs: chosen once by the user, the same for each commit. */
+export interface BisectRunSettings {
+  scenarios: string[];
+  sizes: SizeLevel;
+  retries: number;
+  seed: number;
+  debug: boolean;
+  accel: AccelRequest;
+  bootDeadlineS: number;
+  settleDeadlineS: number;
+  /** Minutes one step's make may run. */
+  buildDeadlineMin: number;
+}
+
 /** What the bisect driver writes once (bisect.json) and every step reads. */
-export interface BisectState {
+export interface BisectState extends BisectRunSettings {
   version: 1;
   tree: string;
   worktree: string;
@@ -35,15 +49,6 @@ export interface BisectState {
   /** Commits in good..bad, and about how many steps that takes (ceil(log2(N+1))). */
   candidates: number;
   expectedSteps: number;
-  scenarios: string[];
-  sizes: SizeLevel;
-  retries: number;
-  seed: number;
-  debug: boolean;
-  accel: AccelRequest;
-  bootDeadlineS: number;
-  settleDeadlineS: number;
-  buildDeadlineMin: number;
   startedAt: string;
 }
 

@@ -26,12 +26,12 @@ t.test('vng runs from its unpacked package', async (t) => {
 
 t.test('the vng command line: q35 with the agent port, 9p root, the guest script', async (t) => {
   const { vngArgs, chooseBackend } = await import('../../harness/vm/vng.js');
-  const a = vngArgs({ bzImage: '/k/bzImage', cpus: 2, memoryMiB: 2048, accel: 'tcg' }, '/tmp/s/agent.sock', { vmDir: '/p/vm', bpfBuildDir: '/p/bpf/build' });
+  const a = vngArgs({ bzImage: '/k/bzImage', cpus: 2, memoryMiB: 2048, accel: 'tcg' }, '/run/bpfh/agent.sock', { vmDir: '/p/vm', bpfBuildDir: '/p/bpf/build' });
   t.same(a.slice(0, 2), ['--run', '/k/bzImage']);
   for (const f of ['--disable-microvm', '--force-9p', '--disable-kvm', '--verbose']) t.ok(a.includes(f), f);
   t.ok(a.includes('--memory') && a[a.indexOf('--memory') + 1] === '2048M');
   const qemuOpts = a.find((x) => x.startsWith('--qemu-opts='));
-  t.match(qemuOpts, /^--qemu-opts=-chardev socket,id=bpfhagent,path=\/tmp\/s\/agent\.sock .*virtserialport,bus=bpfhser\.0,chardev=bpfhagent,name=bpfh\.agent$/);
+  t.match(qemuOpts, /^--qemu-opts=-chardev socket,id=bpfhagent,path=\/run\/bpfh\/agent\.sock .*virtserialport,bus=bpfhser\.0,chardev=bpfhagent,name=bpfh\.agent$/);
   t.same(a.slice(-2), ['--exec', '/p/vm/vng-guest.sh /p/bpf/build']);
   t.notOk(vngArgs({ bzImage: '/k', cpus: 1, memoryMiB: 512, accel: 'kvm' }, '/s', { vmDir: '/v', bpfBuildDir: '/b' }).includes('--disable-kvm'));
   t.same(await chooseBackend('qemu', 'tree', { log: () => undefined }), { backend: 'qemu', why: 'asked for' });
