@@ -179,6 +179,10 @@ struct agent {
 };
 
 /* The owners the agent holds for maps of this kind. */
+/* One view over whichever of the three owner sets `kind` names. */
+struct ownerview owner_view(enum owner_kind kind, const struct sockset *socks,
+			    const struct threadset *threads,
+			    const struct cgset *cgroups);
 struct ownerview agent_owners(const struct agent *a, enum owner_kind kind);
 void inspector_free(struct inspector *insp);
 

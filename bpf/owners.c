@@ -292,27 +292,34 @@ void cgset_free(struct cgset *s)
 	memset(s, 0, sizeof(*s));
 }
 
-struct ownerview agent_owners(const struct agent *a, enum owner_kind kind)
+struct ownerview owner_view(enum owner_kind kind, const struct sockset *socks,
+			    const struct threadset *threads,
+			    const struct cgset *cgroups)
 {
 	struct ownerview o = { .kind = kind };
 
 	switch (kind) {
 	case OWNER_SK:
-		o.fd = a->socks.fd;
-		o.n = a->socks.n;
+		o.fd = socks->fd;
+		o.n = socks->n;
 		break;
 	case OWNER_TASK:
-		o.fd = a->threads.pidfd;
-		o.id = a->threads.tid;
-		o.n = a->threads.n;
+		o.fd = threads->pidfd;
+		o.id = threads->tid;
+		o.n = threads->n;
 		break;
 	case OWNER_CGRP:
-		o.fd = a->cgroups.fd;
-		o.id = a->cgroups.id;
-		o.n = a->cgroups.n;
+		o.fd = cgroups->fd;
+		o.id = cgroups->id;
+		o.n = cgroups->n;
 		break;
 	}
 	return o;
+}
+
+struct ownerview agent_owners(const struct agent *a, enum owner_kind kind)
+{
+	return owner_view(kind, &a->socks, &a->threads, &a->cgroups);
 }
 
 int verb_threads_spawn(struct agent *a, struct req *r)

@@ -215,25 +215,7 @@ static int owners_make(struct round_owners *o, size_t n, unsigned int tcp,
 
 static struct ownerview owners_view(struct round_owners *o)
 {
-	struct ownerview v = { .kind = o->kind };
-
-	switch (o->kind) {
-	case OWNER_SK:
-		v.fd = o->socks.fd;
-		v.n = o->socks.n;
-		break;
-	case OWNER_TASK:
-		v.fd = o->threads.pidfd;
-		v.id = o->threads.tid;
-		v.n = o->threads.n;
-		break;
-	case OWNER_CGRP:
-		v.fd = o->cgroups.fd;
-		v.id = o->cgroups.id;
-		v.n = o->cgroups.n;
-		break;
-	}
-	return v;
+	return owner_view(o->kind, &o->socks, &o->threads, &o->cgroups);
 }
 
 /*
