@@ -2,18 +2,10 @@
  * `bpf-harness kernel build`: the yargs command module, registered with one line in cli.ts.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { buildKernel, defaultJobs } from './kernel-build.js';
+import { buildKernel, defaultJobs, type KernelBuildOptions } from './kernel-build.js';
 
-interface KernelBuildArgs {
-  tree: string;
-  debug: boolean;
-  patches: string[];
-  jobs?: number;
-  out?: string;
-  config?: string;
-  mirror?: string;
-  deadline: number;
-}
+/** The command line's words: the build's options, with the deadline in whole minutes. */
+type KernelBuildArgs = Omit<KernelBuildOptions, 'log' | 'deadlineMin'> & { deadline: number };
 
 /** `fail` is the CLI's error handler (exit codes, child cleanup). */
 export function kernelCommand(fail: (err: unknown) => never): CommandModule {
