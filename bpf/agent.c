@@ -51,6 +51,7 @@ static const struct verb {
 	{ "race", "rounds,sockets,owners,threads,seed,kind,via,cgroup,tcp",
 	  verb_race },
 	{ "inspect", "kind,cgroup", verb_inspect },
+	{ "exec", "path,args,env,cwd,out,timeout", verb_exec },
 	{ "poweroff", "", verb_poweroff },
 };
 

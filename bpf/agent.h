@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <linux/types.h>
 
-#define AGENT_VERSION	"1.1.0"
+#define AGENT_VERSION	"1.2.0"
 #define MAX_ARGS	16
 #define READ_MAX	(4u << 20)
 
@@ -189,6 +189,7 @@ void inspector_free(struct inspector *insp);
 typedef int (*verb_fn)(struct agent *a, struct req *r);
 
 int verb_read(struct agent *a, struct req *r);
+int verb_exec(struct agent *a, struct req *r);
 int verb_write(struct agent *a, struct req *r);
 int verb_mkdir(struct agent *a, struct req *r);
 int verb_rmdir(struct agent *a, struct req *r);

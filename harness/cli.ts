@@ -9,6 +9,7 @@ import { compareCommand } from './run/compare.js';
 import { multiKernelTest } from './run/multi-kernel.js';
 import { bisectCommands } from './bisect/cli-bisect.js';
 import { kernelCommand } from './build/cli-kernel.js';
+import { selftestsCommand } from './selftests/cli-selftests.js';
 import { vmTest } from './run/vm-test.js';
 import { ALL_SCENARIOS } from './scenarios/registry.js';
 import type { SizeLevel } from './scenarios/types.js';
@@ -78,6 +79,9 @@ await yargs(hideBin(process.argv))
         .option('inject-fault', { choices: ['hold-map'] as const, hidden: true, describe: 'self-test: keep the map open through the settle wait; the live-owner and recreate scenarios must then fail' })
         .option('backend', { choices: ['qemu', 'vng', 'auto'] as const, default: 'qemu' as const, describe: 'qemu, vng (virtme-ng: host root, kernel built in), or auto: vng for a kernel tree when vng is installed' })
         .option('set', { type: 'string', array: true, describe: 'override a scenario parameter for this run, e.g. --set rounds=2000 --set sockets=8 (applies to every selected scenario that has it)' })
+        .option('with-selftests', { type: 'boolean', default: false, describe: "after the scenarios, run the tree's BPF selftests in the same boot (--kernel must be a source tree; see bpf-harness selftests)" })
+        .option('selftest', { type: 'string', array: true, describe: 'with --with-selftests: test_progs -t NAME (repeatable; default: the local storage tests)' })
+        .option('selftests-deadline', { type: 'number', default: 30, describe: 'with --with-selftests: minutes each selftests runner may run' })
         .option('json', { type: 'boolean', default: false, describe: 'print summary.json instead of the table' }),
     async (a) => {
       try {
@@ -97,6 +101,7 @@ await yargs(hideBin(process.argv))
           backend: a.backend as BackendRequest,
           overrides: parseOverrides(a.set),
           json: a.json,
+          ...(a['with-selftests'] || a.selftest?.length ? { selftests: { user: { names: a.selftest ?? [] }, deadlineMin: a['selftests-deadline'] } } : {}),
         };
         // One kernel keeps the plain path: its --json output is one Summary.
         const code = kernels.length === 1 ? await vmTest({ ...common, kernel: kernels[0]! }) : await multiKernelTest({ ...common, kernels });
@@ -123,6 +128,7 @@ await yargs(hideBin(process.argv))
     },
   )
   .command(kernelCommand(fail))
+  .command(selftestsCommand(fail))
   .command(bisectCommands(fail))
   .demandCommand(1, 'name a command, e.g. vm-test')
   .strict()

@@ -18,10 +18,35 @@ mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 # Debug kernels: kmemleak's report and scan trigger live in debugfs.
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+# Loopback: the BPF selftests connect sockets to 127.0.0.1 and ::1.
+ip link set lo up 2>/dev/null
+
+# bpfh.share=TAG:PATH: a read-only 9p export of the host mounted at PATH, under an overlay
+# with a tmpfs upper layer, so programs may write beside their files and the host's stay as
+# they are (harness/vm/qemu.ts, GuestShare).
+mount_share() {
+	tag="${1%%:*}"
+	at="${1#*:}"
+	mkdir -p "/bpfh/9p/$tag" "/bpfh/rw/$tag" "$at" || return 1
+	mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 "$tag" "/bpfh/9p/$tag" || return 1
+	mount -t tmpfs tmpfs "/bpfh/rw/$tag" && mkdir -p "/bpfh/rw/$tag/upper" "/bpfh/rw/$tag/work" &&
+		mount -t overlay overlay -o "lowerdir=/bpfh/9p/$tag,upperdir=/bpfh/rw/$tag/upper,workdir=/bpfh/rw/$tag/work" "$at" && return 0
+	echo "bpfh: no overlay for $tag, mounting it read-only"
+	mount --bind "/bpfh/9p/$tag" "$at"
+}
+
 chan_kind=virtio
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	bpfh.chan=*) chan_kind="${arg#bpfh.chan=}" ;;
+	bpfh.share=*)
+		if mount_share "${arg#bpfh.share=}"; then
+			echo "bpfh: shared ${arg#bpfh.share=}"
+		else
+			echo "bpfh: cannot mount share ${arg#bpfh.share=}"
+		fi
+		;;
 	esac
 done
 

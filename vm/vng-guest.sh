@@ -2,8 +2,20 @@
 # The vng backend's guest command (vng --exec): virtme-ng booted the kernel with the host's
 # filesystem as root; this sets up what vm/init.sh sets up for the QEMU backend and runs the
 # agent from the project directory on the virtio-serial port named bpfh.agent. $1 is the
-# project's bpf/build directory.
+# project's bpf/build directory; each further HOST:GUEST argument is a host directory the
+# guest gets at GUEST, writable through a tmpfs overlay (harness/vm/qemu.ts, GuestShare).
 bpfdir="$1"
+shift
+ip link set lo up 2>/dev/null
+grep -q ' /sys/kernel/tracing tracefs ' /proc/mounts || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+n=0
+for share in "$@"; do
+	n=$((n + 1))
+	rw="/tmp/bpfh-share$n"
+	mkdir -p "$rw" "${share#*:}" && mount -t tmpfs tmpfs "$rw" && mkdir -p "$rw/upper" "$rw/work" &&
+		mount -t overlay overlay -o "lowerdir=${share%%:*},upperdir=$rw/upper,workdir=$rw/work" "${share#*:}" ||
+		echo "bpfh: cannot lay an overlay over ${share%%:*}"
+done
 grep -q ' /sys/fs/cgroup cgroup2 ' /proc/mounts || mount -t cgroup2 cgroup2 /sys/fs/cgroup
 echo +memory > /sys/fs/cgroup/cgroup.subtree_control
 grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf 2>/dev/null

@@ -4,6 +4,7 @@
  * only the named scenarios, its results under the step's directory.
  */
 import { buildKernel } from '../build/kernel-build.js';
+import { isAcceptable } from '../report/format.js';
 import type { Summary } from '../report/summary-types.js';
 import { vmTest } from '../run/vm-test.js';
 import { GuestError, SetupError } from '../util/errors.js';
@@ -40,7 +41,7 @@ export const kernelStepRunner: StepRunner = {
         resultsRoot,
         onSummary: (s) => (summary = s),
       });
-      const failed = (summary?.scenarios ?? []).filter((s) => s.verdict !== 'pass');
+      const failed = (summary?.scenarios ?? []).filter((s) => !isAcceptable(s));
       const dir = summary?.resultsDir;
       if (code === 0) return { outcome: 'pass', reason: `${summary?.scenarios.length ?? 0} scenario(s) passed${attempt ? ` (re-run ${attempt})` : ''}`, resultsDir: dir, ms: Date.now() - t0 };
       const why = failed.length ? failed.map((s) => `${s.name} ${s.verdict.toUpperCase()}: ${s.reason}`).join('; ') : summary?.debug && !summary.debug.ok ? 'the debug checks (allocinfo/kmemleak) failed' : `exit ${code}`;
@@ -52,7 +53,7 @@ export const kernelStepRunner: StepRunner = {
       if (err instanceof GuestError) {
         const booted = summary?.timings.bootMs !== undefined;
         if (!booted) return { outcome: 'no-boot', reason: msg, resultsDir: dir, ms: Date.now() - t0 };
-        return { outcome: 'fail', reason: `the guest died: ${msg}`, resultsDir: dir, failed: (summary?.scenarios ?? []).filter((s) => s.verdict !== 'pass').map((s) => s.name), ms: Date.now() - t0 };
+        return { outcome: 'fail', reason: `the guest died: ${msg}`, resultsDir: dir, failed: (summary?.scenarios ?? []).filter((s) => !isAcceptable(s)).map((s) => s.name), ms: Date.now() - t0 };
       }
       // A kernel without what the harness needs (config options, channel): not a verdict.
       if (err instanceof SetupError) return { outcome: 'untestable', reason: msg, resultsDir: dir, ms: Date.now() - t0 };

@@ -5,7 +5,9 @@
  *
  * Tree state: for a git tree the HEAD commit, a hash of `git diff HEAD` (staged and unstaged)
  * and of every untracked, not-ignored file; for a plain tree (an unpacked tarball) a hash of
- * every file's path, size and mtime.
+ * every file's path, size and mtime. Both leave out tools/testing: kbuild never reads it, and
+ * building the BPF selftests writes their test modules into it (a kernel must not look changed
+ * because its selftests were built).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, lstatSync } from 'node:fs';
@@ -37,6 +39,9 @@ export interface BuildKeyInputs {
   /** The make target. */
   target: string;
 }
+
+/** What a kernel build never reads, relative to the tree's top. */
+export const NOT_KERNEL_INPUT = ['tools/testing'];
 
 export function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
@@ -73,8 +78,9 @@ async function git(tree: string, args: string[], encoding: 'utf8' | 'buffer' = '
 export async function treeState(tree: string): Promise<TreeState> {
   if (isGitTree(tree)) {
     const commit = String(await git(tree, ['rev-parse', 'HEAD'])).trim();
-    const diff = (await git(tree, ['diff', 'HEAD', '--binary'], 'buffer')) as Buffer;
-    const untracked = String(await git(tree, ['ls-files', '--others', '--exclude-standard', '-z'])).split('\0').filter(Boolean).sort();
+    const exclude = ['--', '.', ...NOT_KERNEL_INPUT.map((p) => `:(exclude)${p}`)];
+    const diff = (await git(tree, ['diff', 'HEAD', '--binary', ...exclude], 'buffer')) as Buffer;
+    const untracked = String(await git(tree, ['ls-files', '--others', '--exclude-standard', '-z', ...exclude])).split('\0').filter(Boolean).sort();
     const h = createHash('sha256').update(diff);
     for (const f of untracked) {
       h.update(`\0${f}\0`);
@@ -86,13 +92,18 @@ export async function treeState(tree: string): Promise<TreeState> {
     }
     return { kind: 'git', commit, dirtyHash: h.digest('hex'), dirty: diff.length > 0 || untracked.length > 0 };
   }
-  return { kind: 'plain', dirtyHash: listingHash(tree), dirty: false };
+  return { kind: 'plain', dirtyHash: listingHash(tree, NOT_KERNEL_INPUT), dirty: false };
 }
 
-/** Path, size and mtime of every file under `tree` (symlinks by target text), sorted. ~1 s for a kernel tree. */
-export function listingHash(tree: string): string {
+/**
+ * Path, size and mtime of every file under `tree` (symlinks by target text), sorted, but for
+ * the subtrees in `skip` (relative paths) and the files `keep` refuses. ~1 s for a kernel tree.
+ */
+export function listingHash(tree: string, skip: readonly string[] = [], keep: (rel: string) => boolean = () => true): string {
   const h = createHash('sha256');
+  const skipped = new Set(skip);
   const walk = (rel: string): void => {
+    if (skipped.has(rel)) return;
     let names: string[];
     try {
       names = readdirSync(join(tree, rel)).sort();
@@ -108,7 +119,7 @@ export function listingHash(tree: string): string {
         continue;
       }
       if (st.isDirectory()) walk(r);
-      else h.update(`${r}\0${st.size}\0${Math.trunc(st.mtimeMs)}\n`);
+      else if (keep(r)) h.update(`${r}\0${st.size}\0${Math.trunc(st.mtimeMs)}\n`);
     }
   };
   walk('');

@@ -17,6 +17,7 @@ export function kernelCommand(fail: (err: unknown) => never): CommandModule {
         .positional('action', { choices: ['build'] as const, describe: 'build: merge the fragments, check them, make bzImage out of tree' })
         .option('tree', { type: 'string', demandOption: 'give --tree <kernel source tree>', describe: 'kernel source tree (git or plain)' })
         .option('debug', { type: 'boolean', default: false, describe: 'merge vm/config/debug.config too: KASAN, kmemleak, lockdep, PROVE_RCU, allocinfo' })
+        .option('selftests', { type: 'boolean', default: false, describe: "merge the tree's BPF selftests fragments (config, config.vm, config.x86_64) over ours and build modules too" })
         .option('patches', { type: 'string', array: true, default: [] as string[], describe: 'mbox series to git am on a throw-away worktree (repeatable, in order)' })
         .option('jobs', { type: 'number', describe: `make -j (default ${defaultJobs()})` })
         .option('out', { type: 'string', describe: 'output directory (O=); default under the cache dir, keyed by the tree' })
@@ -29,6 +30,7 @@ export function kernelCommand(fail: (err: unknown) => never): CommandModule {
         const built = await buildKernel({
           tree: a.tree,
           debug: a.debug,
+          selftests: a.selftests,
           patches: a.patches,
           jobs: a.jobs,
           out: a.out,

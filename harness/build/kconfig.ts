@@ -14,6 +14,17 @@ export function fragmentPaths(debug: boolean): string[] {
   return [join(FRAGMENT_DIR, 'base.config'), ...(debug ? [join(FRAGMENT_DIR, 'debug.config')] : [])];
 }
 
+/** Where a tree keeps the BPF selftests and the config fragments they need. */
+export const SELFTESTS_SUBDIR = join('tools', 'testing', 'selftests', 'bpf');
+
+/**
+ * The BPF selftests' own fragments in a tree, merged over ours (theirs win a conflict):
+ * `config` (what the tests need), `config.vm` (virtio, 9p) and `config.<arch>`.
+ */
+export function selftestsFragmentPaths(tree: string): string[] {
+  return ['config', 'config.vm', 'config.x86_64'].map((f) => join(tree, SELFTESTS_SUBDIR, f));
+}
+
 /**
  * A fragment's requests: CONFIG_X -> value text ('y', '60', '"str"'), or 'n' for
  * `# CONFIG_X is not set`. A later line for the same option wins, as in merge_config.sh.

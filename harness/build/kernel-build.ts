@@ -6,13 +6,13 @@
  */
 import { appendFileSync, copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import { execa } from 'execa';
 import { onAbort, registerChild } from '../util/children.js';
 import { HarnessError, SetupError } from '../util/errors.js';
 import { cacheDir } from '../util/paths.js';
 import { buildKey, sha256, treeState, type BuildKeyInputs } from './build-key.js';
-import { droppedOptions, explainDropped, fragmentPaths, parseConfigWithUnset, parseFragment } from './kconfig.js';
+import { droppedOptions, explainDropped, fragmentPaths, parseConfigWithUnset, parseFragment, selftestsFragmentPaths } from './kconfig.js';
 import { applyPatches, readPatchFiles } from './patches.js';
 import { chooseToolchain, writePaholeWrapper, type Toolchain } from './toolchain.js';
 
@@ -20,6 +20,11 @@ export interface KernelBuildOptions {
   tree: string;
   debug: boolean;
   patches: string[];
+  /**
+   * Merge the tree's BPF selftests fragments over ours and build the modules too (the
+   * selftests' test_kmods need the build's Module.symvers): the kernel `bpf-harness selftests` boots.
+   */
+  selftests?: boolean;
   /** make -j; default min(2, CPUs): builds share the machine. */
   jobs?: number;
   /** O= directory; default cacheDir()/builds/<tree name>-<hash of its path>. */
@@ -51,7 +56,7 @@ export interface BuildStamp {
   key: string;
   tree: string;
   source: string;
-  options: { debug: boolean; patches: string[]; config?: string };
+  options: { debug: boolean; patches: string[]; config?: string; selftests?: boolean };
   inputs: BuildKeyInputs;
   finishedAt: string;
   buildMs: number;
@@ -64,9 +69,10 @@ export function defaultJobs(): number {
   return Math.max(1, Math.min(2, availableParallelism()));
 }
 
-export function defaultOutDir(tree: string, patched: boolean): string {
+export function defaultOutDir(tree: string, patched: boolean, selftests = false): string {
   const abs = resolve(tree);
-  return join(cacheDir(), 'builds', `${basename(abs).replace(/[^A-Za-z0-9._-]/g, '_')}-${sha256(abs).slice(0, 10)}${patched ? '-patched' : ''}`);
+  const flavor = `${patched ? '-patched' : ''}${selftests ? '-selftests' : ''}`;
+  return join(cacheDir(), 'builds', `${basename(abs).replace(/[^A-Za-z0-9._-]/g, '_')}-${sha256(abs).slice(0, 10)}${flavor}`);
 }
 
 export function readStamp(outDir: string): BuildStamp | undefined {
@@ -104,6 +110,9 @@ export function stepOf(line: string): string | undefined {
   if (tag === 'LD' && /vmlinux/.test(what!)) return 'linking vmlinux';
   if (/arch\/x86\/boot\/(bzImage|setup\.(bin|elf)|vmlinux\.bin|compressed\/vmlinux)$/.test(what!)) return 'bzImage';
   if (tag === 'HOSTCC' || tag === 'HOSTLD') return 'host tools';
+  // The BPF selftests' Makefile (harness/selftests/build.ts).
+  if (tag === 'CLNG-BPF' || tag === 'GEN-SKEL' || tag === 'LINK-BPF') return 'BPF objects';
+  if (tag === 'TEST-OBJ' || tag === 'EXT-OBJ' || tag === 'BINARY' || tag === 'TEST-HDR') return 'test runners';
   if (['CC', 'AS', 'AR', 'LD', 'CPP', 'GEN', 'SYSHDR', 'SYSTBL', 'WRAP', 'UPD', 'CHK', 'MKELF', 'CALL', 'POLICY', 'CERT', 'DESCEND', 'INSTALL', 'OBJTOOL'].includes(tag!)) return 'compiling';
   return undefined;
 }
@@ -117,17 +126,15 @@ export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel
   if (!Number.isInteger(jobs) || jobs < 1) throw new SetupError(`--jobs ${opts.jobs}: give a whole number of parallel jobs, 1 or more`);
   const patchFiles = opts.patches.map((p) => resolve(p));
   const patches = readPatchFiles(patchFiles);
-  const outDir = resolve(opts.out ?? defaultOutDir(tree, patchFiles.length > 0));
+  const outDir = resolve(opts.out ?? defaultOutDir(tree, patchFiles.length > 0, opts.selftests));
   if (outDir === tree || outDir.startsWith(`${tree}/`)) throw new SetupError(`--out ${outDir} is inside the source tree: give a directory outside it`);
   mkdirSync(outDir, { recursive: true });
   const logPath = join(outDir, 'build.log');
   const bzImage = join(outDir, 'arch', 'x86', 'boot', 'bzImage');
   const configPath = join(outDir, '.config');
 
-  const fragments = fragmentPaths(opts.debug).map((p) => {
-    const text = readFileSync(p, 'utf8');
-    return { path: p, name: basename(p), text, options: parseFragment(text) };
-  });
+  const fragments = [...fragmentPaths(opts.debug).map((p) => readFragment(p, basename(p), true)), ...(opts.selftests ? selftestsFragments(tree) : [])];
+  const target = opts.selftests ? 'all' : 'bzImage';
   let startConfig = 'defconfig+kvm_guest.config';
   if (opts.config) {
     try {
@@ -146,7 +153,7 @@ export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel
     startConfig,
     compiler: toolchain.compiler,
     pahole: toolchain.pahole,
-    target: 'bzImage',
+    target,
   };
   const key = buildKey(inputs);
   const stamp = readStamp(outDir);
@@ -165,7 +172,8 @@ export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel
     log(toolchain.note);
     // A build that stops half-way must not leave the old key claiming the new tree's objects.
     rmSync(join(outDir, STAMP), { force: true });
-    log(`${stamp ? `inputs changed since the build of ${stamp.finishedAt}: rebuilding incrementally` : 'first build'} in ${outDir} (${opts.debug ? 'debug' : 'base'} config, -j${jobs}, log ${logPath})`);
+    const flavor = `${opts.debug ? 'debug' : 'base'}${opts.selftests ? ' + BPF selftests' : ''}`;
+    log(`${stamp ? `inputs changed since the build of ${stamp.finishedAt}: rebuilding incrementally` : 'first build'} in ${outDir} (${flavor} config, -j${jobs}, log ${logPath})`);
     writeFileSync(logPath, `# bpf-harness kernel build ${new Date().toISOString()}\n# tree ${tree} (${state.kind}${state.commit ? ` ${state.commit}` : ''}${state.dirty ? ', uncommitted changes' : ''})\n# key ${key}\n`);
 
     let source = tree;
@@ -182,15 +190,15 @@ export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel
     log('step config: merging ' + fragments.map((f) => f.name).join(' + '));
     await configureTree({ source, makeVars, configPath, outDir, fragments, logPath, log, startConfig: opts.config });
 
-    log(`step make: bzImage -j${jobs}`);
+    log(`step make: ${target} -j${jobs}`);
     const tMake = Date.now();
-    await runMake(source, [...makeVars, 'bzImage'], { logPath, deadlineMs, log, jobs, quiet: false });
+    await runMake(source, [...makeVars, target], { logPath, deadlineMs, log, jobs, quiet: false });
     if (!existsSync(bzImage)) throw new HarnessError(`make finished but ${bzImage} is missing; see ${logPath}`, 1);
     const newStamp: BuildStamp = {
       key,
       tree,
       source,
-      options: { debug: opts.debug, patches: patchFiles, ...(opts.config ? { config: resolve(opts.config) } : {}) },
+      options: { debug: opts.debug, patches: patchFiles, ...(opts.config ? { config: resolve(opts.config) } : {}), ...(opts.selftests ? { selftests: true } : {}) },
       inputs,
       finishedAt: new Date().toISOString(),
       buildMs: Date.now() - tMake,
@@ -206,6 +214,23 @@ export interface Fragment {
   path: string;
   name: string;
   options: Map<string, string>;
+  /**
+   * Ours (vm/config): an option olddefconfig drops is an error. The tree's selftests
+   * fragments are not ours to fix; what they lose is reported and the build goes on.
+   */
+  strict: boolean;
+}
+
+function readFragment(path: string, name: string, strict: boolean): Fragment & { text: string } {
+  const text = readFileSync(path, 'utf8');
+  return { path, name, text, options: parseFragment(text), strict };
+}
+
+function selftestsFragments(tree: string): Array<Fragment & { text: string }> {
+  return selftestsFragmentPaths(tree).map((p) => {
+    if (!existsSync(p)) throw new SetupError(`${tree} has no ${relative(tree, p)}: the BPF selftests kernel needs a tree with tools/testing/selftests/bpf (Linux 5.x or later)`);
+    return readFragment(p, `selftests/${basename(p)}`, false);
+  });
 }
 
 /**
@@ -229,7 +254,15 @@ export async function configureTree(o: {
   await runTool('sh', [join(o.source, 'scripts', 'kconfig', 'merge_config.sh'), '-m', '-O', o.outDir, o.configPath, ...o.fragments.map((f) => f.path)], o.outDir, o.logPath, 120_000, { KCONFIG_CONFIG: o.configPath });
   await runMake(o.source, [...o.makeVars, 'olddefconfig'], { logPath: o.logPath, deadlineMs: 300_000, log: o.log, jobs: 1, quiet: true });
   const merged = parseConfigWithUnset(readFileSync(o.configPath, 'utf8'));
-  const dropped = droppedOptions(o.fragments.map((f) => ({ name: f.name, options: f.options })), merged);
+  const all = droppedOptions(o.fragments.map((f) => ({ name: f.name, options: f.options })), merged);
+  const strictNames = new Set(o.fragments.filter((f) => f.strict).map((f) => f.name));
+  const dropped = all.filter((d) => strictNames.has(d.fragment));
+  const lenient = all.filter((d) => !strictNames.has(d.fragment));
+  if (lenient.length > 0) {
+    const listPath = join(o.outDir, 'bpfh-dropped-options.txt');
+    writeFileSync(listPath, lenient.map((d) => `${explainDropped(o.source, d, merged)}\n`).join(''));
+    o.log(`${lenient.length} option(s) of the tree's selftests fragments did not survive olddefconfig (not ours to fix; listed in ${listPath}): ${lenient.slice(0, 6).map((d) => d.option).join(', ')}${lenient.length > 6 ? ', ...' : ''}`);
+  }
   if (dropped.length > 0) {
     throw new SetupError(
       `${dropped.length} option${dropped.length === 1 ? '' : 's'} of the fragments did not survive olddefconfig in ${o.source}; fix the dependency or the fragment:\n` +
@@ -293,7 +326,7 @@ async function runTool(cmd: string, args: string[], cwd: string, logPath: string
  * make at nice 19 in its own process group (killed as a group on exit or Ctrl-C), output to the
  * log, progress (step, objects built, elapsed) every 20 s unless `quiet`.
  */
-async function runMake(source: string, args: string[], o: { logPath: string; deadlineMs: number; log: (line: string) => void; jobs: number; quiet: boolean }): Promise<void> {
+export async function runMake(source: string, args: string[], o: { logPath: string; deadlineMs: number; log: (line: string) => void; jobs: number; quiet: boolean }): Promise<void> {
   const full = ['-n', '19', 'make', '-C', source, `-j${o.jobs}`, ...args];
   appendFileSync(o.logPath, `\n$ nice ${full.join(' ')}\n`);
   const out = createWriteStream(o.logPath, { flags: 'a' });
@@ -321,7 +354,7 @@ async function runMake(source: string, args: string[], o: { logPath: string; dea
       const s = stepOf(l);
       if (!s) continue;
       step = s;
-      if (/^\s+(CC|AS)\s/.test(l)) objects++;
+      if (/^\s+(CC|AS|CLNG-BPF|TEST-OBJ|EXT-OBJ)\s/.test(l)) objects++;
     }
   };
   child.stdout?.on('data', onData);
@@ -349,10 +382,9 @@ async function runMake(source: string, args: string[], o: { logPath: string; dea
  * the options of the last harness build of that tree (debug, patches); a tree never built by
  * the harness gets the base config.
  */
-export async function ensureTreeBuilt(tree: string, log: (line: string) => void): Promise<{ bzImage: string; configPath: string }> {
+export async function ensureTreeBuilt(tree: string, log: (line: string) => void, selftests = false): Promise<BuiltKernel> {
   const abs = resolve(tree);
-  const stamp = readStamp(defaultOutDir(abs, false)) ?? readStamp(defaultOutDir(abs, true));
+  const stamp = selftests ? readStamp(defaultOutDir(abs, false, true)) ?? readStamp(defaultOutDir(abs, true, true)) : readStamp(defaultOutDir(abs, false)) ?? readStamp(defaultOutDir(abs, true));
   const options = stamp?.options ?? { debug: false, patches: [] };
-  const built = await buildKernel({ tree: abs, debug: options.debug, patches: options.patches, config: options.config, log });
-  return { bzImage: built.bzImage, configPath: built.configPath };
+  return buildKernel({ tree: abs, debug: options.debug, patches: options.patches, config: options.config, selftests, log });
 }

@@ -100,7 +100,7 @@ export async function chooseToolchain(tree: string, needPahole: boolean, opts: {
   };
 }
 
-async function minToolVersion(tree: string, tool: string): Promise<string | undefined> {
+export async function minToolVersion(tree: string, tool: string): Promise<string | undefined> {
   const script = join(tree, 'scripts', 'min-tool-version.sh');
   if (!existsSync(script)) return undefined;
   const r = await execa('sh', [script, tool], { reject: false, timeout: 10_000, stdin: 'ignore', env: { ARCH: 'x86_64', SRCARCH: 'x86' } });

@@ -7,6 +7,7 @@
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import type { BuiltKernel } from '../build/kernel-build.js';
 import { SetupError } from '../util/errors.js';
 import { readBzImageInfo, releaseOf } from './bzimage.js';
 import { parseKernelConfig } from './config.js';
@@ -26,6 +27,8 @@ export interface KernelImage {
   /** The whole version string from the bzImage header. */
   version: string;
   source: 'debian' | 'bzimage' | 'tree';
+  /** A tree the harness built (kernel-build.ts): where, with which key and tools. */
+  build?: BuiltKernel;
 }
 
 export interface ResolveOptions {
@@ -33,12 +36,20 @@ export interface ResolveOptions {
   mirror?: string;
   /** The kernel's config for a bare bzImage (or to override a tree's .config). */
   config?: string;
+  /**
+   * The kernel for the tree's BPF selftests (kernel-build.ts `selftests`): only a source tree
+   * can give it. `debug` undefined: as the tree's last selftests build, else the base config.
+   */
+  selftests?: { debug?: boolean };
   log: (line: string) => void;
 }
 
 const USAGE = 'give a bzImage, a kernel build tree or debian:<series>';
 
+const SELFTESTS_NEED_TREE = 'the BPF selftests are built from the kernel source tree, with the kernel: give --kernel <kernel source tree>';
+
 export async function resolveKernel(spec: string, opts: ResolveOptions): Promise<KernelImage> {
+  if (opts.selftests && spec.startsWith('debian:')) throw new SetupError(`${spec} is a packaged kernel and ${SELFTESTS_NEED_TREE} (apt-get source linux, or the unpacked linux-source package)`);
   if (spec.startsWith('debian:')) {
     const deb = await resolveDebianKernel(spec, spec.slice('debian:'.length), opts);
     return load(spec, 'debian', deb.bzImage, opts.config ? resolve(opts.config) : deb.configPath, opts);
@@ -55,16 +66,21 @@ export async function resolveKernel(spec: string, opts: ResolveOptions): Promise
     // A clean source tree (no in-tree build): built out of tree by the harness first, a no-op
     // when its build key is unchanged (harness/build/kernel-build.ts).
     if (!opts.config && !existsSync(join(path, '.config')) && existsSync(join(path, 'Kconfig')) && existsSync(join(path, 'arch', 'x86'))) {
-      const { ensureTreeBuilt } = await import('../build/kernel-build.js');
-      const built = await ensureTreeBuilt(path, opts.log);
-      return load(spec, 'tree', built.bzImage, built.configPath, opts);
+      const { buildKernel, ensureTreeBuilt } = await import('../build/kernel-build.js');
+      const built =
+        opts.selftests?.debug !== undefined
+          ? await buildKernel({ tree: path, debug: opts.selftests.debug, patches: [], selftests: true, log: opts.log })
+          : await ensureTreeBuilt(path, opts.log, opts.selftests !== undefined);
+      return { ...load(spec, 'tree', built.bzImage, built.configPath, opts), build: built };
     }
+    if (opts.selftests) throw new SetupError(`${spec} is ${existsSync(join(path, '.config')) ? 'a tree with an in-tree build' : 'not a clean kernel source tree'}, and ${SELFTESTS_NEED_TREE} the harness builds out of tree (run make mrproper in it first)`);
     const bzImage = join(path, 'arch', 'x86', 'boot', 'bzImage');
     if (!existsSync(bzImage)) throw new SetupError(`${spec} has no arch/x86/boot/bzImage: build it first (make bzImage)`);
     const configPath = opts.config ? resolve(opts.config) : join(path, '.config');
     if (!existsSync(configPath)) throw new SetupError(`${spec} has no .config: configure and build it first (make olddefconfig bzImage)`);
     return load(spec, 'tree', bzImage, configPath, opts);
   }
+  if (opts.selftests) throw new SetupError(`${spec} is a bzImage and ${SELFTESTS_NEED_TREE}`);
   const info = readBzImageInfo(path);
   const configPath = opts.config ? resolve(opts.config) : findConfigNextTo(path, releaseOf(info.version));
   if (configPath === undefined) {

@@ -47,6 +47,7 @@ const CHANGE_TAG: Record<Change['kind'], string> = {
   missing: 'missing',
   slower: 'slower',
   faster: 'faster',
+  skipped: 'skipped',
 };
 
 export function renderComparison(c: Comparison): string {

@@ -115,7 +115,7 @@ export function gridDifferences(grid: Grid): Difference[] {
   return grid.rows.flatMap((row) => rowDifferences(grid.labels, row));
 }
 
-export type ChangeKind = 'regression' | 'fixed' | 'new' | 'missing' | 'slower' | 'faster' | 'aborted';
+export type ChangeKind = 'regression' | 'fixed' | 'new' | 'missing' | 'slower' | 'faster' | 'aborted' | 'skipped';
 
 export interface Change {
   scenario: string;
@@ -142,6 +142,12 @@ function scenarioChange(scenario: string, a: Cell, b: Cell): Change | null {
   if (a.verdict === 'missing' && b.verdict === 'missing') return null;
   if (a.verdict === 'missing') return { scenario, kind: 'new', message: `new in B: ${b.verdict.toUpperCase()}` };
   if (b.verdict === 'missing') return { scenario, kind: 'missing', message: `in A (${a.verdict.toUpperCase()}) but not run in B` };
+  if (a.verdict === 'skip' && b.verdict === 'skip') return null;
+  // A selftest that stops running is worth a line, never a failure of the comparison; one
+  // that ran and fails where it was skipped before is a regression.
+  if (a.verdict === 'pass' && b.verdict === 'skip') return { scenario, kind: 'skipped', message: `PASS in A, SKIP in B: ${firstClause(b.reason)}` };
+  if (a.verdict === 'skip' && (b.verdict === 'fail' || b.verdict === 'error')) return { scenario, kind: 'regression', message: `SKIP in A, ${b.verdict.toUpperCase()} in B: ${firstClause(b.reason)}` };
+  if (a.verdict === 'skip') return { scenario, kind: 'skipped', message: `SKIP in A, ${b.verdict.toUpperCase()} in B` };
   if (a.verdict === 'pass' && b.verdict !== 'pass') return { scenario, kind: 'regression', message: `PASS in A, ${b.verdict.toUpperCase()} in B: ${firstClause(b.reason)}` };
   if (a.verdict !== 'pass' && b.verdict === 'pass') return { scenario, kind: 'fixed', message: `${a.verdict.toUpperCase()} in A, PASS in B` };
   if (typeof a.settleMs === 'number' && typeof b.settleMs === 'number') {

@@ -14,8 +14,17 @@ export function checksOf(r: Partial<ScenarioResult>): Array<{ name: string; ok: 
     .map((c) => ({ name: String(c.name ?? '?'), ok: c.ok === true, message: String(c.message ?? '') }));
 }
 
-export function verdictOf(r: Partial<ScenarioResult>): 'pass' | 'fail' | 'error' {
-  return r.verdict === 'pass' || r.verdict === 'fail' ? r.verdict : 'error';
+export type ShownVerdict = 'pass' | 'fail' | 'error' | 'skip';
+
+/** The verdict to show: an unknown or missing one is an error. */
+export function verdictOf(r: Partial<ScenarioResult>): ShownVerdict {
+  return r.verdict === 'pass' || r.verdict === 'fail' || r.verdict === 'skip' ? r.verdict : 'error';
+}
+
+/** Whether a result lets the run pass: a pass, or a selftest its runner skipped. */
+export function isAcceptable(r: Partial<ScenarioResult>): boolean {
+  const v = verdictOf(r);
+  return v === 'pass' || v === 'skip';
 }
 
 /** Bytes as a signed, short human figure: "+12.0 KiB", "-512 B", "0". */

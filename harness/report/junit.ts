@@ -31,6 +31,7 @@ export function summaryToJUnit(s: Summary): string {
   const cases: string[] = [];
   let failures = 0;
   let errors = 0;
+  let skipped = 0;
   let total = 0;
   for (const r of scenariosOf(s)) {
     total++;
@@ -49,6 +50,9 @@ export function summaryToJUnit(s: Summary): string {
     } else if (v === 'error') {
       errors++;
       body.push(`      <error message="${xmlAttr(str(r.reason))}" type="error">${xmlText(detail)}</error>`);
+    } else if (v === 'skip') {
+      skipped++;
+      body.push(`      <skipped message="${xmlAttr(str(r.reason))}"/>`);
     }
     body.push(`      <system-out>${xmlText(lines.join('\n'))}</system-out>`);
     cases.push(`    <testcase classname="${xmlAttr(classname)}" name="${xmlAttr(str(r.name) || `scenario ${total}`)}" time="${secs(r.durationMs)}">`, ...body, '    </testcase>');
@@ -77,7 +81,7 @@ export function summaryToJUnit(s: Summary): string {
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites name="${xmlAttr(tool)}" tests="${total}" failures="${failures}" errors="${errors}" time="${time}">`,
-    `  <testsuite name="${xmlAttr(suiteName)}" tests="${total}" failures="${failures}" errors="${errors}" skipped="0" time="${time}"${ts ? ` timestamp="${xmlAttr(ts)}"` : ''}>`,
+    `  <testsuite name="${xmlAttr(suiteName)}" tests="${total}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${time}"${ts ? ` timestamp="${xmlAttr(ts)}"` : ''}>`,
     '    <properties>',
     ...props.map(([k, v]) => `      <property name="${xmlAttr(k)}" value="${xmlAttr(v)}"/>`),
     '    </properties>',

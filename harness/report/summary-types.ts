@@ -3,7 +3,8 @@ import type { DebugCheckSummary } from '../counters/debug-kernel.js';
  * summary.json, version 1. Nightly jobs and `compare` read it: add fields, never rename or
  * remove one without bumping `version`.
  */
-export type Verdict = 'pass' | 'fail' | 'error';
+/** 'skip': a BPF selftest its runner skipped (never a scenario's verdict). */
+export type Verdict = 'pass' | 'fail' | 'error' | 'skip';
 
 /** One reading of every counter the harness collects, taken at one moment in the guest. */
 export interface CounterSnapshot {
@@ -45,6 +46,8 @@ export type Signal = 'optmem' | 'memcg' | 'inspector' | 'maps-freed' | 'kernel l
 
 export interface ScenarioResult {
   name: string;
+  /** Absent for the harness's own scenarios; 'selftest' for a BPF selftest (test_progs/NAME, test_maps/NAME). */
+  kind?: 'selftest';
   verdict: Verdict;
   /** The sentence a user reads on failure; for a pass, what was shown. */
   reason: string;
@@ -89,6 +92,8 @@ export interface Summary {
   bootCrashes?: string[];
   /** Where the run's files are. */
   resultsDir?: string;
+  /** Runs with the tree's BPF selftests: what ran (their results are among `scenarios`, kind 'selftest'). */
+  selftests?: { tree: string; dir: string; llvm: string; selection: string[] };
   /** Debug kernels only: the allocinfo counter and kmemleak verdicts (harness/counters/debug-kernel.ts). */
   debug?: DebugCheckSummary;
 }

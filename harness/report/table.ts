@@ -6,18 +6,18 @@
  * Fixed-width columns; the reason column is last and never cut. No colours unless asked.
  */
 import type { Summary } from './summary-types.js';
-import { counterDeltas, ms, scenariosOf, signedBytes, str, verdictOf } from './format.js';
+import { counterDeltas, ms, scenariosOf, signedBytes, str, verdictOf, type ShownVerdict } from './format.js';
 
 export interface TableOptions {
   color: boolean;
 }
 
-const COLORS = { pass: '\u001b[32m', fail: '\u001b[31m', error: '\u001b[33m' } as const;
+const COLORS = { pass: '\u001b[32m', fail: '\u001b[31m', error: '\u001b[33m', skip: '\u001b[36m' } as const;
 const RESET = '\u001b[0m';
 
 export function renderTable(s: Summary, opts: TableOptions = { color: false }): string {
   const head = ['scenario', 'verdict', 'settle', 'counters (after - before)', 'reason'];
-  const rows: Array<{ cells: string[]; verdict: 'pass' | 'fail' | 'error' }> = [];
+  const rows: Array<{ cells: string[]; verdict: ShownVerdict }> = [];
   for (const r of scenariosOf(s)) {
     const v = verdictOf(r);
     const all = counterDeltas(r.counters?.before, r.counters?.after);
@@ -27,7 +27,7 @@ export function renderTable(s: Summary, opts: TableOptions = { color: false }): 
     rows.push({ cells: [str(r.name), v.toUpperCase(), settle, deltas || '-', str(r.reason).replace(/[\r\n]+/g, ' ')], verdict: v });
   }
   const widths = head.slice(0, 4).map((h, i) => Math.max(h.length, ...rows.map((r) => r.cells[i]!.length)));
-  const line = (cells: string[], verdict?: 'pass' | 'fail' | 'error'): string =>
+  const line = (cells: string[], verdict?: ShownVerdict): string =>
     cells
       .map((c, i) => {
         if (i === 4) return c;
@@ -43,7 +43,10 @@ export function renderTable(s: Summary, opts: TableOptions = { color: false }): 
   out.push(widths.map((w) => '-'.repeat(w)).join('  ') + '  ' + '-'.repeat(6));
   for (const r of rows) out.push(line(r.cells, r.verdict));
   const count = (v: string): number => rows.filter((r) => r.verdict === v).length;
-  out.push(`pass ${count('pass')}  fail ${count('fail')}  error ${count('error')}  (of ${rows.length} scenarios)`);
+  const skips = count('skip') ? `  skip ${count('skip')}` : '';
+  const selftests = scenariosOf(s).filter((r) => r.kind === 'selftest').length;
+  const what = selftests ? `${rows.length - selftests} scenarios and ${selftests} selftests` : `${rows.length} scenarios`;
+  out.push(`pass ${count('pass')}  fail ${count('fail')}  error ${count('error')}${skips}  (of ${what})`);
   if (s?.aborted) out.push(`ABORTED: ${str(s.aborted)}`);
   return out.join('\n');
 }

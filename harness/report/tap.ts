@@ -28,6 +28,10 @@ export function summaryToTap(s: Summary): string {
       out.push(`ok ${i + 1} - ${name}`);
       return;
     }
+    if (v === 'skip') {
+      out.push(`ok ${i + 1} - ${name} # SKIP ${description(str(r.reason))}`);
+      return;
+    }
     out.push(`not ok ${i + 1} - ${name}`);
     const y: string[] = ['  ---'];
     y.push(`  verdict: ${v}`);

@@ -10,6 +10,7 @@ import { resolveKernel, type KernelImage } from '../kernel/resolve.js';
 import { parseKmsgRecord, scanKernelLog } from '../verdict/kernel-log.js';
 import { createRunDir, writeRunReport, type RunDir } from '../report/results-dir.js';
 import { renderTable } from '../report/table.js';
+import { isAcceptable } from '../report/format.js';
 import type { ScenarioResult, Summary } from '../report/summary-types.js';
 import { GuestOps } from '../scenarios/guest-ops.js';
 import { selectScenarios } from '../scenarios/registry.js';
@@ -22,8 +23,13 @@ import { debugBaseline, debugFinal } from '../counters/debug-kernel.js';
 import { memcgTolerance } from '../verdict/lingering.js';
 import { chooseAccel, type AccelRequest } from '../vm/accel.js';
 import { chooseChannel, type ChannelKind } from '../vm/channel.js';
-import { buildGuestInitramfs } from '../vm/guest-image.js';
 import { bootGuestRetrying, type GuestSession } from '../vm/session.js';
+import { SHARE_NEEDS } from '../vm/qemu.js';
+import { buildGuestInitramfs, sharedLibraryEntries } from '../vm/guest-image.js';
+import { defaultJobs } from '../build/kernel-build.js';
+import { buildSelftests } from '../selftests/build.js';
+import { runSelftests } from '../selftests/run.js';
+import { effectiveSelection, testProgsArgs, type Selection } from '../selftests/selection.js';
 import { checkOverrides, runScenario } from './scenario-runner.js';
 
 /** Boots tried when the kernel crashes before the agent answers (see bootGuestRetrying). */
@@ -57,6 +63,22 @@ export interface VmTestOptions {
   quiet?: boolean;
   /** Where the run's directory is made (default results/); bisect keeps each step's runs together. */
   resultsRoot?: string;
+  /**
+   * Also run the tree's BPF selftests in the same boot, after the scenarios (vm-test
+   * --with-selftests, and `bpf-harness selftests` with no scenario at all).
+   */
+  selftests?: SelftestsRequest;
+  /** Run none of the harness's own scenarios (`bpf-harness selftests`). */
+  noScenarios?: boolean;
+}
+
+export interface SelftestsRequest {
+  /** What the user asked for (-t/-a/-d); effectiveSelection() fills in the default. */
+  user: Partial<Selection>;
+  /** Minutes each runner (test_progs, test_maps) may run in the guest. */
+  deadlineMin: number;
+  /** Debug kernel; undefined: as the tree's last selftests build. */
+  debug?: boolean;
 }
 
 /** Progress goes to stderr under --json so stdout stays one JSON document. */
@@ -70,6 +92,14 @@ function kernelTag(k: KernelImage): string {
 
 export function repeatCommand(opts: VmTestOptions): string {
   const scenarioArgs = (opts.scenarios ?? []).flatMap((s) => ['--scenario', s]);
+  if (opts.selftests) {
+    const user = { names: opts.selftests.user.names ?? [], allow: opts.selftests.user.allow ?? [], deny: opts.selftests.user.deny ?? [] };
+    if (opts.noScenarios) {
+      const debug = opts.selftests.debug ? ['--debug'] : [];
+      return ['npx', 'bpf-harness', 'selftests', '--kernel', opts.kernel, ...debug, ...testProgsArgs(user).map((a) => (/^-[tad]$/.test(a) ? a : `'${a}'`))].join(' ');
+    }
+    scenarioArgs.push('--with-selftests', ...user.names.flatMap((n) => ['--selftest', `'${n}'`]));
+  }
   const faultArgs = opts.fault ? ['--inject-fault', opts.fault] : [];
   faultArgs.push(...Object.entries(opts.overrides ?? {}).flatMap(([k, v]) => ['--set', `${k}=${v}`]));
   return ['npm', 'run', 'vm-test', '--', '--kernel', opts.kernel, '--sizes', opts.sizes, '--seed', String(opts.seed), ...scenarioArgs, ...faultArgs].join(' ');
@@ -88,17 +118,21 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
   const log = makeLogger(opts.json);
   const t0 = Date.now();
   const timings: Record<string, number> = {};
-  const scenarios = selectScenarios(opts.scenarios);
+  const scenarios = opts.noScenarios ? [] : selectScenarios(opts.scenarios);
   checkOverrides(scenarios, opts.sizes, opts.overrides ?? {});
 
-  const kernel = await resolveKernel(opts.kernel, { mirror: opts.mirror, log });
+  const kernel = await resolveKernel(opts.kernel, { mirror: opts.mirror, log, ...(opts.selftests ? { selftests: { debug: opts.selftests.debug } } : {}) });
   timings.kernelMs = Date.now() - t0;
   const channel = chooseChannel(kernel.config, opts.channel);
-  assertConfig(kernel, channel.requires);
+  assertConfig(kernel, [...channel.requires, ...(opts.selftests ? SHARE_NEEDS : [])]);
   log(`kernel ${kernel.spec}: ${kernel.release}; agent channel ${channel.kind} (${channel.why})`);
 
-  const image = buildGuestInitramfs();
-  const spec = { bzImage: kernel.bzImage, initramfs: image.path, accel: 'tcg' as const, channel: channel.kind, cpus: opts.cpus, memoryMiB: opts.memoryMiB };
+  const selftests = opts.selftests && kernel.build ? await buildSelftests({ tree: kernel.build.tree, kernel: kernel.build, jobs: defaultJobs(), log }) : undefined;
+  if (selftests) timings.selftestsBuildMs = selftests.elapsedMs;
+  // The selftests come over 9p at the same path as on the host; their shared libraries ride in the initramfs.
+  const image = buildGuestInitramfs(selftests ? sharedLibraryEntries([selftests.testProgs, selftests.testMaps]) : []);
+  const shares = selftests ? [{ tag: 'bpfh.selftests', hostPath: selftests.dir, guestPath: selftests.dir }] : undefined;
+  const spec = { bzImage: kernel.bzImage, initramfs: image.path, accel: 'tcg' as const, channel: channel.kind, cpus: opts.cpus, memoryMiB: opts.memoryMiB, shares };
   const accel = await chooseAccel(opts.accel, spec, log);
   const backend = await chooseBackend(opts.backend ?? 'qemu', kernel.source, { mirror: opts.mirror, log });
   if (backend.vng) {
@@ -180,11 +214,21 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
       log(`  ${result.verdict.toUpperCase()} in ${(result.durationMs / 1000).toFixed(1)} s: ${result.reason}`);
       if (session.console.fatalError) break;
     }
+    if (selftests && opts.selftests && !session.console.fatalError) {
+      const tSelftests = Date.now();
+      const plan = { built: selftests, selection: effectiveSelection(opts.selftests.user), deadlineMs: opts.selftests.deadlineMin * 60_000 };
+      summary.selftests = { tree: kernel.build!.tree, dir: selftests.dir, llvm: selftests.llvm, selection: testProgsArgs(plan.selection) };
+      const results = await runSelftests(ops, plan, run.dir, log, (records) => kernelLog.push(...records));
+      summary.scenarios.push(...results);
+      timings.selftestsMs = Date.now() - tSelftests;
+      const count = (v: string): number => results.filter((r) => r.verdict === v).length;
+      log(`  selftests: ${count('pass')} passed, ${count('fail')} failed, ${count('error')} errors, ${count('skip')} skipped in ${(timings.selftestsMs / 1000).toFixed(1)} s`);
+    }
     if (debug && !session.console.fatalError) summary.debug = await debugFinal(session.agent, debug, log);
     const shutdownStart = Date.now();
     await session.shutdown();
     timings.shutdownMs = Date.now() - shutdownStart;
-    summary.exitCode = summary.scenarios.every((s) => s.verdict === 'pass') && (summary.debug?.ok ?? true) ? 0 : 1;
+    summary.exitCode = summary.scenarios.every(isAcceptable) && (summary.debug?.ok ?? true) ? 0 : 1;
   } catch (err) {
     summary.aborted = err instanceof Error ? err.message : String(err);
     summary.exitCode = err instanceof HarnessError ? err.exitCode : 1;

@@ -49,6 +49,19 @@ function numArray(reply: AgentReply, field: string): number[] {
   return v as number[];
 }
 
+/** How a program run by the agent's exec verb ended. */
+export interface ExecResult {
+  status: number;
+  signal: number;
+  timedOut: boolean;
+  elapsedUs: number;
+}
+
+/** exec's list encoding: words joined by ',', each %XX-encoded (docs/PROTOCOL.md). */
+export function encodeWords(words: readonly string[]): string {
+  return words.map((w) => encodeURIComponent(w).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)).join(',');
+}
+
 export class GuestOps {
   constructor(readonly agent: AgentClient) {}
 
@@ -72,6 +85,19 @@ export class GuestOps {
 
   async raiseNofile(n: number): Promise<void> {
     await this.agent.call('rlimit-nofile', { n });
+  }
+
+  /**
+   * Runs `path` in the guest in its own process group, stdout and stderr to `out`, killed
+   * with its group after `timeoutMs`; the reply comes when it has ended.
+   */
+  async exec(path: string, args: readonly string[], o: { cwd?: string; out: string; timeoutMs: number; env?: readonly string[] }): Promise<ExecResult> {
+    const r = await this.agent.call(
+      'exec',
+      { path, out: o.out, timeout: o.timeoutMs, ...(args.length ? { args: encodeWords(args) } : {}), ...(o.cwd ? { cwd: o.cwd } : {}), ...(o.env?.length ? { env: encodeWords(o.env) } : {}) },
+      o.timeoutMs + 30_000,
+    );
+    return { status: num(r, 'status'), signal: num(r, 'signal'), timedOut: r.timedOut === true, elapsedUs: num(r, 'elapsedUs') };
   }
 
   async kmsg(): Promise<string[]> {

@@ -3,7 +3,8 @@
  * static agent and the BPF objects. The initramfs is cached by content, so an unchanged agent
  * and init reuse the same image.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { SetupError } from '../util/errors.js';
 import { bpfBuildDir, cacheDir, vmDir } from '../util/paths.js';
@@ -34,6 +35,44 @@ export function guestEntries(): CpioEntry[] {
   ];
 }
 
-export function buildGuestInitramfs(): { path: string; hash: string; reused: boolean } {
-  return cachedInitramfs(guestEntries(), join(cacheDir(), 'initramfs'));
+/**
+ * `extra`: more files, such as the shared libraries of the BPF selftests' runners (which
+ * themselves come over a 9p share, see GuestShare).
+ */
+export function buildGuestInitramfs(extra: readonly CpioEntry[] = []): { path: string; hash: string; reused: boolean } {
+  const entries = guestEntries();
+  const have = new Set(entries.map((e) => e.path));
+  return cachedInitramfs([...entries, ...extra.filter((e) => !have.has(e.path))], join(cacheDir(), 'initramfs'));
+}
+
+/**
+ * The dynamic loader and shared libraries `ldd` names in its output, as absolute paths.
+ * Lines look like `libelf.so.1 => /lib/x86_64-linux-gnu/libelf.so.1 (0x...)` and
+ * `/lib64/ld-linux-x86-64.so.2 (0x...)`; `linux-vdso.so.1 (0x...)` has no file.
+ */
+export function parseLdd(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /=>\s*(\/\S+)\s+\(0x/.exec(line) ?? /^\s*(\/\S+)\s+\(0x/.exec(line);
+    if (m && !out.includes(m[1]!)) out.push(m[1]!);
+  }
+  return out;
+}
+
+/**
+ * Initramfs entries for what dynamically linked host programs need to start in the guest:
+ * each library at the path the loader looks it up by, holding the file it resolves to.
+ */
+export function sharedLibraryEntries(binaries: readonly string[]): CpioEntry[] {
+  const paths = new Set<string>();
+  for (const bin of binaries) {
+    let text: string;
+    try {
+      text = execFileSync('ldd', [bin], { encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      throw new SetupError(`ldd ${bin} failed (${(e as Error).message.split('\n')[0]}): is it a dynamically linked program of this machine? (ldd comes with libc-bin)`);
+    }
+    for (const p of parseLdd(text)) paths.add(p);
+  }
+  return [...paths].map((p) => fileEntry(p.slice(1), realpathSync(p)));
 }

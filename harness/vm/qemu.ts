@@ -23,6 +23,8 @@ export interface GuestSpec {
   memoryMiB: number;
   /** Extra kernel command line words. */
   append?: string[];
+  /** Host directories the guest mounts (vm/init.sh): the BPF selftests' build output. */
+  shares?: GuestShare[];
   qemu?: string;
   /**
    * Another launcher of QEMU (the vng backend, harness/vm/vng.ts): the command to run given the
@@ -30,6 +32,22 @@ export interface GuestSpec {
    */
   launcher?: (agentSocket: string, spec: GuestSpec) => { cmd: string; args: string[]; env?: Record<string, string> };
 }
+
+/**
+ * A host directory exported read-only over 9p (virtio) and mounted by vm/init.sh at
+ * `guestPath` under an overlay with a tmpfs upper layer: the guest can write beside the files
+ * (test_progs does, in its directory) and the host's copy never changes.
+ */
+export interface GuestShare {
+  /** The 9p mount tag: at most 31 characters, no ':' or spaces. */
+  tag: string;
+  hostPath: string;
+  /** An absolute path without spaces or ':'. */
+  guestPath: string;
+}
+
+/** What a guest needs built in to mount shares: 9p over virtio, and overlayfs to make them writable. */
+export const SHARE_NEEDS = ['CONFIG_NET_9P', 'CONFIG_NET_9P_VIRTIO', 'CONFIG_9P_FS', 'CONFIG_OVERLAY_FS', 'CONFIG_VIRTIO_PCI'];
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
 
@@ -43,6 +61,7 @@ export function kernelCommandLine(spec: GuestSpec): string {
     'panic=-1',
     'rdinit=/init',
     `bpfh.chan=${spec.channel}`,
+    ...(spec.shares ?? []).map((s) => `bpfh.share=${s.tag}:${s.guestPath}`),
     ...(spec.append ?? []),
   ].join(' ');
 }
@@ -59,6 +78,12 @@ export function qemuArgs(spec: GuestSpec, agentSocket: string): string[] {
     '-serial', 'stdio',
     '-chardev', `socket,id=agent,path=${agentSocket}`,
   ];
+  for (const share of spec.shares ?? []) {
+    if (!/^[A-Za-z0-9._-]{1,31}$/.test(share.tag) || !/^\/[^\s:,]*$/.test(share.guestPath) || share.hostPath.includes(',')) {
+      throw new SetupError(`cannot share ${share.hostPath} as ${share.tag} at ${share.guestPath}: tags are 1-31 of [A-Za-z0-9._-], guest paths absolute without spaces, ':' or ',', host paths without ','`);
+    }
+    args.push('-virtfs', `local,path=${share.hostPath},mount_tag=${share.tag},security_model=none,readonly=on,multidevs=remap`);
+  }
   if (spec.channel === 'virtio') {
     args.push('-device', 'virtio-serial-pci,id=vser0', '-device', `virtserialport,bus=vser0.0,chardev=agent,name=${AGENT_PORT_NAME}`);
   } else {

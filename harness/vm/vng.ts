@@ -113,7 +113,7 @@ async function fetchVngDeb(dir: string, opts: { mirror?: string; log: (line: str
  * agent's virtio-serial port needs PCI), the agent's chardev and port added with --qemu-opts,
  * and vm/vng-guest.sh as the command. The console (kernel log included) comes on stdout.
  */
-export function vngArgs(spec: { bzImage: string; cpus: number; memoryMiB: number; accel: 'kvm' | 'tcg'; append?: string[] }, agentSocket: string, dirs: { vmDir: string; bpfBuildDir: string }): string[] {
+export function vngArgs(spec: { bzImage: string; cpus: number; memoryMiB: number; accel: 'kvm' | 'tcg'; append?: string[]; shares?: Array<{ hostPath: string; guestPath: string }> }, agentSocket: string, dirs: { vmDir: string; bpfBuildDir: string }): string[] {
   const qemuOpts = ['-chardev', `socket,id=bpfhagent,path=${agentSocket}`, '-device', 'virtio-serial-pci,id=bpfhser', '-device', 'virtserialport,bus=bpfhser.0,chardev=bpfhagent,name=bpfh.agent'];
   return [
     '--run', spec.bzImage,
@@ -131,7 +131,9 @@ export function vngArgs(spec: { bzImage: string; cpus: number; memoryMiB: number
     // virtme-ng's bash init (Debian's package has no virtme-ng-init) finds its stdio ports through
     // udev's /dev/virtio-ports links; vm/vng-udev/ stands in for udevd where the host has none.
     ...(hostHasUdevd() ? [] : [`--rodir=/usr/local/bin=${join(dirs.vmDir, 'vng-udev')}`]),
-    '--exec', `${join(dirs.vmDir, 'vng-guest.sh')} ${dirs.bpfBuildDir}`,
+    // Shares need no 9p device of their own here: the host's root is the guest's; vng-guest.sh
+    // lays a tmpfs overlay over each, as vm/init.sh does for the QEMU backend.
+    '--exec', [join(dirs.vmDir, 'vng-guest.sh'), dirs.bpfBuildDir, ...(spec.shares ?? []).map((s) => `${s.hostPath}:${s.guestPath}`)].join(' '),
   ];
 }
 

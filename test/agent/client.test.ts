@@ -1,12 +1,13 @@
 // The host side of the protocol against the real agent binary on this host (`--channel -`).
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { AgentCallError, AgentClient } from '../../harness/agent/client.js';
 import { DeadlineError } from '../../harness/util/deadline.js';
+import { GuestOps } from '../../harness/scenarios/guest-ops.js';
 import { bpfBuildDir } from '../../harness/util/paths.js';
 
 const agentPath = join(bpfBuildDir, 'bpf-agent');
@@ -66,4 +67,37 @@ t.test('owner verbs and argument checks of the new verbs', { skip: existsSync(ag
   await refused('race', { kind: 'sk', rounds: 1, owners: 1, sockets: 1, threads: 1, seed: 1, via: 'user' }, /owners and sockets: give one/);
   await refused('inspect', { kind: 'proc' }, /kind=proc: not task, cgrp or sk/);
   await refused('inspect', { kind: 'task', cgroup: '/' }, /cgroup is for kind=cgrp/);
+});
+
+// exec (for the BPF selftests' runners): arguments and environment words with the separators
+// encoded, output to a file, the exit status, a deadline that kills the whole process group.
+t.test('exec runs a program to its end or its deadline', { skip: existsSync(agentPath) ? false : 'agent not built' }, async (t) => {
+  const child = spawn(agentPath, ['--channel', '-', '--bpf-dir', bpfBuildDir], { stdio: ['pipe', 'pipe', 'inherit'] });
+  t.teardown(() => child.kill('SIGKILL'));
+  const client = new AgentClient(Duplex.from({ readable: child.stdout, writable: child.stdin }), () => undefined);
+  await client.ready(10_000);
+  const ops = new GuestOps(client);
+  const dir = mkdtempSync(join(tmpdir(), 'bpfh-exec-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, 'out');
+
+  const r = await ops.exec('/bin/sh', ['-c', 'echo "a, b %41 $FOO"; pwd; echo err >&2; exit 3'], { out, cwd: dir, timeoutMs: 10_000, env: ['FOO=x,y z'] });
+  t.same({ status: r.status, signal: r.signal, timedOut: r.timedOut }, { status: 3, signal: 0, timedOut: false });
+  t.equal(readFileSync(out, 'utf8'), `a, b %41 x,y z\n${dir}\nerr\n`, 'words arrive whole; stdout and stderr in the file; cwd');
+
+  const t0 = Date.now();
+  // The shell's background child is in the same process group and must die with it.
+  const slow = await ops.exec('/bin/sh', ['-c', `sleep 30 & echo $! > ${dir}/bg; wait`], { out, timeoutMs: 400 });
+  t.ok(slow.timedOut, 'the deadline ended it');
+  t.equal(slow.signal, 9);
+  t.ok(Date.now() - t0 < 5000, 'without waiting for the program');
+  const bg = Number(readFileSync(join(dir, 'bg'), 'utf8'));
+  await new Promise((res) => setTimeout(res, 200));
+  t.notOk(existsSync(`/proc/${bg}/cmdline`) && readFileSync(`/proc/${bg}/cmdline`, 'utf8').startsWith('sleep'), 'its background child was killed too');
+
+  const missing = await ops.exec('/no/such/program', [], { out, timeoutMs: 5000 });
+  t.equal(missing.status, 127);
+  t.match(readFileSync(out, 'utf8'), /no\/such\/program: No such file or directory/);
+  await t.rejects(client.call('exec', { path: '/bin/true', out, timeout: 1000, args: 'a%4' }), /bad args/);
+  await t.rejects(client.call('exec', { path: '/bin/true', timeout: 1000 }), /missing argument out/);
 });

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildKey, canonicalJson, treeState, type BuildKeyInputs } from '../../harness/build/build-key.js';
@@ -50,6 +50,10 @@ t.test('tree state of a real git repository', async (t) => {
   t.not(s2.dirtyHash, s1.dirtyHash, 'an untracked file changes it');
   writeFileSync(join(d, 'new.c'), 'int n2;\n');
   t.not((await treeState(d)).dirtyHash, s2.dirtyHash, "and so does the untracked file's content");
+  const s3 = await treeState(d);
+  mkdirSync(join(d, 'tools', 'testing', 'selftests'), { recursive: true });
+  writeFileSync(join(d, 'tools', 'testing', 'selftests', 'mod.ko'), 'built by the selftests\n');
+  t.same(await treeState(d), s3, 'files under tools/testing (selftests outputs) leave the kernel state alone');
 });
 
 t.test('tree state of a plain tree', async (t) => {
@@ -59,5 +63,12 @@ t.test('tree state of a plain tree', async (t) => {
   t.equal(s0.kind, 'plain');
   t.same(await treeState(d), s0);
   utimesSync(join(d, 'Makefile'), new Date(), new Date(Date.now() + 5000));
-  t.not((await treeState(d)).dirtyHash, s0.dirtyHash, 'touching a file changes it');
+  const s1 = await treeState(d);
+  t.not(s1.dirtyHash, s0.dirtyHash, 'touching a file changes it');
+  mkdirSync(join(d, 'tools', 'testing', 'selftests', 'bpf'), { recursive: true });
+  writeFileSync(join(d, 'tools', 'testing', 'selftests', 'bpf', 'bpf_testmod.ko'), 'x');
+  t.same(await treeState(d), s1, 'tools/testing is not a kernel input');
+  mkdirSync(join(d, 'tools', 'lib'), { recursive: true });
+  writeFileSync(join(d, 'tools', 'lib', 'x.c'), 'x');
+  t.not((await treeState(d)).dirtyHash, s1.dirtyHash, 'the rest of tools/ is');
 });

@@ -69,7 +69,7 @@ t.test('against the real linux-source-7.3 Kconfig', { skip: typeof source === 's
   // A real merge with pahole "missing" (PAHOLE=false: PAHOLE_VERSION=0): DEBUG_INFO_BTF is
   // dropped and the error names the dependency; every other option of both fragments survives.
   const out = mkdtempSync(join(tmpdir(), 'bpfh-kconfig-'));
-  const fragments = fragmentPaths(true).map((p) => ({ path: p, name: basename(p), options: parseFragment(readFileSync(p, 'utf8')) }));
+  const fragments = fragmentPaths(true).map((p) => ({ path: p, name: basename(p), options: parseFragment(readFileSync(p, 'utf8')), strict: true }));
   const logPath = join(out, 'build.log');
   writeFileSync(logPath, '');
   const t1 = Date.now();

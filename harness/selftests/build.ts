@@ -1,0 +1,122 @@
+/**
+ * Build a tree's own BPF selftests (tools/testing/selftests/bpf: test_progs, test_maps, their
+ * BPF objects and test modules) against a kernel the harness built from that tree with the
+ * selftests' config (kernel-build.ts, `selftests: true`). The output goes into the kernel's
+ * build directory (never into the tree, but for the test modules, which the selftests'
+ * Makefile builds in its own test_kmods/), keyed like kernel builds: unchanged inputs build
+ * nothing.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { buildKey, isGitTree, listingHash, sha256 } from '../build/build-key.js';
+import { runMake, type BuiltKernel } from '../build/kernel-build.js';
+import { SELFTESTS_SUBDIR } from '../build/kconfig.js';
+import { HarnessError, SetupError } from '../util/errors.js';
+import { chooseSelftestsLlvm } from './toolchain.js';
+
+/** The runners the harness uses; the Makefile builds their objects and test modules with them. */
+export const RUNNER_TARGETS = ['test_progs', 'test_maps'] as const;
+export const STAMP = 'bpfh-selftests.json';
+const DEFAULT_DEADLINE_MIN = 180;
+
+export interface BuiltSelftests {
+  /** Where test_progs, test_maps, the .bpf.o files and bpf_testmod.ko are; test_progs runs here. */
+  dir: string;
+  testProgs: string;
+  testMaps: string;
+  key: string;
+  reused: boolean;
+  elapsedMs: number;
+  logPath: string;
+  llvm: string;
+}
+
+export interface SelftestsBuildOptions {
+  tree: string;
+  kernel: BuiltKernel;
+  jobs: number;
+  deadlineMin?: number;
+  log: (line: string) => void;
+}
+
+export function selftestsOutDir(kernelOutDir: string): string {
+  return join(kernelOutDir, 'bpfh-selftests');
+}
+
+/**
+ * What the selftests are built from, besides the kernel: tools/ (the tests, libbpf, bpftool,
+ * resolve_btfids, the tools' headers). A plain tree hashes its listing, leaving out what the
+ * selftests' Makefile writes into test_kmods/ (everything there but sources and Makefiles).
+ */
+export async function selftestsSourceHash(tree: string): Promise<string> {
+  if (isGitTree(tree)) {
+    const git = async (args: string[]): Promise<string> => {
+      const r = await execa('git', ['-C', tree, ...args], { reject: false, timeout: 300_000, stdin: 'ignore', maxBuffer: 1 << 30 });
+      if (r.failed) throw new SetupError(`git ${args[0]} in ${tree} failed: ${String(r.stderr).trim().split('\n')[0]}`);
+      return String(r.stdout);
+    };
+    return sha256([await git(['rev-parse', 'HEAD']), await git(['diff', 'HEAD', '--', 'tools']), await git(['ls-files', '--others', '--exclude-standard', '--', 'tools'])].join('\0'));
+  }
+  const kmods = 'testing/selftests/bpf/test_kmods/';
+  return listingHash(join(tree, 'tools'), [], (rel) => !rel.startsWith(kmods) || /(\.[ch]|\/Makefile)$/.test(rel));
+}
+
+function readStamp(dir: string): { key: string } | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, STAMP), 'utf8')) as { key: string };
+  } catch {
+    return undefined;
+  }
+}
+
+export async function buildSelftests(opts: SelftestsBuildOptions): Promise<BuiltSelftests> {
+  const t0 = Date.now();
+  const log = (line: string): void => opts.log(`selftests build: ${line}`);
+  const src = join(opts.tree, SELFTESTS_SUBDIR);
+  if (!existsSync(join(src, 'Makefile'))) throw new SetupError(`${opts.tree} has no ${SELFTESTS_SUBDIR}/Makefile: give a kernel tree with the BPF selftests`);
+  const vmlinux = join(opts.kernel.outDir, 'vmlinux');
+  if (!existsSync(vmlinux) || !existsSync(join(opts.kernel.outDir, 'Module.symvers'))) {
+    throw new SetupError(`${opts.kernel.outDir} has no vmlinux and Module.symvers: the selftests need the kernel built with their config (bpf-harness kernel build --selftests)`);
+  }
+  const llvm = await chooseSelftestsLlvm(opts.tree);
+  const dir = selftestsOutDir(opts.kernel.outDir);
+  const testProgs = join(dir, 'test_progs');
+  const testMaps = join(dir, 'test_maps');
+  const logPath = join(dir, 'build.log');
+  const paholeWrapper = join(opts.kernel.outDir, 'bpfh-pahole');
+  const makeVars = [
+    `OUTPUT=${dir}`,
+    // The kernel build: where the test modules find Module.symvers, and the BTF vmlinux.h is made from.
+    `KBUILD_OUTPUT=${opts.kernel.outDir}`,
+    `VMLINUX_BTF=${vmlinux}`,
+    ...llvm.makeVars,
+    // The test modules get BTF like the kernel's own: the same pahole.
+    ...(existsSync(paholeWrapper) ? [`PAHOLE=${paholeWrapper}`] : []),
+  ];
+  const key = buildKey({
+    tree: { kind: 'plain', dirtyHash: await selftestsSourceHash(opts.tree), dirty: false },
+    patches: [],
+    fragments: [],
+    startConfig: opts.kernel.key,
+    compiler: `${opts.kernel.toolchain?.compiler ?? 'gcc'}; ${llvm.clang} ${llvm.version}`,
+    pahole: opts.kernel.toolchain?.pahole ?? 'host',
+    target: RUNNER_TARGETS.join(' '),
+  });
+  const done = (reused: boolean): BuiltSelftests => ({ dir, testProgs, testMaps, key, reused, elapsedMs: Date.now() - t0, logPath, llvm: `${llvm.clang} ${llvm.version}` });
+  if (readStamp(dir)?.key === key && existsSync(testProgs) && existsSync(testMaps)) {
+    log(`up to date (key ${key.slice(0, 12)}): ${dir}`);
+    return done(true);
+  }
+  mkdirSync(dir, { recursive: true });
+  rmSync(join(dir, STAMP), { force: true });
+  log(llvm.note);
+  log(`building ${RUNNER_TARGETS.join(' and ')} into ${dir} (-j${opts.jobs}, log ${logPath})`);
+  writeFileSync(logPath, `# bpf-harness selftests build ${new Date().toISOString()}\n# tree ${opts.tree}\n# kernel ${opts.kernel.outDir} (key ${opts.kernel.key})\n# key ${key}\n`);
+  await runMake(src, [...makeVars, ...RUNNER_TARGETS], { logPath, deadlineMs: (opts.deadlineMin ?? DEFAULT_DEADLINE_MIN) * 60_000, log, jobs: opts.jobs, quiet: false });
+  for (const bin of [testProgs, testMaps]) if (!existsSync(bin)) throw new HarnessError(`make finished but ${bin} is missing; see ${logPath}`, 1);
+  writeFileSync(join(dir, `${STAMP}.tmp`), `${JSON.stringify({ key, finishedAt: new Date().toISOString(), buildMs: Date.now() - t0, llvm: `${llvm.clang} ${llvm.version}` }, null, 2)}\n`);
+  renameSync(join(dir, `${STAMP}.tmp`), join(dir, STAMP));
+  log(`done in ${Math.round((Date.now() - t0) / 1000)} s`);
+  return done(false);
+}

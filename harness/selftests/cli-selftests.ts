@@ -1,0 +1,72 @@
+/**
+ * `bpf-harness selftests`: the yargs command module, registered with one line in cli.ts. It is
+ * vm-test with no scenario of its own and the tree's BPF selftests (run/vm-test.ts).
+ */
+import type { Argv, CommandModule } from 'yargs';
+import { vmTest } from '../run/vm-test.js';
+import type { AccelRequest } from '../vm/accel.js';
+import type { BackendRequest } from '../vm/vng.js';
+import { DEFAULT_ALLOW } from './selection.js';
+
+interface SelftestsArgs {
+  kernel: string;
+  t?: string[];
+  a?: string[];
+  d?: string[];
+  debug?: boolean;
+  deadline: number;
+  accel: string;
+  backend: string;
+  cpus: number;
+  memory: number;
+  'boot-deadline': number;
+  mirror?: string;
+  json: boolean;
+}
+
+/** `fail` is the CLI's error handler (exit codes, child cleanup). */
+export function selftestsCommand(fail: (err: unknown) => never): CommandModule {
+  return {
+    command: 'selftests',
+    describe: "build a kernel tree with its BPF selftests' config, build test_progs, run the local storage selftests in the VM",
+    builder: (y: Argv) =>
+      y
+        .option('kernel', { type: 'string', demandOption: 'give --kernel <kernel source tree>', describe: 'kernel source tree (git or plain, no in-tree build)' })
+        .option('t', { type: 'string', array: true, describe: "test_progs -t NAME[/SUBTEST]: names containing it (repeatable)" })
+        .option('a', { type: 'string', array: true, describe: 'test_progs -a NAME[/SUBTEST]: exact names or globs (repeatable)' })
+        .option('d', { type: 'string', array: true, describe: 'test_progs -d NAME[/SUBTEST]: never these (repeatable)' })
+        .option('debug', { type: 'boolean', describe: 'merge vm/config/debug.config too (KASAN, kmemleak, lockdep); default: as the last selftests build of the tree, else off' })
+        .option('deadline', { type: 'number', default: 30, describe: 'minutes each runner (test_progs, test_maps) may run in the guest' })
+        .option('accel', { choices: ['auto', 'kvm', 'tcg'] as const, default: 'auto' as const })
+        .option('backend', { choices: ['qemu', 'vng', 'auto'] as const, default: 'qemu' as const, describe: 'qemu: the selftests come over a 9p share; vng: the host root is the guest root' })
+        .option('cpus', { type: 'number', default: 2 })
+        .option('memory', { type: 'number', default: 2048, describe: 'guest memory, MiB' })
+        .option('boot-deadline', { type: 'number', default: 300, describe: 'seconds the guest may take to boot to the agent' })
+        .option('mirror', { type: 'string', describe: 'Debian mirror for the build root (default: the one the system apt uses)' })
+        .option('json', { type: 'boolean', default: false, describe: 'print summary.json instead of the table' })
+        .epilog(`With no -t or -a: -a ${DEFAULT_ALLOW.join(' -a ')}, and test_maps for sk_storage_map.`) as unknown as Argv,
+    handler: async (raw) => {
+      const a = raw as unknown as SelftestsArgs;
+      try {
+        const code = await vmTest({
+          kernel: a.kernel,
+          mirror: a.mirror,
+          noScenarios: true,
+          selftests: { user: { names: a.t ?? [], allow: a.a ?? [], deny: a.d ?? [] }, deadlineMin: a.deadline, debug: a.debug },
+          sizes: 'default',
+          seed: 0,
+          accel: a.accel as AccelRequest,
+          cpus: a.cpus,
+          memoryMiB: a.memory,
+          bootDeadlineS: a['boot-deadline'],
+          settleDeadlineS: 30,
+          backend: a.backend as BackendRequest,
+          json: a.json,
+        });
+        process.exit(code);
+      } catch (err) {
+        fail(err);
+      }
+    },
+  };
+}

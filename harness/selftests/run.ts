@@ -1,0 +1,100 @@
+/**
+ * Run the BPF selftests in a booted guest through the agent's exec verb: test_progs with the
+ * selection and -J, then test_maps when a map test is selected, each under its own deadline.
+ * Their output files come back with the read verb and are kept in the run's directory
+ * (selftests/); the verdicts are results.ts's.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ScenarioResult } from '../report/summary-types.js';
+import type { ExecResult, GuestOps } from '../scenarios/guest-ops.js';
+import { scanKernelLog } from '../verdict/kernel-log.js';
+import type { BuiltSelftests } from './build.js';
+import { parseTestProgsJson, parseTestProgsOutput, testMapsResults, testProgsResults } from './results.js';
+import { selectedMapTests, testProgsArgs, type Selection } from './selection.js';
+
+export interface SelftestsPlan {
+  built: BuiltSelftests;
+  selection: Selection;
+  /** Deadline of each runner, ms. */
+  deadlineMs: number;
+}
+
+/** Where the guest writes the runners' output (tmpfs): read back with the read verb. */
+const GUEST_OUT = '/tmp/bpfh-selftests';
+
+function errorResult(name: string, reason: string, runner: string): ScenarioResult {
+  return { name, kind: 'selftest', verdict: 'error', reason, params: { runner }, seed: 0, counters: { before: null, after: null }, settleMs: null, durationMs: 0, checks: [] };
+}
+
+function endedHow(e: ExecResult, deadlineMs: number): string {
+  if (e.timedOut) return `did not finish within ${Math.round(deadlineMs / 1000)} s and was killed`;
+  if (e.signal) return `was killed by signal ${e.signal}`;
+  return `exited with ${e.status}`;
+}
+
+async function readBack(ops: GuestOps, path: string): Promise<string> {
+  try {
+    return await ops.read(path);
+  } catch (err) {
+    return `(could not read ${path} from the guest: ${err instanceof Error ? err.message : String(err)})`;
+  }
+}
+
+/**
+ * The results of every selected test, in the order the runners ran them. `onKernelLog` gets
+ * the kernel's messages of each runner's run; a kernel report (WARNING, BUG, KASAN, ...)
+ * during a run is a failed result of its own, `<runner>/kernel-log`.
+ */
+export async function runSelftests(ops: GuestOps, plan: SelftestsPlan, runDir: string, log: (line: string) => void, onKernelLog: (records: string[]) => void): Promise<ScenarioResult[]> {
+  const hostOut = join(runDir, 'selftests');
+  mkdirSync(hostOut, { recursive: true });
+  await ops.mkdir(GUEST_OUT);
+  // The root cgroup: a scenario may have left the agent in one of its own.
+  await ops.enterCgroup('/sys/fs/cgroup');
+  onKernelLog(await ops.kmsg());
+  const results: ScenarioResult[] = [];
+
+  const runOne = async (runner: 'test_progs' | 'test_maps', path: string, args: string[]): Promise<{ ended: ExecResult; output: string; durationMs: number }> => {
+    log(`selftests: ${runner} ${args.join(' ')}`);
+    const t0 = Date.now();
+    const ended = await ops.exec(path, args, { cwd: plan.built.dir, out: `${GUEST_OUT}/${runner}.out`, timeoutMs: plan.deadlineMs });
+    const output = await readBack(ops, `${GUEST_OUT}/${runner}.out`);
+    writeFileSync(join(hostOut, `${runner}.log`), output);
+    const records = await ops.kmsg();
+    onKernelLog(records);
+    const findings = scanKernelLog(records);
+    if (findings.length) {
+      const r = errorResult(`${runner}/kernel-log`, `the kernel reported ${findings.length} problem(s) while ${runner} ran: ${findings[0]!.line}`, runner);
+      r.verdict = 'fail';
+      r.kernelLog = findings.flatMap((f) => [f.line, ...f.context]);
+      results.push(r);
+    }
+    log(`selftests: ${runner} ${endedHow(ended, plan.deadlineMs)} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return { ended, output, durationMs: Date.now() - t0 };
+  };
+
+  const json = `${GUEST_OUT}/test_progs.json`;
+  const tp = await runOne('test_progs', plan.built.testProgs, ['-J', json, ...testProgsArgs(plan.selection)]);
+  const jsonText = await readBack(ops, json);
+  writeFileSync(join(hostOut, 'test_progs.json'), jsonText);
+  const parsed = parseTestProgsOutput(tp.output);
+  const tpResults = testProgsResults(parsed, parseTestProgsJson(jsonText));
+  for (const r of tpResults) r.durationMs = parsed.tests.length ? Math.round(tp.durationMs / parsed.tests.length) : 0;
+  // Kernel-log results of a runner go after its tests.
+  results.splice(0, 0, ...tpResults);
+  if (!parsed.summary) {
+    results.push(errorResult('test_progs', `test_progs ${endedHow(tp.ended, plan.deadlineMs)} without its summary line (see selftests/test_progs.log)`, 'test_progs'));
+  } else if (tpResults.length === 0) {
+    results.push(errorResult('test_progs', `test_progs ran no test: the selection ${testProgsArgs(plan.selection).join(' ')} matches none in this tree`, 'test_progs'));
+  }
+
+  const mapTests = selectedMapTests(plan.selection);
+  if (mapTests.length) {
+    const tm = await runOne('test_maps', plan.built.testMaps, []);
+    const mapResults = testMapsResults(tm.output, mapTests, tm.ended);
+    for (const r of mapResults) r.durationMs = tm.durationMs;
+    results.push(...mapResults);
+  }
+  return results;
+}
