@@ -46,3 +46,16 @@ t.test('an unknown Debian series', async (t) => {
   t.equal(r.status, 2);
   oneErrorLine(t, r.stderr, /debian:1\.0/);
 });
+
+t.test('selftests need a kernel source tree', async (t) => {
+  const packaged = runCli(['selftests', '--kernel', 'debian:7.3']);
+  t.equal(packaged.status, 2);
+  oneErrorLine(t, packaged.stderr, /debian:7\.3 is a packaged kernel and the BPF selftests are built from the kernel source tree.*give --kernel <kernel source tree>/);
+  const withScenarios = runCli(['vm-test', '--with-selftests']);
+  t.equal(withScenarios.status, 2, 'vm-test --with-selftests on the default (packaged) kernel');
+  oneErrorLine(t, withScenarios.stderr, /packaged kernel/);
+  const dir = mkdtempSync(join(tmpdir(), 'bpfh-notree-'));
+  const notTree = runCli(['selftests', '--kernel', dir]);
+  t.equal(notTree.status, 2);
+  oneErrorLine(t, notTree.stderr, /not a kernel build tree/);
+});

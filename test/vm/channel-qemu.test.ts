@@ -40,3 +40,13 @@ t.test('QEMU arguments', async (t) => {
   t.same(uart.filter((_, i) => uart[i - 1] === '-serial'), ['stdio', 'chardev:agent'], 'ttyS0 console, ttyS1 agent');
   t.ok(uart.includes('q35,accel=kvm'));
 });
+
+t.test('shares: a read-only 9p export per share, named on the kernel command line', async (t) => {
+  const spec: GuestSpec = { bzImage: '/k/bzImage', initramfs: '/k/initrd', accel: 'tcg', channel: 'virtio', cpus: 2, memoryMiB: 2048, shares: [{ tag: 'bpfh.selftests', hostPath: '/h/st', guestPath: '/h/st' }] };
+  const args = qemuArgs(spec, '/s/agent.sock');
+  t.equal(args[args.indexOf('-virtfs') + 1], 'local,path=/h/st,mount_tag=bpfh.selftests,security_model=none,readonly=on,multidevs=remap');
+  t.match(kernelCommandLine(spec), / bpfh\.share=bpfh\.selftests:\/h\/st(\s|$)/, 'vm/init.sh mounts it where the command line says');
+  for (const bad of [{ tag: 'a:b', hostPath: '/h', guestPath: '/h' }, { tag: 'x'.repeat(32), hostPath: '/h', guestPath: '/h' }, { tag: 't', hostPath: '/h', guestPath: '/with space' }, { tag: 't', hostPath: '/a,b', guestPath: '/h' }]) {
+    t.throws(() => qemuArgs({ ...spec, shares: [bad] }, '/s/agent.sock'), /cannot share/, JSON.stringify(bad));
+  }
+});
