@@ -3,8 +3,10 @@
 #
 #  1. update TREE: when it is a git checkout with a remote, check out BRANCH (default: the
 #     branch checked out) and pull it fast-forward; a tree without a remote is used as it is
-#  2. build it with the debug fragment (bpf-harness kernel build --tree TREE --debug)
-#  3. vm-test --kernel TREE --sizes stress, its results directory inside results/nightly-<time>/
+#  2. build it with the debug fragment and the BPF selftests' config
+#     (bpf-harness kernel build --tree TREE --debug --selftests)
+#  3. vm-test --kernel TREE --sizes stress --with-selftests (the scenarios, then the tree's local
+#     storage selftests in the same boot), its results directory inside results/nightly-<time>/
 #  4. compare with the previous night's summary; exit 1 on a regression, the table in the log
 #
 # Exit: 0 nothing regressed (or the first night passed), 1 a regression (or the first night
@@ -15,6 +17,7 @@
 #                           steps 2-3 use a fixed kernel, so a dry run of the job takes a minute
 #   NIGHTLY_SIZES=LEVEL     default stress
 #   NIGHTLY_SCENARIOS="A B" only these scenarios (default: all)
+#   NIGHTLY_SELFTESTS=0     no BPF selftests (they need TREE built; NIGHTLY_KERNEL runs none)
 #   NIGHTLY_VMTEST_ARGS="." more vm-test options, e.g. "--accel tcg --seed 1"
 #   NIGHTLY_RESULTS=DIR     where nightly-<time>/ directories go (default: results/ of the project)
 #   NIGHTLY_STATE=FILE      last night's summary.json (default: $NIGHTLY_RESULTS/nightly-state/last-summary.json);
@@ -72,17 +75,21 @@ if [[ -n "${NIGHTLY_KERNEL:-}" ]]; then
 	KERNEL="$NIGHTLY_KERNEL"
 	say "NIGHTLY_KERNEL=$KERNEL: testing it instead of building $TREE"
 else
-	say "building $TREE with the debug fragment"
-	"${CLI[@]}" kernel build --tree "$TREE" --debug --deadline "${NIGHTLY_BUILD_MIN:-240}" || { say "kernel build failed (see above)"; exit 2; }
+	selftests_build=()
+	[[ "${NIGHTLY_SELFTESTS:-1}" != 0 ]] && selftests_build=(--selftests)
+	say "building $TREE with the debug fragment ${selftests_build[*]}"
+	"${CLI[@]}" kernel build --tree "$TREE" --debug "${selftests_build[@]}" --deadline "${NIGHTLY_BUILD_MIN:-240}" || { say "kernel build failed (see above)"; exit 2; }
 	KERNEL="$TREE"
 fi
+with_selftests=()
+[[ -z "${NIGHTLY_KERNEL:-}" && "${NIGHTLY_SELFTESTS:-1}" != 0 ]] && with_selftests=(--with-selftests)
 scen=()
 for s in ${NIGHTLY_SCENARIOS:-}; do scen+=(--scenario "$s"); done
 # shellcheck disable=SC2206 # word splitting of the extra options is the point
 extra=(${NIGHTLY_VMTEST_ARGS:-})
-say "vm-test --kernel $KERNEL --sizes $SIZES ${scen[*]} ${extra[*]}"
+say "vm-test --kernel $KERNEL --sizes $SIZES ${with_selftests[*]} ${scen[*]} ${extra[*]}"
 # --json: the summary on stdout (progress on stderr); SIGINT at the deadline lets vm-test write its results.
-BPF_HARNESS_RESULTS="$NIGHT" timeout -s INT -k 120 "${NIGHTLY_TIMEOUT:-21600}" "${CLI[@]}" vm-test --kernel "$KERNEL" --sizes "$SIZES" --boot-deadline "${NIGHTLY_BOOT_DEADLINE:-900}" --settle-deadline "${NIGHTLY_SETTLE_DEADLINE:-120}" "${scen[@]}" "${extra[@]}" --json >"$NIGHT/vm-test.json"
+BPF_HARNESS_RESULTS="$NIGHT" timeout -s INT -k 120 "${NIGHTLY_TIMEOUT:-21600}" "${CLI[@]}" vm-test --kernel "$KERNEL" --sizes "$SIZES" --boot-deadline "${NIGHTLY_BOOT_DEADLINE:-900}" --settle-deadline "${NIGHTLY_SETTLE_DEADLINE:-120}" "${with_selftests[@]}" "${scen[@]}" "${extra[@]}" --json >"$NIGHT/vm-test.json"
 vmrc=$?
 say "vm-test exit $vmrc"
 run_dir="$(node -e 'try { const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); process.stdout.write(s.resultsDir || ""); } catch {}' "$NIGHT/vm-test.json")"

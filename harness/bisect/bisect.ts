@@ -193,6 +193,7 @@ export async function runBisect(o: BisectOptions): Promise<BisectResult> {
     candidates,
     expectedSteps: expectedSteps(candidates),
     scenarios: o.scenarios,
+    selftests: o.selftests ?? [],
     sizes: o.sizes,
     retries: o.retries,
     seed: o.seed,

@@ -15,6 +15,7 @@ interface BisectArgs {
   good: string;
   bad: string;
   scenario?: string[];
+  selftest?: string[];
   sizes: SizeLevel;
   retries: number;
   seed?: number;
@@ -38,6 +39,7 @@ export function bisectCommands(fail: (err: unknown) => never): CommandModule[] {
         .option('good', { type: 'string', demandOption: 'give --good <a commit that passes>', describe: 'a commit where the scenarios pass' })
         .option('bad', { type: 'string', demandOption: 'give --bad <a commit that fails>', describe: 'a later commit where they fail' })
         .option('scenario', { type: 'string', array: true, describe: `scenario to run at each step (repeatable; default all): ${ALL_SCENARIOS.map((s) => s.name).join(', ')}` })
+        .option('selftest', { type: 'string', array: true, describe: "BPF selftest to run at each step too (test_progs -t NAME, repeatable): the kernel is built with the selftests' config and test_progs with it; alone, no scenario runs" })
         .option('sizes', { choices: ['small', 'default', 'stress'] as const, default: 'small' as const, describe: 'how much work each scenario does' })
         .option('retries', { type: 'number', default: 1, describe: 're-runs of a failing step before it counts as bad (a pass among them: flaky, counted good)' })
         .option('seed', { type: 'number', describe: 'seed for the races, the same at every step (default: random, recorded)' })
@@ -58,6 +60,7 @@ export function bisectCommands(fail: (err: unknown) => never): CommandModule[] {
           good: a.good,
           bad: a.bad,
           scenarios: a.scenario ?? [],
+          selftests: a.selftest ?? [],
           sizes: a.sizes,
           retries: a.retries,
           seed: a.seed ?? Math.floor(Math.random() * 2 ** 31),

@@ -7,6 +7,7 @@ import { buildKernel } from '../build/kernel-build.js';
 import { isAcceptable } from '../report/format.js';
 import type { Summary } from '../report/summary-types.js';
 import { vmTest } from '../run/vm-test.js';
+import { SelftestsBuildError } from '../selftests/build.js';
 import { GuestError, SetupError } from '../util/errors.js';
 import type { AttemptResult, BisectState, BuildResult, StepRunner } from './step.js';
 
@@ -14,20 +15,25 @@ export const kernelStepRunner: StepRunner = {
   async build(state: BisectState, log): Promise<BuildResult> {
     const t0 = Date.now();
     try {
-      const b = await buildKernel({ tree: state.worktree, debug: state.debug, patches: [], out: state.outDir, deadlineMin: state.buildDeadlineMin, log });
-      return { ok: true, bzImage: b.bzImage, ms: Date.now() - t0, reused: b.reused };
+      const selftests = (state.selftests ?? []).length > 0;
+      const b = await buildKernel({ tree: state.worktree, debug: state.debug, patches: [], out: state.outDir, deadlineMin: state.buildDeadlineMin, selftests, log });
+      return { ok: true, bzImage: b.bzImage, ms: Date.now() - t0, reused: b.reused, kernel: b };
     } catch (err) {
       return { ok: false, reason: err instanceof Error ? err.message.split('\n')[0]! : String(err), ms: Date.now() - t0 };
     }
   },
 
-  async test(state, bzImage, attempt, resultsRoot, log): Promise<AttemptResult> {
+  async test(state, bzImage, attempt, resultsRoot, log, kernel): Promise<AttemptResult> {
+    const selftests = state.selftests ?? [];
     let summary: Summary | undefined;
     const t0 = Date.now();
     try {
       const code = await vmTest({
         kernel: bzImage,
         scenarios: state.scenarios.length ? state.scenarios : undefined,
+        // Selftests alone when only they are named; a test_progs that does not build is a skip (125), like a kernel.
+        noScenarios: selftests.length > 0 && state.scenarios.length === 0,
+        ...(selftests.length && kernel ? { selftests: { user: { names: selftests }, deadlineMin: 30, build: kernel } } : {}),
         sizes: state.sizes,
         // The same seed on every commit and every re-run: only the kernel changes.
         seed: state.seed,
@@ -56,7 +62,7 @@ export const kernelStepRunner: StepRunner = {
         return { outcome: 'fail', reason: `the guest died: ${msg}`, resultsDir: dir, failed: (summary?.scenarios ?? []).filter((s) => !isAcceptable(s)).map((s) => s.name), ms: Date.now() - t0 };
       }
       // A kernel without what the harness needs (config options, channel): not a verdict.
-      if (err instanceof SetupError) return { outcome: 'untestable', reason: msg, resultsDir: dir, ms: Date.now() - t0 };
+      if (err instanceof SetupError || err instanceof SelftestsBuildError) return { outcome: 'untestable', reason: msg, resultsDir: dir, ms: Date.now() - t0 };
       log(`vm-test failed: ${msg}`);
       return { outcome: 'error', reason: msg, resultsDir: dir, ms: Date.now() - t0 };
     }

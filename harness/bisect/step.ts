@@ -13,6 +13,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { SizeLevel } from '../scenarios/types.js';
+import type { BuiltKernel } from '../build/kernel-build.js';
 import type { AccelRequest } from '../vm/accel.js';
 
 export const EXIT_GOOD = 0;
@@ -24,6 +25,11 @@ export const EXIT_ABORT = 128;
 /** How every step runs: chosen once by the user, the same for each commit. */
 export interface BisectRunSettings {
   scenarios: string[];
+  /**
+   * BPF selftests (test_progs -t NAME) run at each step too; the kernel is then built with the
+   * selftests' config and test_progs with it. Absent in bisects recorded before they existed.
+   */
+  selftests?: string[];
   sizes: SizeLevel;
   retries: number;
   seed: number;
@@ -63,12 +69,12 @@ export interface AttemptResult {
   ms?: number;
 }
 
-export type BuildResult = { ok: true; bzImage: string; ms: number; reused: boolean } | { ok: false; reason: string; ms: number };
+export type BuildResult = { ok: true; bzImage: string; ms: number; reused: boolean; kernel?: BuiltKernel } | { ok: false; reason: string; ms: number };
 
 export interface StepRunner {
   build(state: BisectState, log: (line: string) => void): Promise<BuildResult>;
   /** attempt 0 is the first run; resultsRoot is where the run's directory goes. */
-  test(state: BisectState, bzImage: string, attempt: number, resultsRoot: string, log: (line: string) => void): Promise<AttemptResult>;
+  test(state: BisectState, bzImage: string, attempt: number, resultsRoot: string, log: (line: string) => void, kernel?: BuiltKernel): Promise<AttemptResult>;
 }
 
 export type StepVerdict = 'good' | 'bad' | 'skip' | 'abort';
@@ -175,12 +181,12 @@ export async function runStep(stateFile: string, runner: StepRunner, out: (line:
     build = { ok: false, reason: err instanceof Error ? err.message.split('\n')[0]! : String(err), ms: Date.now() - t0 };
   }
   if (build.ok) {
-    out(`${tag}: built in ${fmtMs(build.ms)}${build.reused ? ' (unchanged)' : ''}; testing ${state.scenarios.length ? state.scenarios.join(', ') : 'every scenario'}`);
-    const first = await safeTest(runner, state, build.bzImage, 0, stepDir, log);
+    out(`${tag}: built in ${fmtMs(build.ms)}${build.reused ? ' (unchanged)' : ''}; testing ${checksOf(state)}`);
+    const first = await safeTest(runner, state, build.bzImage, 0, stepDir, log, build.kernel);
     attempts.push(first);
     for (let i = 1; first.outcome === 'fail' && i <= state.retries; i++) {
       out(`${tag}: failed (${first.reason}); re-run ${i} of ${state.retries}`);
-      const again = await safeTest(runner, state, build.bzImage, i, stepDir, log);
+      const again = await safeTest(runner, state, build.bzImage, i, stepDir, log, build.kernel);
       attempts.push(again);
       if (again.outcome === 'error' || again.outcome === 'pass') break; // one pass settles it: flaky
     }
@@ -204,10 +210,17 @@ export async function runStep(stateFile: string, runner: StepRunner, out: (line:
   return d.exitCode;
 }
 
-async function safeTest(runner: StepRunner, state: BisectState, bzImage: string, attempt: number, resultsRoot: string, log: (line: string) => void): Promise<AttemptResult> {
+/** What a step tests, for its progress line. */
+export function checksOf(s: BisectRunSettings): string {
+  const selftests = s.selftests?.length ? `selftests ${s.selftests.join(', ')}` : '';
+  const scenarios = s.scenarios.length ? s.scenarios.join(', ') : selftests ? '' : 'every scenario';
+  return [scenarios, selftests].filter(Boolean).join(' and ');
+}
+
+async function safeTest(runner: StepRunner, state: BisectState, bzImage: string, attempt: number, resultsRoot: string, log: (line: string) => void, kernel?: BuiltKernel): Promise<AttemptResult> {
   const t0 = Date.now();
   try {
-    const r = await runner.test(state, bzImage, attempt, resultsRoot, log);
+    const r = await runner.test(state, bzImage, attempt, resultsRoot, log, kernel);
     return { ...r, ms: r.ms ?? Date.now() - t0 };
   } catch (err) {
     return { outcome: 'error', reason: err instanceof Error ? err.message.split('\n')[0]! : String(err), ms: Date.now() - t0 };

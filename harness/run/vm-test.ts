@@ -26,7 +26,7 @@ import { chooseChannel, type ChannelKind } from '../vm/channel.js';
 import { bootGuestRetrying, type GuestSession } from '../vm/session.js';
 import { SHARE_NEEDS } from '../vm/qemu.js';
 import { buildGuestInitramfs, sharedLibraryEntries } from '../vm/guest-image.js';
-import { defaultJobs } from '../build/kernel-build.js';
+import { defaultJobs, type BuiltKernel } from '../build/kernel-build.js';
 import { buildSelftests } from '../selftests/build.js';
 import { runSelftests } from '../selftests/run.js';
 import { effectiveSelection, testProgsArgs, type Selection } from '../selftests/selection.js';
@@ -79,6 +79,8 @@ export interface SelftestsRequest {
   deadlineMin: number;
   /** Debug kernel; undefined: as the tree's last selftests build. */
   debug?: boolean;
+  /** The kernel already built with the selftests' config (bisect steps): --kernel is its bzImage. */
+  build?: BuiltKernel;
 }
 
 /** Progress goes to stderr under --json so stdout stays one JSON document. */
@@ -121,7 +123,8 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
   const scenarios = opts.noScenarios ? [] : selectScenarios(opts.scenarios);
   checkOverrides(scenarios, opts.sizes, opts.overrides ?? {});
 
-  const kernel = await resolveKernel(opts.kernel, { mirror: opts.mirror, log, ...(opts.selftests ? { selftests: { debug: opts.selftests.debug } } : {}) });
+  const resolved = await resolveKernel(opts.kernel, { mirror: opts.mirror, log, ...(opts.selftests && !opts.selftests.build ? { selftests: { debug: opts.selftests.debug } } : {}) });
+  const kernel = opts.selftests?.build ? { ...resolved, build: opts.selftests.build } : resolved;
   timings.kernelMs = Date.now() - t0;
   const channel = chooseChannel(kernel.config, opts.channel);
   assertConfig(kernel, [...channel.requires, ...(opts.selftests ? SHARE_NEEDS : [])]);

@@ -18,6 +18,14 @@ import { chooseSelftestsLlvm } from './toolchain.js';
 /** The runners the harness uses; the Makefile builds their objects and test modules with them. */
 export const RUNNER_TARGETS = ['test_progs', 'test_maps'] as const;
 export const STAMP = 'bpfh-selftests.json';
+
+/** The tree's selftests did not build: for a bisect step, a commit that cannot be tested (125). */
+export class SelftestsBuildError extends HarnessError {
+  constructor(message: string) {
+    super(message, 1);
+    this.name = 'SelftestsBuildError';
+  }
+}
 const DEFAULT_DEADLINE_MIN = 180;
 
 export interface BuiltSelftests {
@@ -113,8 +121,12 @@ export async function buildSelftests(opts: SelftestsBuildOptions): Promise<Built
   log(llvm.note);
   log(`building ${RUNNER_TARGETS.join(' and ')} into ${dir} (-j${opts.jobs}, log ${logPath})`);
   writeFileSync(logPath, `# bpf-harness selftests build ${new Date().toISOString()}\n# tree ${opts.tree}\n# kernel ${opts.kernel.outDir} (key ${opts.kernel.key})\n# key ${key}\n`);
-  await runMake(src, [...makeVars, ...RUNNER_TARGETS], { logPath, deadlineMs: (opts.deadlineMin ?? DEFAULT_DEADLINE_MIN) * 60_000, log, jobs: opts.jobs, quiet: false });
-  for (const bin of [testProgs, testMaps]) if (!existsSync(bin)) throw new HarnessError(`make finished but ${bin} is missing; see ${logPath}`, 1);
+  try {
+    await runMake(src, [...makeVars, ...RUNNER_TARGETS], { logPath, deadlineMs: (opts.deadlineMin ?? DEFAULT_DEADLINE_MIN) * 60_000, log, jobs: opts.jobs, quiet: false });
+  } catch (err) {
+    throw new SelftestsBuildError(`the BPF selftests of ${opts.tree} did not build: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  for (const bin of [testProgs, testMaps]) if (!existsSync(bin)) throw new SelftestsBuildError(`make finished but ${bin} is missing; see ${logPath}`);
   writeFileSync(join(dir, `${STAMP}.tmp`), `${JSON.stringify({ key, finishedAt: new Date().toISOString(), buildMs: Date.now() - t0, llvm: `${llvm.clang} ${llvm.version}` }, null, 2)}\n`);
   renameSync(join(dir, `${STAMP}.tmp`), join(dir, STAMP));
   log(`done in ${Math.round((Date.now() - t0) / 1000)} s`);
