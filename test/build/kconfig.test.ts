@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { configureTree } from '../../harness/build/kernel-build.js';
-import { droppedOptions, explainDropped, findKconfigSymbol, fragmentPaths, parseFragment, symbolsIn } from '../../harness/build/kconfig.js';
+import { droppedOptions, explainDropped, findKconfigSymbol, fragmentPaths, parseFragment, selftestsFragmentPaths, symbolsIn } from '../../harness/build/kconfig.js';
 import { ensureLinuxSource } from '../../harness/build/linux-source.js';
 import { minimumFromChanges } from '../../harness/build/toolchain.js';
 import { SetupError } from '../../harness/util/errors.js';
@@ -96,4 +96,27 @@ t.test('against the real linux-source-7.3 Kconfig', { skip: typeof source === 's
   // A menu's entries' own depends on lines are not the menu's.
   t.same(findKconfigSymbol(tree, 'CONFIG_VIRTIO_CONSOLE')[0]!.enclosing, []);
   t.equal(findKconfigSymbol(tree, 'CONFIG_PROVE_RCU')[0]!.hasPrompt, false, 'PROVE_RCU only follows PROVE_LOCKING');
+});
+
+t.test("the tree's BPF selftests fragments merge over ours, and what they lose is listed, not fatal", { skip: typeof source === 'string' ? false : source.skip }, async (t) => {
+  const tree = source as string;
+  const paths = selftestsFragmentPaths(tree);
+  t.same(paths.map((p) => basename(p)), ['config', 'config.vm', 'config.x86_64']);
+  const fragments = [
+    ...fragmentPaths(false).map((p) => ({ path: p, name: basename(p), options: parseFragment(readFileSync(p, 'utf8')), strict: true })),
+    ...paths.map((p) => ({ path: p, name: `selftests/${basename(p)}`, options: parseFragment(readFileSync(p, 'utf8')), strict: false })),
+  ];
+  const out = mkdtempSync(join(tmpdir(), 'bpfh-kconfig-st-'));
+  const logPath = join(out, 'build.log');
+  writeFileSync(logPath, '');
+  const lines: string[] = [];
+  // PAHOLE=false: no BTF. DEBUG_INFO_BTF is in base.config and in the selftests' config, merged
+  // later, so the selftests' fragment owns it: dropped, listed, and the merge goes on.
+  const merged = await configureTree({ source: tree, makeVars: [`O=${out}`, 'PAHOLE=false'], configPath: join(out, '.config'), outDir: out, fragments, logPath, log: (l) => lines.push(l) });
+  t.equal(merged.get('CONFIG_BPF_LSM'), 'y', 'an option only the selftests ask for');
+  t.equal(merged.get('CONFIG_9P_FS'), 'y', 'config.vm');
+  t.equal(merged.get('CONFIG_VIRTIO_CONSOLE'), 'y', 'ours');
+  const listed = readFileSync(join(out, 'bpfh-dropped-options.txt'), 'utf8');
+  t.match(listed, /CONFIG_DEBUG_INFO_BTF=y \(from selftests\/config\) became unset/);
+  t.ok(lines.some((l) => /option\(s\) of the tree's selftests fragments did not survive olddefconfig \(not ours to fix/.test(l)), 'one line says so');
 });
