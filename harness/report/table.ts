@@ -23,7 +23,8 @@ export function renderTable(s: Summary, opts: TableOptions = { color: false }): 
     const all = counterDeltas(r.counters?.before, r.counters?.after);
     const moved = all.filter((d) => d.delta !== 0).map((d) => `${d.name} ${signedBytes(d.delta)}`).join(', ');
     const deltas = all.length === 0 ? '' : moved || 'no change';
-    const settle = r.settleMs === null ? 'never' : ms(r.settleMs);
+    // A selftest has no reclaim to time.
+    const settle = r.kind === 'selftest' ? '-' : r.settleMs === null ? 'never' : ms(r.settleMs);
     rows.push({ cells: [str(r.name), v.toUpperCase(), settle, deltas || '-', str(r.reason).replace(/[\r\n]+/g, ' ')], verdict: v });
   }
   const widths = head.slice(0, 4).map((h, i) => Math.max(h.length, ...rows.map((r) => r.cells[i]!.length)));

@@ -58,7 +58,9 @@ export async function runSelftests(ops: GuestOps, plan: SelftestsPlan, runDir: s
   const runOne = async (runner: 'test_progs' | 'test_maps', path: string, args: string[]): Promise<{ ended: ExecResult; output: string; durationMs: number }> => {
     log(`selftests: ${runner} ${args.join(' ')}`);
     const t0 = Date.now();
-    const ended = await ops.exec(path, args, { cwd: plan.built.dir, out: `${GUEST_OUT}/${runner}.out`, timeoutMs: plan.deadlineMs });
+    // The agent answers when the runner ends; say every minute that it still runs.
+    const ticker = setInterval(() => log(`selftests: ${runner} still running, ${Math.round((Date.now() - t0) / 60_000)} min of at most ${Math.round(plan.deadlineMs / 60_000)}`), 60_000);
+    const ended = await ops.exec(path, args, { cwd: plan.built.dir, out: `${GUEST_OUT}/${runner}.out`, timeoutMs: plan.deadlineMs }).finally(() => clearInterval(ticker));
     const output = await readBack(ops, `${GUEST_OUT}/${runner}.out`);
     writeFileSync(join(hostOut, `${runner}.log`), output);
     const records = await ops.kmsg();
