@@ -220,7 +220,7 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
     if (selftests && opts.selftests && !session.console.fatalError) {
       const tSelftests = Date.now();
       const plan = { built: selftests, selection: effectiveSelection(opts.selftests.user), deadlineMs: opts.selftests.deadlineMin * 60_000 };
-      summary.selftests = { tree: kernel.build!.tree, dir: selftests.dir, llvm: selftests.llvm, selection: testProgsArgs(plan.selection) };
+      summary.selftests = { tree: selftests.tree, dir: selftests.dir, llvm: selftests.llvm, selection: testProgsArgs(plan.selection) };
       const results = await runSelftests(ops, plan, run.dir, log, (records) => kernelLog.push(...records));
       summary.scenarios.push(...results);
       timings.selftestsMs = Date.now() - tSelftests;

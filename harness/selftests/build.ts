@@ -29,6 +29,8 @@ export class SelftestsBuildError extends HarnessError {
 const DEFAULT_DEADLINE_MIN = 180;
 
 export interface BuiltSelftests {
+  /** The kernel tree they were built from. */
+  tree: string;
   /** Where test_progs, test_maps, the .bpf.o files and bpf_testmod.ko are; test_progs runs here. */
   dir: string;
   testProgs: string;
@@ -111,7 +113,7 @@ export async function buildSelftests(opts: SelftestsBuildOptions): Promise<Built
     pahole: opts.kernel.toolchain?.pahole ?? 'host',
     target: RUNNER_TARGETS.join(' '),
   });
-  const done = (reused: boolean): BuiltSelftests => ({ dir, testProgs, testMaps, key, reused, elapsedMs: Date.now() - t0, logPath, llvm: `${llvm.clang} ${llvm.version}` });
+  const done = (reused: boolean): BuiltSelftests => ({ tree: opts.tree, dir, testProgs, testMaps, key, reused, elapsedMs: Date.now() - t0, logPath, llvm: `${llvm.clang} ${llvm.version}` });
   if (readStamp(dir)?.key === key && existsSync(testProgs) && existsSync(testMaps)) {
     log(`up to date (key ${key.slice(0, 12)}): ${dir}`);
     return done(true);
