@@ -25,9 +25,10 @@ import { chooseAccel, type AccelRequest } from '../vm/accel.js';
 import { chooseChannel, type ChannelKind } from '../vm/channel.js';
 import { bootGuestRetrying, type GuestSession } from '../vm/session.js';
 import { SHARE_NEEDS } from '../vm/qemu.js';
-import { buildGuestInitramfs, sharedLibraryEntries } from '../vm/guest-image.js';
+import { buildGuestInitramfs } from '../vm/guest-image.js';
 import { defaultJobs, type BuiltKernel } from '../build/kernel-build.js';
 import { buildSelftests } from '../selftests/build.js';
+import { selftestsGuestFiles } from '../selftests/guest-files.js';
 import { runSelftests } from '../selftests/run.js';
 import { effectiveSelection, testProgsArgs, type Selection } from '../selftests/selection.js';
 import { checkOverrides, runScenario } from './scenario-runner.js';
@@ -133,7 +134,7 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
   const selftests = opts.selftests && kernel.build ? await buildSelftests({ tree: kernel.build.tree, kernel: kernel.build, jobs: defaultJobs(), log }) : undefined;
   if (selftests) timings.selftestsBuildMs = selftests.elapsedMs;
   // The selftests come over 9p at the same path as on the host; their shared libraries ride in the initramfs.
-  const image = buildGuestInitramfs(selftests ? sharedLibraryEntries([selftests.testProgs, selftests.testMaps]) : []);
+  const image = buildGuestInitramfs(selftests ? selftestsGuestFiles(selftests) : []);
   const shares = selftests ? [{ tag: 'bpfh.selftests', hostPath: selftests.dir, guestPath: selftests.dir }] : undefined;
   const spec = { bzImage: kernel.bzImage, initramfs: image.path, accel: 'tcg' as const, channel: channel.kind, cpus: opts.cpus, memoryMiB: opts.memoryMiB, shares };
   const accel = await chooseAccel(opts.accel, spec, log);

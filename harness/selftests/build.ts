@@ -13,7 +13,7 @@ import { buildKey, isGitTree, listingHash, sha256 } from '../build/build-key.js'
 import { runMake, type BuiltKernel } from '../build/kernel-build.js';
 import { SELFTESTS_SUBDIR } from '../build/kconfig.js';
 import { HarnessError, SetupError } from '../util/errors.js';
-import { chooseSelftestsLlvm } from './toolchain.js';
+import { chooseSelftestsLlvm, clangCommand } from './toolchain.js';
 
 /** The runners the harness uses; the Makefile builds their objects and test modules with them. */
 export const RUNNER_TARGETS = ['test_progs', 'test_maps'] as const;
@@ -54,10 +54,15 @@ export function selftestsOutDir(kernelOutDir: string): string {
   return join(kernelOutDir, 'bpfh-selftests');
 }
 
+/** Subdirectories of the selftests the Makefile builds in place (make -C), not into OUTPUT. */
+const IN_PLACE = ['testing/selftests/bpf/test_kmods/', 'testing/selftests/bpf/libarena/'];
+/** What those in-place builds leave: objects, modules, skeletons, kbuild's bookkeeping. */
+const GENERATED = /(\.o|\.ko|\.a|\.skel\.h|\.mod|\.mod\.c|\.cmd|\/Module\.symvers|\/modules\.order)$/;
+
 /**
  * What the selftests are built from, besides the kernel: tools/ (the tests, libbpf, bpftool,
  * resolve_btfids, the tools' headers). A plain tree hashes its listing, leaving out what the
- * selftests' Makefile writes into test_kmods/ (everything there but sources and Makefiles).
+ * selftests' Makefile writes into its own test_kmods/ and libarena/.
  */
 export async function selftestsSourceHash(tree: string): Promise<string> {
   if (isGitTree(tree)) {
@@ -68,8 +73,7 @@ export async function selftestsSourceHash(tree: string): Promise<string> {
     };
     return sha256([await git(['rev-parse', 'HEAD']), await git(['diff', 'HEAD', '--', 'tools']), await git(['ls-files', '--others', '--exclude-standard', '--', 'tools'])].join('\0'));
   }
-  const kmods = 'testing/selftests/bpf/test_kmods/';
-  return listingHash(join(tree, 'tools'), [], (rel) => !rel.startsWith(kmods) || /(\.[ch]|\/Makefile)$/.test(rel));
+  return listingHash(join(tree, 'tools'), [], (rel) => !(IN_PLACE.some((d) => rel.startsWith(d)) && GENERATED.test(rel)));
 }
 
 function readStamp(dir: string): { key: string } | undefined {
@@ -95,11 +99,13 @@ export async function buildSelftests(opts: SelftestsBuildOptions): Promise<Built
   const testMaps = join(dir, 'test_maps');
   const logPath = join(dir, 'build.log');
   const paholeWrapper = join(opts.kernel.outDir, 'bpfh-pahole');
+  mkdirSync(dir, { recursive: true });
   const makeVars = [
     `OUTPUT=${dir}`,
     // The kernel build: where the test modules find Module.symvers, and the BTF vmlinux.h is made from.
     `KBUILD_OUTPUT=${opts.kernel.outDir}`,
     `VMLINUX_BTF=${vmlinux}`,
+    `CLANG=${clangCommand(llvm, join(dir, 'bpfh-clang'))}`,
     ...llvm.makeVars,
     // The test modules get BTF like the kernel's own: the same pahole.
     ...(existsSync(paholeWrapper) ? [`PAHOLE=${paholeWrapper}`] : []),

@@ -4,6 +4,7 @@
  * version beside it. Versioned names on purpose: Debian's plain `clang` is often an older
  * default (bookworm's is 14, below 7.x kernels' 17.0.1).
  */
+import { chmodSync, writeFileSync } from 'node:fs';
 import { SetupError } from '../util/errors.js';
 import { which } from '../kernel/apt.js';
 import { compareVersions, minToolVersion, toolVersion } from '../build/toolchain.js';
@@ -12,8 +13,10 @@ export interface SelftestsLlvm {
   /** 'clang-19' */
   clang: string;
   version: string;
-  /** The make variables naming every LLVM tool the selftests Makefile calls. */
+  /** The make variables naming the LLVM tools the selftests Makefile calls, but CLANG. */
   makeVars: string[];
+  /** The -mcpu a wrapper gives BPF compiles that set none (see NO_MCPU_NEEDS_HELP_BELOW), or undefined. */
+  defaultCpu?: 'v3' | 'v4';
   /** The tree's minimum. */
   minimum: string;
   note: string;
@@ -24,6 +27,16 @@ const CANDIDATE_MAJORS = Array.from({ length: 12 }, (_, i) => 25 - i);
 const TOOLS = { LLC: 'llc', LLVM_CONFIG: 'llvm-config', LLVM_OBJCOPY: 'llvm-objcopy', LLVM_STRIP: 'llvm-strip' } as const;
 /** The tests of the cpuv4 ISA need clang 18 (the selftests Makefile's own test). */
 const CPUV4_MAJOR = 18;
+/**
+ * Parts of newer trees are compiled with no -mcpu and rely on a newer LLVM than bookworm's:
+ * 7.3's libarena uses 32-bit atomics (cpu v3; "unsupported atomic operation, please use 64 bit
+ * version", then a crash in clang 19's backend) and signed division (v4; "unsupported signed
+ * division"). Clangs before this major get -mcpu=v4 (v3 before 18, which has no v4) through a
+ * wrapper, for BPF targets only (the same CLANG also compiles and probes for the host), put
+ * first: every runner flavor that sets its own -mcpu (test_progs v3, no_alu32 v2, cpuv4 v4)
+ * still wins, as the last -mcpu counts.
+ */
+const NO_MCPU_NEEDS_HELP_BELOW = 20;
 
 export async function chooseSelftestsLlvm(tree: string): Promise<SelftestsLlvm> {
   const minimum = (await minToolVersion(tree, 'llvm')) ?? '15.0.0';
@@ -39,10 +52,37 @@ export async function chooseSelftestsLlvm(tree: string): Promise<SelftestsLlvm> 
     }
     const missing = Object.values(TOOLS).map((t) => `${t}-${major}`).filter((t) => !which(t));
     if (missing.length > 0) throw new SetupError(`${clang} is there but ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not: apt-get install llvm-${major}`);
-    const makeVars = [`CLANG=${clang}`, ...Object.entries(TOOLS).map(([v, t]) => `${v}=${t}-${major}`)];
+    const defaultCpu = major >= NO_MCPU_NEEDS_HELP_BELOW ? undefined : major >= CPUV4_MAJOR ? 'v4' : 'v3';
+    const makeVars = Object.entries(TOOLS).map(([v, t]) => `${v}=${t}-${major}`);
     const cpuv4 = major >= CPUV4_MAJOR ? '' : `; below ${CPUV4_MAJOR}, the cpuv4 tests are not built`;
-    return { clang, version, makeVars, minimum, note: `BPF selftests: ${clang} ${version} (the tree needs LLVM ${minimum}${cpuv4})` };
+    const cpu = defaultCpu ? `; BPF code built with no -mcpu gets -mcpu=${defaultCpu}` : '';
+    return { clang, version, makeVars, defaultCpu, minimum, note: `BPF selftests: ${clang} ${version} (the tree needs LLVM ${minimum}${cpuv4}${cpu})` };
   }
   const seen = tooOld.length ? ` (${tooOld.join(', ')} ${tooOld.length === 1 ? 'is' : 'are'} older)` : '';
   throw new SetupError(`the BPF selftests of this tree need clang and LLVM ${minimum} or newer${seen}: apt-get install clang-19 llvm-19 (bookworm has 19)`);
+}
+
+/**
+ * The CLANG= for make: the clang itself, or for an older one a wrapper at `path` that puts
+ * -mcpu=<defaultCpu> first when it compiles for a BPF target.
+ */
+export function clangCommand(llvm: SelftestsLlvm, path: string): string {
+  if (!llvm.defaultCpu) return llvm.clang;
+  writeFileSync(
+    path,
+    `#!/bin/sh
+# bpf-harness: ${llvm.clang}, with -mcpu=${llvm.defaultCpu} first for BPF targets (a later -mcpu wins); see harness/selftests/toolchain.ts.
+prev=
+for a in "$@"; do
+	case "$a" in
+	--target=bpf*) exec ${llvm.clang} -mcpu=${llvm.defaultCpu} "$@" ;;
+	bpf | bpfel | bpfeb) [ "$prev" = -target ] && exec ${llvm.clang} -mcpu=${llvm.defaultCpu} "$@" ;;
+	esac
+	prev="$a"
+done
+exec ${llvm.clang} "$@"
+`,
+  );
+  chmodSync(path, 0o755);
+  return path;
 }

@@ -1,0 +1,46 @@
+// The selftests' LLVM choice and the -mcpu wrapper, against the real clang-N of this machine
+// (skipped where no versioned clang is installed: bookworm's clang-19 comes with
+// BPF_HARNESS_SETUP_SELFTESTS=1 npm run setup).
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { which } from '../../harness/kernel/apt.js';
+import { chooseSelftestsLlvm, clangCommand } from '../../harness/selftests/toolchain.js';
+
+const tree = mkdtempSync(join(tmpdir(), 'bpfh-llvm-tree-'));
+const clang19 = which('clang-19') && which('llvm-strip-19') ? false : 'clang-19 and llvm-19 are not installed';
+
+t.test('a tree with no minimum gets the newest versioned clang with its tools', { skip: clang19 }, async (t) => {
+  const llvm = await chooseSelftestsLlvm(tree);
+  t.match(llvm.clang, /^clang-\d+$/);
+  t.ok(llvm.makeVars.includes(`LLVM_STRIP=llvm-strip-${llvm.clang.slice(6)}`));
+  t.match(llvm.note, /^BPF selftests: clang-\d+ \d+\.\d+/);
+});
+
+t.test('the wrapper gives BPF compiles without -mcpu the newer ISA, and leaves host compiles alone', { skip: clang19 }, async (t) => {
+  const llvm = await chooseSelftestsLlvm(tree);
+  if (!llvm.defaultCpu) {
+    t.comment(`${llvm.clang} needs no wrapper`);
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'bpfh-clangw-'));
+  const wrapper = clangCommand(llvm, join(dir, 'clang'));
+  // Signed division by a runtime value: BPF cpu v4 only (libarena's test_buddy does the like).
+  const src = join(dir, 'sdiv.c');
+  writeFileSync(src, 'int f(int a, int b) { return a / b; }\n');
+  const compile = (cc: string, args: string[]): boolean => {
+    try {
+      execFileSync(cc, [...args, '-c', src, '-o', join(dir, 'o.o')], { stdio: 'pipe' });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  t.notOk(compile(llvm.clang, ['--target=bpfel', '-O2']), `${llvm.clang} alone refuses signed division (its default cpu is older)`);
+  t.ok(compile(wrapper, ['--target=bpfel', '-O2']), 'the wrapper compiles it');
+  t.ok(compile(wrapper, ['-target', 'bpf', '-O2']), 'the two-word -target form too');
+  t.notOk(compile(wrapper, ['--target=bpfel', '-O2', '-mcpu=v3']), 'a later -mcpu wins (the test_progs flavors set their own)');
+  t.ok(compile(wrapper, ['-O2']), 'a host compile gets no -mcpu (x86 would refuse it)');
+});
