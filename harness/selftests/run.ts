@@ -56,7 +56,7 @@ export async function runSelftests(ops: GuestOps, plan: SelftestsPlan, runDir: s
   const results: ScenarioResult[] = [];
 
   const runOne = async (runner: 'test_progs' | 'test_maps', path: string, args: string[]): Promise<{ ended: ExecResult; output: string; durationMs: number }> => {
-    log(`selftests: ${runner} ${args.join(' ')}`);
+    log(`selftests: ${[runner, ...args].join(' ')}`);
     const t0 = Date.now();
     // The agent answers when the runner ends; say every minute that it still runs.
     const ticker = setInterval(() => log(`selftests: ${runner} still running, ${Math.round((Date.now() - t0) / 60_000)} min of at most ${Math.round(plan.deadlineMs / 60_000)}`), 60_000);
