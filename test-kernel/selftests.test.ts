@@ -2,7 +2,7 @@
  * npm run test:kernel: `bpf-harness selftests` on Debian's linux-source-7.3. The first run
  * builds the kernel with the selftests' config (35-70 min on 2 cores) and test_progs with its
  * BPF objects (clang-19), then boots it and runs the default selection (the local storage
- * tests and test_maps' sk_storage_map); the second run must build nothing. Not part of npm test.
+ * tests and test_maps' sk_storage_map, alone); the second run must build nothing. Not part of npm test.
  */
 import t from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
@@ -25,7 +25,7 @@ t.test('selftests --kernel <linux-source-7.3>: the local storage selftests in th
   }
   t.ok(summary.scenarios.every((r) => r.kind === 'selftest'), 'no scenario of our own');
   t.ok(summary.scenarios.filter((r) => r.verdict === 'pass').length >= 5, 'the local storage tests pass on 7.3-rc7');
-  for (const f of ['selftests/test_progs.log', 'selftests/test_progs.json', 'selftests/test_maps.log', 'results.tap', 'junit.xml', 'kernel.log']) t.ok(existsSync(join(summary.resultsDir!, f)), f);
+  for (const f of ['selftests/test_progs.log', 'selftests/test_progs.json', 'selftests/map_tests.log', 'results.tap', 'junit.xml', 'kernel.log']) t.ok(existsSync(join(summary.resultsDir!, f)), f);
   t.match(readFileSync(join(summary.resultsDir!, 'junit.xml'), 'utf8'), /name="test_progs\/task_local_storage"/);
   t.equal(first.status, summary.exitCode);
 

@@ -6,17 +6,25 @@
  * Makefile builds in its own test_kmods/), keyed like kernel builds: unchanged inputs build
  * nothing.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { buildKey, isGitTree, listingHash, sha256 } from '../build/build-key.js';
 import { runMake, type BuiltKernel } from '../build/kernel-build.js';
 import { SELFTESTS_SUBDIR } from '../build/kconfig.js';
 import { HarnessError, SetupError } from '../util/errors.js';
+import { projectRoot } from '../util/paths.js';
 import { chooseSelftestsLlvm, clangCommand } from './toolchain.js';
 
-/** The runners the harness uses; the Makefile builds their objects and test modules with them. */
+/**
+ * What make builds: test_progs (with its BPF objects and test modules), and test_maps for the
+ * map tests' objects (map_tests/NAME.c -> NAME.test.o), which bpfh-map-test links.
+ */
 export const RUNNER_TARGETS = ['test_progs', 'test_maps'] as const;
+/** bpf/selftests/map-test-main.c: runs only the named map tests (test_maps runs them all). */
+const MAP_TEST_MAIN = join(projectRoot, 'bpf', 'selftests', 'map-test-main.c');
+/** The map tests map-test-main.c knows. */
+const MAP_TEST_OBJECTS = ['sk_storage_map.test.o'];
 export const STAMP = 'bpfh-selftests.json';
 
 /** The tree's selftests did not build: for a bisect step, a commit that cannot be tested (125). */
@@ -35,6 +43,8 @@ export interface BuiltSelftests {
   dir: string;
   testProgs: string;
   testMaps: string;
+  /** bpfh-map-test: the named map tests alone (bpf/selftests/map-test-main.c). */
+  mapTestRunner: string;
   key: string;
   reused: boolean;
   elapsedMs: number;
@@ -97,6 +107,7 @@ export async function buildSelftests(opts: SelftestsBuildOptions): Promise<Built
   const dir = selftestsOutDir(opts.kernel.outDir);
   const testProgs = join(dir, 'test_progs');
   const testMaps = join(dir, 'test_maps');
+  const mapTestRunner = join(dir, 'bpfh-map-test');
   const logPath = join(dir, 'build.log');
   const paholeWrapper = join(opts.kernel.outDir, 'bpfh-pahole');
   mkdirSync(dir, { recursive: true });
@@ -117,10 +128,10 @@ export async function buildSelftests(opts: SelftestsBuildOptions): Promise<Built
     startConfig: opts.kernel.key,
     compiler: `${opts.kernel.toolchain?.compiler ?? 'gcc'}; ${llvm.clang} ${llvm.version}`,
     pahole: opts.kernel.toolchain?.pahole ?? 'host',
-    target: RUNNER_TARGETS.join(' '),
+    target: `${RUNNER_TARGETS.join(' ')} + bpfh-map-test ${sha256(readFileSync(MAP_TEST_MAIN))}`,
   });
-  const done = (reused: boolean): BuiltSelftests => ({ tree: opts.tree, dir, testProgs, testMaps, key, reused, elapsedMs: Date.now() - t0, logPath, llvm: `${llvm.clang} ${llvm.version}` });
-  if (readStamp(dir)?.key === key && existsSync(testProgs) && existsSync(testMaps)) {
+  const done = (reused: boolean): BuiltSelftests => ({ tree: opts.tree, dir, testProgs, testMaps, mapTestRunner, key, reused, elapsedMs: Date.now() - t0, logPath, llvm: `${llvm.clang} ${llvm.version}` });
+  if (readStamp(dir)?.key === key && [testProgs, testMaps, mapTestRunner].every((f) => existsSync(f))) {
     log(`up to date (key ${key.slice(0, 12)}): ${dir}`);
     return done(true);
   }
@@ -135,8 +146,24 @@ export async function buildSelftests(opts: SelftestsBuildOptions): Promise<Built
     throw new SelftestsBuildError(`the BPF selftests of ${opts.tree} did not build: ${err instanceof Error ? err.message : String(err)}`);
   }
   for (const bin of [testProgs, testMaps]) if (!existsSync(bin)) throw new SelftestsBuildError(`make finished but ${bin} is missing; see ${logPath}`);
+  await linkMapTestRunner(dir, mapTestRunner, logPath);
   writeFileSync(join(dir, `${STAMP}.tmp`), `${JSON.stringify({ key, finishedAt: new Date().toISOString(), buildMs: Date.now() - t0, llvm: `${llvm.clang} ${llvm.version}` }, null, 2)}\n`);
   renameSync(join(dir, `${STAMP}.tmp`), join(dir, STAMP));
   log(`done in ${Math.round((Date.now() - t0) / 1000)} s`);
   return done(false);
+}
+
+/**
+ * Links bpf/selftests/map-test-main.c with the tree's map test objects and its libbpf (what
+ * test_maps links them with, less test_maps' own main and its other tests).
+ */
+async function linkMapTestRunner(dir: string, out: string, logPath: string): Promise<void> {
+  const objects = MAP_TEST_OBJECTS.map((o) => join(dir, o));
+  const missing = objects.filter((o) => !existsSync(o));
+  if (missing.length) throw new SelftestsBuildError(`the tree's test_maps build made no ${missing.map((m) => m.split('/').pop()).join(', ')}: its map_tests/ lack the map tests the harness runs`);
+  const args = ['-O2', '-g', '-o', out, MAP_TEST_MAIN, ...objects, join(dir, 'tools', 'build', 'libbpf', 'libbpf.a'), '-lelf', '-lz', '-lzstd', '-lrt', '-lpthread'];
+  appendFileSync(logPath, `\n$ gcc ${args.join(' ')}\n`);
+  const r = await execa('gcc', args, { reject: false, all: true, timeout: 120_000, stdin: 'ignore' });
+  appendFileSync(logPath, String(r.all ?? ''));
+  if (r.failed) throw new SelftestsBuildError(`linking bpfh-map-test failed (${r.timedOut ? 'timed out' : `exit ${r.exitCode}`}); see ${logPath}`);
 }

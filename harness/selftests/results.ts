@@ -5,8 +5,9 @@
  *
  * test_progs prints every test and every subtest it ran on stdout (`#238     sk_storage_tracing:OK`,
  * `#238/1   sk_storage_tracing/x:FAIL`); its -J file holds the totals and, without -v, only
- * the failed tests with their logs. test_maps runs all its tests and ends at the first failed
- * CHECK (`func(line):FAIL:tag ...`, exit 255); a map test that passes prints `test_NAME:PASS`.
+ * the failed tests with their logs. A map test of test_maps (run alone by bpfh-map-test) ends at
+ * its first failed CHECK (`func(line):FAIL:tag ...`, exit 255) and prints `test_NAME:PASS` when it
+ * passes.
  */
 import type { ScenarioResult, Verdict } from '../report/summary-types.js';
 
@@ -147,9 +148,9 @@ export function testProgsResults(out: ReturnType<typeof parseTestProgsOutput>, j
 }
 
 /**
- * The map tests asked for, judged from test_maps' output: PASS on its `test_NAME:PASS` line;
- * FAIL on a CHECK failure inside it (`test_NAME...(line):FAIL:`); ERROR when test_maps ended
- * before reaching it.
+ * The map tests asked for, judged from their output: PASS on the `test_NAME:PASS` line; FAIL
+ * on a CHECK failure inside it (`test_NAME...(line):FAIL:`); ERROR when the run ended before
+ * reaching or finishing it.
  */
 export function testMapsResults(output: string, mapTests: readonly string[], ended: { status: number; signal: number; timedOut: boolean }): ScenarioResult[] {
   const lines = output.split('\n');
@@ -161,6 +162,6 @@ export function testMapsResults(output: string, mapTests: readonly string[], end
     const own = lines.find((l) => l.startsWith(fn) && /\(\d+\):FAIL:/.test(l));
     if (own) return baseResult(`test_maps/${name}`, 'fail', own.trim(), 'test_maps');
     const before = failLine ? `: ${failLine.trim()}` : '';
-    return baseResult(`test_maps/${name}`, 'error', `test_maps ${how} before ${fn} ran or finished${before}`, 'test_maps');
+    return baseResult(`test_maps/${name}`, 'error', `the map tests' run ${how} before ${fn} ran or finished${before}`, 'test_maps');
   });
 }

@@ -1,6 +1,7 @@
 /**
  * Run the BPF selftests in a booted guest through the agent's exec verb: test_progs with the
- * selection and -J, then test_maps when a map test is selected, each under its own deadline.
+ * selection and -J, then the selected map tests of test_maps (alone, with bpfh-map-test), each
+ * under its own deadline.
  * Their output files come back with the read verb and are kept in the run's directory
  * (selftests/); the verdicts are results.ts's.
  */
@@ -55,7 +56,7 @@ export async function runSelftests(ops: GuestOps, plan: SelftestsPlan, runDir: s
   onKernelLog(await ops.kmsg());
   const results: ScenarioResult[] = [];
 
-  const runOne = async (runner: 'test_progs' | 'test_maps', path: string, args: string[]): Promise<{ ended: ExecResult; output: string; durationMs: number }> => {
+  const runOne = async (runner: 'test_progs' | 'map_tests', path: string, args: string[]): Promise<{ ended: ExecResult; output: string; durationMs: number }> => {
     log(`selftests: ${[runner, ...args].join(' ')}`);
     const t0 = Date.now();
     // The agent answers when the runner ends; say every minute that it still runs.
@@ -93,7 +94,7 @@ export async function runSelftests(ops: GuestOps, plan: SelftestsPlan, runDir: s
 
   const mapTests = selectedMapTests(plan.selection);
   if (mapTests.length) {
-    const tm = await runOne('test_maps', plan.built.testMaps, []);
+    const tm = await runOne('map_tests', plan.built.mapTestRunner, mapTests);
     const mapResults = testMapsResults(tm.output, mapTests, tm.ended);
     for (const r of mapResults) r.durationMs = tm.durationMs;
     results.push(...mapResults);
