@@ -43,20 +43,27 @@ async function readBack(ops: GuestOps, path: string): Promise<string> {
 }
 
 /**
- * The results of every selected test, in the order the runners ran them. `onKernelLog` gets
- * the kernel's messages of each runner's run; a kernel report (WARNING, BUG, KASAN, ...)
- * during a run is a failed result of its own, `<runner>/kernel-log`.
+ * Runs the selected tests, handing each runner's results to `onResults` as soon as they are
+ * known (so an interrupted run still reports what finished). `onKernelLog` gets the kernel's
+ * messages of each runner's run; a kernel report (WARNING, BUG, KASAN, ...) during a run is a
+ * failed result of its own, `<runner>/kernel-log`, after the runner's tests.
  */
-export async function runSelftests(ops: GuestOps, plan: SelftestsPlan, runDir: string, log: (line: string) => void, onKernelLog: (records: string[]) => void): Promise<ScenarioResult[]> {
+export async function runSelftests(
+  ops: GuestOps,
+  plan: SelftestsPlan,
+  runDir: string,
+  log: (line: string) => void,
+  onKernelLog: (records: string[]) => void,
+  onResults: (results: ScenarioResult[]) => void,
+): Promise<void> {
   const hostOut = join(runDir, 'selftests');
   mkdirSync(hostOut, { recursive: true });
   await ops.mkdir(GUEST_OUT);
   // The root cgroup: a scenario may have left the agent in one of its own.
   await ops.enterCgroup('/sys/fs/cgroup');
   onKernelLog(await ops.kmsg());
-  const results: ScenarioResult[] = [];
 
-  const runOne = async (runner: 'test_progs' | 'map_tests', path: string, args: string[]): Promise<{ ended: ExecResult; output: string; durationMs: number }> => {
+  const runOne = async (runner: 'test_progs' | 'map_tests', path: string, args: string[]): Promise<{ ended: ExecResult; output: string; durationMs: number; kernelLog: ScenarioResult[] }> => {
     log(`selftests: ${[runner, ...args].join(' ')}`);
     const t0 = Date.now();
     // The agent answers when the runner ends; say every minute that it still runs.
@@ -67,16 +74,18 @@ export async function runSelftests(ops: GuestOps, plan: SelftestsPlan, runDir: s
     const records = await ops.kmsg();
     onKernelLog(records);
     const findings = scanKernelLog(records);
+    const kernelLog: ScenarioResult[] = [];
     if (findings.length) {
       const r = errorResult(`${runner}/kernel-log`, `the kernel reported ${findings.length} problem(s) while ${runner} ran: ${findings[0]!.line}`, runner);
       r.verdict = 'fail';
       r.kernelLog = findings.flatMap((f) => [f.line, ...f.context]);
-      results.push(r);
+      kernelLog.push(r);
     }
     log(`selftests: ${runner} ${endedHow(ended, plan.deadlineMs)} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    return { ended, output, durationMs: Date.now() - t0 };
+    return { ended, output, durationMs: Date.now() - t0, kernelLog };
   };
 
+  const mapTests = selectedMapTests(plan.selection);
   const json = `${GUEST_OUT}/test_progs.json`;
   const tp = await runOne('test_progs', plan.built.testProgs, ['-J', json, ...testProgsArgs(plan.selection)]);
   const jsonText = await readBack(ops, json);
@@ -84,20 +93,17 @@ export async function runSelftests(ops: GuestOps, plan: SelftestsPlan, runDir: s
   const parsed = parseTestProgsOutput(tp.output);
   const tpResults = testProgsResults(parsed, parseTestProgsJson(jsonText));
   for (const r of tpResults) r.durationMs = parsed.tests.length ? Math.round(tp.durationMs / parsed.tests.length) : 0;
-  // Kernel-log results of a runner go after its tests.
-  results.splice(0, 0, ...tpResults);
   if (!parsed.summary) {
-    results.push(errorResult('test_progs', `test_progs ${endedHow(tp.ended, plan.deadlineMs)} without its summary line (see selftests/test_progs.log)`, 'test_progs'));
-  } else if (tpResults.length === 0) {
-    results.push(errorResult('test_progs', `test_progs ran no test: the selection ${testProgsArgs(plan.selection).join(' ')} matches none in this tree`, 'test_progs'));
+    tpResults.push(errorResult('test_progs', `test_progs ${endedHow(tp.ended, plan.deadlineMs)} without its summary line (see selftests/test_progs.log)`, 'test_progs'));
+  } else if (tpResults.length === 0 && mapTests.length === 0) {
+    tpResults.push(errorResult('test_progs', `test_progs ran no test: the selection ${testProgsArgs(plan.selection).join(' ')} matches none in this tree`, 'test_progs'));
   }
+  onResults([...tpResults, ...tp.kernelLog]);
 
-  const mapTests = selectedMapTests(plan.selection);
   if (mapTests.length) {
     const tm = await runOne('map_tests', plan.built.mapTestRunner, mapTests);
     const mapResults = testMapsResults(tm.output, mapTests, tm.ended);
     for (const r of mapResults) r.durationMs = tm.durationMs;
-    results.push(...mapResults);
+    onResults([...mapResults, ...tm.kernelLog]);
   }
-  return results;
 }
