@@ -3,7 +3,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { firstFailureLine, parseTestProgsJson, parseTestProgsOutput, testProgsResults } from '../../harness/selftests/results.js';
+import { firstFailureLine, parseTestProgsJson, parseTestProgsOutput, testMapsResults, testProgsResults } from '../../harness/selftests/results.js';
 import { summaryToJUnit } from '../../harness/report/junit.js';
 import { summaryToTap } from '../../harness/report/tap.js';
 import { renderTable } from '../../harness/report/table.js';
@@ -61,4 +61,27 @@ t.test('the reports show selftests like scenarios', async (t) => {
   const table = renderTable(summary);
   t.match(table, /pass 5 {2}fail 1 {2}error 0 {2}skip 1 {2}\(of 0 scenarios and 7 selftests\)/);
   t.match(table, /test_progs\/test_local_storage\s+FAIL\s+-\s+-\s+the test failed/);
+});
+
+t.test('map tests: PASS from their own line; an ERROR when the run ended first', async (t) => {
+  const out = fixture('7.3-rc7-pass', 'map_tests.log');
+  const ok = { status: 0, signal: 0, timedOut: false };
+  t.same(testMapsResults(out, ['sk_storage_map'], ok).map((r) => [r.name, r.verdict, r.reason]), [['test_maps/sk_storage_map', 'pass', 'test_sk_storage_map:PASS']]);
+  // The same output cut before its PASS line, as a run killed at its deadline leaves it.
+  const cut = out.split('\n').filter((l) => !l.includes(':PASS')).join('\n');
+  const killed = testMapsResults(cut, ['sk_storage_map'], { status: -1, signal: 9, timedOut: true });
+  t.equal(killed[0]!.verdict, 'error');
+  t.match(killed[0]!.reason, /hit its deadline before test_sk_storage_map ran or finished/);
+  // A CHECK failure line as test_maps.h prints it, in place of the PASS line.
+  const failed = testMapsResults(`${cut}\ntest_sk_storage_map_basic(470):FAIL:bpf_map_update_elem(BPF_NOEXIST|BPF_F_LOCK) err:-1 errno:22\n`, ['sk_storage_map'], { status: 255, signal: 0, timedOut: false });
+  t.equal(failed[0]!.verdict, 'fail');
+  t.match(failed[0]!.reason, /^test_sk_storage_map_basic\(470\):FAIL:/);
+});
+
+t.test('the passing run: every default test once, all pass', async (t) => {
+  const out = parseTestProgsOutput(fixture('7.3-rc7-pass', 'test_progs.log'));
+  const results = testProgsResults(out, parseTestProgsJson(fixture('7.3-rc7-pass', 'test_progs.json')));
+  t.equal(results.length, 7);
+  t.ok(results.every((r) => r.verdict === 'pass'), results.map((r) => `${r.name} ${r.verdict}`).join(', '));
+  t.same(out.summary?.failed, 0);
 });
