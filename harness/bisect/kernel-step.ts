@@ -4,6 +4,7 @@
  * only the named scenarios, its results under the step's directory.
  */
 import { buildKernel } from '../build/kernel-build.js';
+import { firstClause } from '../report/compare.js';
 import { isAcceptable } from '../report/format.js';
 import type { Summary } from '../report/summary-types.js';
 import { vmTest } from '../run/vm-test.js';
@@ -50,7 +51,8 @@ export const kernelStepRunner: StepRunner = {
       const failed = (summary?.scenarios ?? []).filter((s) => !isAcceptable(s));
       const dir = summary?.resultsDir;
       if (code === 0) return { outcome: 'pass', reason: `${summary?.scenarios.length ?? 0} scenario(s) passed${attempt ? ` (re-run ${attempt})` : ''}`, resultsDir: dir, ms: Date.now() - t0 };
-      const why = failed.length ? failed.map((s) => `${s.name} ${s.verdict.toUpperCase()}: ${s.reason}`).join('; ') : summary?.debug && !summary.debug.ok ? 'the debug checks (allocinfo/kmemleak) failed' : `exit ${code}`;
+      // The first clause of each reason: a step's line stays readable; its results hold the rest.
+      const why = failed.length ? failed.map((s) => `${s.name} ${s.verdict.toUpperCase()}: ${firstClause(s.reason)}`).join('; ') : summary?.debug && !summary.debug.ok ? 'the debug checks (allocinfo/kmemleak) failed' : `exit ${code}`;
       return { outcome: 'fail', reason: why, resultsDir: dir, failed: failed.map((s) => s.name), ms: Date.now() - t0 };
     } catch (err) {
       const msg = err instanceof Error ? err.message.split('\n')[0]! : String(err);

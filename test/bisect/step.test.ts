@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execaSync } from 'execa';
-import { decideStep, EXIT_ABORT, EXIT_BAD, EXIT_GOOD, EXIT_SKIP, readStepRecords, runStep, type AttemptResult, type BisectState, type BuildResult } from '../../harness/bisect/step.js';
+import { checksOf, decideStep, EXIT_ABORT, EXIT_BAD, EXIT_GOOD, EXIT_SKIP, readStepRecords, runStep, type AttemptResult, type BisectState, type BuildResult } from '../../harness/bisect/step.js';
 import { kernelStepRunner } from '../../harness/bisect/kernel-step.js';
 import { resolveKernel } from '../../harness/kernel/resolve.js';
 import { runCli } from '../helpers/cli.js';
@@ -121,4 +121,12 @@ t.test('the real step runner on a real kernel: pass, and an image that is no ker
   const bad = await kernelStepRunner.test(state, notKernel, 0, res, () => {});
   t.equal(bad.outcome, 'untestable', bad.reason);
   t.equal(decideStep({ ok: true, bzImage: notKernel, ms: 1, reused: false }, [bad]).exitCode, EXIT_SKIP);
+});
+
+t.test('what a step says it tests', async (t) => {
+  const base = { scenarios: [] as string[], sizes: 'small' as const, retries: 1, seed: 1, debug: false, accel: 'tcg' as const, bootDeadlineS: 1, settleDeadlineS: 1, buildDeadlineMin: 1 };
+  t.equal(checksOf(base), 'every scenario');
+  t.equal(checksOf({ ...base, selftests: [] }), 'every scenario', 'a bisect.json from before selftests, or none named');
+  t.equal(checksOf({ ...base, selftests: ['task_local_storage'] }), 'selftests task_local_storage', 'selftests alone run no scenario');
+  t.equal(checksOf({ ...base, scenarios: ['sk-multi-map'], selftests: ['map_kptr'] }), 'sk-multi-map and selftests map_kptr');
 });
