@@ -18,6 +18,7 @@
 #   NIGHTLY_SIZES=LEVEL     default stress
 #   NIGHTLY_SCENARIOS="A B" only these scenarios (default: all)
 #   NIGHTLY_SELFTESTS=0     no BPF selftests (they need TREE built; NIGHTLY_KERNEL runs none)
+#   NIGHTLY_DEBUG=0         build without the debug fragment (faster; no KASAN, kmemleak, allocinfo)
 #   NIGHTLY_VMTEST_ARGS="." more vm-test options, e.g. "--accel tcg --seed 1"
 #   NIGHTLY_RESULTS=DIR     where nightly-<time>/ directories go (default: results/ of the project)
 #   NIGHTLY_STATE=FILE      last night's summary.json (default: $NIGHTLY_RESULTS/nightly-state/last-summary.json);
@@ -75,10 +76,11 @@ if [[ -n "${NIGHTLY_KERNEL:-}" ]]; then
 	KERNEL="$NIGHTLY_KERNEL"
 	say "NIGHTLY_KERNEL=$KERNEL: testing it instead of building $TREE"
 else
-	selftests_build=()
-	[[ "${NIGHTLY_SELFTESTS:-1}" != 0 ]] && selftests_build=(--selftests)
-	say "building $TREE with the debug fragment ${selftests_build[*]}"
-	"${CLI[@]}" kernel build --tree "$TREE" --debug "${selftests_build[@]}" --deadline "${NIGHTLY_BUILD_MIN:-240}" || { say "kernel build failed (see above)"; exit 2; }
+	build_flags=()
+	[[ "${NIGHTLY_DEBUG:-1}" != 0 ]] && build_flags+=(--debug)
+	[[ "${NIGHTLY_SELFTESTS:-1}" != 0 ]] && build_flags+=(--selftests)
+	say "building $TREE ${build_flags[*]}"
+	"${CLI[@]}" kernel build --tree "$TREE" "${build_flags[@]}" --deadline "${NIGHTLY_BUILD_MIN:-240}" || { say "kernel build failed (see above)"; exit 2; }
 	KERNEL="$TREE"
 fi
 with_selftests=()
