@@ -16,6 +16,7 @@ function countersText(c: Cell): string {
 
 function settleCell(c: Cell): string {
   if (c.verdict === 'missing') return '';
+  if (c.selftest) return '-';
   return c.settleMs === null ? 'never' : ms(c.settleMs);
 }
 

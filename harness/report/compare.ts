@@ -31,6 +31,8 @@ export interface Cell {
   /** after - before of the main counters (memcg, slab, optmem), only those recorded. */
   deltas: CounterDelta[];
   reason: string;
+  /** A BPF selftest: no reclaim time, no counters. */
+  selftest?: boolean;
 }
 
 export interface GridRow {
@@ -55,6 +57,7 @@ export function cellOf(s: Summary, scenario: string): Cell {
     settleMs: typeof r.settleMs === 'number' && Number.isFinite(r.settleMs) ? r.settleMs : null,
     deltas: counterDeltas(r.counters?.before, r.counters?.after).filter((d) => MAIN_COUNTERS.has(d.name)),
     reason: str(r.reason),
+    ...(r.kind === 'selftest' ? { selftest: true } : {}),
   };
 }
 

@@ -148,3 +148,25 @@ t.test('firstClause', async (t) => {
   t.equal(firstClause('all back'), 'all back');
   t.equal(firstClause('maps stay; optmem stays'), 'maps stay (...)');
 });
+
+t.test('selftests compare like scenarios; a pass that becomes a skip is reported, never a regression', async (t) => {
+  const a = load('7.3-tree-with-selftests');
+  t.equal(a.scenarios.filter((r) => r.kind === 'selftest').length, 8, 'the recorded run has 12 scenarios and 8 selftests');
+  const same = compareRuns({ label: 'A', summary: a }, { label: 'B', summary: a });
+  t.same(same.changes, []);
+  // B: the same run with one edit each, named by the test.
+  const skipped = structuredClone(a);
+  const tp = skipped.scenarios.find((r) => r.name === 'test_progs/map_kptr')!;
+  tp.verdict = 'skip';
+  tp.reason = 'skipped';
+  const c = compareRuns({ label: 'A', summary: a }, { label: 'B', summary: skipped });
+  t.same(c.changes.map((x) => [x.scenario, x.kind, x.message]), [['test_progs/map_kptr', 'skipped', 'PASS in A, SKIP in B: skipped']]);
+  t.equal(c.regression, false);
+  const failing = structuredClone(skipped);
+  failing.scenarios.find((r) => r.name === 'test_progs/map_kptr')!.verdict = 'fail';
+  const back = compareRuns({ label: 'A', summary: skipped }, { label: 'B', summary: failing });
+  t.same(back.changes.map((x) => x.kind), ['regression'], 'a skipped test that now fails is a regression');
+  t.equal(back.regression, true);
+  const grid = renderGrid(buildGrid([{ label: 'A', summary: a }, { label: 'B', summary: skipped }]));
+  t.match(grid, /test_progs\/map_kptr\s+A\s+PASS\s+-\s+-/, 'no settle time or counters for a selftest');
+});
