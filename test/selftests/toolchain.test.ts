@@ -3,7 +3,7 @@
 // BPF_HARNESS_SETUP_SELFTESTS=1 npm run setup).
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { which } from '../../harness/kernel/apt.js';
@@ -43,4 +43,28 @@ t.test('the wrapper gives BPF compiles without -mcpu the newer ISA, and leaves h
   t.ok(compile(wrapper, ['-target', 'bpf', '-O2']), 'the two-word -target form too');
   t.notOk(compile(wrapper, ['--target=bpfel', '-O2', '-mcpu=v3']), 'a later -mcpu wins (the test_progs flavors set their own)');
   t.ok(compile(wrapper, ['-O2']), 'a host compile gets no -mcpu (x86 would refuse it)');
+});
+
+t.test('no clang new enough: one line naming the packages; a clang without its llvm tools: names them', async (t) => {
+  const saved = process.env.PATH;
+  t.teardown(() => {
+    process.env.PATH = saved;
+  });
+  // PATH is a directory holding only sh and what the test puts there: a clang-14 too old for a
+  // tree whose minimum is 17.0.1 (what linux-source-7.3's scripts/min-tool-version.sh says).
+  const bin = mkdtempSync(join(tmpdir(), 'bpfh-path-'));
+  symlinkSync('/bin/sh', join(bin, 'sh'));
+  const fake = (name: string, banner: string): void => writeFileSync(join(bin, name), `#!/bin/sh\necho '${banner}'\n`, { mode: 0o755 });
+  const minTree = mkdtempSync(join(tmpdir(), 'bpfh-mintree-'));
+  mkdirSync(join(minTree, 'scripts'));
+  writeFileSync(join(minTree, 'scripts', 'min-tool-version.sh'), 'case "$1" in llvm) echo 17.0.1 ;; esac\n');
+  fake('clang-14', 'Debian clang version 14.0.6');
+  process.env.PATH = bin;
+  await t.rejects(chooseSelftestsLlvm(minTree), /need clang and LLVM 17\.0\.1 or newer \(clang-14 14\.0\.6 is older\): apt-get install clang-19 llvm-19/);
+  fake('clang-24', 'Debian clang version 24.0.1');
+  await t.rejects(chooseSelftestsLlvm(minTree), /^clang-24 is there but llc-24, llvm-config-24, llvm-objcopy-24, llvm-strip-24 are not: apt-get install llvm-24$/);
+  for (const tool of ['llc', 'llvm-config', 'llvm-objcopy', 'llvm-strip']) fake(`${tool}-24`, 'x');
+  const llvm = await chooseSelftestsLlvm(minTree);
+  t.equal(llvm.clang, 'clang-24', 'the newest that meets the minimum');
+  t.equal(llvm.defaultCpu, undefined, 'LLVM 20 and later need no wrapper');
 });
