@@ -75,12 +75,23 @@ async function git(tree: string, args: string[], encoding: 'utf8' | 'buffer' = '
   return r.stdout as string | Buffer;
 }
 
-export async function treeState(tree: string): Promise<TreeState> {
+/**
+ * Which part of a tree a state covers: by default all a kernel build reads (everything but
+ * NOT_KERNEL_INPUT); `paths` (relative to the top) narrows it, and `keep` leaves out files
+ * (by their path relative to the top) that a build writes there.
+ */
+export interface TreeScope {
+  paths: string[];
+  keep?: (rel: string) => boolean;
+}
+
+export async function treeState(tree: string, scope?: TreeScope): Promise<TreeState> {
+  const keep = scope?.keep ?? ((): boolean => true);
   if (isGitTree(tree)) {
     const commit = String(await git(tree, ['rev-parse', 'HEAD'])).trim();
-    const exclude = ['--', '.', ...NOT_KERNEL_INPUT.map((p) => `:(exclude)${p}`)];
-    const diff = (await git(tree, ['diff', 'HEAD', '--binary', ...exclude], 'buffer')) as Buffer;
-    const untracked = String(await git(tree, ['ls-files', '--others', '--exclude-standard', '-z', ...exclude])).split('\0').filter(Boolean).sort();
+    const pathspec = ['--', ...(scope ? scope.paths : ['.', ...NOT_KERNEL_INPUT.map((p) => `:(exclude)${p}`)])];
+    const diff = (await git(tree, ['diff', 'HEAD', '--binary', ...pathspec], 'buffer')) as Buffer;
+    const untracked = String(await git(tree, ['ls-files', '--others', '--exclude-standard', '-z', ...pathspec])).split('\0').filter((f) => f && keep(f)).sort();
     const h = createHash('sha256').update(diff);
     for (const f of untracked) {
       h.update(`\0${f}\0`);
@@ -92,7 +103,9 @@ export async function treeState(tree: string): Promise<TreeState> {
     }
     return { kind: 'git', commit, dirtyHash: h.digest('hex'), dirty: diff.length > 0 || untracked.length > 0 };
   }
-  return { kind: 'plain', dirtyHash: listingHash(tree, NOT_KERNEL_INPUT), dirty: false };
+  if (!scope) return { kind: 'plain', dirtyHash: listingHash(tree, NOT_KERNEL_INPUT), dirty: false };
+  const parts = scope.paths.map((p) => `${p}\0${listingHash(join(tree, p), [], (rel) => keep(`${p}/${rel}`))}`);
+  return { kind: 'plain', dirtyHash: sha256(parts.join('\n')), dirty: false };
 }
 
 /**

@@ -9,7 +9,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { buildKey, isGitTree, listingHash, sha256 } from '../build/build-key.js';
+import { buildKey, sha256, treeState, type TreeState } from '../build/build-key.js';
 import { runMake, type BuiltKernel } from '../build/kernel-build.js';
 import { SELFTESTS_SUBDIR } from '../build/kconfig.js';
 import { HarnessError, SetupError } from '../util/errors.js';
@@ -65,25 +65,17 @@ export function selftestsOutDir(kernelOutDir: string): string {
 }
 
 /** Subdirectories of the selftests the Makefile builds in place (make -C), not into OUTPUT. */
-const IN_PLACE = ['testing/selftests/bpf/test_kmods/', 'testing/selftests/bpf/libarena/'];
+const IN_PLACE = ['tools/testing/selftests/bpf/test_kmods/', 'tools/testing/selftests/bpf/libarena/'];
 /** What those in-place builds leave: objects, modules, skeletons, kbuild's bookkeeping. */
 const GENERATED = /(\.o|\.ko|\.a|\.skel\.h|\.mod|\.mod\.c|\.cmd|\/Module\.symvers|\/modules\.order)$/;
 
 /**
  * What the selftests are built from, besides the kernel: tools/ (the tests, libbpf, bpftool,
- * resolve_btfids, the tools' headers). A plain tree hashes its listing, leaving out what the
- * selftests' Makefile writes into its own test_kmods/ and libarena/.
+ * resolve_btfids, the tools' headers), without what the selftests' Makefile writes into its
+ * own test_kmods/ and libarena/.
  */
-export async function selftestsSourceHash(tree: string): Promise<string> {
-  if (isGitTree(tree)) {
-    const git = async (args: string[]): Promise<string> => {
-      const r = await execa('git', ['-C', tree, ...args], { reject: false, timeout: 300_000, stdin: 'ignore', maxBuffer: 1 << 30 });
-      if (r.failed) throw new SetupError(`git ${args[0]} in ${tree} failed: ${String(r.stderr).trim().split('\n')[0]}`);
-      return String(r.stdout);
-    };
-    return sha256([await git(['rev-parse', 'HEAD']), await git(['diff', 'HEAD', '--', 'tools']), await git(['ls-files', '--others', '--exclude-standard', '--', 'tools'])].join('\0'));
-  }
-  return listingHash(join(tree, 'tools'), [], (rel) => !(IN_PLACE.some((d) => rel.startsWith(d)) && GENERATED.test(rel)));
+export async function selftestsSourceState(tree: string): Promise<TreeState> {
+  return treeState(tree, { paths: ['tools'], keep: (rel) => !(IN_PLACE.some((d) => rel.startsWith(d)) && GENERATED.test(rel)) });
 }
 
 function readStamp(dir: string): { key: string } | undefined {
@@ -122,7 +114,7 @@ export async function buildSelftests(opts: SelftestsBuildOptions): Promise<Built
     ...(existsSync(paholeWrapper) ? [`PAHOLE=${paholeWrapper}`] : []),
   ];
   const key = buildKey({
-    tree: { kind: 'plain', dirtyHash: await selftestsSourceHash(opts.tree), dirty: false },
+    tree: await selftestsSourceState(opts.tree),
     patches: [],
     fragments: [],
     startConfig: opts.kernel.key,

@@ -55,7 +55,3 @@ export function selects(sel: Selection, name: string): boolean {
 export function selectedMapTests(sel: Selection): string[] {
   return MAP_TESTS.filter((t) => selects(sel, t));
 }
-
-export function describeSelection(sel: Selection): string {
-  return testProgsArgs(sel).join(' ');
-}

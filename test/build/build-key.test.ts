@@ -72,3 +72,20 @@ t.test('tree state of a plain tree', async (t) => {
   writeFileSync(join(d, 'tools', 'lib', 'x.c'), 'x');
   t.not((await treeState(d)).dirtyHash, s1.dirtyHash, 'the rest of tools/ is');
 });
+
+t.test("a scoped state (the selftests' tools/) sees only its paths, less what keep refuses", async (t) => {
+  const scope = { paths: ['tools'], keep: (rel: string) => !rel.endsWith('.ko') };
+  for (const kind of ['plain', 'git'] as const) {
+    const d = kind === 'git' ? gitRepo(`scope-${kind}`) : mkdtempSync(join(tmpdir(), 'bpfh-scope-'));
+    mkdirSync(join(d, 'tools', 'lib'), { recursive: true });
+    writeFileSync(join(d, 'tools', 'lib', 'a.c'), 'int a;\n');
+    const s0 = await treeState(d, scope);
+    writeFileSync(join(d, 'kernel.c'), 'int k;\n');
+    t.same(await treeState(d, scope), s0, `${kind}: a file outside the scope does not count`);
+    writeFileSync(join(d, 'tools', 'lib', 'm.ko'), 'built\n');
+    t.same(await treeState(d, scope), s0, `${kind}: a file keep refuses does not count`);
+    writeFileSync(join(d, 'tools', 'lib', 'a.c'), 'int a = 2;\n');
+    if (kind === 'plain') utimesSync(join(d, 'tools', 'lib', 'a.c'), new Date(), new Date(Date.now() + 5000));
+    t.not((await treeState(d, scope)).dirtyHash, s0.dirtyHash, `${kind}: a change inside does`);
+  }
+});
