@@ -2,9 +2,8 @@
  * Build a tree's own BPF selftests (tools/testing/selftests/bpf: test_progs, test_maps, their
  * BPF objects and test modules) against a kernel the harness built from that tree with the
  * selftests' config (kernel-build.ts, `selftests: true`). The output goes into the kernel's
- * build directory (never into the tree, but for the test modules, which the selftests'
- * Makefile builds in its own test_kmods/), keyed like kernel builds: unchanged inputs build
- * nothing.
+ * build directory (never into the tree, but for what the selftests' Makefile builds in place:
+ * its test_kmods/ and libarena/), keyed like kernel builds: unchanged inputs build nothing.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -42,7 +41,6 @@ export interface BuiltSelftests {
   /** Where test_progs, test_maps, the .bpf.o files and bpf_testmod.ko are; test_progs runs here. */
   dir: string;
   testProgs: string;
-  testMaps: string;
   /** bpfh-map-test: the named map tests alone (bpf/selftests/map-test-main.c). */
   mapTestRunner: string;
   key: string;
@@ -122,8 +120,8 @@ export async function buildSelftests(opts: SelftestsBuildOptions): Promise<Built
     pahole: opts.kernel.toolchain?.pahole ?? 'host',
     target: `${RUNNER_TARGETS.join(' ')} + bpfh-map-test ${sha256(readFileSync(MAP_TEST_MAIN))}`,
   });
-  const done = (reused: boolean): BuiltSelftests => ({ tree: opts.tree, dir, testProgs, testMaps, mapTestRunner, key, reused, elapsedMs: Date.now() - t0, logPath, llvm: `${llvm.clang} ${llvm.version}` });
-  if (readStamp(dir)?.key === key && [testProgs, testMaps, mapTestRunner].every((f) => existsSync(f))) {
+  const done = (reused: boolean): BuiltSelftests => ({ tree: opts.tree, dir, testProgs, mapTestRunner, key, reused, elapsedMs: Date.now() - t0, logPath, llvm: `${llvm.clang} ${llvm.version}` });
+  if (readStamp(dir)?.key === key && [testProgs, mapTestRunner].every((f) => existsSync(f))) {
     log(`up to date (key ${key.slice(0, 12)}): ${dir}`);
     return done(true);
   }

@@ -21,5 +21,5 @@ export function selftestsGuestFiles(built: BuiltSelftests): CpioEntry[] {
     const host = p.candidates.find((c) => existsSync(c));
     return host ? [{ entry: fileEntry(p.guest, realpathSync(host)), host }] : [];
   });
-  return [...programs.map((p) => p.entry), ...sharedLibraryEntries([built.testProgs, built.testMaps, ...programs.map((p) => p.host)])];
+  return [...programs.map((p) => p.entry), ...sharedLibraryEntries([built.testProgs, built.mapTestRunner, ...programs.map((p) => p.host)])];
 }
