@@ -12,6 +12,15 @@ import { SelftestsBuildError } from '../selftests/build.js';
 import { GuestError, SetupError } from '../util/errors.js';
 import type { AttemptResult, BisectState, BuildResult, StepRunner } from './step.js';
 
+/** "3 scenario(s) passed", "1 selftest(s) passed", or both. */
+function passedText(summary: Summary | undefined): string {
+  const all = summary?.scenarios ?? [];
+  const selftests = all.filter((r) => r.kind === 'selftest').length;
+  const scenarios = all.length - selftests;
+  const parts = [...(scenarios || !selftests ? [`${scenarios} scenario(s)`] : []), ...(selftests ? [`${selftests} selftest(s)`] : [])];
+  return `${parts.join(' and ')} passed`;
+}
+
 export const kernelStepRunner: StepRunner = {
   async build(state: BisectState, log): Promise<BuildResult> {
     const t0 = Date.now();
@@ -50,7 +59,7 @@ export const kernelStepRunner: StepRunner = {
       });
       const failed = (summary?.scenarios ?? []).filter((s) => !isAcceptable(s));
       const dir = summary?.resultsDir;
-      if (code === 0) return { outcome: 'pass', reason: `${summary?.scenarios.length ?? 0} scenario(s) passed${attempt ? ` (re-run ${attempt})` : ''}`, resultsDir: dir, ms: Date.now() - t0 };
+      if (code === 0) return { outcome: 'pass', reason: `${passedText(summary)}${attempt ? ` (re-run ${attempt})` : ''}`, resultsDir: dir, ms: Date.now() - t0 };
       // The first clause of each reason: a step's line stays readable; its results hold the rest.
       const why = failed.length ? failed.map((s) => `${s.name} ${s.verdict.toUpperCase()}: ${firstClause(s.reason)}`).join('; ') : summary?.debug && !summary.debug.ok ? 'the debug checks (allocinfo/kmemleak) failed' : `exit ${code}`;
       return { outcome: 'fail', reason: why, resultsDir: dir, failed: failed.map((s) => s.name), ms: Date.now() - t0 };
