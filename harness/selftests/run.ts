@@ -9,6 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ScenarioResult } from '../report/summary-types.js';
 import type { ExecResult, GuestOps } from '../scenarios/guest-ops.js';
+import { GuestError } from '../util/errors.js';
 import { scanKernelLog } from '../verdict/kernel-log.js';
 import type { BuiltSelftests } from './build.js';
 import { parseTestProgsJson, parseTestProgsOutput, testMapsResults, testProgsResults } from './results.js';
@@ -68,7 +69,15 @@ export async function runSelftests(
     const t0 = Date.now();
     // The agent answers when the runner ends; say every minute that it still runs.
     const ticker = setInterval(() => log(`selftests: ${runner} still running, ${Math.round((Date.now() - t0) / 60_000)} min of at most ${Math.round(plan.deadlineMs / 60_000)}`), 60_000);
-    const ended = await ops.exec(path, args, { cwd: plan.built.dir, out: `${GUEST_OUT}/${runner}.out`, timeoutMs: plan.deadlineMs }).finally(() => clearInterval(ticker));
+    const ended = await ops
+      .exec(path, args, { cwd: plan.built.dir, out: `${GUEST_OUT}/${runner}.out`, timeoutMs: plan.deadlineMs })
+      .catch((err: unknown) => {
+        // The kernel died under the runner (a panic, an oops in the agent's path): the report
+        // names the runner it died under; the run itself ends as the guest's death.
+        if (err instanceof GuestError) onResults([errorResult(runner, `the guest died while ${[runner, ...args].join(' ')} ran: ${err.message}`, runner)]);
+        throw err;
+      })
+      .finally(() => clearInterval(ticker));
     const output = await readBack(ops, `${GUEST_OUT}/${runner}.out`);
     writeFileSync(join(hostOut, `${runner}.log`), output);
     const records = await ops.kmsg();
