@@ -397,11 +397,13 @@ export async function runMake(source: string, args: string[], o: { logPath: stri
 /**
  * For `vm-test --kernel <tree>`: the tree's bzImage, built first when missing or stale. Reuses
  * the options of the last harness build of that tree (debug, patches); a tree never built by
- * the harness gets the base config.
+ * the harness gets the base config. `selftests`: the kernel for the tree's BPF selftests; its
+ * `debug`, when given, replaces the last build's options (no patches).
  */
-export async function ensureTreeBuilt(tree: string, log: (line: string) => void, selftests = false): Promise<BuiltKernel> {
+export async function ensureTreeBuilt(tree: string, log: (line: string) => void, selftests?: { debug?: boolean }): Promise<BuiltKernel> {
   const abs = resolve(tree);
-  const stamp = selftests ? readStamp(defaultOutDir(abs, false, true)) ?? readStamp(defaultOutDir(abs, true, true)) : readStamp(defaultOutDir(abs, false)) ?? readStamp(defaultOutDir(abs, true));
-  const options = stamp?.options ?? { debug: false, patches: [] };
-  return buildKernel({ tree: abs, debug: options.debug, patches: options.patches, config: options.config, selftests, log });
+  const flavor = selftests !== undefined;
+  const stamp = readStamp(defaultOutDir(abs, false, flavor)) ?? readStamp(defaultOutDir(abs, true, flavor));
+  const options: BuildStamp['options'] = selftests?.debug !== undefined ? { debug: selftests.debug, patches: [] } : (stamp?.options ?? { debug: false, patches: [] });
+  return buildKernel({ tree: abs, debug: options.debug, patches: options.patches, config: options.config, selftests: flavor, log });
 }

@@ -66,11 +66,8 @@ export async function resolveKernel(spec: string, opts: ResolveOptions): Promise
     // A clean source tree (no in-tree build): built out of tree by the harness first, a no-op
     // when its build key is unchanged (harness/build/kernel-build.ts).
     if (!opts.config && !existsSync(join(path, '.config')) && existsSync(join(path, 'Kconfig')) && existsSync(join(path, 'arch', 'x86'))) {
-      const { buildKernel, ensureTreeBuilt } = await import('../build/kernel-build.js');
-      const built =
-        opts.selftests?.debug !== undefined
-          ? await buildKernel({ tree: path, debug: opts.selftests.debug, patches: [], selftests: true, log: opts.log })
-          : await ensureTreeBuilt(path, opts.log, opts.selftests !== undefined);
+      const { ensureTreeBuilt } = await import('../build/kernel-build.js');
+      const built = await ensureTreeBuilt(path, opts.log, opts.selftests);
       return { ...load(spec, 'tree', built.bzImage, built.configPath, opts), build: built };
     }
     if (opts.selftests) throw new SetupError(`${spec} is ${existsSync(join(path, '.config')) ? 'a tree with an in-tree build' : 'not a clean kernel source tree'}, and ${SELFTESTS_NEED_TREE} the harness builds out of tree (run make mrproper in it first)`);

@@ -222,13 +222,9 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
       const tSelftests = Date.now();
       const plan = { built: selftests, selection: effectiveSelection(opts.selftests.user), deadlineMs: opts.selftests.deadlineMin * 60_000 };
       summary.selftests = { tree: selftests.tree, dir: selftests.dir, llvm: selftests.llvm, selection: testProgsArgs(plan.selection) };
-      const results: ScenarioResult[] = [];
-      await runSelftests(ops, plan, run.dir, log, (records) => kernelLog.push(...records), (rs) => {
-        results.push(...rs);
-        summary.scenarios.push(...rs);
-      });
+      await runSelftests(ops, plan, run.dir, log, (records) => kernelLog.push(...records), (rs) => summary.scenarios.push(...rs));
       timings.selftestsMs = Date.now() - tSelftests;
-      const count = (v: string): number => results.filter((r) => r.verdict === v).length;
+      const count = (v: string): number => summary.scenarios.filter((r) => r.kind === 'selftest' && r.verdict === v).length;
       log(`  selftests: ${count('pass')} passed, ${count('fail')} failed, ${count('error')} errors, ${count('skip')} skipped in ${(timings.selftestsMs / 1000).toFixed(1)} s`);
     }
     if (debug && !session.console.fatalError) summary.debug = await debugFinal(session.agent, debug, log);
