@@ -10,11 +10,13 @@ import { multiKernelTest } from './run/multi-kernel.js';
 import { bisectCommands } from './bisect/cli-bisect.js';
 import { kernelCommand } from './build/cli-kernel.js';
 import { selftestsCommand } from './selftests/cli-selftests.js';
+import { VM_TEST_DEFAULTS } from './run/repeat.js';
 import { vmTest } from './run/vm-test.js';
 import { ALL_SCENARIOS } from './scenarios/registry.js';
 import type { SizeLevel } from './scenarios/types.js';
 import { killAllChildren } from './util/children.js';
 import { GuestError, HarnessError, SetupError } from './util/errors.js';
+import { numberOption, RANGES } from './util/whole-number.js';
 import type { AccelRequest } from './vm/accel.js';
 import type { ChannelKind } from './vm/channel.js';
 import type { BackendRequest } from './vm/vng.js';
@@ -58,6 +60,9 @@ function fail(err: unknown): never {
 
 await yargs(hideBin(process.argv))
   .scriptName('bpf-harness')
+  // Numbers stay as typed until their option's coerce checks them (util/whole-number.ts), so
+  // "--seed 0x10" is refused instead of becoming 16.
+  .parserConfiguration({ 'parse-numbers': false })
   .usage('$0 <command> [options]')
   .command(
     'vm-test',
@@ -68,20 +73,20 @@ await yargs(hideBin(process.argv))
         .option('kernels', { type: 'string', describe: 'comma-separated kernels, e.g. debian:6.12,debian:7.3,PATH (adds to --kernel)' })
         .option('mirror', { type: 'string', describe: 'Debian mirror URI for debian: kernels (default: the one the system apt uses)' })
         .option('scenario', { type: 'string', array: true, describe: `scenario to run (repeatable): ${ALL_SCENARIOS.map((s) => s.name).join(', ')}` })
-        .option('sizes', { choices: ['small', 'default', 'stress'] as const, default: 'default' as const, describe: 'how much work each scenario does' })
-        .option('seed', { type: 'number', describe: 'seed for the races (default: random, printed in the report)' })
-        .option('accel', { choices: ['auto', 'kvm', 'tcg'] as const, default: 'auto' as const, describe: 'auto probes KVM by booting the guest and falls back to TCG' })
+        .option('sizes', { choices: ['small', 'default', 'stress'] as const, default: VM_TEST_DEFAULTS.sizes, describe: 'how much work each scenario does' })
+        .option('seed', numberOption('--seed', RANGES.seed, { describe: `seed for the races, ${RANGES.seed.min}-${RANGES.seed.max} (default: random, printed in the report)` }))
+        .option('accel', { choices: ['auto', 'kvm', 'tcg'] as const, default: VM_TEST_DEFAULTS.accel, describe: 'auto probes KVM by booting the guest and falls back to TCG' })
         .option('channel', { choices: ['virtio', 'ttyS1'] as const, describe: 'agent channel (default: virtio-serial when the kernel has it built in, else ttyS1)' })
-        .option('cpus', { type: 'number', default: 2, describe: 'guest CPUs' })
-        .option('memory', { type: 'number', default: 2048, describe: 'guest memory, MiB' })
-        .option('boot-deadline', { type: 'number', default: 180, describe: 'seconds the guest may take to boot to the agent' })
-        .option('settle-deadline', { type: 'number', default: 30, describe: 'seconds the counters may take to come back after a map is dropped' })
+        .option('cpus', numberOption('--cpus', RANGES.cpus, { default: VM_TEST_DEFAULTS.cpus, describe: `guest CPUs, ${RANGES.cpus.min}-${RANGES.cpus.max}` }))
+        .option('memory', numberOption('--memory', RANGES.memoryMiB, { default: VM_TEST_DEFAULTS.memoryMiB, describe: `guest memory, MiB, ${RANGES.memoryMiB.min}-${RANGES.memoryMiB.max}` }))
+        .option('boot-deadline', numberOption('--boot-deadline', RANGES.bootDeadlineS, { default: VM_TEST_DEFAULTS.bootDeadlineS, describe: 'seconds the guest may take to boot to the agent' }))
+        .option('settle-deadline', numberOption('--settle-deadline', RANGES.settleDeadlineS, { default: VM_TEST_DEFAULTS.settleDeadlineS, describe: 'seconds the counters may take to come back after a map is dropped' }))
         .option('inject-fault', { choices: ['hold-map'] as const, hidden: true, describe: 'self-test: keep the map open through the settle wait; the live-owner and recreate scenarios must then fail' })
-        .option('backend', { choices: ['qemu', 'vng', 'auto'] as const, default: 'qemu' as const, describe: 'qemu, vng (virtme-ng: host root, kernel built in), or auto: vng for a kernel tree when vng is installed' })
+        .option('backend', { choices: ['qemu', 'vng', 'auto'] as const, default: VM_TEST_DEFAULTS.backend, describe: 'qemu, vng (virtme-ng: host root, kernel built in), or auto: vng for a kernel tree when vng is installed' })
         .option('set', { type: 'string', array: true, describe: 'override a scenario parameter for this run, e.g. --set rounds=2000 --set sockets=8 (applies to every selected scenario that has it)' })
         .option('with-selftests', { type: 'boolean', default: false, describe: "after the scenarios, run the tree's BPF selftests in the same boot (--kernel must be a source tree; see bpf-harness selftests)" })
         .option('selftest', { type: 'string', array: true, describe: 'with --with-selftests: test_progs -t NAME (repeatable; default: the local storage tests)' })
-        .option('selftests-deadline', { type: 'number', default: 30, describe: 'with --with-selftests: minutes each selftests runner may run' })
+        .option('selftests-deadline', numberOption('--selftests-deadline', RANGES.runnerDeadlineMin, { default: VM_TEST_DEFAULTS.selftestsDeadlineMin, describe: 'with --with-selftests: minutes each selftests runner may run' }))
         .option('json', { type: 'boolean', default: false, describe: 'print summary.json instead of the table' }),
     async (a) => {
       try {
@@ -133,6 +138,9 @@ await yargs(hideBin(process.argv))
   .demandCommand(1, 'name a command, e.g. vm-test')
   .strict()
   .fail((msg, err) => {
+    // yargs re-throws what an option's coerce threw as a YError with the same message: a usage
+    // error whose message already names the fix (util/whole-number.ts).
+    if (err?.name === 'YError') fail(new SetupError(err.message));
     if (err) fail(err);
     process.stderr.write(`bpf-harness: ${msg}; see --help\n`);
     process.exit(2);

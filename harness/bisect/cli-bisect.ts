@@ -3,7 +3,9 @@
  * modules, registered with one line in cli.ts.
  */
 import type { Argv, CommandModule } from 'yargs';
+import { VM_TEST_DEFAULTS } from '../run/repeat.js';
 import { ALL_SCENARIOS } from '../scenarios/registry.js';
+import { numberOption, RANGES } from '../util/whole-number.js';
 import type { SizeLevel } from '../scenarios/types.js';
 import type { AccelRequest } from '../vm/accel.js';
 import { checkKernelHistory, renderBisect, runBisect } from './bisect.js';
@@ -41,15 +43,15 @@ export function bisectCommands(fail: (err: unknown) => never): CommandModule[] {
         .option('scenario', { type: 'string', array: true, describe: `scenario to run at each step (repeatable; default all): ${ALL_SCENARIOS.map((s) => s.name).join(', ')}` })
         .option('selftest', { type: 'string', array: true, describe: "BPF selftest to run at each step too (test_progs -t NAME, repeatable): the kernel is built with the selftests' config and test_progs with it; alone, no scenario runs" })
         .option('sizes', { choices: ['small', 'default', 'stress'] as const, default: 'small' as const, describe: 'how much work each scenario does' })
-        .option('retries', { type: 'number', default: 1, describe: 're-runs of a failing step before it counts as bad (a pass among them: flaky, counted good)' })
-        .option('seed', { type: 'number', describe: 'seed for the races, the same at every step (default: random, recorded)' })
+        .option('retries', numberOption('--retries', RANGES.retries, { default: 1, describe: 're-runs of a failing step before it counts as bad (a pass among them: flaky, counted good)' }))
+        .option('seed', numberOption('--seed', RANGES.seed, { describe: 'seed for the races, the same at every step (default: random, recorded)' }))
         .option('debug', { type: 'boolean', default: false, describe: 'build with vm/config/debug.config (KASAN, kmemleak, ...)' })
         .option('accel', { choices: ['auto', 'kvm', 'tcg'] as const, default: 'auto' as const, describe: 'as for vm-test' })
         .option('out', { type: 'string', describe: 'O= directory of every step (default: under the cache dir, one per tree)' })
-        .option('boot-deadline', { type: 'number', default: 300, describe: 'seconds a guest may take to boot; one that does not is skipped (125)' })
-        .option('settle-deadline', { type: 'number', default: 30, describe: 'as for vm-test' })
-        .option('build-deadline', { type: 'number', default: 240, describe: 'minutes one step\'s make may run' })
-        .option('deadline', { type: 'number', default: 24 * 60, describe: 'minutes the whole bisect may run' })
+        .option('boot-deadline', numberOption('--boot-deadline', RANGES.bootDeadlineS, { default: VM_TEST_DEFAULTS.builtKernelBootDeadlineS, describe: 'seconds a guest may take to boot; one that does not is skipped (125)' }))
+        .option('settle-deadline', numberOption('--settle-deadline', RANGES.settleDeadlineS, { default: VM_TEST_DEFAULTS.settleDeadlineS, describe: 'as for vm-test' }))
+        .option('build-deadline', numberOption('--build-deadline', RANGES.buildDeadlineMin, { default: 240, describe: 'minutes one step\'s make may run' }))
+        .option('deadline', numberOption('--deadline', RANGES.buildDeadlineMin, { default: 24 * 60, describe: 'minutes the whole bisect may run' }))
         .option('json', { type: 'boolean', default: false, describe: 'print result.json at the end instead of the report' }) as unknown as Argv,
     handler: async (raw) => {
       const a = raw as unknown as BisectArgs;

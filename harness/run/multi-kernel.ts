@@ -16,16 +16,12 @@ import { selectScenarios } from '../scenarios/registry.js';
 import { onAbort } from '../util/children.js';
 import { GuestError, HarnessError } from '../util/errors.js';
 import { resultsRoot } from '../util/paths.js';
+import { repeatCommand } from './repeat.js';
+import { checkOverrides } from './scenario-runner.js';
 import { vmTest, type VmTestOptions } from './vm-test.js';
 
 export interface MultiKernelOptions extends Omit<VmTestOptions, 'kernel' | 'onSummary' | 'quiet'> {
   kernels: string[];
-}
-
-export function multiRepeatCommand(opts: MultiKernelOptions): string {
-  const scenarioArgs = (opts.scenarios ?? []).flatMap((s) => ['--scenario', s]);
-  const faultArgs = opts.fault ? ['--inject-fault', opts.fault] : [];
-  return ['npm', 'run', 'vm-test', '--', '--kernels', opts.kernels.join(','), '--sizes', opts.sizes, '--seed', String(opts.seed), ...scenarioArgs, ...faultArgs].join(' ');
 }
 
 /** A kernel's label in the table: the spec as typed, or its release when the spec is a path. */
@@ -79,11 +75,12 @@ async function runOne(kernel: string, opts: MultiKernelOptions, onLive: (s: Summ
 
 export async function multiKernelTest(opts: MultiKernelOptions): Promise<number> {
   const log = (line: string): void => void (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
-  selectScenarios(opts.scenarios); // a usage error once, before any kernel boots
+  // Usage errors once, before any kernel boots.
+  checkOverrides(opts.noScenarios ? [] : selectScenarios(opts.scenarios), opts.sizes, opts.overrides ?? {});
   const started = new Date();
   const m: MultiSummary = {
     version: 1, kind: 'multi', tool: 'bpf-storage-harness', startedAt: started.toISOString(), kernels: opts.kernels,
-    seed: opts.seed, sizes: opts.sizes, exitCode: 2, runs: [], repeat: multiRepeatCommand(opts),
+    seed: opts.seed, sizes: opts.sizes, exitCode: 2, runs: [], repeat: repeatCommand(opts.kernels, opts),
   };
   let inFlight: { kernel: string; summary: Summary } | null = null;
   // Registered before vmTest's own handler, so it runs first: it records the kernel in flight

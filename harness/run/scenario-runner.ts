@@ -8,6 +8,7 @@ import type { GuestOps } from '../scenarios/guest-ops.js';
 import type { Scenario, SizeLevel } from '../scenarios/types.js';
 import { withDeadline } from '../util/deadline.js';
 import { SetupError } from '../util/errors.js';
+import { wholeNumber, type WholeNumberRange } from '../util/whole-number.js';
 import { caughtBy, type Tolerance } from '../verdict/lingering.js';
 import { scanKernelLog } from '../verdict/kernel-log.js';
 
@@ -35,11 +36,26 @@ function pick(params: Record<string, unknown>, overrides: Record<string, number>
   return Object.fromEntries(Object.entries(overrides).filter(([k]) => k in params));
 }
 
-/** Every --set name must be a parameter of at least one selected scenario. */
+/**
+ * What the agent accepts for each scenario parameter (bpf/race.c, bpf/stgmap.c): threads up to
+ * RACE_MAX_THREADS, maps up to MAX_MAPS open at once, rounds and owners as the race verb bounds them.
+ */
+const PARAM_RANGES: Record<string, WholeNumberRange> = {
+  threads: { min: 1, max: 64, unit: 'racing threads' },
+  maps: { min: 1, max: 16, unit: 'maps open at once' },
+  rounds: { min: 1, max: 1_000_000, unit: 'race rounds' },
+  sockets: { min: 1, max: 1 << 20, unit: 'sockets' },
+  owners: { min: 1, max: 1 << 20, unit: 'owners' },
+  generations: { min: 1, max: 10_000, unit: 'map generations' },
+};
+const ANY_COUNT: WholeNumberRange = { min: 1, max: 1 << 20, unit: '' };
+
+/** Every --set name must be a parameter of at least one selected scenario, its value in range. */
 export function checkOverrides(scenarios: readonly Scenario[], level: SizeLevel, overrides: Record<string, number>): void {
   const known = new Set(scenarios.flatMap((s) => Object.keys(s.params(level))));
-  for (const name of Object.keys(overrides)) {
+  for (const [name, value] of Object.entries(overrides)) {
     if (!known.has(name)) throw new SetupError(`--set ${name}: no selected scenario has that parameter; they have ${[...known].sort().join(', ')}`);
+    wholeNumber(`--set ${name}=`, String(value), PARAM_RANGES[name] ?? ANY_COUNT);
   }
 }
 

@@ -31,6 +31,7 @@ import { buildSelftests } from '../selftests/build.js';
 import { selftestsGuestFiles } from '../selftests/guest-files.js';
 import { runSelftests } from '../selftests/run.js';
 import { effectiveSelection, testProgsArgs, type Selection } from '../selftests/selection.js';
+import { repeatCommand } from './repeat.js';
 import { checkOverrides, runScenario } from './scenario-runner.js';
 
 /** Boots tried when the kernel crashes before the agent answers (see bootGuestRetrying). */
@@ -93,21 +94,6 @@ function kernelTag(k: KernelImage): string {
   return k.source === 'debian' ? k.spec.replace(':', '-') : k.release;
 }
 
-export function repeatCommand(opts: VmTestOptions): string {
-  const scenarioArgs = (opts.scenarios ?? []).flatMap((s) => ['--scenario', s]);
-  if (opts.selftests) {
-    const user = { names: opts.selftests.user.names ?? [], allow: opts.selftests.user.allow ?? [], deny: opts.selftests.user.deny ?? [] };
-    if (opts.noScenarios) {
-      const debug = opts.selftests.debug ? ['--debug'] : [];
-      return ['npx', 'bpf-harness', 'selftests', '--kernel', opts.kernel, ...debug, ...testProgsArgs(user).map((a) => (/^-[tad]$/.test(a) ? a : `'${a}'`))].join(' ');
-    }
-    scenarioArgs.push('--with-selftests', ...user.names.flatMap((n) => ['--selftest', `'${n}'`]));
-  }
-  const faultArgs = opts.fault ? ['--inject-fault', opts.fault] : [];
-  faultArgs.push(...Object.entries(opts.overrides ?? {}).flatMap(([k, v]) => ['--set', `${k}=${v}`]));
-  return ['npm', 'run', 'vm-test', '--', '--kernel', opts.kernel, '--sizes', opts.sizes, '--seed', String(opts.seed), ...scenarioArgs, ...faultArgs].join(' ');
-}
-
 function formatKmsg(records: readonly string[]): string {
   return records
     .map((r) => {
@@ -159,7 +145,7 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
     exitCode: 2,
     scenarios: [],
     timings,
-    repeat: repeatCommand(opts),
+    repeat: repeatCommand([opts.kernel], opts),
     resultsDir: run.dir,
   };
   opts.onSummary?.(summary);

@@ -3,7 +3,9 @@
  * vm-test with no scenario of its own and the tree's BPF selftests (run/vm-test.ts).
  */
 import type { Argv, CommandModule } from 'yargs';
+import { VM_TEST_DEFAULTS } from '../run/repeat.js';
 import { vmTest } from '../run/vm-test.js';
+import { numberOption, RANGES } from '../util/whole-number.js';
 import type { AccelRequest } from '../vm/accel.js';
 import type { BackendRequest } from '../vm/vng.js';
 import { DEFAULT_ALLOW } from './selection.js';
@@ -36,12 +38,12 @@ export function selftestsCommand(fail: (err: unknown) => never): CommandModule {
         .option('a', { type: 'string', array: true, describe: 'test_progs -a NAME[/SUBTEST]: exact names or globs (repeatable)' })
         .option('d', { type: 'string', array: true, describe: 'test_progs -d NAME[/SUBTEST]: never these (repeatable)' })
         .option('debug', { type: 'boolean', describe: 'merge vm/config/debug.config too (KASAN, kmemleak, lockdep); default: as the last selftests build of the tree, else off' })
-        .option('deadline', { type: 'number', default: 30, describe: 'minutes each runner (test_progs, test_maps) may run in the guest' })
+        .option('deadline', numberOption('--deadline', RANGES.runnerDeadlineMin, { default: VM_TEST_DEFAULTS.selftestsDeadlineMin, describe: 'minutes each runner (test_progs, test_maps) may run in the guest' }))
         .option('accel', { choices: ['auto', 'kvm', 'tcg'] as const, default: 'auto' as const })
         .option('backend', { choices: ['qemu', 'vng', 'auto'] as const, default: 'qemu' as const, describe: 'qemu: the selftests come over a 9p share; vng: the host root is the guest root' })
-        .option('cpus', { type: 'number', default: 2 })
-        .option('memory', { type: 'number', default: 2048, describe: 'guest memory, MiB' })
-        .option('boot-deadline', { type: 'number', default: 300, describe: 'seconds the guest may take to boot to the agent' })
+        .option('cpus', numberOption('--cpus', RANGES.cpus, { default: VM_TEST_DEFAULTS.cpus, describe: `guest CPUs, ${RANGES.cpus.min}-${RANGES.cpus.max}` }))
+        .option('memory', numberOption('--memory', RANGES.memoryMiB, { default: VM_TEST_DEFAULTS.memoryMiB, describe: `guest memory, MiB, ${RANGES.memoryMiB.min}-${RANGES.memoryMiB.max}` }))
+        .option('boot-deadline', numberOption('--boot-deadline', RANGES.bootDeadlineS, { default: VM_TEST_DEFAULTS.builtKernelBootDeadlineS, describe: 'seconds the guest may take to boot to the agent' }))
         .option('mirror', { type: 'string', describe: 'Debian mirror for the build root (default: the one the system apt uses)' })
         .option('json', { type: 'boolean', default: false, describe: 'print summary.json instead of the table' })
         .epilog(`With no -t or -a: -a ${DEFAULT_ALLOW.join(' -a ')}, and test_maps for sk_storage_map.`) as unknown as Argv,
@@ -59,7 +61,7 @@ export function selftestsCommand(fail: (err: unknown) => never): CommandModule {
           cpus: a.cpus,
           memoryMiB: a.memory,
           bootDeadlineS: a['boot-deadline'],
-          settleDeadlineS: 30,
+          settleDeadlineS: VM_TEST_DEFAULTS.settleDeadlineS,
           backend: a.backend as BackendRequest,
           json: a.json,
         });

@@ -59,3 +59,51 @@ t.test('selftests need a kernel source tree', async (t) => {
   t.equal(notTree.status, 2);
   oneErrorLine(t, notTree.stderr, /not a kernel build tree/);
 });
+
+// Every numeric option of every command: refused before anything is resolved, downloaded or
+// booted (the kernels named do not exist, so reaching them would be a different error).
+const NUMERIC: Array<{ command: string[]; flag: string; bad: string[]; range: RegExp }> = [
+  { command: ['vm-test', '--kernel', '/no/such/kernel'], flag: '--seed', bad: ['abc', '-1', '1.5', '0x10', '4294967296'], range: /from 0 to 4294967295/ },
+  { command: ['vm-test', '--kernel', '/no/such/kernel'], flag: '--cpus', bad: ['0', '65', 'two'], range: /from 1 to 64 \(guest CPUs\)/ },
+  { command: ['vm-test', '--kernel', '/no/such/kernel'], flag: '--memory', bad: ['10', '1e3'], range: /from 512 to \d+ \(MiB\)/ },
+  { command: ['vm-test', '--kernel', '/no/such/kernel'], flag: '--boot-deadline', bad: ['0', '-5'], range: /from 1 to 86400 \(seconds\)/ },
+  { command: ['vm-test', '--kernel', '/no/such/kernel'], flag: '--settle-deadline', bad: ['-1', '0'], range: /from 1 to 3600 \(seconds\)/ },
+  { command: ['vm-test', '--kernel', '/no/such/kernel'], flag: '--selftests-deadline', bad: ['0'], range: /from 1 to 1440 \(minutes\)/ },
+  { command: ['vm-test', '--kernels', '/no/a,/no/b'], flag: '--cpus', bad: ['0'], range: /from 1 to 64/ },
+  { command: ['selftests', '--kernel', '/no/such/tree'], flag: '--deadline', bad: ['0', 'x'], range: /from 1 to 1440 \(minutes\)/ },
+  { command: ['selftests', '--kernel', '/no/such/tree'], flag: '--cpus', bad: ['0'], range: /from 1 to 64/ },
+  { command: ['selftests', '--kernel', '/no/such/tree'], flag: '--memory', bad: ['100'], range: /from 512/ },
+  { command: ['selftests', '--kernel', '/no/such/tree'], flag: '--boot-deadline', bad: ['0'], range: /from 1 to 86400/ },
+  { command: ['kernel', 'build', '--tree', '/no/such/tree'], flag: '--jobs', bad: ['0', '2.5'], range: /from 1 to 1024 \(make jobs\)/ },
+  { command: ['kernel', 'build', '--tree', '/no/such/tree'], flag: '--deadline', bad: ['0'], range: /from 1 to 10080 \(minutes\)/ },
+  ...['--retries', '--seed', '--boot-deadline', '--settle-deadline', '--build-deadline', '--deadline'].map((flag) => ({
+    command: ['bisect', '--tree', '/no/such/tree', '--good', 'a', '--bad', 'b'], flag, bad: ['-2', 'x'], range: /give a whole number from \d+ to \d+/,
+  })),
+];
+
+t.test('every numeric option refuses a bad value: exit 2, one line naming the range', async (t) => {
+  for (const n of NUMERIC) {
+    for (const value of n.bad) {
+      const r = runCli([...n.command, n.flag, value]);
+      t.equal(r.status, 2, `${n.command[0]} ${n.flag} ${value}: exit 2`);
+      oneErrorLine(t, r.stderr, new RegExp(`^bpf-harness: ${n.flag} ${value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .*${n.range.source}`));
+    }
+  }
+});
+
+t.test('an option given twice or without its value', async (t) => {
+  const twice = runCli(['vm-test', '--kernel', '/no/such/kernel', '--cpus', '2', '--cpus', '3']);
+  t.equal(twice.status, 2);
+  oneErrorLine(t, twice.stderr, /--cpus was given 2 times: give it once, a whole number from 1 to 64/);
+  const bare = runCli(['vm-test', '--kernel', '/no/such/kernel', '--seed']);
+  t.equal(bare.status, 2);
+  oneErrorLine(t, bare.stderr, /seed/);
+});
+
+t.test('--set values out of what the agent takes', async (t) => {
+  for (const [set, range] of [['threads=65', /from 1 to 64 \(racing threads\)/], ['rounds=0', /from 1 to 1000000 \(race rounds\)/], ['maps=17', /from 1 to 16/]] as const) {
+    const r = runCli(['vm-test', '--kernel', '/no/such/kernel', '--set', set]);
+    t.equal(r.status, 2, `--set ${set}`);
+    oneErrorLine(t, r.stderr, range);
+  }
+});

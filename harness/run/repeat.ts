@@ -1,0 +1,105 @@
+/**
+ * The "repeat with" line: the options of a run written back as the command that replays it.
+ * One serializer for vm-test, vm-test --kernels and selftests, so none of them forgets an
+ * option: every option that changes what runs or how it is judged is written when it differs
+ * from the command's default, and the guest's size always (it sets the memcg tolerance).
+ */
+import type { SizeLevel } from '../scenarios/types.js';
+import { testProgsArgs, type Selection } from '../selftests/selection.js';
+
+/** The part of vm-test's selftests request a repeat line needs. */
+interface RepeatableSelftests {
+  user: Partial<Selection>;
+  deadlineMin: number;
+  debug?: boolean;
+}
+
+/** vm-test's defaults, shared with the command line so the two cannot drift apart. */
+export const VM_TEST_DEFAULTS = {
+  sizes: 'default' as SizeLevel,
+  accel: 'auto',
+  backend: 'qemu',
+  cpus: 2,
+  memoryMiB: 2048,
+  bootDeadlineS: 180,
+  settleDeadlineS: 30,
+  selftestsDeadlineMin: 30,
+  /** selftests and bisect boot kernels built with the selftests' or the debug config: slower. */
+  builtKernelBootDeadlineS: 300,
+} as const;
+
+/** What a repeat line is made from: the options both vmTest and multiKernelTest take. */
+export interface RepeatableOptions {
+  mirror?: string;
+  scenarios?: string[];
+  sizes: SizeLevel;
+  seed: number;
+  accel: string;
+  channel?: string;
+  cpus: number;
+  memoryMiB: number;
+  bootDeadlineS: number;
+  settleDeadlineS: number;
+  fault?: string;
+  backend?: string;
+  overrides?: Record<string, number>;
+  selftests?: RepeatableSelftests;
+  noScenarios?: boolean;
+}
+
+/** Single-quoted for a POSIX shell when the word needs it (globs, spaces, quotes). */
+export function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+function unlessDefault(flag: string, value: string | number | undefined, def: string | number | undefined): string[] {
+  return value === undefined || value === def ? [] : [flag, String(value)];
+}
+
+/** The guest and its deadlines: shared by vm-test and selftests. */
+function guestArgs(o: RepeatableOptions): string[] {
+  return [
+    '--cpus', String(o.cpus),
+    '--memory', String(o.memoryMiB),
+    ...unlessDefault('--accel', o.accel, VM_TEST_DEFAULTS.accel),
+    ...unlessDefault('--backend', o.backend, VM_TEST_DEFAULTS.backend),
+    ...unlessDefault('--mirror', o.mirror, undefined),
+  ];
+}
+
+function selftestsRunnerArgs(o: RepeatableOptions): string[] {
+  return unlessDefault(o.noScenarios ? '--deadline' : '--selftests-deadline', o.selftests?.deadlineMin, VM_TEST_DEFAULTS.selftestsDeadlineMin);
+}
+
+/** `bpf-harness selftests` takes no scenario options. */
+function selftestsCommand(kernel: string, o: RepeatableOptions, s: RepeatableSelftests): string[] {
+  const user = { names: s.user.names ?? [], allow: s.user.allow ?? [], deny: s.user.deny ?? [] };
+  return [
+    'npx', 'bpf-harness', 'selftests', '--kernel', kernel,
+    ...(s.debug ? ['--debug'] : []),
+    ...testProgsArgs(user),
+    ...guestArgs(o),
+    ...unlessDefault('--boot-deadline', o.bootDeadlineS, VM_TEST_DEFAULTS.builtKernelBootDeadlineS),
+    ...selftestsRunnerArgs(o),
+  ];
+}
+
+/** `--kernel K` for one kernel, `--kernels A,B` for several. */
+export function repeatCommand(kernels: readonly string[], o: RepeatableOptions): string {
+  if (o.noScenarios && o.selftests) return selftestsCommand(kernels[0] ?? '', o, o.selftests).map(shellWord).join(' ');
+  const kernelArgs = kernels.length === 1 ? ['--kernel', kernels[0]!] : ['--kernels', kernels.join(',')];
+  const words = [
+    'npm', 'run', 'vm-test', '--', ...kernelArgs,
+    '--sizes', o.sizes,
+    '--seed', String(o.seed),
+    ...(o.scenarios ?? []).flatMap((s) => ['--scenario', s]),
+    ...guestArgs(o),
+    ...unlessDefault('--channel', o.channel, undefined),
+    ...unlessDefault('--boot-deadline', o.bootDeadlineS, VM_TEST_DEFAULTS.bootDeadlineS),
+    ...unlessDefault('--settle-deadline', o.settleDeadlineS, VM_TEST_DEFAULTS.settleDeadlineS),
+    ...Object.entries(o.overrides ?? {}).flatMap(([k, v]) => ['--set', `${k}=${v}`]),
+    ...(o.selftests ? ['--with-selftests', ...(o.selftests.user.names ?? []).flatMap((n) => ['--selftest', n]), ...selftestsRunnerArgs(o)] : []),
+    ...(o.fault ? ['--inject-fault', o.fault] : []),
+  ];
+  return words.map(shellWord).join(' ');
+}
