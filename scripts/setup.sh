@@ -43,8 +43,10 @@ if ((${#missing[@]})); then
 	fi
 	echo "bpf-harness setup: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
-	"${sudo[@]}" apt-get update -qq >/dev/null
-	"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	# shellcheck source=apt-lock.sh
+	. scripts/apt-lock.sh
+	apt_get update -qq >/dev/null
+	apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # npm packages: only when the lock changed since the last install.
