@@ -27,6 +27,11 @@
 #   NIGHTLY_BOOT_DEADLINE=S, NIGHTLY_SETTLE_DEADLINE=S   vm-test's (default 900 and 120: a KASAN kernel under TCG is slow)
 set -uo pipefail
 
+if [ "${1:-}" = --help ] || [ "${1:-}" = -h ]; then
+	sed -n '2,/^set -uo pipefail/{/^set /d;s/^# \{0,1\}//;p}' "$0"
+	exit 0
+fi
+
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 if (($# < 1 || $# > 2)); then
 	echo "usage: scripts/nightly.sh TREE [BRANCH]   (TREE: a kernel source tree, e.g. a bpf-next checkout)" >&2
