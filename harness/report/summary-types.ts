@@ -71,6 +71,24 @@ export interface ScenarioResult {
   caughtBy?: Signal[];
 }
 
+/** The kernel log after the last scenario and the console after power-off (harness/run/after-run.ts). */
+export interface AfterRunLog {
+  /** From the end of the last scenario (and debug checks) to the last read, ms. */
+  waitedMs: number;
+  /** A read brought no new kernel record before the deadline. */
+  quiet: boolean;
+  /** Records overwritten before they were read. */
+  lost: number;
+  /** The reports found, first lines and context. */
+  kernelLog: string[];
+  /** Kernel reports on the console after the last read (during power-off). */
+  consoleAfterShutdown: string[];
+  /** The read failed: why. */
+  readError?: string;
+  /** The result the findings were added to: the last scenario or selftest that ran before. */
+  attributedTo?: string;
+}
+
 export interface Summary {
   version: 1;
   tool: string;
@@ -96,4 +114,6 @@ export interface Summary {
   selftests?: { tree: string; dir: string; llvm: string; selection: string[] };
   /** Debug kernels only: the allocinfo counter and kmemleak verdicts (harness/counters/debug-kernel.ts). */
   debug?: DebugCheckSummary;
+  /** The kernel log read once more after the last scenario, and the console after power-off (harness/run/after-run.ts). */
+  afterRun?: AfterRunLog;
 }

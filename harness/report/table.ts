@@ -48,6 +48,10 @@ export function renderTable(s: Summary, opts: TableOptions = { color: false }): 
   const selftests = scenariosOf(s).filter((r) => r.kind === 'selftest').length;
   const what = selftests ? `${rows.length - selftests} scenarios and ${selftests} selftests` : `${rows.length} scenarios`;
   out.push(`pass ${count('pass')}  fail ${count('fail')}  error ${count('error')}${skips}  (of ${what})`);
+  const after = s?.afterRun;
+  const afterWhat = after ? after.kernelLog[0] ?? after.consoleAfterShutdown[0] ?? after.readError ?? (after.lost > 0 ? `${after.lost} kernel log records lost` : undefined) : undefined;
+  // The log read after the last scenario: its findings are in the row of what ran last.
+  if (after && afterWhat) out.push(`after the run (log read ${after.waitedMs} ms after the last scenario, then the console after power-off; added to ${str(after.attributedTo) || 'no result'}): ${str(afterWhat)}`);
   if (s?.aborted) out.push(`ABORTED: ${str(s.aborted)}`);
   return out.join('\n');
 }

@@ -4,13 +4,13 @@
  */
 import { AgentCallError } from '../agent/client.js';
 import type { ScenarioResult } from '../report/summary-types.js';
-import type { GuestOps } from '../scenarios/guest-ops.js';
+import type { GuestOps, KmsgRead } from '../scenarios/guest-ops.js';
 import type { Scenario, SizeLevel } from '../scenarios/types.js';
 import { withDeadline } from '../util/deadline.js';
 import { SetupError } from '../util/errors.js';
 import { wholeNumber, type WholeNumberRange } from '../util/whole-number.js';
 import { caughtBy, type Tolerance } from '../verdict/lingering.js';
-import { scanKernelLog } from '../verdict/kernel-log.js';
+import { lostMessage, scanKernelLog } from '../verdict/kernel-log.js';
 
 export interface RunnerEnv {
   ops: GuestOps;
@@ -102,7 +102,7 @@ export async function runScenario(scenario: Scenario, env: RunnerEnv): Promise<S
     result.reason = err instanceof AgentCallError || err instanceof Error ? err.message : String(err);
   }
   await scanScenarioKernelLog(env, result);
-  if (result.verdict === 'fail') result.caughtBy = caughtBy(result.checks);
+  if (result.verdict === 'fail') result.caughtBy = caughtBy(result.checks.filter((c) => !UNJUDGED_CHECKS.has(c.name)));
   result.durationMs = Date.now() - started;
   return result;
 }
@@ -111,21 +111,39 @@ function summarisePass(checks: number, settleMs: number | null): string {
   return `all ${checks} checks passed; counters back ${settleMs ?? '?'} ms after the last map reference was dropped`;
 }
 
-/** Any kernel report during the scenario fails it, quoted. */
+/**
+ * Any kernel report during the scenario fails it, quoted. A log that cannot be read, or that
+ * lost records before the harness read them, cannot show the scenario was clean: ERROR with the
+ * reason (a FAIL stays a FAIL, with the reason added).
+ */
 async function scanScenarioKernelLog(env: RunnerEnv, result: ScenarioResult): Promise<void> {
-  let records: string[];
+  let read: KmsgRead;
   try {
-    records = await env.ops.kmsg();
-  } catch {
-    return; // the guest is gone; the caller reports that
+    read = await env.ops.kmsg();
+  } catch (err) {
+    markUnjudged(result, 'kernel-log-read', `the kernel log could not be read after the scenario: ${err instanceof Error ? err.message : String(err)}`);
+    return;
   }
-  env.onKernelLog(records);
-  const findings = scanKernelLog(records);
-  if (findings.length === 0) return;
-  result.kernelLog = findings.flatMap((f) => [f.line, ...f.context.slice(0, 12)]);
-  const kinds = [...new Set(findings.map((f) => f.kind))].join(', ');
-  const first = findings[0]?.line ?? '';
-  if (result.verdict !== 'error') result.verdict = 'fail';
-  result.checks.push({ name: 'kernel-log', ok: false, message: `the kernel reported ${kinds}: ${first}` });
-  result.reason = result.reason && !result.reason.startsWith('all ') ? `${result.reason}; kernel log: ${first}` : `kernel log: ${first}`;
+  env.onKernelLog(read.lines);
+  const findings = scanKernelLog(read.lines);
+  if (findings.length > 0) {
+    result.kernelLog = findings.flatMap((f) => [f.line, ...f.context.slice(0, 12)]);
+    const kinds = [...new Set(findings.map((f) => f.kind))].join(', ');
+    const first = findings[0]?.line ?? '';
+    if (result.verdict !== 'error') result.verdict = 'fail';
+    result.checks.push({ name: 'kernel-log', ok: false, message: `the kernel reported ${kinds}: ${first}` });
+    result.reason = result.reason && !result.reason.startsWith('all ') ? `${result.reason}; kernel log: ${first}` : `kernel log: ${first}`;
+  }
+  if (read.lost > 0) markUnjudged(result, 'kernel-log-lost', lostMessage(read.lost, 'the scenario'));
+}
+
+/** Checks that say the kernel log could not be judged: no signal saw a fault there. */
+export const UNJUDGED_CHECKS = new Set(['kernel-log-read', 'kernel-log-lost']);
+
+/** A check that could not be made: ERROR unless the scenario already failed on its own. */
+export function markUnjudged(result: ScenarioResult, check: string, message: string): void {
+  result.checks.push({ name: check, ok: false, message });
+  const passed = result.verdict === 'pass';
+  if (result.verdict !== 'fail') result.verdict = 'error';
+  result.reason = result.reason && !passed ? `${result.reason}; ${message}` : message;
 }

@@ -33,6 +33,9 @@ import { runSelftests } from '../selftests/run.js';
 import { effectiveSelection, testProgsArgs, type Selection } from '../selftests/selection.js';
 import { repeatCommand } from './repeat.js';
 import { checkOverrides, runScenario } from './scenario-runner.js';
+import { AFTER_RUN_MIN_WAIT_MS, armKernelWarn, attributeAfterRun, consoleReports, floodKmsg, isKernelLogFault, readKernelLogAfterRun, type KernelLogFault } from './after-run.js';
+import { ensureTestModule, TESTMOD_GUEST_PATH } from '../vm/testmod.js';
+import { fileEntry } from '../vm/initramfs.js';
 
 /** Boots tried when the kernel crashes before the agent answers (see bootGuestRetrying). */
 const BOOT_ATTEMPTS = 3;
@@ -49,8 +52,8 @@ export interface VmTestOptions {
   memoryMiB: number;
   bootDeadlineS: number;
   settleDeadlineS: number;
-  /** Harness self-test only: see ScenarioContext.fault. */
-  fault?: 'hold-map';
+  /** Harness self-test only: see ScenarioContext.fault, and after-run.ts for the kernel-log ones. */
+  fault?: 'hold-map' | KernelLogFault;
   /** qemu (default), vng, or auto (vng for a tree when present). */
   backend?: BackendRequest;
   /** Scenario parameters set on the command line (--set name=value). */
@@ -120,7 +123,9 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
   const selftests = opts.selftests && kernel.build ? await buildSelftests({ tree: kernel.build.tree, kernel: kernel.build, jobs: defaultJobs(), log }) : undefined;
   if (selftests) timings.selftestsBuildMs = selftests.elapsedMs;
   // The selftests come over 9p at the same path as on the host; their shared libraries ride in the initramfs.
-  const image = buildGuestInitramfs(selftests ? selftestsGuestFiles(selftests) : []);
+  const testmod = opts.fault === 'kernel-warn' ? await ensureTestModule(kernel, { mirror: opts.mirror, log }) : undefined;
+  if (testmod) timings.testModuleMs = testmod.elapsedMs;
+  const image = buildGuestInitramfs([...(selftests ? selftestsGuestFiles(selftests) : []), ...(testmod ? [fileEntry(TESTMOD_GUEST_PATH.slice(1), testmod.path, 0o644)] : [])]);
   const shares = selftests ? [{ tag: 'bpfh.selftests', hostPath: selftests.dir, guestPath: selftests.dir }] : undefined;
   const spec = { bzImage: kernel.bzImage, initramfs: image.path, accel: 'tcg' as const, channel: channel.kind, cpus: opts.cpus, memoryMiB: opts.memoryMiB, shares };
   const accel = await chooseAccel(opts.accel, spec, log);
@@ -183,9 +188,10 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
     log(`guest up in ${(session.bootMs / 1000).toFixed(1)} s: ${summary.kernel.release}, ${ncpus} CPUs`);
 
     const ops = new GuestOps(session.agent);
-    const bootLog = await ops.kmsg();
-    kernelLog.push(...bootLog);
-    const bootFindings = scanKernelLog(bootLog);
+    const bootRead = await ops.kmsg();
+    kernelLog.push(...bootRead.lines);
+    if (bootRead.lost) log(`note: ${bootRead.lost} kernel log records were overwritten while booting`);
+    const bootFindings = scanKernelLog(bootRead.lines);
     if (bootFindings.length) {
       summary.bootKernelLog = bootFindings.map((f) => f.line);
       log(`note: the kernel reported ${bootFindings.length} problem(s) while booting (see kernel.log); they do not count against any scenario`);
@@ -193,11 +199,13 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
     const tolerance = memcgTolerance(ncpus, pageSize);
     // Debug kernels (allocinfo, kmemleak): a baseline now, the checks after the scenarios.
     const debug = await debugBaseline(session.agent, kernel.config, ncpus, log);
+    if (opts.fault === 'kernel-warn') await armKernelWarn(ops);
+    if (opts.fault === 'kmsg-flood') await floodKmsg(ops);
     for (const scenario of scenarios) {
       log(`scenario ${scenario.name}: ${scenario.summary}`);
       const result: ScenarioResult = await runScenario(scenario, {
         ops, ncpus, pageSize, tolerance, seed: opts.seed, level: opts.sizes, log,
-        settleDeadlineMs: opts.settleDeadlineS * 1000, fault: opts.fault, overrides: opts.overrides ?? {},
+        settleDeadlineMs: opts.settleDeadlineS * 1000, fault: isKernelLogFault(opts.fault) ? undefined : opts.fault, overrides: opts.overrides ?? {},
         onKernelLog: (records) => kernelLog.push(...records),
       });
       summary.scenarios.push(result);
@@ -214,10 +222,23 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
       log(`  selftests: ${count('pass')} passed, ${count('fail')} failed, ${count('error')} errors, ${count('skip')} skipped in ${(timings.selftestsMs / 1000).toFixed(1)} s`);
     }
     if (debug && !session.console.fatalError) summary.debug = await debugFinal(session.agent, debug, log);
+    // Deferred teardown of the last scenario runs after its own read: read once more, and
+    // look at the console after power-off for what came after this last read.
+    const afterRun = session.console.fatalError ? undefined : await readKernelLogAfterRun(ops, {
+      minWaitMs: AFTER_RUN_MIN_WAIT_MS, deadlineMs: opts.settleDeadlineS * 1000, onRecords: (records) => kernelLog.push(...records),
+    });
+    if (opts.fault === 'panic-after-run') await ops.write('/proc/sysrq-trigger', 'c').catch(() => undefined);
     const shutdownStart = Date.now();
-    await session.shutdown();
+    const shutdownError = await session.shutdown().then(() => undefined, (err: unknown) => (err instanceof Error ? err : new Error(String(err))));
     timings.shutdownMs = Date.now() - shutdownStart;
-    summary.exitCode = summary.scenarios.every(isAcceptable) && (summary.debug?.ok ?? true) ? 0 : 1;
+    let afterRunOk = true;
+    if (afterRun) {
+      afterRun.consoleAfterShutdown = consoleReports(session.console.linesAfter(ops.lastKmsgUsec ?? 0));
+      afterRunOk = attributeAfterRun(summary, afterRun);
+      if (!afterRunOk) log(`after the run: ${afterRun.attributedTo ? `added to ${afterRun.attributedTo}: ` : ''}${summary.afterRun?.kernelLog[0] ?? summary.afterRun?.consoleAfterShutdown[0] ?? summary.afterRun?.readError ?? `${afterRun.lost} kernel log records lost`}`);
+    }
+    if (shutdownError) throw shutdownError;
+    summary.exitCode = summary.scenarios.every(isAcceptable) && (summary.debug?.ok ?? true) && afterRunOk ? 0 : 1;
   } catch (err) {
     summary.aborted = err instanceof Error ? err.message : String(err);
     summary.exitCode = err instanceof HarnessError ? err.exitCode : 1;

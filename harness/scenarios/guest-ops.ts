@@ -62,7 +62,21 @@ export function encodeWords(words: readonly string[]): string {
   return words.map((w) => encodeURIComponent(w).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)).join(',');
 }
 
+export interface KmsgRead {
+  lines: string[];
+  /** Records overwritten before they were read: a report may have been among them. */
+  lost: number;
+}
+
+/** "prio,seq,usec,flags;": the sequence number and the time of a /dev/kmsg record. */
+const KMSG_HEADER = /^\d+,(\d+),(\d+),[^;]*;/;
+
 export class GuestOps {
+  /** Sequence number of the last kernel log record read, to see records lost between reads. */
+  private lastKmsgSeq: number | undefined;
+  /** Time stamp (µs since boot) of the last kernel log record read: the console shows what came after. */
+  lastKmsgUsec: number | undefined;
+
   constructor(readonly agent: AgentClient) {}
 
   async read(path: string): Promise<string> {
@@ -100,9 +114,26 @@ export class GuestOps {
     return { status: num(r, 'status'), signal: num(r, 'signal'), timedOut: r.timedOut === true, elapsedUs: num(r, 'elapsedUs') };
   }
 
-  async kmsg(): Promise<string[]> {
+  /**
+   * Every /dev/kmsg record since the last call, and how many were overwritten in the ring
+   * buffer before they could be read: the agent's count of EPIPE reads, or the gap in sequence
+   * numbers since the last record of the previous call, whichever is larger (one EPIPE can
+   * skip many records). Records are numbered without gaps, so a gap is a loss.
+   */
+  async kmsg(): Promise<KmsgRead> {
     const r = await this.agent.call('kmsg');
-    return Array.isArray(r.lines) ? r.lines.map(String) : [];
+    const lines = Array.isArray(r.lines) ? r.lines.map(String) : [];
+    let gap = 0;
+    for (const line of lines) {
+      const m = KMSG_HEADER.exec(line);
+      if (!m) continue;
+      const seq = Number(m[1]);
+      if (this.lastKmsgSeq !== undefined && seq > this.lastKmsgSeq + 1) gap += seq - this.lastKmsgSeq - 1;
+      this.lastKmsgSeq = seq;
+      this.lastKmsgUsec = Number(m[2]);
+    }
+    const agentLost = typeof r.lost === 'number' ? r.lost : 0;
+    return { lines, lost: Math.max(agentLost, gap) };
   }
 
   async openSockets(count: number, tcpPercent = 50): Promise<number> {

@@ -8,9 +8,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ScenarioResult } from '../report/summary-types.js';
-import type { ExecResult, GuestOps } from '../scenarios/guest-ops.js';
+import type { ExecResult, GuestOps, KmsgRead } from '../scenarios/guest-ops.js';
 import { GuestError } from '../util/errors.js';
-import { scanKernelLog } from '../verdict/kernel-log.js';
+import { lostMessage, scanKernelLog } from '../verdict/kernel-log.js';
 import type { BuiltSelftests } from './build.js';
 import { parseTestProgsJson, parseTestProgsOutput, testMapsResults, testProgsResults } from './results.js';
 import { selectedMapTests, testProgsArgs, type Selection } from './selection.js';
@@ -62,7 +62,8 @@ export async function runSelftests(
   await ops.mkdir(GUEST_OUT);
   // The root cgroup: a scenario may have left the agent in one of its own.
   await ops.enterCgroup('/sys/fs/cgroup');
-  onKernelLog(await ops.kmsg());
+  // What came before the selftests belongs to the scenarios (and was judged there).
+  onKernelLog((await ops.kmsg()).lines);
 
   const runOne = async (runner: 'test_progs' | 'map_tests', path: string, args: string[]): Promise<{ ended: ExecResult; output: string; durationMs: number; kernelLog: ScenarioResult[] }> => {
     log(`selftests: ${[runner, ...args].join(' ')}`);
@@ -80,15 +81,24 @@ export async function runSelftests(
       .finally(() => clearInterval(ticker));
     const output = await readBack(ops, `${GUEST_OUT}/${runner}.out`);
     writeFileSync(join(hostOut, `${runner}.log`), output);
-    const records = await ops.kmsg();
-    onKernelLog(records);
-    const findings = scanKernelLog(records);
     const kernelLog: ScenarioResult[] = [];
-    if (findings.length) {
-      const r = errorResult(`${runner}/kernel-log`, `the kernel reported ${findings.length} problem(s) while ${runner} ran: ${findings[0]!.line}`, runner);
-      r.verdict = 'fail';
-      r.kernelLog = findings.flatMap((f) => [f.line, ...f.context]);
-      kernelLog.push(r);
+    // Same rules as a scenario's: a report fails, an unreadable or lossy log is an error.
+    let read: KmsgRead | undefined;
+    try {
+      read = await ops.kmsg();
+    } catch (err) {
+      kernelLog.push(errorResult(`${runner}/kernel-log`, `the kernel log could not be read after ${runner} ran: ${err instanceof Error ? err.message : String(err)}`, runner));
+    }
+    if (read) {
+      onKernelLog(read.lines);
+      const findings = scanKernelLog(read.lines);
+      if (findings.length) {
+        const r = errorResult(`${runner}/kernel-log`, `the kernel reported ${findings.length} problem(s) while ${runner} ran: ${findings[0]!.line}`, runner);
+        r.verdict = 'fail';
+        r.kernelLog = findings.flatMap((f) => [f.line, ...f.context]);
+        kernelLog.push(r);
+      }
+      if (read.lost > 0) kernelLog.push(errorResult(`${runner}/kernel-log-lost`, lostMessage(read.lost, runner), runner));
     }
     log(`selftests: ${runner} ${endedHow(ended, plan.deadlineMs)} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return { ended, output, durationMs: Date.now() - t0, kernelLog };

@@ -7,7 +7,18 @@
  * "[ T123]" / "[ C0]" caller ids, a "<4>" level prefix or a syslog "... kernel: " prefix.
  *
  * What counts (matched at the start of the message, after those prefixes):
- *  - warning:   "WARNING: CPU: n PID: n at ..." (WARN_ON) and the old "WARNING: at ..."
+ *  - warning:   WARN_ON and friends, every form kernel/panic.c __warn() has printed:
+ *               6.19+ "WARNING: kernel/bpf/x.c:387 at func+0x1a/0x200, CPU#1: comm/57"
+ *               (CONFIG_DEBUG_BUGVERBOSE, the file and line from the bug table) and
+ *               "WARNING: at func+0x1a/0x200, CPU#1: comm/57" (without it);
+ *               up to 6.18 "WARNING: CPU: 1 PID: 57 at kernel/bpf/x.c:387 func+0x1a/0x200" and
+ *               "WARNING: CPU: 1 PID: 57 at func+0x1a/0x200" (no file); the old "WARNING: at ..."
+ *  - corruption: CHECK_DATA_CORRUPTION's messages (lib/list_debug.c "list_add corruption. ...",
+ *               "list_del corruption, ...", "list_add double add: ...", fs/ "VFS: Close: file
+ *               count is 0", "VFS: Busy inodes after unmount of ..."). With
+ *               CONFIG_BUG_ON_DATA_CORRUPTION (Debian's default) the message is a bare pr_err line
+ *               followed by BUG() (a separate oops finding); without it, by a WARNING that belongs
+ *               to it
  *  - oops:      "Oops: ", "BUG: kernel NULL pointer dereference", "BUG: unable to handle ...",
  *               "kernel BUG at ...", "invalid opcode: ", "general protection fault",
  *               arm64 "Internal error: Oops" / "Unable to handle kernel ..."
@@ -18,7 +29,8 @@
  *  - refcount:  "refcount_t: ..." (underflow, saturation, addition on 0, decrement hit 0)
  *  - rcu-stall: "rcu: INFO: rcu_* (self-)detected (expedited) stall(s) ...", "INFO: rcu_tasks* detected stalls"
  *  - lockdep:   the lockdep headers ("WARNING: possible circular locking dependency detected",
- *               "... recursive locking ...", "inconsistent lock state", "suspicious RCU usage", ...)
+ *               "... recursive locking ...", "inconsistent lock state", "suspicious RCU usage",
+ *               "comm/pid still has locks held!", ...)
  *  - ubsan:     "UBSAN: ..."
  *  - hung-task: "INFO: task comm:pid blocked for more than n seconds."
  *  - bug:       any other "BUG: ..." (sleeping in atomic, bad page state, workqueue lockup,
@@ -37,7 +49,7 @@
  */
 
 export type KernelLogFindingKind =
-  | 'warning' | 'bug' | 'oops' | 'panic' | 'kasan' | 'kmemleak' | 'refcount' | 'rcu-stall' | 'lockdep' | 'ubsan' | 'hung-task';
+  | 'warning' | 'bug' | 'oops' | 'panic' | 'kasan' | 'kmemleak' | 'refcount' | 'corruption' | 'rcu-stall' | 'lockdep' | 'ubsan' | 'hung-task';
 
 export interface KernelLogFinding {
   kind: KernelLogFindingKind;
@@ -131,8 +143,27 @@ const LOCKDEP = [
   /^WARNING: lock held when returning to user space!/,
   /^WARNING: Nested lock was not taken/,
   /^WARNING: bad contention detected!/,
+  /^WARNING: \S.*\/\d+ still has locks held!/,
+  /^WARNING: chain_key collision/,
   /^BUG: MAX_LOCK(DEP|_DEPTH)\w* too low!/,
   /^BUG: held lock freed!/,
+];
+
+/** kernel/panic.c __warn(): 6.19+ with and without a file, then the older forms. */
+const WARNING = [
+  // %pS of a module's code ends in " [module]"
+  /^WARNING: \S+:\d+ at \S.*, CPU#\d+: \S/,
+  /^WARNING: at \S.*, CPU#\d+: \S/,
+  /^WARNING: CPU: \d+ PID: \d+ at /,
+  /^WARNING: at \S/,
+];
+
+/** CHECK_DATA_CORRUPTION() messages (lib/list_debug.c, fs/open.c, fs/super.c). */
+const DATA_CORRUPTION = [
+  /^list_(add|del) corruption[.,] /,
+  /^list_add double add: /,
+  /^VFS: Close: file count is 0/,
+  /^VFS: Busy inodes after unmount of /,
 ];
 
 /** The kind of report a message starts, or null. Order matters: specific before generic. */
@@ -142,6 +173,7 @@ function classify(msg: string): KernelLogFindingKind | null {
   if (/^BUG: memory leak/.test(msg) || /^unreferenced object 0x[0-9a-f]+ \(size \d+\):/.test(msg)
     || /^kmemleak: \d+ new suspected memory leaks/.test(msg)) return 'kmemleak';
   if (/^refcount_t: /.test(msg)) return 'refcount';
+  if (DATA_CORRUPTION.some((r) => r.test(msg))) return 'corruption';
   if (LOCKDEP.some((r) => r.test(msg))) return 'lockdep';
   if (/^(rcu: )?INFO: rcu_\w+ (self-)?detected (expedited )?stalls? on/.test(msg)) return 'rcu-stall';
   if (/^INFO: task \S.* blocked for more than \d+ seconds/.test(msg)) return 'hung-task';
@@ -154,7 +186,7 @@ function classify(msg: string): KernelLogFindingKind | null {
     || /^general protection fault/.test(msg)
     || /^Internal error: Oops/.test(msg)
     || /^Unable to handle kernel (NULL pointer dereference|paging request)/.test(msg)) return 'oops';
-  if (/^WARNING: CPU: \d+ PID: \d+ at /.test(msg) || /^WARNING: at \S/.test(msg)) return 'warning';
+  if (WARNING.some((r) => r.test(msg))) return 'warning';
   if (/^(watchdog: )?BUG: /.test(msg) || /^BUG [\w.:-]+ \((Not tainted|Tainted: [^)]*)\): /.test(msg)
     || /^Watchdog detected hard LOCKUP/.test(msg)) return 'bug';
   return null;
@@ -169,6 +201,8 @@ function mergesInto(open: KernelLogFinding, next: KernelLogFindingKind, gap: num
   if (next === open.kind && (open.kind === 'kasan' || open.kind === 'oops')) return true;
   // refcount_t: ... is followed by the WARNING that refcount_warn_saturate() raises.
   if (open.kind === 'refcount' && next === 'warning' && gap <= 2) return true;
+  // Without BUG_ON_DATA_CORRUPTION a corruption message is WARN(1, ...)'s text, before its WARNING.
+  if (open.kind === 'corruption' && next === 'warning' && gap <= 2) return true;
   // syzbot's "BUG: memory leak" is followed by the first "unreferenced object".
   if (open.kind === 'kmemleak' && next === 'kmemleak' && gap <= 1) return true;
   // "BUG: ..." then "Oops: ..." / "invalid opcode: ..." is one oops.
@@ -215,4 +249,9 @@ export function scanKernelLog(lines: readonly string[]): KernelLogFinding[] {
 /** Panic or oops: the guest is gone, or a task died inside the kernel and it is not to be trusted. */
 export function isFatal(finding: KernelLogFinding): boolean {
   return finding.kind === 'panic' || finding.kind === 'oops';
+}
+
+/** The reason given when the log lost records: nothing can be said about what they held. */
+export function lostMessage(lost: number, during: string): string {
+  return `${lost} kernel log record(s) were overwritten before the harness could read them (in the read after ${during}): a kernel report may be among them`;
 }

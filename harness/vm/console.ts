@@ -11,6 +11,9 @@ const FATAL_PATTERNS: Array<[RegExp, string]> = [
   [/general protection fault/, 'general protection fault'],
 ];
 
+/** "[   12.345678] ": a kernel console line's printk time stamp, seconds. */
+const PRINTK_TIME = /^\[\s*(\d+\.\d+)\]/;
+
 export class ConsoleMonitor {
   private text = '';
   private partial = '';
@@ -41,6 +44,23 @@ export class ConsoleMonitor {
 
   tail(lines = 40): string {
     return this.text.replace(/\r/g, '').split('\n').slice(-lines).join('\n');
+  }
+
+  /**
+   * The console lines the kernel printed after `usec` (its printk time stamp, the clock of
+   * /dev/kmsg records), with the untimed lines that follow them: what the kernel said after
+   * the last kernel log read, such as a panic during power-off. Lines before the first time
+   * stamp past `usec` are left out, so a record already read is not counted twice.
+   */
+  linesAfter(usec: number): string[] {
+    const out: string[] = [];
+    let after = false;
+    for (const raw of this.text.replace(/\r/g, '').split('\n')) {
+      const m = PRINTK_TIME.exec(raw);
+      if (m) after = Math.round(Number(m[1]) * 1e6) > usec;
+      if (after) out.push(raw);
+    }
+    return out;
   }
 
   /** True once the console has printed the marker (used by the KVM probe). */
