@@ -101,7 +101,7 @@ export async function runScenario(scenario: Scenario, env: RunnerEnv): Promise<S
     result.verdict = 'error';
     result.reason = err instanceof AgentCallError || err instanceof Error ? err.message : String(err);
   }
-  await scanScenarioKernelLog(env, result);
+  await scanScenarioKernelLog(env.ops, env.onKernelLog, result);
   if (result.verdict === 'fail') result.caughtBy = caughtBy(result.checks.filter((c) => !UNJUDGED_CHECKS.has(c.name)));
   result.durationMs = Date.now() - started;
   return result;
@@ -116,15 +116,15 @@ function summarisePass(checks: number, settleMs: number | null): string {
  * lost records before the harness read them, cannot show the scenario was clean: ERROR with the
  * reason (a FAIL stays a FAIL, with the reason added).
  */
-async function scanScenarioKernelLog(env: RunnerEnv, result: ScenarioResult): Promise<void> {
+export async function scanScenarioKernelLog(source: Pick<GuestOps, 'kmsg'>, onKernelLog: (records: string[]) => void, result: ScenarioResult): Promise<void> {
   let read: KmsgRead;
   try {
-    read = await env.ops.kmsg();
+    read = await source.kmsg();
   } catch (err) {
     markUnjudged(result, 'kernel-log-read', `the kernel log could not be read after the scenario: ${err instanceof Error ? err.message : String(err)}`);
     return;
   }
-  env.onKernelLog(read.lines);
+  onKernelLog(read.lines);
   const findings = scanKernelLog(read.lines);
   if (findings.length > 0) {
     result.kernelLog = findings.flatMap((f) => [f.line, ...f.context.slice(0, 12)]);

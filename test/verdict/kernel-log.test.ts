@@ -95,3 +95,64 @@ t.test('prefixes and ordinary words', async (t) => {
   }
   t.same(scanKernelLog([]), []);
 });
+
+// Recorded from Debian's 7.3 kernel with bpf/testmod/bpfh_warn.ko (test/fixtures/verdict/README.md).
+t.test('clean 7.3 boot: no finding', async (t) => {
+  t.same(scanKernelLog(lines('debian-7.3-boot.kmsg')), []);
+});
+
+const EXPECTED_73 = ['warning', 'warning', 'warning', 'warning', 'refcount', 'warning', 'corruption', 'oops'];
+
+t.test('real reports from a Debian 7.3 guest (6.19+ WARNING form), raw /dev/kmsg records', async (t) => {
+  const f = scanKernelLog(lines('debian-7.3-reports.kmsg'));
+  t.same(kinds(f), EXPECTED_73);
+  // WARN_ON(1) in a module: busybox insmod tries finit_module, then init_module: two reports.
+  t.match(f[0]!.line, /^WARNING: bpfh_warn\.c:76 at bpfh_warn_init\+0x[0-9a-f]+\/0x[0-9a-f]+ \[bpfh_warn\], CPU#\d: busybox\/\d+$/, 'the module name after %pS does not hide it');
+  t.match(f[2]!.line, /^WARNING: bpfh_warn\.c:78 at /, 'WARN(1, fmt)');
+  t.equal(f[4]!.line, 'refcount_t: underflow; use-after-free.');
+  t.match(f[4]!.context[0], /^WARNING: lib\/refcount\.c:28 at refcount_warn_saturate\+/, "refcount_warn_saturate()'s WARNING belongs to the refcount finding");
+  // The kprobe's WARN_ON_ONCE: in the map-free worker, the deferred teardown of the code under test.
+  t.match(f[5]!.line, /^WARNING: bpfh_warn\.c:48 at bpfh_warn_pre\+.*, CPU#\d: kworker\//);
+  t.ok(f[5]!.context.includes('Workqueue: events_unbound bpf_map_free_deferred'));
+  t.match(f[6]!.line, /^list_add corruption\. next->prev should be prev /, 'a bare list_add corruption line is a finding');
+  t.equal(f[7]!.line, 'kernel BUG at lib/list_debug.c:29!', 'BUG_ON_DATA_CORRUPTION: the BUG() is its own (fatal) finding');
+  t.same(f.filter(isFatal).map((x) => x.kind), ['oops']);
+});
+
+t.test('the same 7.3 reports on the console, and the sysrq panic after them', async (t) => {
+  const log = lines('debian-7.3-reports.console.log');
+  const f = scanKernelLog(log);
+  t.same(kinds(f), [...EXPECTED_73, 'panic']);
+  t.match(log[f[5]!.index]!, /^\[\s+\d+\.\d+\] WARNING: bpfh_warn\.c:48 at bpfh_warn_pre/);
+  t.equal(f[8]!.line, 'Kernel panic - not syncing: sysrq triggered crash');
+});
+
+t.test('a 7.3 list_del corruption (kmsg and console)', async (t) => {
+  for (const [file, want] of [['debian-7.3-list-del.kmsg', ['corruption', 'oops']], ['debian-7.3-list-del.console.log', ['corruption', 'oops', 'panic']]] as const) {
+    const f = scanKernelLog(lines(file));
+    t.same(kinds(f), want, file);
+    t.match(f[0]!.line, /^list_del corruption\. next->prev should be [0-9a-f]+, but was [0-9a-f]+\. \(next=[0-9a-f]+\)$/, file);
+    t.equal(f[1]!.line, 'kernel BUG at lib/list_debug.c:65!', file);
+  }
+});
+
+t.test('report forms from the sources (kernel/panic.c __warn, lib/list_debug.c) no recorded guest printed', async (t) => {
+  // Lines derived from the recorded 7.3 reports by applying the other branch of the same
+  // printk: __warn() without a file (a kernel without CONFIG_DEBUG_BUGVERBOSE prints
+  // "WARNING: at %pS, CPU#%d: %s/%d"), and CHECK_DATA_CORRUPTION without
+  // BUG_ON_DATA_CORRUPTION (WARN(1, fmt): the message, then the WARNING).
+  t.same(kinds(scanKernelLog(['WARNING: at bpfh_warn_pre+0x10/0x20 [bpfh_warn], CPU#1: kworker/u8:0/12'])), ['warning']);
+  t.same(kinds(scanKernelLog(['WARNING: at bpf_local_storage_map_free+0x1a/0x200, CPU#1: kworker/1:2/57'])), ['warning']);
+  const warnForm = scanKernelLog([
+    '------------[ cut here ]------------',
+    'list_del corruption, ffff8880071a3c00->next is LIST_POISON1 (dead000000000100)',
+    'WARNING: lib/list_debug.c:56 at __list_del_entry_valid_or_report+0x9e/0xf0, CPU#0: kworker/0:1/9',
+  ]);
+  t.same(kinds(warnForm), ['corruption'], 'the WARNING is part of the corruption report');
+  t.same(kinds(scanKernelLog(['list_add double add: new=ffff1, prev=ffff2, next=ffff1.'])), ['corruption']);
+  t.same(kinds(scanKernelLog(['WARNING: kworker/0:1/9 still has locks held!'])), ['lockdep']);
+  // Lines of the same shape that are not reports.
+  for (const line of ['WARNING: Flushing system-wide workqueues will be prohibited in near future.', 'WARNING: See https://kernel.org/doc/html/latest/admin-guide/hw-vuln/srso.html for mitigation options.', 'bpfh_warn: armed: WARN_ON_ONCE when bpf_local_storage_map_free runs', 'module verification failed: signature and/or required key missing - tainting kernel']) {
+    t.same(scanKernelLog([line]), [], line);
+  }
+});

@@ -1,0 +1,157 @@
+// The holes of the kernel-log verdict, each ending as FAIL or ERROR: a failed read, records
+// overwritten before they were read, reports after the last scenario, a panic at power-off.
+// The agent replies and console output are recorded from real debian:7.3 guests
+// (test/fixtures/verdict/README.md); the failures of a read are injected.
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { PassThrough, Duplex } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { AgentClient } from '../../harness/agent/client.js';
+import type { ScenarioResult, Summary } from '../../harness/report/summary-types.js';
+import { renderTable } from '../../harness/report/table.js';
+import { afterRunProblem, attributeAfterRun, consoleReports, readKernelLogAfterRun } from '../../harness/run/after-run.js';
+import { scanScenarioKernelLog } from '../../harness/run/scenario-runner.js';
+import { GuestOps, type KmsgRead } from '../../harness/scenarios/guest-ops.js';
+import { GuestError } from '../../harness/util/errors.js';
+import { ConsoleMonitor } from '../../harness/vm/console.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const fixture = (name: string): string => readFileSync(join(root, 'test', 'fixtures', 'verdict', name), 'utf8');
+
+/** The agent's recorded replies to `kmsg`, in order (the ready line first). */
+function recordedReplies(name: string): string[] {
+  return fixture(name).split('\n').filter((l) => l.startsWith('{'));
+}
+
+/** An agent that answers the ready line and then each kmsg call with the next recorded reply, renumbered. */
+function replayingAgent(name: string): AgentClient {
+  const replies = recordedReplies(name);
+  const toHost = new PassThrough();
+  const fromHost = new PassThrough();
+  toHost.write('{"id":0,"ok":true,"verb":"ready"}\n');
+  fromHost.on('data', (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n').filter((l) => l)) {
+      const id = Number(/^(\d+) /.exec(line)?.[1]);
+      const next = replies.shift();
+      if (next) toHost.write(next.replace(/^\{"id":\d+,/, `{"id":${id},`) + '\n');
+    }
+  });
+  return new AgentClient(Duplex.from({ readable: toHost, writable: fromHost }), () => undefined);
+}
+
+function passed(name: string): ScenarioResult {
+  return { name, verdict: 'pass', reason: 'all 20 checks passed', params: {}, seed: 1, counters: { before: null, after: null }, settleMs: 300, durationMs: 1000, checks: [{ name: 'optmem', ok: true, message: 'back' }] };
+}
+
+function summaryWith(results: ScenarioResult[]): Summary {
+  return { version: 1, tool: 'bpf-storage-harness', startedAt: '', kernel: { spec: 'debian:7.3', release: '7.3-amd64', bzImage: '' }, accel: 'tcg', backend: 'qemu', channel: 'virtio', exitCode: 2, scenarios: results, timings: {}, repeat: '' };
+}
+
+t.test('lost records: the sequence gap counts, not only the agent\'s EPIPE count', async (t) => {
+  const agent = replayingAgent('debian-7.3-kmsg-flood.agent.jsonl');
+  await agent.ready(5000);
+  const ops = new GuestOps(agent);
+  const boot = await ops.kmsg();
+  t.equal(boot.lost, 0);
+  const flooded = await ops.kmsg();
+  t.equal(JSON.parse(recordedReplies('debian-7.3-kmsg-flood.agent.jsonl')[1]!).lost, 1, 'the agent saw one EPIPE');
+  t.equal(flooded.lost, 458, 'records 349..806 were overwritten: the gap says how many');
+  t.equal(ops.lastKmsgUsec, 10487757, 'the time of the last record read');
+});
+
+t.test('a scenario: lost records make a pass an ERROR, a report still FAILs', async (t) => {
+  const agent = replayingAgent('debian-7.3-kmsg-flood.agent.jsonl');
+  await agent.ready(5000);
+  const ops = new GuestOps(agent);
+  await ops.kmsg();
+  const r = passed('sk-map-free-live-owners');
+  const kept: string[] = [];
+  await scanScenarioKernelLog(ops, (l) => kept.push(...l), r);
+  t.equal(r.verdict, 'error');
+  t.match(r.reason, /^458 kernel log record\(s\) were overwritten/);
+  t.equal(kept.length, 142, 'the records read still go to kernel.log');
+
+  const warn = replayingAgent('debian-7.3-kernel-warn.agent.jsonl');
+  await warn.ready(5000);
+  const wops = new GuestOps(warn);
+  await wops.kmsg();
+  const f = passed('sk-map-free-live-owners');
+  const lossy: Pick<GuestOps, 'kmsg'> = { kmsg: async (): Promise<KmsgRead> => ({ ...(await wops.kmsg()), lost: 3 }) };
+  await scanScenarioKernelLog(lossy, () => undefined, f);
+  t.equal(f.verdict, 'fail', 'a report is a finding even when records were lost around it');
+  t.match(f.reason, /^kernel log: WARNING: bpfh_warn\.c:48 at bpfh_warn_pre.*; 3 kernel log record\(s\) were overwritten/);
+});
+
+t.test('a scenario: a failed read is an ERROR, never a PASS', async (t) => {
+  const r = passed('task-map-free-live-owners');
+  const dead: Pick<GuestOps, 'kmsg'> = { kmsg: () => Promise.reject(new GuestError('guest died: kernel panic', '')) };
+  await scanScenarioKernelLog(dead, () => undefined, r);
+  t.equal(r.verdict, 'error');
+  t.equal(r.reason, 'the kernel log could not be read after the scenario: guest died: kernel panic');
+  t.ok(r.checks.some((c) => c.name === 'kernel-log-read' && !c.ok));
+});
+
+t.test('after the run: a report in the deferred teardown fails the last result', async (t) => {
+  const agent = replayingAgent('debian-7.3-kernel-warn.agent.jsonl');
+  await agent.ready(5000);
+  const ops = new GuestOps(agent);
+  await ops.kmsg(); // the boot; the next recorded read holds the kprobe's WARNING from the map-free worker
+  const kept: string[] = [];
+  const a = await readKernelLogAfterRun(ops, { minWaitMs: 0, deadlineMs: 10_000, onRecords: (l) => kept.push(...l) });
+  t.ok(a.quiet, 'the read after the report brought nothing: quiet');
+  t.equal(kept.length, 41);
+  t.match(a.kernelLog[0], /^WARNING: bpfh_warn\.c:48 at bpfh_warn_pre/);
+  const s = summaryWith([passed('sk-map-free-live-owners'), passed('task-map-free-live-owners')]);
+  t.equal(attributeAfterRun(s, a), false);
+  const last = s.scenarios[1]!;
+  t.equal(last.verdict, 'fail');
+  t.equal(s.scenarios[0]!.verdict, 'pass', 'only the last one: its teardown is the one no scenario read');
+  t.match(last.reason, /^after the run: the kernel reported after the last scenario \(deferred teardown, read \d+ ms after it ended\): WARNING: bpfh_warn/);
+  t.same(last.caughtBy, ['kernel log']);
+  t.equal(s.afterRun?.attributedTo, 'task-map-free-live-owners');
+  t.match(renderTable(s), /after the run \(log read \d+ ms after the last scenario, then the console after power-off; added to task-map-free-live-owners\): WARNING: bpfh_warn/);
+});
+
+t.test('after the run: an unreadable log is an ERROR; a clean one changes nothing', async (t) => {
+  const dead: Pick<GuestOps, 'kmsg'> = { kmsg: () => Promise.reject(new Error('agent channel closed')) };
+  const a = await readKernelLogAfterRun(dead, { minWaitMs: 0, deadlineMs: 1000, onRecords: () => undefined });
+  t.equal(a.readError, 'agent channel closed');
+  const s = summaryWith([passed('sk-map-free-live-owners')]);
+  t.equal(attributeAfterRun(s, a), false);
+  t.equal(s.scenarios[0]!.verdict, 'error');
+  t.match(s.scenarios[0]!.reason, /^after the run: the kernel log could not be read after the last scenario: agent channel closed/);
+
+  const clean = { waitedMs: 2000, quiet: true, lost: 0, kernelLog: [], consoleAfterShutdown: [] };
+  const ok = summaryWith([passed('x')]);
+  t.equal(attributeAfterRun(ok, clean), true);
+  t.equal(ok.scenarios[0]!.verdict, 'pass');
+  t.equal(afterRunProblem(clean), null);
+  t.equal(attributeAfterRun(summaryWith([]), { ...clean, lost: 2 }), false, 'with nothing to attribute to, the run still cannot pass');
+});
+
+t.test('a panic at power-off: the console after the last read', async (t) => {
+  const monitor = new ConsoleMonitor();
+  monitor.push(fixture('debian-7.3-panic-after-run.console.log'));
+  const replies = recordedReplies('debian-7.3-panic-after-run.agent.jsonl').map((l) => JSON.parse(l) as { lines: string[] });
+  const lastRecord = replies.flatMap((r) => r.lines).filter((l) => /^\d+,\d+,\d+,/.test(l)).pop()!;
+  const lastUsec = Number(lastRecord.split(',')[2]);
+  const after = consoleReports(monitor.linesAfter(lastUsec));
+  t.equal(after[0], 'Kernel panic - not syncing: sysrq triggered crash');
+  t.same(consoleReports(monitor.linesAfter(Number.MAX_SAFE_INTEGER)), []);
+  const s = summaryWith([passed('sk-map-free-live-owners')]);
+  t.equal(attributeAfterRun(s, { waitedMs: 2003, quiet: true, lost: 0, kernelLog: [], consoleAfterShutdown: after }), false);
+  t.equal(s.scenarios[0]!.verdict, 'fail');
+  t.match(s.scenarios[0]!.reason, /power-off\): Kernel panic - not syncing: sysrq triggered crash/);
+});
+
+t.test('the console after a read: reports already read are not counted again', async (t) => {
+  const monitor = new ConsoleMonitor();
+  monitor.push(fixture('debian-7.3-reports.console.log'));
+  const kprobe = fixture('debian-7.3-reports.kmsg').split('\n').find((l) => l.includes('WARNING: bpfh_warn.c:48'))!;
+  const usec = Number(kprobe.split(',')[2]);
+  const after = consoleReports(monitor.linesAfter(usec));
+  t.notOk(after.some((l) => l.includes('bpfh_warn.c:48')), 'the kprobe WARNING was read: not after');
+  t.ok(after.some((l) => l.startsWith('list_add corruption.')), 'what came later is');
+  t.ok(after.includes('Kernel panic - not syncing: sysrq triggered crash'));
+});
