@@ -44,6 +44,24 @@ async function readBack(ops: GuestOps, path: string): Promise<string> {
 }
 
 /**
+ * The kernel log of one runner's run, by the scenarios' rules: a report is a failed result
+ * `<runner>/kernel-log`; an unreadable log, or records lost before they were read, an error.
+ */
+export function runnerKernelLogResults(runner: string, read: KmsgRead | Error): ScenarioResult[] {
+  if (read instanceof Error) return [errorResult(`${runner}/kernel-log`, `the kernel log could not be read after ${runner} ran: ${read.message}`, runner)];
+  const out: ScenarioResult[] = [];
+  const findings = scanKernelLog(read.lines);
+  if (findings.length) {
+    const r = errorResult(`${runner}/kernel-log`, `the kernel reported ${findings.length} problem(s) while ${runner} ran: ${findings[0]!.line}`, runner);
+    r.verdict = 'fail';
+    r.kernelLog = findings.flatMap((f) => [f.line, ...f.context]);
+    out.push(r);
+  }
+  if (read.lost > 0) out.push(errorResult(`${runner}/kernel-log-lost`, lostMessage(read.lost, runner), runner));
+  return out;
+}
+
+/**
  * Runs the selected tests, handing each runner's results to `onResults` as soon as they are
  * known (so an interrupted run still reports what finished). `onKernelLog` gets the kernel's
  * messages of each runner's run; a kernel report (WARNING, BUG, KASAN, ...) during a run is a
@@ -81,25 +99,9 @@ export async function runSelftests(
       .finally(() => clearInterval(ticker));
     const output = await readBack(ops, `${GUEST_OUT}/${runner}.out`);
     writeFileSync(join(hostOut, `${runner}.log`), output);
-    const kernelLog: ScenarioResult[] = [];
-    // Same rules as a scenario's: a report fails, an unreadable or lossy log is an error.
-    let read: KmsgRead | undefined;
-    try {
-      read = await ops.kmsg();
-    } catch (err) {
-      kernelLog.push(errorResult(`${runner}/kernel-log`, `the kernel log could not be read after ${runner} ran: ${err instanceof Error ? err.message : String(err)}`, runner));
-    }
-    if (read) {
-      onKernelLog(read.lines);
-      const findings = scanKernelLog(read.lines);
-      if (findings.length) {
-        const r = errorResult(`${runner}/kernel-log`, `the kernel reported ${findings.length} problem(s) while ${runner} ran: ${findings[0]!.line}`, runner);
-        r.verdict = 'fail';
-        r.kernelLog = findings.flatMap((f) => [f.line, ...f.context]);
-        kernelLog.push(r);
-      }
-      if (read.lost > 0) kernelLog.push(errorResult(`${runner}/kernel-log-lost`, lostMessage(read.lost, runner), runner));
-    }
+    const read = await ops.kmsg().catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+    if (!(read instanceof Error)) onKernelLog(read.lines);
+    const kernelLog = runnerKernelLogResults(runner, read);
     log(`selftests: ${runner} ${endedHow(ended, plan.deadlineMs)} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return { ended, output, durationMs: Date.now() - t0, kernelLog };
   };

@@ -15,6 +15,7 @@ import { scanScenarioKernelLog } from '../../harness/run/scenario-runner.js';
 import { GuestOps, type KmsgRead } from '../../harness/scenarios/guest-ops.js';
 import { GuestError } from '../../harness/util/errors.js';
 import { ConsoleMonitor } from '../../harness/vm/console.js';
+import { runnerKernelLogResults } from '../../harness/selftests/run.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const fixture = (name: string): string => readFileSync(join(root, 'test', 'fixtures', 'verdict', name), 'utf8');
@@ -154,4 +155,18 @@ t.test('the console after a read: reports already read are not counted again', a
   t.notOk(after.some((l) => l.includes('bpfh_warn.c:48')), 'the kprobe WARNING was read: not after');
   t.ok(after.some((l) => l.startsWith('list_add corruption.')), 'what came later is');
   t.ok(after.includes('Kernel panic - not syncing: sysrq triggered crash'));
+});
+
+t.test('the selftests runners: same rules', async (t) => {
+  const agent = replayingAgent('debian-7.3-kernel-warn.agent.jsonl');
+  await agent.ready(5000);
+  const ops = new GuestOps(agent);
+  await ops.kmsg();
+  const warned = await ops.kmsg();
+  const r = runnerKernelLogResults('test_progs', warned);
+  t.same(r.map((x) => [x.name, x.verdict]), [['test_progs/kernel-log', 'fail']]);
+  t.same(runnerKernelLogResults('test_progs', { lines: [], lost: 0 }), [], 'a clean read adds nothing');
+  t.same(runnerKernelLogResults('map_tests', { lines: [], lost: 5 }).map((x) => [x.name, x.verdict]), [['map_tests/kernel-log-lost', 'error']]);
+  const dead = runnerKernelLogResults('map_tests', new Error('agent channel closed'));
+  t.same(dead.map((x) => [x.name, x.verdict, x.reason]), [['map_tests/kernel-log', 'error', 'the kernel log could not be read after map_tests ran: agent channel closed']]);
 });
