@@ -36,9 +36,9 @@ async function main(): Promise<void> {
   const mod = await ensureTestModule(kernel, { log });
   const image = buildGuestInitramfs([fileEntry(TESTMOD_GUEST_PATH.slice(1), mod.path, 0o644)]);
   const channel = chooseChannel(kernel.config);
-  let console = '';
+  let consoleText = '';
   const guest = await startGuest({ bzImage: kernel.bzImage, initramfs: image.path, accel: 'tcg', channel: channel.kind, cpus: 2, memoryMiB: 1024 }, (t) => {
-    console += t;
+    consoleText += t;
   });
   try {
     const agent = new AgentClient(guest.agentSocket, () => undefined);
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     await Promise.race([guest.exited, sleep(60_000)]);
   } finally {
     guest.kill();
-    writeFileSync(`${prefix}.console.log`, console);
+    writeFileSync(`${prefix}.console.log`, consoleText);
   }
 }
 
