@@ -147,6 +147,13 @@ struct stgmap {
 	__u32 map_id;
 	__u32 value_size;
 	__u64 token;			/* tells the touch programs apart */
+	/*
+	 * Injected faults (docs/PROTOCOL.md): held, only an extra map
+	 * reference is left (the object is closed); stray, the map that
+	 * leave-elem puts its stray elements in.
+	 */
+	bool held;
+	bool stray;
 };
 
 int stgmap_open(struct stgmap *m, const char *bpf_dir, const char *kind,
@@ -185,6 +192,20 @@ struct ownerview owner_view(enum owner_kind kind, const struct sockset *socks,
 			    const struct cgset *cgroups);
 struct ownerview agent_owners(const struct agent *a, enum owner_kind kind);
 void inspector_free(struct inspector *insp);
+
+/*
+ * Fault injection: keeps an extra reference to m's map in a free slot of
+ * the agent's map table (as a held map, closed by map-close). Slot or
+ * -errno.
+ */
+int stgmap_hold(struct agent *a, const struct stgmap *m);
+/*
+ * Fault injection: moves owner i of a race round's sets into the agent's
+ * own (released by sockets-close, threads-stop, cgroups-remove). 0 or
+ * -errno.
+ */
+int owner_keep(struct agent *a, enum owner_kind kind, struct sockset *socks,
+	       struct threadset *threads, struct cgset *cgroups, size_t i);
 
 typedef int (*verb_fn)(struct agent *a, struct req *r);
 

@@ -38,6 +38,13 @@ struct {
 
 const volatile struct bpfh_cfg cfg = {};
 
+/* The object's token starts every value: lookups can tell maps apart. */
+static void stamp(struct cgrp_val *v)
+{
+	if (v)
+		*(__u64 *)v->bytes = cfg.token;
+}
+
 struct cgroup *bpf_cgroup_from_id(u64 cgid) __ksym;
 void bpf_cgroup_release(struct cgroup *cgrp) __ksym;
 
@@ -50,8 +57,8 @@ SEC("tp_btf/cgroup_mkdir")
 int BPF_PROG(cgrp_new, struct cgroup *cgrp, const char *path)
 {
 	if (from_agent())
-		bpf_cgrp_storage_get(&cgrp_stg, cgrp, 0,
-				     BPF_LOCAL_STORAGE_GET_F_CREATE);
+		stamp(bpf_cgrp_storage_get(&cgrp_stg, cgrp, 0,
+					   BPF_LOCAL_STORAGE_GET_F_CREATE));
 	return 0;
 }
 
@@ -66,8 +73,8 @@ int BPF_PROG(cgrp_touch, struct pt_regs *regs, long id)
 	cgrp = bpf_cgroup_from_id(regs->si);
 	if (!cgrp)
 		return 0;
-	bpf_cgrp_storage_get(&cgrp_stg, cgrp, 0,
-			     BPF_LOCAL_STORAGE_GET_F_CREATE);
+	stamp(bpf_cgrp_storage_get(&cgrp_stg, cgrp, 0,
+				   BPF_LOCAL_STORAGE_GET_F_CREATE));
 	bpf_cgroup_release(cgrp);
 	return 0;
 }

@@ -201,19 +201,26 @@ static int cgset_reserve(struct cgset *s, size_t cap)
 	return 0;
 }
 
-/* mkdir PARENT/bpfh-oN and hold it open; its inode number is its id. */
+/*
+ * mkdir PARENT/bpfh-oN and hold it open; its inode number is its id. A name
+ * that exists is skipped: another set's cgroup (a race's kept owner, see
+ * owner_keep) may have it.
+ */
 static int make_one(struct cgset *s, const char *parent)
 {
 	struct stat st;
 	char *path;
-	int fd, ret;
+	int fd, ret, tries = 0;
 
-	if (asprintf(&path, "%s/bpfh-o%llu", parent, s->next++) < 0)
-		return -ENOMEM;
-	if (mkdir(path, 0755)) {
+	for (;;) {
+		if (asprintf(&path, "%s/bpfh-o%llu", parent, s->next++) < 0)
+			return -ENOMEM;
+		if (!mkdir(path, 0755))
+			break;
 		ret = -errno;
 		free(path);
-		return ret;
+		if (ret != -EEXIST || ++tries == 1024)
+			return ret;
 	}
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st)) {
@@ -376,4 +383,55 @@ int verb_cgroups_remove(struct agent *a, struct req *r)
 				failed, strerror(first_errno));
 	jf_u64(&r->out, "removed", removed);
 	return 0;
+}
+
+/*
+ * Moves owner i of a race round's sets into the agent's own, where the
+ * usual verbs release it; the round's set keeps its order otherwise (the
+ * last owner takes slot i). Only after the round's threads are joined.
+ */
+int owner_keep(struct agent *a, enum owner_kind kind, struct sockset *socks,
+	       struct threadset *threads, struct cgset *cgroups, size_t i)
+{
+	struct sockset *ds = &a->socks;
+	struct threadset *dt = &a->threads;
+	struct cgset *dc = &a->cgroups;
+	size_t last;
+
+	switch (kind) {
+	case OWNER_SK:
+		if (ds->n == ds->cap) {
+			if (grow((void **)&ds->fd, sizeof(*ds->fd),
+				 ds->cap + 1))
+				return -ENOMEM;
+			ds->cap++;
+		}
+		ds->fd[ds->n++] = socks->fd[i];
+		last = --socks->n;
+		socks->fd[i] = socks->fd[last];
+		return 0;
+	case OWNER_TASK:
+		if (threadset_reserve(dt, dt->n + 1))
+			return -ENOMEM;
+		dt->t[dt->n] = threads->t[i];
+		dt->pidfd[dt->n] = threads->pidfd[i];
+		dt->tid[dt->n++] = threads->tid[i];
+		last = --threads->n;
+		threads->t[i] = threads->t[last];
+		threads->pidfd[i] = threads->pidfd[last];
+		threads->tid[i] = threads->tid[last];
+		return 0;
+	case OWNER_CGRP:
+		if (cgset_reserve(dc, dc->n + 1))
+			return -ENOMEM;
+		dc->path[dc->n] = cgroups->path[i];
+		dc->fd[dc->n] = cgroups->fd[i];
+		dc->id[dc->n++] = cgroups->id[i];
+		last = --cgroups->n;
+		cgroups->path[i] = cgroups->path[last];
+		cgroups->fd[i] = cgroups->fd[last];
+		cgroups->id[i] = cgroups->id[last];
+		return 0;
+	}
+	return -EINVAL;
 }

@@ -25,6 +25,7 @@ struct round_owners {
 	struct sockset socks;
 	struct threadset threads;
 	struct cgset cgroups;
+	bool keep_first;	/* hold-map fault: owner 0 is not released */
 };
 
 struct race_round {
@@ -96,6 +97,8 @@ static void gate(struct race_round *rr)
 /* Destroys owner i: 0 or -1 (counted in closeErrors). */
 static int release_owner(struct round_owners *o, size_t i)
 {
+	if (o->keep_first && i == 0)
+		return 0;
 	switch (o->kind) {
 	case OWNER_SK:
 		return close(o->socks.fd[i]) ? -1 : 0;
@@ -257,6 +260,7 @@ int verb_race(struct agent *a, struct req *r)
 	unsigned long long rounds, nown, threads, seed, tcp;
 	unsigned long long *map_ids = NULL, *drop_after = NULL;
 	unsigned long long *drop_target_v = NULL;
+	unsigned long long hold, *held_ids = NULL, nheld = 0;
 	unsigned long long created = 0, failed = 0, close_errors = 0;
 	unsigned long long done = 0;
 	const char *via = arg_str(r, "via");
@@ -278,7 +282,8 @@ int verb_race(struct agent *a, struct req *r)
 	    arg_u64(r, count_key, true, 0, 1, 1u << 20, &nown) ||
 	    arg_u64(r, "threads", true, 0, 1, RACE_MAX_THREADS, &threads) ||
 	    arg_u64(r, "seed", true, 0, 0, UINT64_MAX, &seed) ||
-	    arg_u64(r, "tcp", false, 50, 0, 100, &tcp))
+	    arg_u64(r, "tcp", false, 50, 0, 100, &tcp) ||
+	    arg_u64(r, "hold", false, 0, 0, 1000000, &hold))
 		return -1;
 	if (arg_str(r, "owners") && arg_str(r, "sockets"))
 		return req_fail(r, EINVAL, "owners and sockets: give one");
@@ -297,7 +302,8 @@ int verb_race(struct agent *a, struct req *r)
 	map_ids = calloc(rounds, sizeof(*map_ids));
 	drop_after = calloc(rounds, sizeof(*drop_after));
 	drop_target_v = calloc(rounds, sizeof(*drop_target_v));
-	if (!map_ids || !drop_after || !drop_target_v) {
+	held_ids = calloc(rounds, sizeof(*held_ids));
+	if (!map_ids || !drop_after || !drop_target_v || !held_ids) {
 		req_fail(r, ENOMEM, "out of memory");
 		goto out;
 	}
@@ -340,6 +346,23 @@ int verb_race(struct agent *a, struct req *r)
 		rr.yield = ncpus < 0 || (unsigned long long)ncpus < threads + 1;
 		map_ids[done] = map.map_id;
 		drop_target_v[done] = rr.target;
+		/*
+		 * hold=N (hold-map fault): every Nth round keeps an extra map
+		 * reference and owner 0 with its element, as a leaked map
+		 * reference would; the agent's own sets and map table get them.
+		 */
+		own.keep_first = hold && done % hold == 0;
+		if (own.keep_first) {
+			ret = stgmap_hold(a, &map);
+			if (ret < 0) {
+				owners_reap(&own);
+				stgmap_close(&map);
+				req_fail(r, -ret, "round %llu: hold: %s", done,
+					 strerror(-ret));
+				goto fail;
+			}
+			held_ids[nheld++] = map.map_id;
+		}
 
 		race_us -= now_us();
 		ret = race_once(&rr, err, sizeof(err));
@@ -350,8 +373,18 @@ int verb_race(struct agent *a, struct req *r)
 			req_fail(r, -ret, "round %llu: %s", done, err);
 			goto fail;
 		}
+		ret = 0;
+		if (own.keep_first)
+			ret = owner_keep(a, own.kind, &own.socks,
+					 &own.threads, &own.cgroups, 0);
+		own.keep_first = false;
 		own.socks.n = 0;	/* closed by the closers */
 		owners_reap(&own);
+		if (ret) {
+			req_fail(r, -ret, "round %llu: keep: %s", done,
+				 strerror(-ret));
+			goto fail;
+		}
 		drop_after[done] = rr.observed;
 		close_errors += atomic_load(&rr.close_errors);
 	}
@@ -371,10 +404,13 @@ report:
 	jf_u64_array(&r->out, "dropAfter", drop_after, done);
 	jf_u64_array(&r->out, "dropTarget", drop_target_v, done);
 	jf_u64(&r->out, "closeErrors", close_errors);
+	if (hold)
+		jf_u64_array(&r->out, "heldMapIds", held_ids, nheld);
 out:
 	owners_free(&own);
 	free(map_ids);
 	free(drop_after);
 	free(drop_target_v);
+	free(held_ids);
 	return ret;
 }

@@ -12,6 +12,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include "sk_common.h"
+#include "stg_common.h"
 
 struct sk_val {
 	__u64 words[8];
@@ -26,6 +27,15 @@ struct {
 	__type(value, struct sk_val);
 } sk_stg SEC(".maps");
 
+/* The token: stamped into every value, so lookups can tell maps apart. */
+const volatile struct bpfh_cfg cfg = {};
+
+static void stamp(struct sk_val *v)
+{
+	if (v)
+		v->words[0] = cfg.token;
+}
+
 SEC("cgroup/sock_create")
 int sk_create(struct bpf_sock *ctx)
 {
@@ -34,7 +44,8 @@ int sk_create(struct bpf_sock *ctx)
 	 * counted by the agent (elems-count), never hidden by a refused
 	 * socket.
 	 */
-	bpf_sk_storage_get(&sk_stg, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	stamp(bpf_sk_storage_get(&sk_stg, ctx, 0,
+				 BPF_SK_STORAGE_GET_F_CREATE));
 	return 1;
 }
 
@@ -46,8 +57,8 @@ int sk_touch(struct bpf_sockopt *ctx)
 	if (ctx->level != BPFH_SOL_TOUCH || ctx->optname != BPFH_OPT_TOUCH)
 		return 1;	/* not ours: the kernel handles it */
 	if (sk)
-		bpf_sk_storage_get(&sk_stg, sk, 0,
-				   BPF_SK_STORAGE_GET_F_CREATE);
+		stamp(bpf_sk_storage_get(&sk_stg, sk, 0,
+					 BPF_SK_STORAGE_GET_F_CREATE));
 	ctx->optlen = -1;	/* consumed: no kernel handler runs */
 	return 1;
 }

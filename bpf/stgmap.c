@@ -72,8 +72,56 @@ void stgmap_close(struct stgmap *m)
 	destroy_link(&m->link);
 	destroy_link(&m->touch_link);
 	bpf_object__close(m->obj);	/* programs and map fds */
+	/* a held map has no object: its fd is a dup of its own */
+	if (m->held && m->map_fd >= 0 && close(m->map_fd))
+		fprintf(stderr, "bpf-agent: close held map %u: %s\n",
+			m->map_id, strerror(errno));
 	m->obj = NULL;
 	m->map_fd = -1;
+	m->held = false;
+}
+
+/*
+ * Keeps a second reference to the map without its object: links and
+ * programs go as usual, the map stays (what a leaked map reference in the
+ * kernel looks like from outside).
+ */
+static int hold_fd(struct stgmap *dst, const struct stgmap *m)
+{
+	int fd = fcntl(m->map_fd, F_DUPFD_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	memset(dst, 0, sizeof(*dst));
+	dst->kind = m->kind;
+	dst->map_fd = fd;
+	dst->map_id = m->map_id;
+	dst->value_size = m->value_size;
+	dst->token = m->token;
+	dst->held = true;
+	return 0;
+}
+
+static int free_slot(struct agent *a)
+{
+	int slot;
+
+	for (slot = 0; slot < MAX_MAPS && a->map_used[slot]; slot++)
+		;
+	return slot < MAX_MAPS ? slot : -EBUSY;
+}
+
+int stgmap_hold(struct agent *a, const struct stgmap *m)
+{
+	int slot = free_slot(a), ret;
+
+	if (slot < 0)
+		return slot;
+	ret = hold_fd(&a->maps[slot], m);
+	if (ret)
+		return ret;
+	a->map_used[slot] = true;
+	return slot;
 }
 
 /* The object's .rodata holds a struct bpfh_cfg (task and cgrp objects). */
@@ -267,6 +315,8 @@ void stgmap_create_elems(struct stgmap *m, const struct ownerview *o,
 	size_t i;
 	int ret;
 
+	/* the map's own stamp: found through another map, it is wrong */
+	memcpy(value, &m->token, sizeof(m->token));
 	*created = 0;
 	*failed = 0;
 	*first_errno = 0;
@@ -287,28 +337,60 @@ void stgmap_create_elems(struct stgmap *m, const struct ownerview *o,
 	}
 }
 
+/* What lookups through a map found on a set of owners. */
+struct lookup_counts {
+	size_t present;
+	size_t absent;
+	size_t errors;
+	int first_errno;
+	size_t wrong;		/* present, but stamped by another map */
+	__u64 wrong_stamp;	/* the first wrong stamp found */
+	size_t wrong_owner;	/* ... and on which owner */
+};
+
+/*
+ * Every element's value starts with its map's token (stgmap_create_elems,
+ * and the programs from their .rodata): an element found through this map
+ * but stamped by another is a lookup that returned someone else's element
+ * (a stale owner cache slot, say), whether or not the memory was freed.
+ */
+static void lookup_elems(struct stgmap *m, const struct ownerview *o,
+			 struct lookup_counts *c)
+{
+	char value[STGMAP_VALUE_MAX];
+	__u64 stamp;
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < o->n; i++) {
+		if (!bpf_map_lookup_elem(m->map_fd, &o->fd[i], value)) {
+			c->present++;
+			memcpy(&stamp, value, sizeof(stamp));
+			if (stamp != m->token && !c->wrong++) {
+				c->wrong_stamp = stamp;
+				c->wrong_owner = i;
+			}
+		} else if (errno == ENOENT) {
+			c->absent++;
+		} else {
+			if (!c->first_errno)
+				c->first_errno = errno;
+			c->errors++;
+		}
+	}
+}
+
 void stgmap_count_elems(struct stgmap *m, const struct ownerview *o,
 			size_t *present, size_t *absent, size_t *errors,
 			int *first_errno)
 {
-	char value[STGMAP_VALUE_MAX];
-	size_t i;
+	struct lookup_counts c;
 
-	*present = 0;
-	*absent = 0;
-	*errors = 0;
-	*first_errno = 0;
-	for (i = 0; i < o->n; i++) {
-		if (!bpf_map_lookup_elem(m->map_fd, &o->fd[i], value)) {
-			(*present)++;
-		} else if (errno == ENOENT) {
-			(*absent)++;
-		} else {
-			if (!*first_errno)
-				*first_errno = errno;
-			(*errors)++;
-		}
-	}
+	lookup_elems(m, o, &c);
+	*present = c.present;
+	*absent = c.absent;
+	*errors = c.errors;
+	*first_errno = c.first_errno;
 }
 
 /*
@@ -329,8 +411,9 @@ static int find_map(struct agent *a, struct req *r)
 		req_fail(r, ENOENT, "no open map with id %llu", id);
 		return -1;
 	}
+	/* a fault's held or stray map is only ever named */
 	for (i = 0; i < MAX_MAPS; i++) {
-		if (a->map_used[i]) {
+		if (a->map_used[i] && !a->maps[i].held && !a->maps[i].stray) {
 			found = i;
 			open++;
 		}
@@ -362,9 +445,8 @@ int verb_map_open(struct agent *a, struct req *r)
 	small = value && !strcmp(value, "small");
 	if (!via_prog && cgroup)
 		return req_fail(r, EINVAL, "cgroup is for via=prog");
-	for (slot = 0; slot < MAX_MAPS && a->map_used[slot]; slot++)
-		;
-	if (slot == MAX_MAPS)
+	slot = free_slot(a);
+	if (slot < 0)
 		return req_fail(r, EBUSY, "%d maps open already", MAX_MAPS);
 	ret = stgmap_open(&a->maps[slot], a->bpf_dir, kind, small, via_prog,
 			  cgroup, ++a->next_token, err, sizeof(err));
@@ -376,13 +458,101 @@ int verb_map_open(struct agent *a, struct req *r)
 	return 0;
 }
 
+/* The agent's stray map of a kind (leave-elem), opened on first use. */
+static int stray_map(struct agent *a, const struct stgmap *like,
+		     struct req *r)
+{
+	char err[512];
+	int slot, ret;
+
+	for (slot = 0; slot < MAX_MAPS; slot++)
+		if (a->map_used[slot] && a->maps[slot].stray &&
+		    a->maps[slot].kind == like->kind)
+			return slot;
+	slot = free_slot(a);
+	if (slot < 0)
+		return req_fail(r, EBUSY, "stray map: %d maps open already",
+				MAX_MAPS);
+	ret = stgmap_open(&a->maps[slot], a->bpf_dir, like->kind->name, false,
+			  false, NULL, ++a->next_token, err, sizeof(err));
+	if (ret)
+		return req_fail(r, -ret, "stray map: %s", err);
+	a->maps[slot].stray = true;
+	a->map_used[slot] = true;
+	return slot;
+}
+
+/*
+ * leave-elem: one element per `every` owners in the stray map, which the
+ * agent keeps open when the scenario's map is closed. From outside, that is
+ * a map free that left one element per N linked (and charged).
+ */
+static int leave_stray(struct agent *a, int slot, const struct ownerview *o,
+		       unsigned long long every, struct req *r)
+{
+	char value[STGMAP_VALUE_MAX] = {};
+	struct stgmap *m;
+	size_t i, strayed = 0;
+	int s = stray_map(a, &a->maps[slot], r);
+
+	if (s < 0)
+		return -1;
+	m = &a->maps[s];
+	memcpy(value, &m->token, sizeof(m->token));
+	for (i = 0; i < o->n; i += every) {
+		if (bpf_map_update_elem(m->map_fd, &o->fd[i], value, BPF_ANY))
+			return req_fail(r, errno,
+					"stray element on owner %zu: %s", i,
+					strerror(errno));
+		strayed++;
+	}
+	jf_u64(&r->out, "strayMapId", m->map_id);
+	jf_u64(&r->out, "strayed", strayed);
+	return 0;
+}
+
+/*
+ * stale-value: owners 0, N, 2N, ... get their element rewritten with the
+ * stamp of another open map of the kind, which is what a lookup served from
+ * another map's (stale) cache slot returns. Without such a map: nothing.
+ */
+static int restamp(struct agent *a, int slot, const struct ownerview *o,
+		   unsigned long long every, struct req *r)
+{
+	char value[STGMAP_VALUE_MAX] = {};
+	struct stgmap *m = &a->maps[slot];
+	size_t i, restamped = 0;
+	int other;
+
+	for (other = MAX_MAPS - 1; other >= 0; other--)
+		if (other != slot && a->map_used[other] &&
+		    !a->maps[other].held && !a->maps[other].stray &&
+		    a->maps[other].kind == m->kind)
+			break;
+	if (other >= 0) {
+		memcpy(value, &a->maps[other].token, sizeof(__u64));
+		for (i = 0; i < o->n; i += every) {
+			if (bpf_map_update_elem(m->map_fd, &o->fd[i], value,
+						BPF_EXIST))
+				return req_fail(r, errno,
+						"restamp owner %zu: %s", i,
+						strerror(errno));
+			restamped++;
+		}
+	}
+	jf_u64(&r->out, "restamped", restamped);
+	return 0;
+}
+
 int verb_elems_create(struct agent *a, struct req *r)
 {
 	struct ownerview o;
+	unsigned long long every, stale;
 	size_t created, failed;
 	int first_errno, slot = find_map(a, r);
 
-	if (slot < 0)
+	if (slot < 0 || arg_u64(r, "stray", false, 0, 0, 1u << 20, &every) ||
+	    arg_u64(r, "restamp", false, 0, 0, 1u << 20, &stale))
 		return -1;
 	o = agent_owners(a, stgmap_owner_kind(&a->maps[slot]));
 	stgmap_create_elems(&a->maps[slot], &o, &created, &failed,
@@ -390,37 +560,62 @@ int verb_elems_create(struct agent *a, struct req *r)
 	jf_u64(&r->out, "created", created);
 	jf_u64(&r->out, "failed", failed);
 	jf_int(&r->out, "firstErrno", first_errno);
+	if (stale && restamp(a, slot, &o, stale, r))
+		return -1;
+	if (every)
+		return leave_stray(a, slot, &o, every, r);
 	return 0;
 }
 
 int verb_elems_count(struct agent *a, struct req *r)
 {
 	struct ownerview o;
-	size_t present, absent, errors;
-	int first_errno, slot = find_map(a, r);
-
-	if (slot < 0)
-		return -1;
-	o = agent_owners(a, stgmap_owner_kind(&a->maps[slot]));
-	stgmap_count_elems(&a->maps[slot], &o, &present, &absent, &errors,
-			   &first_errno);
-	if (errors)
-		return req_fail(r, first_errno,
-				"lookup failed on %zu owners: %s", errors,
-				strerror(first_errno));
-	jf_u64(&r->out, "present", present);
-	jf_u64(&r->out, "absent", absent);
-	return 0;
-}
-
-int verb_map_close(struct agent *a, struct req *r)
-{
+	struct lookup_counts c;
 	int slot = find_map(a, r);
 
 	if (slot < 0)
 		return -1;
+	o = agent_owners(a, stgmap_owner_kind(&a->maps[slot]));
+	lookup_elems(&a->maps[slot], &o, &c);
+	if (c.errors)
+		return req_fail(r, c.first_errno,
+				"lookup failed on %zu owners: %s", c.errors,
+				strerror(c.first_errno));
+	jf_u64(&r->out, "present", c.present);
+	jf_u64(&r->out, "absent", c.absent);
+	jf_u64(&r->out, "wrongValue", c.wrong);
+	if (c.wrong) {
+		jf_u64(&r->out, "wrongStamp", c.wrong_stamp);
+		jf_u64(&r->out, "wrongOwner", c.wrong_owner);
+		jf_u64(&r->out, "stamp", a->maps[slot].token);
+	}
+	return 0;
+}
+
+/*
+ * hold=1 (hold-map): the object goes (programs, links, its map fd), but the
+ * slot keeps a second reference to the map until a plain map-close.
+ */
+int verb_map_close(struct agent *a, struct req *r)
+{
+	unsigned long long hold;
+	struct stgmap held;
+	int ret, slot = find_map(a, r);
+
+	if (slot < 0 || arg_u64(r, "hold", false, 0, 0, 1, &hold))
+		return -1;
 	jf_u64(&r->out, "mapId", a->maps[slot].map_id);
+	if (hold && !a->maps[slot].held) {
+		ret = hold_fd(&held, &a->maps[slot]);
+		if (ret)
+			return req_fail(r, -ret, "hold: %s", strerror(-ret));
+		stgmap_close(&a->maps[slot]);
+		a->maps[slot] = held;
+		jf_bool(&r->out, "held", true);
+		return 0;
+	}
 	stgmap_close(&a->maps[slot]);
+	a->maps[slot].stray = false;
 	a->map_used[slot] = false;
 	return 0;
 }

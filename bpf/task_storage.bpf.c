@@ -39,6 +39,13 @@ struct {
 
 const volatile struct bpfh_cfg cfg = {};
 
+/* The object's token starts every value: lookups can tell maps apart. */
+static void stamp(struct task_val *v)
+{
+	if (v)
+		*(__u64 *)v->bytes = cfg.token;
+}
+
 struct task_struct *bpf_task_from_pid(s32 pid) __ksym;
 void bpf_task_release(struct task_struct *p) __ksym;
 
@@ -51,8 +58,8 @@ SEC("tp_btf/task_newtask")
 int BPF_PROG(task_new, struct task_struct *task, u64 clone_flags)
 {
 	if (from_agent())
-		bpf_task_storage_get(&task_stg, task, 0,
-				     BPF_LOCAL_STORAGE_GET_F_CREATE);
+		stamp(bpf_task_storage_get(&task_stg, task, 0,
+					   BPF_LOCAL_STORAGE_GET_F_CREATE));
 	return 0;
 }
 
@@ -67,8 +74,8 @@ int BPF_PROG(task_touch, struct pt_regs *regs, long id)
 	task = bpf_task_from_pid(regs->si);
 	if (!task)
 		return 0;
-	bpf_task_storage_get(&task_stg, task, 0,
-			     BPF_LOCAL_STORAGE_GET_F_CREATE);
+	stamp(bpf_task_storage_get(&task_stg, task, 0,
+				   BPF_LOCAL_STORAGE_GET_F_CREATE));
 	bpf_task_release(task);
 	return 0;
 }
