@@ -13,7 +13,8 @@ import { selftestsCommand } from './selftests/cli-selftests.js';
 import { VM_TEST_DEFAULTS } from './run/repeat.js';
 import { vmTest } from './run/vm-test.js';
 import { KERNEL_LOG_FAULTS } from './run/after-run.js';
-import { ALL_SCENARIOS } from './scenarios/registry.js';
+import { faultHelp, parseFaults } from './scenarios/faults.js';
+import { ALL_SCENARIOS, selectScenarios } from './scenarios/registry.js';
 import type { SizeLevel } from './scenarios/types.js';
 import { killAllChildren } from './util/children.js';
 import { GuestError, HarnessError, SetupError } from './util/errors.js';
@@ -82,7 +83,7 @@ await yargs(hideBin(process.argv))
         .option('memory', numberOption('--memory', RANGES.memoryMiB, { default: VM_TEST_DEFAULTS.memoryMiB, describe: `guest memory, MiB, ${RANGES.memoryMiB.min}-${RANGES.memoryMiB.max}` }))
         .option('boot-deadline', numberOption('--boot-deadline', RANGES.bootDeadlineS, { default: VM_TEST_DEFAULTS.bootDeadlineS, describe: 'seconds the guest may take to boot to the agent' }))
         .option('settle-deadline', numberOption('--settle-deadline', RANGES.settleDeadlineS, { default: VM_TEST_DEFAULTS.settleDeadlineS, describe: 'seconds the counters may take to come back after a map is dropped' }))
-        .option('inject-fault', { choices: ['hold-map', ...KERNEL_LOG_FAULTS] as const, hidden: true, describe: 'self-test: keep the map open through the settle wait (the live-owner and recreate scenarios must then fail); kernel-warn, kmsg-flood, panic-after-run: see harness/run/after-run.ts (the run must end in exit 1)' })
+        .option('inject-fault', { type: 'string', array: true, hidden: true, describe: faultHelp(`${KERNEL_LOG_FAULTS.join(', ')}: the kernel-log self-tests, see harness/run/after-run.ts (the run must end in exit 1)`) })
         .option('backend', { choices: ['qemu', 'vng', 'auto'] as const, default: VM_TEST_DEFAULTS.backend, describe: 'qemu, vng (virtme-ng: host root, kernel built in), or auto: vng for a kernel tree when vng is installed' })
         .option('set', { type: 'string', array: true, describe: 'override a scenario parameter for this run, e.g. --set rounds=2000 --set sockets=8 (applies to every selected scenario that has it)' })
         .option('with-selftests', { type: 'boolean', default: false, describe: "after the scenarios, run the tree's BPF selftests in the same boot (--kernel must be a source tree; see bpf-harness selftests)" })
@@ -92,6 +93,7 @@ await yargs(hideBin(process.argv))
     async (a) => {
       try {
         const kernels = kernelList(a.kernel, a.kernels);
+        const injected = parseFaults(a['inject-fault'], selectScenarios(a.scenario), KERNEL_LOG_FAULTS);
         const common = {
           mirror: a.mirror,
           scenarios: a.scenario,
@@ -103,7 +105,8 @@ await yargs(hideBin(process.argv))
           memoryMiB: a.memory,
           bootDeadlineS: a['boot-deadline'],
           settleDeadlineS: a['settle-deadline'],
-          fault: a['inject-fault'],
+          faults: injected.scenarios,
+          fault: injected.run,
           backend: a.backend as BackendRequest,
           overrides: parseOverrides(a.set),
           json: a.json,

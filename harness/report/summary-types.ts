@@ -41,8 +41,12 @@ export interface InspectorCounts {
   lingeringOwners: string[];
 }
 
-/** The signals that can catch lingering storage, as `caughtBy` names them. */
-export type Signal = 'optmem' | 'memcg' | 'inspector' | 'maps-freed' | 'kernel log' | 'elements';
+/**
+ * The signals that can catch lingering storage, as `caughtBy` names them. 'values': a lookup
+ * returned an element stamped by another map; 'elements': lookups through a live map missed
+ * its elements.
+ */
+export type Signal = 'optmem' | 'memcg' | 'inspector' | 'maps-freed' | 'kernel log' | 'values' | 'elements';
 
 export interface ScenarioResult {
   name: string;

@@ -4,6 +4,7 @@
  * option: every option that changes what runs or how it is judged is written when it differs
  * from the command's default, and the guest's size always (it sets the memcg tolerance).
  */
+import { faultArgs, type FaultRequest } from '../scenarios/faults.js';
 import type { SizeLevel } from '../scenarios/types.js';
 import { testProgsArgs, type Selection } from '../selftests/selection.js';
 
@@ -40,7 +41,10 @@ export interface RepeatableOptions {
   memoryMiB: number;
   bootDeadlineS: number;
   settleDeadlineS: number;
+  /** The run-wide (kernel-log) fault. */
   fault?: string;
+  /** The scenarios' faults. */
+  faults?: FaultRequest[];
   backend?: string;
   overrides?: Record<string, number>;
   selftests?: RepeatableSelftests;
@@ -99,6 +103,7 @@ export function repeatCommand(kernels: readonly string[], o: RepeatableOptions):
     ...unlessDefault('--settle-deadline', o.settleDeadlineS, VM_TEST_DEFAULTS.settleDeadlineS),
     ...Object.entries(o.overrides ?? {}).flatMap(([k, v]) => ['--set', `${k}=${v}`]),
     ...(o.selftests ? ['--with-selftests', ...(o.selftests.user.names ?? []).flatMap((n) => ['--selftest', n]), ...selftestsRunnerArgs(o)] : []),
+    ...faultArgs(o.faults),
     ...(o.fault ? ['--inject-fault', o.fault] : []),
   ];
   return words.map(shellWord).join(' ');

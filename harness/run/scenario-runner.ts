@@ -5,11 +5,12 @@
 import { AgentCallError } from '../agent/client.js';
 import type { ScenarioResult } from '../report/summary-types.js';
 import type { GuestOps, KmsgRead } from '../scenarios/guest-ops.js';
+import type { Fault } from '../scenarios/faults.js';
 import type { Scenario, SizeLevel } from '../scenarios/types.js';
 import { withDeadline } from '../util/deadline.js';
 import { SetupError } from '../util/errors.js';
 import { wholeNumber, type WholeNumberRange } from '../util/whole-number.js';
-import { caughtBy, type Tolerance } from '../verdict/lingering.js';
+import { caughtBy, verdictOf, type Tolerance } from '../verdict/lingering.js';
 import { lostMessage, scanKernelLog } from '../verdict/kernel-log.js';
 
 export interface RunnerEnv {
@@ -20,7 +21,8 @@ export interface RunnerEnv {
   seed: number;
   level: SizeLevel;
   settleDeadlineMs: number;
-  fault?: 'hold-map';
+  /** The fault this scenario injects (faults.ts faultFor). */
+  fault?: Fault;
   /** --set name=value: replaces the parameter of that name in every scenario that has it. */
   overrides: Record<string, number>;
   log: (line: string) => void;
@@ -94,9 +96,9 @@ export async function runScenario(scenario: Scenario, env: RunnerEnv): Promise<S
     if (outcome.rates) result.rates = outcome.rates;
     if (outcome.notes) result.notes = outcome.notes;
     if (outcome.inspector) result.inspector = outcome.inspector;
-    const failed = outcome.checks.filter((c) => !c.ok);
-    result.verdict = failed.length ? 'fail' : 'pass';
-    result.reason = failed.length ? failed.map((c) => c.message).join('; ') : summarisePass(outcome.checks.length, outcome.settleMs);
+    const v = verdictOf(outcome.checks);
+    result.verdict = v.verdict;
+    result.reason = v.reason ?? summarisePass(outcome.checks.length, outcome.settleMs);
   } catch (err) {
     result.verdict = 'error';
     result.reason = err instanceof AgentCallError || err instanceof Error ? err.message : String(err);

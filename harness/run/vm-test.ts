@@ -14,6 +14,7 @@ import { isAcceptable } from '../report/format.js';
 import type { ScenarioResult, Summary } from '../report/summary-types.js';
 import { GuestOps } from '../scenarios/guest-ops.js';
 import { selectScenarios } from '../scenarios/registry.js';
+import { faultFor, type FaultRequest } from '../scenarios/faults.js';
 import type { SizeLevel } from '../scenarios/types.js';
 import { onAbort } from '../util/children.js';
 import { GuestError, HarnessError, SetupError } from '../util/errors.js';
@@ -33,7 +34,7 @@ import { runSelftests } from '../selftests/run.js';
 import { effectiveSelection, testProgsArgs, type Selection } from '../selftests/selection.js';
 import { repeatCommand } from './repeat.js';
 import { checkOverrides, runScenario } from './scenario-runner.js';
-import { AFTER_RUN_MIN_WAIT_MS, armKernelWarn, attributeAfterRun, consoleReports, floodKmsg, isKernelLogFault, readKernelLogAfterRun, type KernelLogFault } from './after-run.js';
+import { AFTER_RUN_MIN_WAIT_MS, armKernelWarn, attributeAfterRun, consoleReports, floodKmsg, readKernelLogAfterRun, type KernelLogFault } from './after-run.js';
 import { ensureTestModule, TESTMOD_GUEST_PATH } from '../vm/testmod.js';
 import { fileEntry } from '../vm/initramfs.js';
 
@@ -52,8 +53,10 @@ export interface VmTestOptions {
   memoryMiB: number;
   bootDeadlineS: number;
   settleDeadlineS: number;
-  /** Harness self-test only: see ScenarioContext.fault, and after-run.ts for the kernel-log ones. */
-  fault?: 'hold-map' | KernelLogFault;
+  /** Harness self-test only: the kernel-log faults of after-run.ts, for the whole run. */
+  fault?: KernelLogFault;
+  /** Harness self-test only: the scenarios' faults (ScenarioContext.fault, scenarios/faults.ts). */
+  faults?: FaultRequest[];
   /** qemu (default), vng, or auto (vng for a tree when present). */
   backend?: BackendRequest;
   /** Scenario parameters set on the command line (--set name=value). */
@@ -205,7 +208,7 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
       log(`scenario ${scenario.name}: ${scenario.summary}`);
       const result: ScenarioResult = await runScenario(scenario, {
         ops, ncpus, pageSize, tolerance, seed: opts.seed, level: opts.sizes, log,
-        settleDeadlineMs: opts.settleDeadlineS * 1000, fault: isKernelLogFault(opts.fault) ? undefined : opts.fault, overrides: opts.overrides ?? {},
+        settleDeadlineMs: opts.settleDeadlineS * 1000, fault: faultFor(opts.faults, scenario), overrides: opts.overrides ?? {},
         onKernelLog: (records) => kernelLog.push(...records),
       });
       summary.scenarios.push(result);

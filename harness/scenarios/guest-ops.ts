@@ -25,6 +25,8 @@ export interface RaceParams {
   via: Via;
   /** sk via=prog: where the programs attach; cgrp: the parent of the raced cgroups. */
   cgroup?: string;
+  /** hold-map fault: rounds 0, hold, 2*hold, ... keep their map and owner 0 (faults.ts). */
+  hold?: number;
 }
 
 export interface RaceResult {
@@ -35,6 +37,25 @@ export interface RaceResult {
   raceUs: number;
   mapIds: number[];
   dropAfter: number[];
+  /** hold-map: the maps the agent kept (close them with closeMap; the owners with the kind's close). */
+  heldMapIds: number[];
+}
+
+export interface CreateResult {
+  created: number;
+  failed: number;
+  firstErrno: number;
+  /** leave-elem: the agent's stray map, which holds one element per `stray` owners. */
+  strayMapId?: number;
+}
+
+/** What lookups through a map found; wrongValue: elements stamped by another map. */
+export interface CountResult {
+  present: number;
+  absent: number;
+  wrongValue: number;
+  /** The first wrong value: the stamp it had, on which owner (index), and the map's own. */
+  wrong?: { stamp: number; owner: number; want: number };
 }
 
 function num(reply: AgentReply, field: string): number {
@@ -171,19 +192,28 @@ export class GuestOps {
     return num(await this.agent.call('map-open', args), 'mapId');
   }
 
-  /** mapId may be left out while exactly one map is open. */
-  async createElems(mapId?: number): Promise<{ created: number; failed: number; firstErrno: number }> {
-    const r = await this.agent.call('elems-create', mapArg(mapId), 120_000);
-    return { created: num(r, 'created'), failed: num(r, 'failed'), firstErrno: num(r, 'firstErrno') };
+  /**
+   * mapId may be left out while exactly one map is open. stray (leave-elem fault): one element
+   * per `stray` owners also goes into the agent's stray map of the kind; restamp (stale-value
+   * fault): one element per `restamp` owners gets another open map's stamp.
+   */
+  async createElems(mapId?: number, o: { stray?: number; restamp?: number } = {}): Promise<CreateResult> {
+    const r = await this.agent.call('elems-create', { ...mapArg(mapId), ...(o.stray ? { stray: o.stray } : {}), ...(o.restamp ? { restamp: o.restamp } : {}) }, 120_000);
+    const out: CreateResult = { created: num(r, 'created'), failed: num(r, 'failed'), firstErrno: num(r, 'firstErrno') };
+    if (o.stray) out.strayMapId = num(r, 'strayMapId');
+    return out;
   }
 
-  async countElems(mapId?: number): Promise<{ present: number; absent: number }> {
+  async countElems(mapId?: number): Promise<CountResult> {
     const r = await this.agent.call('elems-count', mapArg(mapId), 120_000);
-    return { present: num(r, 'present'), absent: num(r, 'absent') };
+    const out: CountResult = { present: num(r, 'present'), absent: num(r, 'absent'), wrongValue: num(r, 'wrongValue') };
+    if (out.wrongValue > 0) out.wrong = { stamp: num(r, 'wrongStamp'), owner: num(r, 'wrongOwner'), want: num(r, 'stamp') };
+    return out;
   }
 
-  async closeMap(mapId?: number): Promise<void> {
-    await this.agent.call('map-close', mapArg(mapId));
+  /** hold (hold-map fault): the object goes, an extra map reference stays until a plain close. */
+  async closeMap(mapId?: number, o: { hold?: boolean } = {}): Promise<void> {
+    await this.agent.call('map-close', { ...mapArg(mapId), ...(o.hold ? { hold: 1 } : {}) });
   }
 
   async mapAlive(id: number): Promise<boolean> {
@@ -200,6 +230,7 @@ export class GuestOps {
   async race(p: RaceParams, deadlineMs: number): Promise<RaceResult> {
     const args: Record<string, string | number> = { kind: p.kind, rounds: p.rounds, owners: p.owners, threads: p.threads, seed: p.seed, via: p.via };
     if (p.cgroup) args.cgroup = p.cgroup;
+    if (p.hold) args.hold = p.hold;
     const r = await this.agent.call('race', args, deadlineMs);
     return {
       rounds: num(r, 'rounds'),
@@ -209,6 +240,7 @@ export class GuestOps {
       raceUs: num(r, 'raceUs'),
       mapIds: numArray(r, 'mapIds'),
       dropAfter: numArray(r, 'dropAfter'),
+      heldMapIds: p.hold ? numArray(r, 'heldMapIds') : [],
     };
   }
 }

@@ -16,7 +16,8 @@ import type { Check } from '../verdict/lingering.js';
 import type { ValueSize, Via } from './guest-ops.js';
 import { CGRP, inspectOwners, SK, TASK, type OwnerKind } from './owners.js';
 import { waitForSettle } from './settle.js';
-import { createdCheck, warmUp, type Sized } from './storage.js';
+import { LEAVE_ELEM_EVERY } from './faults.js';
+import { closeKept, createdCheck, warmUp, type Sized } from './storage.js';
 import type { Scenario, ScenarioContext, SizeLevel } from './types.js';
 
 /** splitmix64, as the agent's race uses: a seed gives the same order on every machine. */
@@ -53,15 +54,21 @@ function flavour(kind: OwnerKind, i: number): MapFlavour {
   return kinds[i % kinds.length] as MapFlavour;
 }
 
-/** Opens a map and puts an element on every owner; the check says whether all are there. */
-async function addMap(ctx: ScenarioContext, kind: OwnerKind, f: MapFlavour, owners: number, label: string): Promise<{ id: number; check: Check }> {
+/**
+ * Opens a map and puts an element on every owner; the check says whether all are there (a
+ * set-up check). Under leave-elem the agent also leaves its stray elements: `stray` is its map.
+ */
+async function addMap(ctx: ScenarioContext, kind: OwnerKind, f: MapFlavour, owners: number, label: string): Promise<{ id: number; check: Check; stray?: number }> {
   const id = await ctx.ops.openMap(kind.name, f.via, { cgroup: f.via === 'prog' ? kind.progCgroup(ctx) : undefined, value: f.value === 'small' ? 'small' : undefined });
-  await ctx.ops.createElems(id);
+  const made = await ctx.ops.createElems(id, ctx.fault === 'leave-elem' ? { stray: LEAVE_ELEM_EVERY } : ctx.fault === 'stale-value' ? { restamp: LEAVE_ELEM_EVERY } : {});
   const present = (await ctx.ops.countElems(id)).present;
-  return { id, check: createdCheck(`elements-created[${label}]`, `for map ${id} (${f.via}, ${f.value} value)`, present, owners) };
+  return { id, check: createdCheck(`elements-created[${label}]`, `for map ${id} (${f.via}, ${f.value} value)`, present, owners), stray: made.strayMapId };
 }
 
-/** Each live map has exactly one element on each owner, and no freed map has any. */
+/**
+ * Each live map has exactly one element on each owner, and no freed map has any. At the peak
+ * (nothing freed yet) it is a set-up check and named so: `inspector-peak`.
+ */
 function checkShared(r: InspectorReading, live: readonly number[], freed: readonly number[], owners: number, label: string): Check {
   const held = ownersHolding(r, new Set(freed));
   const wrong = live.map((id) => ({ id, seen: elementsOfMap(r, id) })).filter((x) => x.seen.elements !== owners || x.seen.owners !== owners);
@@ -69,7 +76,7 @@ function checkShared(r: InspectorReading, live: readonly number[], freed: readon
   let message = `${live.length} live maps hold one element on each of ${owners} ${r.kind} owners; none of the ${freed.length} freed maps has one`;
   if (held.elements > 0) message = `${held.elements} elements of freed maps are still linked on ${held.owners.length} owners (${held.owners.slice(0, 5).join(', ')})`;
   else if (wrong[0]) message = `map ${wrong[0].id} has ${wrong[0].seen.elements} elements on ${wrong[0].seen.owners} owners, want one on each of ${owners}`;
-  return { name: `inspector[${label}]`, ok, message };
+  return { name: freed.length ? `inspector[${label}]` : 'inspector-peak', ok, message };
 }
 
 /** After one map's close: wait until the kernel freed it and the inspector agrees. */
@@ -87,14 +94,28 @@ async function waitOneGone(ctx: ScenarioContext, kind: OwnerKind, live: readonly
   }
 }
 
-/** Lookups through every live map find the element on every owner: nothing lost, nothing stale. */
-async function checkLookups(ctx: ScenarioContext, live: readonly number[], owners: number, label: string): Promise<Check> {
+/**
+ * Lookups through every live map find the element on every owner (nothing lost), and each
+ * element found is the map's own: every value starts with its map's stamp (the agent's token
+ * for the map's object), so a lookup served from a stale owner cache slot, another map's
+ * element, shows as a wrong value even where nothing was freed yet and KASAN is off.
+ */
+async function checkLookups(ctx: ScenarioContext, live: readonly number[], owners: number, label: string): Promise<Check[]> {
   const missing: string[] = [];
+  const wrong: string[] = [];
   for (const id of live) {
     const c = await ctx.ops.countElems(id);
     if (c.present !== owners) missing.push(`map ${id}: ${c.present} of ${owners}`);
+    if (c.wrong) wrong.push(`map ${id}: ${c.wrongValue} of ${c.present}, e.g. owner #${c.wrong.owner} has stamp ${c.wrong.stamp}, want ${c.wrong.want}`);
   }
-  return { name: `lookups[${label}]`, ok: missing.length === 0, message: missing.length ? `lookups miss elements (${missing.join('; ')})` : `lookups through ${live.length} live maps find every owner's element` };
+  return [
+    { name: `lookups[${label}]`, ok: missing.length === 0, message: missing.length ? `lookups miss elements (${missing.join('; ')})` : `lookups through ${live.length} live maps find every owner's element` },
+    {
+      name: `values[${label}]`,
+      ok: wrong.length === 0,
+      message: wrong.length ? `lookups returned elements stamped by another map (${wrong.join('; ')})` : `every element found through ${live.length} live maps carries its own map's stamp`,
+    },
+  ];
 }
 
 export interface MultiMapSpec {
@@ -108,6 +129,7 @@ export function multiMap(spec: MultiMapSpec): Scenario {
   return {
     name: `${kind.name}-multi-map`,
     summary: `several ${kind.name} storage maps on the same ${kind.noun}: free them in a seeded order while the owners live, create new maps between the frees, look up and update through them`,
+    family: 'multi-map',
     params: (level: SizeLevel) => ({ [kind.paramKey]: spec.owners[level], maps: spec.maps[level] }),
     deadlineMs: (p) => 180_000 + Number(p.maps) * (20_000 + Number(p[kind.paramKey]) * 40),
     async run(ctx, p) {
@@ -119,8 +141,10 @@ export function multiMap(spec: MultiMapSpec): Scenario {
       const checks: Check[] = [];
       const live: number[] = [];
       const all: number[] = [];
+      const kept = new Set<number>();
       for (let i = 0; i < nmaps; i++) {
         const m = await addMap(ctx, kind, flavour(kind, i), owners, `map ${i + 1}`);
+        if (m.stray !== undefined) kept.add(m.stray);
         checks.push(m.check);
         live.push(m.id);
         all.push(m.id);
@@ -139,17 +163,19 @@ export function multiMap(spec: MultiMapSpec): Scenario {
         freed.push(id);
         const gone = await waitOneGone(ctx, kind, live, freed, owners, label);
         slowest = Math.max(slowest, gone.ms);
-        checks.push(gone.check, await checkLookups(ctx, live, owners, label));
+        checks.push(gone.check, ...(await checkLookups(ctx, live, owners, label)));
         const m = await addMap(ctx, kind, flavour(kind, nmaps + step), owners, `new ${step + 1}`);
+        if (m.stray !== undefined) kept.add(m.stray);
         live.push(m.id);
         all.push(m.id);
-        checks.push(m.check, await checkLookups(ctx, live, owners, `new ${step + 1}`));
+        checks.push(m.check, ...(await checkLookups(ctx, live, owners, `new ${step + 1}`)));
       }
       ctx.log(`${nmaps} maps freed in seeded order and ${nmaps} created between, on ${owners} ${kind.noun}; slowest free ${slowest} ms`);
       const closedAt = Date.now();
-      if (ctx.fault !== 'hold-map') for (const id of live) await ctx.ops.closeMap(id);
+      for (const id of live) await ctx.ops.closeMap(id, { hold: ctx.fault === 'hold-map' });
       const settled = await waitForSettle(ctx, { before, optmemBaseline: null, mapIds: all, inspect: { kind, allGone: true } }, closedAt);
-      if (ctx.fault === 'hold-map') for (const id of live) await ctx.ops.closeMap(id);
+      if (ctx.fault === 'hold-map') for (const id of live) kept.add(id);
+      await closeKept(ctx, kept);
       checks.push(...settled.checks);
       await kind.close(ctx);
       const allIds = new Set(all);

@@ -1,5 +1,6 @@
 import type { CounterSnapshot, InspectorCounts } from '../report/summary-types.js';
 import type { Check, Tolerance } from '../verdict/lingering.js';
+import type { Family, Fault } from './faults.js';
 import type { GuestOps } from './guest-ops.js';
 
 export type SizeLevel = 'small' | 'default' | 'stress';
@@ -16,11 +17,11 @@ export interface ScenarioContext {
   /** How long counters may take to come back after the last map reference is dropped. */
   settleDeadlineMs: number;
   /**
-   * Self-test of the harness: 'hold-map' keeps the map open through the settle wait (closing
-   * it only afterwards), which is what a map whose elements never go away looks like from the
-   * counters. The checks must fail; the tests prove it.
+   * Self-test of the harness (faults.ts): the agent leaves behind what a kernel bug would (a
+   * map reference, elements); the scenario releases it after its last reading. The checks must
+   * fail, by the signals FAULTS names; test/integration/vm-test.test.ts proves it.
    */
-  fault?: 'hold-map';
+  fault?: Fault;
 }
 
 /** What a scenario measured; the runner adds the verdict, kernel log and timing. */
@@ -38,6 +39,8 @@ export interface ScenarioOutcome {
 export interface Scenario<P extends Record<string, number | string | boolean> = Record<string, number | string | boolean>> {
   name: string;
   summary: string;
+  /** Which faults it injects (faults.ts). */
+  family: Family;
   params(level: SizeLevel): P;
   /** Upper bound on the scenario's run time under TCG for these params, ms. */
   deadlineMs(params: P): number;

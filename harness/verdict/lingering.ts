@@ -138,20 +138,46 @@ export function checkInspectorPeak(r: InspectorReading, mapId: number, owners: n
   };
 }
 
-/** Check names to the signal that raised them: what summary.json calls `caughtBy`. */
-export function signalOf(checkName: string): Signal {
+/**
+ * Set-up checks prove that the scenario built what it tests (the elements exist, the inspector
+ * and optmem see them); they watch nothing being freed, so they never count as a detection.
+ * When one fails and no detection failed, the scenario could not test anything: verdictOf()
+ * makes that an 'error' ("could not test: ..."), neither a pass (nothing was shown) nor a
+ * lingering finding (nothing was seen to linger). Beside a failed detection the detection
+ * stands (what lingered did linger) and the set-up failure is still in the reason.
+ */
+const SETUP_CHECKS = new Set(['inspector-peak', 'elements-created', 'elements-in-map', 'optmem-rose']);
+
+export function isSetupCheck(checkName: string): boolean {
+  return SETUP_CHECKS.has(checkName.replace(/\[.*\]$/, ''));
+}
+
+/** Check names to the signal that raised them: what summary.json calls `caughtBy`; null for set-up checks. */
+export function signalOf(checkName: string): Signal | null {
   const base = checkName.replace(/\[.*\]$/, '');
+  if (SETUP_CHECKS.has(base)) return null;
   if (base === 'optmem') return 'optmem';
   if (base.startsWith('memcg')) return 'memcg';
   if (base.startsWith('inspector')) return 'inspector';
   if (base === 'maps-freed') return 'maps-freed';
   if (base === 'kernel-log') return 'kernel log';
+  if (base === 'values') return 'values';
+  // lookups through a live map that miss its elements
   return 'elements';
 }
 
-/** The distinct signals among the failed checks, in a fixed order. */
+/** The distinct signals among the failed detection checks, in a fixed order. */
 export function caughtBy(checks: readonly Check[]): Signal[] {
-  const order: Signal[] = ['optmem', 'memcg', 'inspector', 'maps-freed', 'kernel log', 'elements'];
+  const order: Signal[] = ['optmem', 'memcg', 'inspector', 'maps-freed', 'kernel log', 'values', 'elements'];
   const seen = new Set(checks.filter((c) => !c.ok).map((c) => signalOf(c.name)));
   return order.filter((s) => seen.has(s));
+}
+
+/** pass, fail (a detection failed), or error when only set-up checks failed (see SETUP_CHECKS). */
+export function verdictOf(checks: readonly Check[]): { verdict: 'pass' | 'fail' | 'error'; reason: string | null } {
+  const failed = checks.filter((c) => !c.ok);
+  if (failed.length === 0) return { verdict: 'pass', reason: null };
+  const text = failed.map((c) => c.message).join('; ');
+  if (failed.every((c) => isSetupCheck(c.name))) return { verdict: 'error', reason: `could not test: ${text}` };
+  return { verdict: 'fail', reason: text };
 }

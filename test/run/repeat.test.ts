@@ -17,7 +17,7 @@ const everything: RepeatableOptions = {
   memoryMiB: 4096,
   bootDeadlineS: 400,
   settleDeadlineS: 5,
-  fault: 'hold-map',
+  faults: [{ fault: 'hold-map' }, { fault: 'leave-elem', scenario: 'task-multi-map' }],
   backend: 'vng',
   overrides: { rounds: 2000, sockets: 8 },
   selftests: { user: { names: ['sk_storage*'] }, deadlineMin: 12 },
@@ -42,7 +42,7 @@ t.test('one kernel: every option that differs from its default is replayed', asy
     ['--scenario', ['sk-map-free-vs-close-race', 'task-multi-map']], ['--cpus', ['4']], ['--memory', ['4096']],
     ['--accel', ['tcg']], ['--backend', ['vng']], ['--mirror', ['file:///srv/mirror']], ['--channel', ['ttyS1']],
     ['--boot-deadline', ['400']], ['--settle-deadline', ['5']], ['--set', ['rounds=2000', 'sockets=8']],
-    ['--selftest', ['sk_storage*']], ['--selftests-deadline', ['12']], ['--inject-fault', ['hold-map']],
+    ['--selftest', ['sk_storage*']], ['--selftests-deadline', ['12']], ['--inject-fault', ['hold-map', 'leave-elem:task-multi-map']],
   ];
   for (const [flag, values] of expect) t.same(valueAfter(words, flag), values, flag);
   t.ok(words.includes('--with-selftests'));
