@@ -22,7 +22,7 @@ export interface FaultInfo {
 export const FAULTS = {
   'hold-map': {
     families: ['live-owners', 'race', 'recreate', 'multi-map'],
-    help: 'hold-map: the agent keeps an extra reference to the map it closes (races: every other round, with one owner and its element), a leaked map reference; caught by maps-freed and the inspector, and where the elements are many (live owners, recreate, multi-map) by memcg, on sockets by optmem',
+    help: 'hold-map: the agent keeps an extra reference to the map it closes (races: in rounds 0, N, 2N, ..., at most 4 per race call, each with one owner and its element), a leaked map reference; caught by maps-freed and the inspector, on live sockets by optmem, and by memcg where an element on every owner exceeds its tolerance (live owners, recreate; elsewhere memcg may or may not see it)',
   },
   'leave-elem': {
     families: ['live-owners', 'recreate', 'multi-map'],

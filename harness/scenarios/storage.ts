@@ -82,7 +82,7 @@ async function maxEvents(ctx: ScenarioContext): Promise<number> {
  * generation's memory is still charged): a 'memcg-limit' check, a detection. Elements missing
  * with the limit never hit are a set-up failure like any other ('elements-created').
  */
-function limitCheck(name: string, what: string, created: number, owners: number, limit: { hits: number; bytes?: number }, extra = ''): Check {
+export function limitCheck(name: string, what: string, created: number, owners: number, limit: { hits: number; bytes?: number }, extra = ''): Check {
   if (created === owners || limit.hits === 0 || limit.bytes === undefined) return createdCheck(name, what, created, owners, extra);
   return { name: 'memcg-limit', ok: false, message: `only ${created} of ${owners} elements fit under memory.max = ${kib(limit.bytes)} ${what} (the limit was hit ${limit.hits} times): memory of an earlier generation is still charged` };
 }
