@@ -36,8 +36,8 @@ export const FAULTS = {
 
 export type Fault = keyof typeof FAULTS;
 
-/** One element per this many owners stays behind under leave-elem (stale-value: is restamped). */
-export const LEAVE_ELEM_EVERY = 64;
+/** leave-elem leaves, and stale-value restamps, one element per this many owners. */
+export const FAULT_EVERY_OWNERS = 64;
 /**
  * Under hold-map, race rounds 0, N, 2N, ... keep their map and one owner: every other round,
  * and at most 4 per race call (the agent holds at most 16 maps).

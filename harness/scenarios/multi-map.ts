@@ -16,7 +16,7 @@ import type { Check } from '../verdict/lingering.js';
 import type { ValueSize, Via } from './guest-ops.js';
 import { CGRP, inspectOwners, SK, TASK, type OwnerKind } from './owners.js';
 import { waitForSettle } from './settle.js';
-import { LEAVE_ELEM_EVERY } from './faults.js';
+import { FAULT_EVERY_OWNERS } from './faults.js';
 import { closeKept, createdCheck, warmUp, type Sized } from './storage.js';
 import type { Scenario, ScenarioContext, SizeLevel } from './types.js';
 
@@ -60,7 +60,7 @@ function flavour(kind: OwnerKind, i: number): MapFlavour {
  */
 async function addMap(ctx: ScenarioContext, kind: OwnerKind, f: MapFlavour, owners: number, label: string): Promise<{ id: number; check: Check; stray?: number }> {
   const id = await ctx.ops.openMap(kind.name, f.via, { cgroup: f.via === 'prog' ? kind.progCgroup(ctx) : undefined, value: f.value === 'small' ? 'small' : undefined });
-  const made = await ctx.ops.createElems(id, ctx.fault === 'leave-elem' ? { stray: LEAVE_ELEM_EVERY } : ctx.fault === 'stale-value' ? { restamp: LEAVE_ELEM_EVERY } : {});
+  const made = await ctx.ops.createElems(id, ctx.fault === 'leave-elem' ? { stray: FAULT_EVERY_OWNERS } : ctx.fault === 'stale-value' ? { restamp: FAULT_EVERY_OWNERS } : {});
   const present = (await ctx.ops.countElems(id)).present;
   return { id, check: createdCheck(`elements-created[${label}]`, `for map ${id} (${f.via}, ${f.value} value)`, present, owners), stray: made.strayMapId };
 }

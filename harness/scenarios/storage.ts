@@ -7,7 +7,7 @@ import { takeReading, toSnapshot, type Reading } from '../counters/collect.js';
 import { inspectorCounts } from '../counters/inspector.js';
 import type { InspectorCounts } from '../report/summary-types.js';
 import { checkInspectorPeak, kib, memcgSensitivity, type Check } from '../verdict/lingering.js';
-import { holdEvery, LEAVE_ELEM_EVERY } from './faults.js';
+import { FAULT_EVERY_OWNERS, holdEvery } from './faults.js';
 import type { Via } from './guest-ops.js';
 import { inspectOwners, type OwnerKind } from './owners.js';
 import { waitForSettle } from './settle.js';
@@ -101,7 +101,7 @@ export async function generation(ctx: ScenarioContext, kind: OwnerKind, via: Via
   const hitsBefore = memoryMax !== undefined ? await maxEvents(ctx) : 0;
   if (memoryMax !== undefined) await ctx.ops.write(`${ctx.cgroup}/memory.max`, memoryMax);
   const t0 = Date.now();
-  const made = await ctx.ops.createElems(mapId, ctx.fault === 'leave-elem' ? { stray: LEAVE_ELEM_EVERY } : {});
+  const made = await ctx.ops.createElems(mapId, ctx.fault === 'leave-elem' ? { stray: FAULT_EVERY_OWNERS } : {});
   const createMs = Date.now() - t0;
   if (memoryMax !== undefined) await ctx.ops.write(`${ctx.cgroup}/memory.max`, 'max');
   const hits = memoryMax !== undefined ? (await maxEvents(ctx)) - hitsBefore : 0;
