@@ -19,7 +19,9 @@ t.test('every scenario family has a fault, and each fault names the signals that
 });
 
 t.test('a general fault goes to the scenarios of its families; FAULT:SCENARIO to that one', async (t) => {
-  const reqs = parseFaults(['leave-elem', 'hold-map:sk-map-free-vs-close-race'], ALL_SCENARIOS);
+  const parsed = parseFaults(['leave-elem', 'hold-map:sk-map-free-vs-close-race', 'kernel-warn'], ALL_SCENARIOS, ['kernel-warn', 'kmsg-flood']);
+  t.equal(parsed.run, 'kernel-warn', 'a run-wide fault (the kernel-log self-tests) goes beside them');
+  const reqs = parsed.scenarios;
   t.equal(faultFor(reqs, byName('sk-map-free-live-owners')), 'leave-elem');
   t.equal(faultFor(reqs, byName('sk-map-free-vs-close-race')), 'hold-map');
   t.equal(faultFor(reqs, byName('task-map-free-vs-exit-race')), undefined, 'leave-elem is not injected in races');
@@ -28,7 +30,8 @@ t.test('a general fault goes to the scenarios of its families; FAULT:SCENARIO to
 });
 
 t.test('refused: unknown faults and scenarios, a fault a family does not inject, two on one scenario', async (t) => {
-  t.throws(() => parseFaults(['bogus'], ALL_SCENARIOS), /--inject-fault bogus: expected FAULT or FAULT:SCENARIO with FAULT one of hold-map, leave-elem, stale-value/);
+  t.throws(() => parseFaults(['bogus'], ALL_SCENARIOS, ['kernel-warn']), /--inject-fault bogus: expected FAULT or FAULT:SCENARIO with FAULT one of hold-map, leave-elem, stale-value, or one of kernel-warn$/);
+  t.throws(() => parseFaults(['kernel-warn', 'kmsg-flood'], ALL_SCENARIOS, ['kernel-warn', 'kmsg-flood']), /--inject-fault kmsg-flood: kernel-warn is given already/);
   t.throws(() => parseFaults(['hold-map:nope'], ALL_SCENARIOS), /nope is not among the scenarios to run/);
   t.throws(() => parseFaults(['leave-elem:sk-map-free-vs-close-race'], ALL_SCENARIOS), /leave-elem is injected only in live-owners, recreate, multi-map scenarios; sk-map-free-vs-close-race is race/);
   t.throws(() => parseFaults(['hold-map', 'leave-elem'], ALL_SCENARIOS), /sk-map-free-live-owners would get two faults/);
