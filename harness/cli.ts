@@ -88,6 +88,8 @@ await yargs(hideBin(process.argv))
         .option('set', { type: 'string', array: true, describe: 'override a scenario parameter for this run, e.g. --set rounds=2000 --set sockets=8 (applies to every selected scenario that has it)' })
         .option('with-selftests', { type: 'boolean', default: false, describe: "after the scenarios, run the tree's BPF selftests in the same boot (--kernel must be a source tree; see bpf-harness selftests)" })
         .option('selftest', { type: 'string', array: true, describe: 'with --with-selftests: test_progs -t NAME (repeatable; default: the local storage tests)' })
+        .option('denylist', { type: 'string', array: true, describe: "with --with-selftests: a file of test_progs names not to run, as the tree's DENYLIST (repeatable; after the tree's DENYLIST and DENYLIST.x86_64)" })
+        .option('allowlist', { type: 'string', array: true, describe: 'with --with-selftests: a file of test_progs names; only the selected tests it names run (repeatable; narrows, never widens)' })
         .option('selftests-deadline', numberOption('--selftests-deadline', RANGES.runnerDeadlineMin, { default: VM_TEST_DEFAULTS.selftestsDeadlineMin, describe: 'with --with-selftests: minutes each selftests runner may run' }))
         .option('json', { type: 'boolean', default: false, describe: 'print summary.json instead of the table' }),
     async (a) => {
@@ -110,7 +112,7 @@ await yargs(hideBin(process.argv))
           backend: a.backend as BackendRequest,
           overrides: parseOverrides(a.set),
           json: a.json,
-          ...(a['with-selftests'] || a.selftest?.length ? { selftests: { user: { names: a.selftest ?? [] }, deadlineMin: a['selftests-deadline'] } } : {}),
+          ...(a['with-selftests'] || a.selftest?.length ? { selftests: { user: { names: a.selftest ?? [] }, deadlineMin: a['selftests-deadline'], lists: { deny: a.denylist, allow: a.allowlist } } } : {}),
         };
         // One kernel keeps the plain path: its --json output is one Summary.
         const code = kernels.length === 1 ? await vmTest({ ...common, kernel: kernels[0]! }) : await multiKernelTest({ ...common, kernels });

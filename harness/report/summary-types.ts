@@ -115,7 +115,19 @@ export interface Summary {
   /** Where the run's files are. */
   resultsDir?: string;
   /** Runs with the tree's BPF selftests: what ran (their results are among `scenarios`, kind 'selftest'). */
-  selftests?: { tree: string; dir: string; llvm: string; selection: string[] };
+  selftests?: {
+    tree: string;
+    dir: string;
+    llvm: string;
+    /** test_progs' filter arguments from -t/-a/-d (or the default), before the lists. */
+    selection: string[];
+    /** The test lists applied, in order: the tree's DENYLIST/ALLOWLIST files, then --denylist/--allowlist (absent in older runs). */
+    lists?: Array<{ label: string; kind: 'deny' | 'allow'; origin: 'tree' | 'user'; entries: number }>;
+    /** Selected tests (or TEST/SUBTEST entries) a list took out, with the list and its entry. */
+    removed?: Array<{ test: string; list: string; entry: string; subtests?: boolean }>;
+    /** test_progs' watchdog and workers: -w SECONDS, -j N. */
+    runnerArgs?: string[];
+  };
   /** Debug kernels only: the allocinfo counter and kmemleak verdicts (harness/counters/debug-kernel.ts). */
   debug?: DebugCheckSummary;
   /** The kernel log read once more after the last scenario, and the console after power-off (harness/run/after-run.ts). */

@@ -13,6 +13,7 @@ interface RepeatableSelftests {
   user: Partial<Selection>;
   deadlineMin: number;
   debug?: boolean;
+  lists?: { deny?: string[]; allow?: string[] };
 }
 
 /** vm-test's defaults, shared with the command line so the two cannot drift apart. */
@@ -72,7 +73,12 @@ function guestArgs(o: RepeatableOptions): string[] {
 }
 
 function selftestsRunnerArgs(o: RepeatableOptions): string[] {
-  return unlessDefault(o.noScenarios ? '--deadline' : '--selftests-deadline', o.selftests?.deadlineMin, VM_TEST_DEFAULTS.selftestsDeadlineMin);
+  const lists = o.selftests?.lists;
+  return [
+    ...unlessDefault(o.noScenarios ? '--deadline' : '--selftests-deadline', o.selftests?.deadlineMin, VM_TEST_DEFAULTS.selftestsDeadlineMin),
+    ...(lists?.deny ?? []).flatMap((f) => ['--denylist', f]),
+    ...(lists?.allow ?? []).flatMap((f) => ['--allowlist', f]),
+  ];
 }
 
 /** `bpf-harness selftests` takes no scenario options. */

@@ -31,7 +31,8 @@ import { defaultJobs, type BuiltKernel } from '../build/kernel-build.js';
 import { buildSelftests } from '../selftests/build.js';
 import { selftestsGuestFiles } from '../selftests/guest-files.js';
 import { runSelftests } from '../selftests/run.js';
-import { effectiveSelection, testProgsArgs, type Selection } from '../selftests/selection.js';
+import { progTestNames, treeLists, userLists } from '../selftests/lists.js';
+import { applyLists, effectiveSelection, testProgsArgs, testProgsRunnerArgs, type Selection } from '../selftests/selection.js';
 import { repeatCommand } from './repeat.js';
 import { checkOverrides, runScenario } from './scenario-runner.js';
 import { AFTER_RUN_MIN_WAIT_MS, armKernelWarn, attributeAfterRun, consoleReports, floodKmsg, readKernelLogAfterRun, type KernelLogFault } from './after-run.js';
@@ -85,6 +86,8 @@ export interface SelftestsRequest {
   user: Partial<Selection>;
   /** Minutes each runner (test_progs, test_maps) may run in the guest. */
   deadlineMin: number;
+  /** --denylist/--allowlist FILEs, applied after the tree's DENYLIST/ALLOWLIST files (selftests/lists.ts). */
+  lists?: { deny?: string[]; allow?: string[] };
   /** Debug kernel; undefined: as the tree's last selftests build. */
   debug?: boolean;
   /** The kernel already built with the selftests' config (bisect steps): --kernel is its bzImage. */
@@ -115,6 +118,8 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
   const timings: Record<string, number> = {};
   const scenarios = opts.noScenarios ? [] : selectScenarios(opts.scenarios);
   checkOverrides(scenarios, opts.sizes, opts.overrides ?? {});
+  // The user's test lists are read now: a missing file is a usage error before anything is built.
+  const userTestLists = opts.selftests ? userLists(opts.selftests.lists ?? {}) : [];
 
   const resolved = await resolveKernel(opts.kernel, { mirror: opts.mirror, log, ...(opts.selftests && !opts.selftests.build ? { selftests: { debug: opts.selftests.debug } } : {}) });
   const kernel = opts.selftests?.build ? { ...resolved, build: opts.selftests.build } : resolved;
@@ -217,8 +222,17 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
     }
     if (selftests && opts.selftests && !session.console.fatalError) {
       const tSelftests = Date.now();
-      const plan = { built: selftests, selection: effectiveSelection(opts.selftests.user), deadlineMs: opts.selftests.deadlineMin * 60_000 };
-      summary.selftests = { tree: selftests.tree, dir: selftests.dir, llvm: selftests.llvm, selection: testProgsArgs(plan.selection) };
+      const selection = effectiveSelection(opts.selftests.user);
+      const lists = [...treeLists(selftests.tree), ...userTestLists];
+      const listed = applyLists(selection, lists, progTestNames(selftests.tree));
+      const plan = { built: selftests, selection, listed, deadlineMs: opts.selftests.deadlineMin * 60_000, guestCpus: ncpus };
+      summary.selftests = {
+        tree: selftests.tree, dir: selftests.dir, llvm: selftests.llvm, selection: testProgsArgs(selection),
+        lists: lists.map((l) => ({ label: l.label, kind: l.kind, origin: l.origin, entries: l.entries.length })),
+        removed: listed.removed,
+        runnerArgs: testProgsRunnerArgs(plan.deadlineMs, ncpus),
+      };
+      if (listed.removed.length) log(`  selftests: the test lists took out ${listed.removed.map((r) => `${r.test} (${r.list})`).join(', ')}`);
       await runSelftests(ops, plan, run.dir, log, (records) => kernelLog.push(...records), (rs) => summary.scenarios.push(...rs));
       timings.selftestsMs = Date.now() - tSelftests;
       const count = (v: string): number => summary.scenarios.filter((r) => r.kind === 'selftest' && r.verdict === v).length;

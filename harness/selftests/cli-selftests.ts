@@ -15,6 +15,8 @@ interface SelftestsArgs {
   t?: string[];
   a?: string[];
   d?: string[];
+  denylist?: string[];
+  allowlist?: string[];
   debug?: boolean;
   deadline: number;
   accel: string;
@@ -37,6 +39,8 @@ export function selftestsCommand(fail: (err: unknown) => never): CommandModule {
         .option('t', { type: 'string', array: true, describe: "test_progs -t NAME[/SUBTEST]: names containing it (repeatable)" })
         .option('a', { type: 'string', array: true, describe: 'test_progs -a NAME[/SUBTEST]: exact names or globs (repeatable)' })
         .option('d', { type: 'string', array: true, describe: 'test_progs -d NAME[/SUBTEST]: never these (repeatable)' })
+        .option('denylist', { type: 'string', array: true, describe: "a file of test_progs names not to run, in the format of the tree's DENYLIST (repeatable; applied after the tree's DENYLIST and DENYLIST.x86_64)" })
+        .option('allowlist', { type: 'string', array: true, describe: 'a file in the same format: only the selected tests it names run (repeatable; narrows the selection, never widens it)' })
         .option('debug', { type: 'boolean', describe: 'merge vm/config/debug.config too (KASAN, kmemleak, lockdep); default: as the last selftests build of the tree, else off' })
         .option('deadline', numberOption('--deadline', RANGES.runnerDeadlineMin, { default: VM_TEST_DEFAULTS.selftestsDeadlineMin, describe: 'minutes each runner (test_progs, test_maps) may run in the guest' }))
         .option('accel', { choices: ['auto', 'kvm', 'tcg'] as const, default: 'auto' as const })
@@ -46,7 +50,7 @@ export function selftestsCommand(fail: (err: unknown) => never): CommandModule {
         .option('boot-deadline', numberOption('--boot-deadline', RANGES.bootDeadlineS, { default: VM_TEST_DEFAULTS.builtKernelBootDeadlineS, describe: 'seconds the guest may take to boot to the agent' }))
         .option('mirror', { type: 'string', describe: 'Debian mirror for the build root (default: the one the system apt uses)' })
         .option('json', { type: 'boolean', default: false, describe: 'print summary.json instead of the table' })
-        .epilog(`With no -t or -a: -a ${DEFAULT_ALLOW.join(' -a ')}, and test_maps for sk_storage_map.`) as unknown as Argv,
+        .epilog(`With no -t or -a: -a ${DEFAULT_ALLOW.join(' -a ')}, and test_maps for sk_storage_map. The tree's tools/testing/selftests/bpf/DENYLIST, DENYLIST.x86_64 (and ALLOWLIST files) apply first, then --denylist/--allowlist; test_progs runs with -w (its watchdog, a third of --deadline, at most 600 s) and -j N on a guest of N > 1 CPUs.`) as unknown as Argv,
     handler: async (raw) => {
       const a = raw as unknown as SelftestsArgs;
       try {
@@ -54,7 +58,7 @@ export function selftestsCommand(fail: (err: unknown) => never): CommandModule {
           kernel: a.kernel,
           mirror: a.mirror,
           noScenarios: true,
-          selftests: { user: { names: a.t ?? [], allow: a.a ?? [], deny: a.d ?? [] }, deadlineMin: a.deadline, debug: a.debug },
+          selftests: { user: { names: a.t ?? [], allow: a.a ?? [], deny: a.d ?? [] }, deadlineMin: a.deadline, debug: a.debug, lists: { deny: a.denylist, allow: a.allowlist } },
           sizes: 'default',
           seed: 0,
           accel: a.accel as AccelRequest,

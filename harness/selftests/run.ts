@@ -13,13 +13,17 @@ import { GuestError } from '../util/errors.js';
 import { lostMessage, scanKernelLog } from '../verdict/kernel-log.js';
 import type { BuiltSelftests } from './build.js';
 import { parseTestProgsJson, parseTestProgsOutput, testMapsResults, testProgsResults } from './results.js';
-import { selectedMapTests, testProgsArgs, type Selection } from './selection.js';
+import { selectedMapTests, testProgsRunnerArgs, type ListedSelection, type Selection } from './selection.js';
 
 export interface SelftestsPlan {
   built: BuiltSelftests;
   selection: Selection;
+  /** test_progs' filter arguments with the test lists applied, and what the lists took out (applyLists()). */
+  listed: ListedSelection;
   /** Deadline of each runner, ms. */
   deadlineMs: number;
+  /** The guest's CPUs: test_progs runs that many workers (-j) when there is more than one. */
+  guestCpus: number;
 }
 
 /** Where the guest writes the runners' output (tmpfs): read back with the read verb. */
@@ -27,6 +31,18 @@ const GUEST_OUT = '/tmp/bpfh-selftests';
 
 function errorResult(name: string, reason: string, runner: string): ScenarioResult {
   return { name, kind: 'selftest', verdict: 'error', reason, params: { runner }, seed: 0, counters: { before: null, after: null }, settleMs: null, durationMs: 0, checks: [] };
+}
+
+/** A test the lists took out: a SKIP result saying which list and which entry. */
+function removedResult(r: ListedSelection['removed'][number]): ScenarioResult {
+  const res = errorResult(`test_progs/${r.test}`, `removed by ${r.list}: ${r.entry}`, 'test_progs');
+  res.verdict = 'skip';
+  return res;
+}
+
+/** test_progs' own watchdog names the test it killed on its stderr (in the runner's output file). */
+export function watchdogKill(output: string): string | undefined {
+  return /^WATCHDOG: test case (\S+) executes for \d+ seconds, terminating.*$/m.exec(output)?.[0];
 }
 
 function endedHow(e: ExecResult, deadlineMs: number): string {
@@ -108,18 +124,20 @@ export async function runSelftests(
 
   const mapTests = selectedMapTests(plan.selection);
   const json = `${GUEST_OUT}/test_progs.json`;
-  const tp = await runOne('test_progs', plan.built.testProgs, ['-J', json, ...testProgsArgs(plan.selection)]);
+  const tp = await runOne('test_progs', plan.built.testProgs, ['-J', json, ...testProgsRunnerArgs(plan.deadlineMs, plan.guestCpus), ...plan.listed.args]);
   const jsonText = await readBack(ops, json);
   writeFileSync(join(hostOut, 'test_progs.json'), jsonText);
   const parsed = parseTestProgsOutput(tp.output);
   const tpResults = testProgsResults(parsed, parseTestProgsJson(jsonText));
   for (const r of tpResults) r.durationMs = parsed.tests.length ? Math.round(tp.durationMs / parsed.tests.length) : 0;
+  const removed = plan.listed.removed.filter((r) => !r.subtests).map(removedResult);
   if (!parsed.summary) {
-    tpResults.push(errorResult('test_progs', `test_progs ${endedHow(tp.ended, plan.deadlineMs)} without its summary line (see selftests/test_progs.log)`, 'test_progs'));
-  } else if (tpResults.length === 0 && mapTests.length === 0) {
-    tpResults.push(errorResult('test_progs', `test_progs ran no test: the selection ${testProgsArgs(plan.selection).join(' ')} matches none in this tree`, 'test_progs'));
+    const watchdog = watchdogKill(tp.output);
+    tpResults.push(errorResult('test_progs', `test_progs ${endedHow(tp.ended, plan.deadlineMs)} without its summary line${watchdog ? ` (${watchdog})` : ''} (see selftests/test_progs.log)`, 'test_progs'));
+  } else if (tpResults.length === 0 && mapTests.length === 0 && removed.length === 0) {
+    tpResults.push(errorResult('test_progs', `test_progs ran no test: the selection ${plan.listed.args.join(' ')} matches none in this tree`, 'test_progs'));
   }
-  onResults([...tpResults, ...tp.kernelLog]);
+  onResults([...tpResults, ...removed, ...tp.kernelLog]);
 
   if (mapTests.length) {
     const tm = await runOne('map_tests', plan.built.mapTestRunner, mapTests);

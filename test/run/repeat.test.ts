@@ -20,7 +20,7 @@ const everything: RepeatableOptions = {
   faults: [{ fault: 'hold-map' }, { fault: 'leave-elem', scenario: 'task-multi-map' }],
   backend: 'vng',
   overrides: { rounds: 2000, sockets: 8 },
-  selftests: { user: { names: ['sk_storage*'] }, deadlineMin: 12 },
+  selftests: { user: { names: ['sk_storage*'] }, deadlineMin: 12, lists: { deny: ['ci/DENYLIST.mine'], allow: ['my allow'] } },
 };
 
 /** The words of a repeat line as a POSIX shell splits them. */
@@ -43,6 +43,7 @@ t.test('one kernel: every option that differs from its default is replayed', asy
     ['--accel', ['tcg']], ['--backend', ['vng']], ['--mirror', ['file:///srv/mirror']], ['--channel', ['ttyS1']],
     ['--boot-deadline', ['400']], ['--settle-deadline', ['5']], ['--set', ['rounds=2000', 'sockets=8']],
     ['--selftest', ['sk_storage*']], ['--selftests-deadline', ['12']], ['--inject-fault', ['hold-map', 'leave-elem:task-multi-map']],
+    ['--denylist', ['ci/DENYLIST.mine']], ['--allowlist', ['my allow']],
   ];
   for (const [flag, values] of expect) t.same(valueAfter(words, flag), values, flag);
   t.ok(words.includes('--with-selftests'));
@@ -65,12 +66,13 @@ t.test('defaults stay out, except the guest size, which sets the memcg tolerance
 });
 
 t.test('selftests alone: the selftests command, its own deadline flag, no scenario options', async (t) => {
-  const line = repeatCommand(['/src/bpf-next'], { ...everything, noScenarios: true, selftests: { user: { names: ['a b'], allow: ['sk_*'], deny: [] }, deadlineMin: 12, debug: true } });
+  const line = repeatCommand(['/src/bpf-next'], { ...everything, noScenarios: true, selftests: { user: { names: ['a b'], allow: ['sk_*'], deny: [] }, deadlineMin: 12, debug: true, lists: { deny: ['d1', 'd2'] } } });
   const words = shellWords(line);
   t.same(words.slice(0, 5), ['npx', 'bpf-harness', 'selftests', '--kernel', '/src/bpf-next']);
   t.same(valueAfter(words, '-t'), ['a b']);
   t.same(valueAfter(words, '-a'), ['sk_*']);
   t.same(valueAfter(words, '--deadline'), ['12']);
+  t.same(valueAfter(words, '--denylist'), ['d1', 'd2']);
   t.ok(words.includes('--debug'));
   for (const f of ['--sizes', '--seed', '--scenario', '--settle-deadline', '--set']) t.notOk(words.includes(f), `no ${f}`);
 });
