@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 # flex, bison, bc, libssl-dev: kernel builds from a tree (bpf-harness kernel build);
 # debootstrap: its trixie build root when the host's pahole is too old for the tree.
 # python3-requests, -argcomplete, -pkg-resources: virtme-ng (--backend vng) run from its Debian package.
-PACKAGES=(qemu-system-x86 busybox-static clang llvm libbpf-dev libelf-dev zlib1g-dev libzstd-dev gcc make debian-archive-keyring cpio flex bison bc libssl-dev debootstrap python3-requests python3-argcomplete python3-pkg-resources)
+# ccache: kernel builds share objects through it (harness/build/ccache.ts).
+PACKAGES=(qemu-system-x86 busybox-static clang llvm libbpf-dev libelf-dev zlib1g-dev libzstd-dev gcc make debian-archive-keyring cpio flex bison bc libssl-dev debootstrap python3-requests python3-argcomplete python3-pkg-resources ccache)
 # BPF_HARNESS_SETUP_SELFTESTS=1 (npm run test:kernel): clang-19 and llvm-19 for a 7.x tree's BPF
 # selftests (the tree's LLVM minimum is 17.0.1; bookworm's default clang is 14), pkg-config for
 # their Makefile. Not for everyone: they are about 400 MB.

@@ -12,6 +12,7 @@ import { onAbort, registerChild } from '../util/children.js';
 import { HarnessError, SetupError } from '../util/errors.js';
 import { cacheDir } from '../util/paths.js';
 import { buildKey, sha256, treeState, type BuildKeyInputs } from './build-key.js';
+import { ccacheCounts, ccacheSetup, describeCounts, writeCompilerLinks } from './ccache.js';
 import { droppedOptions, explainDropped, fragmentPaths, parseConfigWithUnset, parseFragment, selftestsFragmentPaths } from './kconfig.js';
 import { applyPatches, readPatchFiles } from './patches.js';
 import { chooseToolchain, writePaholeWrapper, type Toolchain } from './toolchain.js';
@@ -190,9 +191,14 @@ export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel
     log('step config: merging ' + fragments.map((f) => f.name).join(' + '));
     await configureTree({ source, makeVars, configPath, outDir, fragments, logPath, log, startConfig: opts.config });
 
-    log(`step make: ${target} -j${jobs}`);
+    // ccache through gcc links on make's PATH: same commands, same config, same key (ccache.ts).
+    const ccache = ccacheSetup({ source, outDir, cacheRoot: cacheDir(), env: process.env });
+    if (ccache) writeCompilerLinks(ccache);
+    const ccacheBefore = ccache ? await ccacheCounts(ccache) : undefined;
+    log(`step make: ${target} -j${jobs}${ccache ? `, ccache ${ccache.dir}` : ''}`);
     const tMake = Date.now();
-    await runMake(source, [...makeVars, target], { logPath, deadlineMs, log, jobs, quiet: false });
+    await runMake(source, [...makeVars, target], { logPath, deadlineMs, log, jobs, quiet: false, env: ccache?.env });
+    if (ccache) log(describeCounts(ccacheBefore, await ccacheCounts(ccache), ccache.dir));
     if (!existsSync(bzImage)) throw new HarnessError(`make finished but ${bzImage} is missing; see ${logPath}`, 1);
     const newStamp: BuildStamp = {
       key,
@@ -342,11 +348,11 @@ function lowerAutogroupPriority(pid: number | undefined): void {
  * make at nice 19 in its own process group (killed as a group on exit or Ctrl-C), output to the
  * log, progress (step, objects built, elapsed) every 20 s unless `quiet`.
  */
-export async function runMake(source: string, args: string[], o: { logPath: string; deadlineMs: number; log: (line: string) => void; jobs: number; quiet: boolean }): Promise<void> {
+export async function runMake(source: string, args: string[], o: { logPath: string; deadlineMs: number; log: (line: string) => void; jobs: number; quiet: boolean; env?: Record<string, string> }): Promise<void> {
   const full = ['-n', '19', 'make', '-C', source, `-j${o.jobs}`, ...args];
   appendFileSync(o.logPath, `\n$ nice ${full.join(' ')}\n`);
   const out = createWriteStream(o.logPath, { flags: 'a' });
-  const child = execa('nice', full, { reject: false, stdin: 'ignore', detached: true, buffer: false, env: { LC_ALL: 'C' }, forceKillAfterDelay: 5000 });
+  const child = execa('nice', full, { reject: false, stdin: 'ignore', detached: true, buffer: false, env: { LC_ALL: 'C', ...o.env }, forceKillAfterDelay: 5000 });
   registerChild(child);
   lowerAutogroupPriority(child.pid);
   const killGroup = (): void => {
