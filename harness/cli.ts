@@ -95,6 +95,7 @@ await yargs(hideBin(process.argv))
     async (a) => {
       try {
         const kernels = kernelList(a.kernel, a.kernels);
+        if ((a.denylist?.length || a.allowlist?.length) && !a['with-selftests'] && !a.selftest?.length) throw new SetupError('--denylist and --allowlist choose BPF selftests: add --with-selftests');
         const injected = parseFaults(a['inject-fault'], selectScenarios(a.scenario), KERNEL_LOG_FAULTS);
         const common = {
           mirror: a.mirror,

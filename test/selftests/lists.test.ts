@@ -105,6 +105,9 @@ t.test('a list file that cannot be read is a usage error naming the option', asy
   const cli = spawnSync(process.execPath, [join(projectRoot, 'dist', 'harness', 'cli.js'), 'selftests', '--kernel', '/nonexistent/tree', '--denylist', '/nonexistent/d'], { encoding: 'utf8', timeout: 60_000 });
   t.equal(cli.status, 2);
   t.match(cli.stderr, /--denylist \/nonexistent\/d: cannot read it/, 'before the kernel is even looked at');
+  const alone = spawnSync(process.execPath, [join(projectRoot, 'dist', 'harness', 'cli.js'), 'vm-test', '--denylist', '/nonexistent/d'], { encoding: 'utf8', timeout: 60_000 });
+  t.equal(alone.status, 2);
+  t.match(alone.stderr, /--denylist and --allowlist choose BPF selftests: add --with-selftests/);
 });
 
 t.test("test_progs' watchdog from the runner deadline, workers from the guest's CPUs", async (t) => {
