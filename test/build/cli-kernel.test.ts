@@ -38,7 +38,7 @@ t.test('missing --tree, unknown action, bad --jobs, bad --patches', async (t) =>
   r = runCli(['kernel', 'build', '--tree', d, '--jobs', '0'], 60_000);
   t.equal(r.status, 2);
   t.equal(lines(r.stderr).length, 1, `one line: ${r.stderr.trim()}`);
-  t.match(r.stderr.trim(), /--jobs 0: give a whole number of parallel jobs, 1 or more$/);
+  t.match(r.stderr.trim(), /^bpf-harness: --jobs 0: give a whole number from 1 to 1024 \(make jobs\)$/);
   r = runCli(['kernel', 'build', '--tree', d, '--patches', join(d, 'nope.mbox')], 60_000);
   t.equal(r.status, 2);
   t.equal(lines(r.stderr).length, 1, `one line: ${r.stderr.trim()}`);
