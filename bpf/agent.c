@@ -48,9 +48,11 @@ static const struct verb {
 	{ "elems-count", "map", verb_elems_count },
 	{ "map-close", "map,hold", verb_map_close },
 	{ "map-alive", "id", verb_map_alive },
-	{ "race", "rounds,sockets,owners,threads,seed,kind,via,cgroup,tcp,hold",
+	{ "race", "rounds,sockets,owners,threads,seed,kind,via,cgroup,tcp,hold,widen,"
+	  "after,pin,drop",
 	  verb_race },
 	{ "inspect", "kind,cgroup", verb_inspect },
+	{ "racecov", "", verb_racecov },
 	{ "exec", "path,args,env,cwd,out,timeout", verb_exec },
 	{ "poweroff", "", verb_poweroff },
 };
@@ -418,6 +420,7 @@ int main(int argc, char **argv)
 		if (a.map_used[c])
 			stgmap_close(&a.maps[c]);
 	inspector_free(a.insp);
+	racecov_free(a.cov);
 	sockset_close(&a.socks);
 	sockset_free(&a.socks);
 	threadset_stop(&a.threads);

@@ -182,6 +182,7 @@ struct agent {
 	bool map_used[MAX_MAPS];
 	__u64 next_token;
 	struct inspector *insp;
+	struct racecov *cov;	/* race coverage tracer, once loaded */
 	int kmsg_fd;
 };
 
@@ -207,6 +208,19 @@ int stgmap_hold(struct agent *a, const struct stgmap *m);
 int owner_keep(struct agent *a, enum owner_kind kind, struct sockset *socks,
 	       struct threadset *threads, struct cgset *cgroups, size_t i);
 
+/* Race coverage (racecov.c, racecov.bpf.c). */
+struct racecov;
+struct racecov_counts;
+void racecov_free(struct racecov *c);
+void racecov_arm(struct racecov *c, bool tracking, __u64 widen_ns);
+__u32 racecov_walking(const struct racecov *c);
+__u32 racecov_destroying(const struct racecov *c);
+unsigned long long racecov_released(const struct racecov *c);
+void racecov_drain(struct racecov *c);
+unsigned long long racecov_overflow(const struct racecov *c);
+unsigned long long racecov_misses(const struct racecov *c);
+int racecov_take(struct racecov *c, __u32 map_id, struct racecov_counts *out);
+
 typedef int (*verb_fn)(struct agent *a, struct req *r);
 
 int verb_read(struct agent *a, struct req *r);
@@ -231,5 +245,6 @@ int verb_threads_stop(struct agent *a, struct req *r);
 int verb_cgroups_make(struct agent *a, struct req *r);
 int verb_cgroups_remove(struct agent *a, struct req *r);
 int verb_inspect(struct agent *a, struct req *r);
+int verb_racecov(struct agent *a, struct req *r);
 
 #endif /* BPF_AGENT_H */

@@ -16,8 +16,13 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "racecov.h"
 
 #define RACE_MAX_THREADS	64
+/* How long closers wait for the map-free walk before they go on anyway. */
+#define WALK_WAIT_US		(5 * 1000 * 1000)
+/* How long the coverage of the last rounds may take to be final. */
+#define COVERAGE_WAIT_US	(30 * 1000 * 1000)
 
 /* One round's owners, whatever their kind. */
 struct round_owners {
@@ -41,6 +46,16 @@ struct race_round {
 	size_t target;		/* drop after this many closes */
 	size_t observed;	/* closes done when dropping */
 	bool yield;		/* more threads than CPUs: do not hog one */
+	struct racecov *cov;	/* with after_walk: tells when the walk began */
+	bool after_walk;	/* late releases wait for the map-free walk */
+	bool drop_on_destroy;	/* the drop waits for the first owner destroy */
+	bool drop_on_release;	/* ... for every owner's last grace period */
+	unsigned long long released0;	/* the tracer's release count before */
+	bool pin;		/* dropper on CPU 0, closers on the others */
+	long ncpus;
+	__u32 map_id;
+	atomic_size_t wait_timeouts;
+	atomic_bool gave_up;	/* a wait timed out: the round waits no more */
 };
 
 struct closer {
@@ -73,6 +88,55 @@ static __u64 now_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (__u64)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * Waits until the tracer has seen this round's map in `seen` (or gives up
+ * after WALK_WAIT_US, counted in walkTimeouts). after=walk: the releases
+ * beyond the target wait until the map-free worker has begun to unlink this
+ * round's elements (it first waits for an RCU grace period, by which time
+ * releases started at the drop are long done). drop=destroy: the dropper
+ * waits until the first owner's storage is being destroyed (cgroups are
+ * freed several grace periods and work items after rmdir).
+ */
+static void wait_for(struct race_round *rr,
+		     __u32 (*seen)(const struct racecov *c))
+{
+	__u64 deadline = now_us() + WALK_WAIT_US;
+
+	while (seen(rr->cov) != rr->map_id) {
+		if (atomic_load(&rr->gave_up))
+			return;
+		if (now_us() > deadline) {
+			/* once per round: the other releases do not wait again */
+			atomic_store(&rr->gave_up, true);
+			atomic_fetch_add(&rr->wait_timeouts, 1);
+			return;
+		}
+		__builtin_ia32_pause();
+		if (rr->yield)
+			sched_yield();
+	}
+}
+
+/*
+ * drop=release: the map goes when every owner has entered its last grace
+ * period, so the map-free walk (which begins a grace period after the drop)
+ * runs while the owners' storage is being destroyed.
+ */
+static void wait_for_released(struct race_round *rr)
+{
+	__u64 deadline = now_us() + WALK_WAIT_US;
+
+	while (racecov_released(rr->cov) - rr->released0 < rr->n) {
+		if (now_us() > deadline) {
+			atomic_fetch_add(&rr->wait_timeouts, 1);
+			return;
+		}
+		__builtin_ia32_pause();
+		if (rr->yield)
+			sched_yield();
+	}
 }
 
 static void relax(const struct race_round *rr)
@@ -118,18 +182,67 @@ static int release_owner(struct round_owners *o, size_t i)
  * closes are done when the last map reference goes, and the remaining
  * closes run against the map being freed.
  */
+/*
+ * pin=1: the map's last reference is dropped on CPU 0, so the map-free work
+ * runs on CPU 0's kworker; closers on the other CPUs destroy owners truly in
+ * parallel with it (on one CPU they would only interleave at its
+ * cond_resched() between elements).
+ */
+static void pin_to(const struct race_round *rr, long cpu)
+{
+	cpu_set_t set;
+	int ret;
+
+	if (!rr->pin || rr->ncpus < 2)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	ret = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	if (ret)
+		fprintf(stderr, "bpf-agent: race: pin to CPU %ld: %s\n", cpu,
+			strerror(ret));
+}
+
+/*
+ * pin=1 with threads as owners: they exit (and queue their last RCU
+ * callback) off CPU 0 too, so their storage is destroyed while CPU 0 holds
+ * the map-free gap open.
+ */
+static void pin_owner_threads(const struct race_round *rr)
+{
+	cpu_set_t set;
+	long cpu;
+	size_t i;
+
+	if (!rr->pin || rr->ncpus < 2 || rr->own->kind != OWNER_TASK)
+		return;
+	CPU_ZERO(&set);
+	for (cpu = 1; cpu < rr->ncpus && cpu < CPU_SETSIZE; cpu++)
+		CPU_SET(cpu, &set);
+	for (i = 0; i < rr->own->threads.n; i++) {
+		if (sched_setaffinity((pid_t)rr->own->threads.tid[i], sizeof(set),
+				      &set))
+			fprintf(stderr, "bpf-agent: race: pin thread %llu: %s\n",
+				(unsigned long long)rr->own->threads.tid[i],
+				strerror(errno));
+	}
+}
+
 static void *closer_fn(void *arg)
 {
 	struct closer *c = arg;
 	struct race_round *rr = c->rr;
 	size_t i;
 
+	pin_to(rr, rr->ncpus > 1 ? 1 + c->index % (rr->ncpus - 1) : 0);
 	gate(rr);
 	for (i = c->index; i < rr->n; i += rr->threads) {
 		if (atomic_fetch_add(&rr->tickets, 1) >= rr->target) {
 			while (!atomic_load_explicit(&rr->dropping,
 						     memory_order_acquire))
 				relax(rr);
+			if (rr->after_walk)
+				wait_for(rr, racecov_walking);
 		}
 		if (release_owner(rr->own, i))
 			atomic_fetch_add(&rr->close_errors, 1);
@@ -142,10 +255,15 @@ static void *dropper_fn(void *arg)
 {
 	struct race_round *rr = arg;
 
+	pin_to(rr, 0);
 	gate(rr);
 	while (atomic_load_explicit(&rr->closed, memory_order_acquire) <
 	       rr->target)
 		relax(rr);
+	if (rr->drop_on_destroy)
+		wait_for(rr, racecov_destroying);
+	if (rr->drop_on_release)
+		wait_for_released(rr);
 	rr->observed = atomic_load(&rr->closed);
 	atomic_store_explicit(&rr->dropping, true, memory_order_release);
 	stgmap_close(rr->map);
@@ -255,9 +373,79 @@ static int parse_kind(const char *kind, enum owner_kind *out)
 	return 0;
 }
 
+static void reply_round_coverage(struct jbuf *out, __u32 map_id,
+				 const struct racecov_counts *k, bool final)
+{
+	jb_printf(out, "{\"mapId\":%u,\"final\":%s", map_id,
+		  final ? "true" : "false");
+	if (final)
+		jb_printf(out, ",\"walked\":%llu,\"destroyed\":%llu,\"met\":%llu,"
+			  "\"handshakeMapFree\":%llu,\"handshakeDestroy\":%llu,"
+			  "\"handshakeUnknown\":%llu,\"lateMapFree\":%llu,"
+			  "\"lateDestroy\":%llu,\"lateUnknown\":%llu,"
+			  "\"unfreed\":%llu,\"orphaned\":%llu,\"widened\":%llu",
+			  (unsigned long long)k->walked,
+			  (unsigned long long)k->destroyed,
+			  (unsigned long long)k->met,
+			  (unsigned long long)k->handshake_map_free,
+			  (unsigned long long)k->handshake_destroy,
+			  (unsigned long long)k->handshake_unknown,
+			  (unsigned long long)k->late_map_free,
+			  (unsigned long long)k->late_destroy,
+			  (unsigned long long)k->late_unknown,
+			  (unsigned long long)k->unfreed,
+			  (unsigned long long)k->orphaned,
+			  (unsigned long long)k->widened);
+	jb_raw(out, "}", 1);
+}
+
+/*
+ * Per round, the coverage counts of its map, once its map-free worker has
+ * finished (the last rounds' maps may still be in their grace periods).
+ */
+static bool is_held(unsigned long long id, const unsigned long long *held,
+		    size_t nheld)
+{
+	size_t i;
+
+	for (i = 0; i < nheld; i++)
+		if (held[i] == id)
+			return true;
+	return false;
+}
+
+static void reply_coverage(struct req *r, struct racecov *cov,
+			   const unsigned long long *map_ids, size_t rounds,
+			   __u64 widen_ns, bool after_walk, const char *drop,
+			   size_t wait_timeouts, const unsigned long long *held,
+			   size_t nheld)
+{
+	__u64 deadline = now_us() + COVERAGE_WAIT_US;
+	struct racecov_counts k;
+	size_t i;
+	int ret;
+
+	jb_printf(&r->out, ",\"coverage\":{\"widenNs\":%llu,\"after\":\"%s\","
+		  "\"drop\":\"%s\",\"waitTimeouts\":%zu,\"rounds\":[",
+		  (unsigned long long)widen_ns, after_walk ? "walk" : "drop",
+		  drop, wait_timeouts);
+	for (i = 0; i < rounds; i++) {
+		memset(&k, 0, sizeof(k));
+		/* a map the hold-map fault keeps is not freed: not waited for */
+		while ((ret = racecov_take(cov, map_ids[i], &k)) == -ENOENT &&
+		       !is_held(map_ids[i], held, nheld) && now_us() < deadline)
+			usleep(20 * 1000);
+		if (i)
+			jb_raw(&r->out, ",", 1);
+		reply_round_coverage(&r->out, map_ids[i], &k, !ret);
+	}
+	jb_printf(&r->out, "],\"overflow\":%llu,\"misses\":%llu}",
+		  racecov_overflow(cov), racecov_misses(cov));
+}
+
 int verb_race(struct agent *a, struct req *r)
 {
-	unsigned long long rounds, nown, threads, seed, tcp;
+	unsigned long long rounds, nown, threads, seed, tcp, widen_ns, pin;
 	unsigned long long *map_ids = NULL, *drop_after = NULL;
 	unsigned long long *drop_target_v = NULL;
 	unsigned long long hold, *held_ids = NULL, nheld = 0;
@@ -266,6 +454,10 @@ int verb_race(struct agent *a, struct req *r)
 	const char *via = arg_str(r, "via");
 	const char *cgroup = arg_str(r, "cgroup");
 	const char *kind = arg_str(r, "kind");
+	const char *after = arg_str(r, "after");
+	const char *drop = arg_str(r, "drop");
+	size_t wait_timeouts = 0;
+	bool after_walk;
 	const char *count_key = arg_str(r, "owners") ? "owners" : "sockets";
 	struct round_owners own = {};
 	struct ownerview view;
@@ -283,8 +475,21 @@ int verb_race(struct agent *a, struct req *r)
 	    arg_u64(r, "threads", true, 0, 1, RACE_MAX_THREADS, &threads) ||
 	    arg_u64(r, "seed", true, 0, 0, UINT64_MAX, &seed) ||
 	    arg_u64(r, "tcp", false, 50, 0, 100, &tcp) ||
-	    arg_u64(r, "hold", false, 0, 0, 1000000, &hold))
+	    arg_u64(r, "hold", false, 0, 0, 1000000, &hold) ||
+	    arg_u64(r, "widen", false, 0, 0, 20000000, &widen_ns) ||
+	    arg_u64(r, "pin", false, 0, 0, 1, &pin))
 		return -1;
+	if (after && strcmp(after, "drop") && strcmp(after, "walk"))
+		return req_fail(r, EINVAL, "after must be drop or walk");
+	after_walk = after && !strcmp(after, "walk");
+	if (drop && strcmp(drop, "seeded") && strcmp(drop, "end") &&
+	    strcmp(drop, "destroy") && strcmp(drop, "release"))
+		return req_fail(r, EINVAL, "drop must be seeded, end, destroy or release");
+	if (drop && (!strcmp(drop, "destroy") || !strcmp(drop, "release")) &&
+	    !a->cov)
+		return req_fail(r, EINVAL, "drop=destroy and drop=release need the racecov verb first");
+	if ((after_walk || widen_ns) && !a->cov)
+		return req_fail(r, EINVAL, "after=walk and widen need the racecov verb first");
 	if (arg_str(r, "owners") && arg_str(r, "sockets"))
 		return req_fail(r, EINVAL, "owners and sockets: give one");
 	if (parse_kind(kind, &own.kind))
@@ -308,6 +513,8 @@ int verb_race(struct agent *a, struct req *r)
 		goto out;
 	}
 
+	if (a->cov)
+		racecov_arm(a->cov, true, widen_ns);
 	t0 = now_us();
 	for (done = 0; done < rounds; done++) {
 		ret = stgmap_open(&map, a->bpf_dir, kind ? kind : "sk", false,
@@ -342,8 +549,24 @@ int verb_race(struct agent *a, struct req *r)
 		rr.n = view.n;
 		rr.threads = threads;
 		rr.map = &map;
-		rr.target = drop_target(seed, done, view.n);
+		/*
+		 * drop=end: every owner is released first. Owners whose storage
+		 * is destroyed a grace period after their release (threads,
+		 * cgroups) then meet the map-free walk, which also begins a
+		 * grace period after the drop.
+		 */
+		rr.drop_on_destroy = drop && !strcmp(drop, "destroy");
+		rr.drop_on_release = drop && !strcmp(drop, "release");
+		rr.released0 = a->cov ? racecov_released(a->cov) : 0;
+		pin_owner_threads(&rr);
+		rr.target = drop && strcmp(drop, "seeded") ? view.n :
+			    drop_target(seed, done, view.n);
 		rr.yield = ncpus < 0 || (unsigned long long)ncpus < threads + 1;
+		rr.cov = a->cov;
+		rr.pin = pin;
+		rr.ncpus = ncpus;
+		rr.after_walk = after_walk;
+		rr.map_id = map.map_id;
 		map_ids[done] = map.map_id;
 		drop_target_v[done] = rr.target;
 		/*
@@ -362,6 +585,10 @@ int verb_race(struct agent *a, struct req *r)
 				goto fail;
 			}
 			held_ids[nheld++] = map.map_id;
+			/* its map is not freed: nothing to wait for */
+			rr.after_walk = false;
+			rr.drop_on_destroy = false;
+			rr.drop_on_release = false;
 		}
 
 		race_us -= now_us();
@@ -387,6 +614,9 @@ int verb_race(struct agent *a, struct req *r)
 		}
 		drop_after[done] = rr.observed;
 		close_errors += atomic_load(&rr.close_errors);
+		wait_timeouts += atomic_load(&rr.wait_timeouts);
+		if (a->cov)
+			racecov_drain(a->cov);
 	}
 	ret = 0;
 	goto report;
@@ -406,6 +636,14 @@ report:
 	jf_u64(&r->out, "closeErrors", close_errors);
 	if (hold)
 		jf_u64_array(&r->out, "heldMapIds", held_ids, nheld);
+	if (a->cov) {
+		/* no more widening; tracking until the last map's free is counted */
+		racecov_arm(a->cov, true, 0);
+		reply_coverage(r, a->cov, map_ids, done, widen_ns, after_walk,
+			       drop ? drop : "seeded", wait_timeouts, held_ids,
+			       nheld);
+		racecov_arm(a->cov, false, 0);
+	}
 out:
 	owners_free(&own);
 	free(map_ids);

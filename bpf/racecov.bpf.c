@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Race coverage of bpf_selem_unlink_nofail() (kernels with the lockless
+ * local storage unlink series, 7.2+): for every storage element, did the
+ * map-free side (bpf_local_storage_map_free(), b != NULL) and the
+ * owner-destroy side (bpf_local_storage_destroy(), b == NULL) both unlink
+ * it, did each side unlink only half of it (so that the per-selem state
+ * handshake decided who frees it), and who freed it.
+ *
+ * Per element, a record keyed by the selem pointer collects what each side
+ * saw (selem->state after its call) and who called bpf_selem_free() on it.
+ * When both sides are done the element is classified into its map's counts;
+ * elements only one side touched are classified when the map-free worker
+ * leaves bpf_local_storage_map_free(), and the map's counts are then moved
+ * to `done`, keyed by the map id (remembered when elements are created, in
+ * bpf_local_storage_update()), for the agent to read.
+ *
+ * Widening (widen_ns > 0): when the map-free worker has just unlinked an
+ * element from its bucket (fexit of bpf_obj_free_fields(), called under
+ * b->lock with IRQs off), queue the ring buffer's irq_work on this CPU. Its
+ * self-IPI is delivered when raw_res_spin_unlock_irqrestore() re-enables
+ * IRQs, between the two lock sections of bpf_selem_unlink_nofail(), where no
+ * traceable function is called; the interrupt (__sysvec_irq_work) then
+ * busy-waits widen_ns. An owner destroyed meanwhile unlinks the element from
+ * its storage while map-free holds it half unlinked.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "racecov.h"
+
+#define SIDE_MAP_FREE	1
+#define SIDE_DESTROY	2
+
+/* selem->state bits (include/linux/bpf_local_storage.h, 7.2+) */
+#define SELEM_MAP_UNLINKED	(1 << 0)
+#define SELEM_STORAGE_UNLINKED	(1 << 1)
+#define SELEM_UNLINKED		(SELEM_MAP_UNLINKED | SELEM_STORAGE_UNLINKED)
+#define SELEM_TOFREE		(1 << 2)
+
+/* The longest hold, and how many elements of one map are held. */
+#define WIDEN_MAX_NS		(20 * 1000 * 1000)
+#define WIDEN_MAX_PER_MAP	16
+
+struct selem_rec {
+	__u64 smap;
+	__u64 pid[3];		/* per side: pid_tgid inside the call */
+	__u32 state[3];		/* per side: selem->state when it returned */
+	__u8 in[3];		/* per side: inside bpf_selem_unlink_nofail() */
+	__u8 done[3];		/* per side: returned from it */
+	__u8 freed_by;		/* side that called bpf_selem_free(), or 0 */
+};
+
+/* The agent reads and writes it through the mmapped .bss. */
+struct racecov_globals g;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct selem_rec);
+} selems SEC(".maps");
+
+/* Counts of maps being freed (or not yet), keyed by the smap pointer. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, struct racecov_counts);
+} active SEC(".maps");
+
+/* Counts of freed maps, keyed by map id; the agent reads and deletes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct racecov_counts);
+} done SEC(".maps");
+
+/* smap pointer -> map id, taken when the id is released. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u32);
+} map_ids SEC(".maps");
+
+/* Map-free workers: pid_tgid -> the smap they free. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u64);
+	__type(value, __u64);
+} workers SEC(".maps");
+
+/* Per CPU: nanoseconds the next ring buffer irq_work must busy-wait. */
+struct arm {
+	__u64 ns;
+	__u64 selem;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct arm);
+} armed SEC(".maps");
+
+/* Only its irq_work is used: records are reserved and discarded at once. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} kick SEC(".maps");
+
+static struct racecov_counts *counts_of(__u64 smap)
+{
+	struct racecov_counts zero = {}, *c;
+
+	c = bpf_map_lookup_elem(&active, &smap);
+	if (c)
+		return c;
+	bpf_map_update_elem(&active, &smap, &zero, BPF_NOEXIST);
+	c = bpf_map_lookup_elem(&active, &smap);
+	if (!c)
+		__sync_fetch_and_add(&g.overflow, 1);
+	return c;
+}
+
+/* Puts one element whose record is complete (or final) into its map's counts. */
+static void classify(struct selem_rec *r)
+{
+	struct racecov_counts *c = counts_of(r->smap);
+	__u32 st = r->state[SIDE_MAP_FREE] | r->state[SIDE_DESTROY];
+	bool mf = r->done[SIDE_MAP_FREE], d = r->done[SIDE_DESTROY];
+
+	if (!c)
+		return;
+	if (mf)
+		__sync_fetch_and_add(&c->walked, 1);
+	if (d)
+		__sync_fetch_and_add(&c->destroyed, 1);
+	if (!mf || !d) {
+		/* half unlinked by its only visitor: nobody will free it */
+		if ((st & SELEM_UNLINKED) && !(st & SELEM_TOFREE))
+			__sync_fetch_and_add(&c->orphaned, 1);
+		return;
+	}
+	__sync_fetch_and_add(&c->met, 1);
+	/*
+	 * Each side that unlinked only half sets its bit; the second one turns
+	 * SELEM_UNLINKED into SELEM_TOFREE (the bits are replaced) and frees.
+	 * A side that unlinked both halves leaves the state alone.
+	 */
+	if (st & SELEM_TOFREE) {
+		if (r->freed_by == SIDE_MAP_FREE)
+			__sync_fetch_and_add(&c->handshake_map_free, 1);
+		else if (r->freed_by == SIDE_DESTROY)
+			__sync_fetch_and_add(&c->handshake_destroy, 1);
+		else
+			__sync_fetch_and_add(&c->handshake_unknown, 1);
+	} else if ((st & SELEM_UNLINKED) == SELEM_UNLINKED) {
+		__sync_fetch_and_add(&c->unfreed, 1);
+	} else if (r->freed_by == SIDE_MAP_FREE) {
+		__sync_fetch_and_add(&c->late_map_free, 1);
+	} else if (r->freed_by == SIDE_DESTROY) {
+		__sync_fetch_and_add(&c->late_destroy, 1);
+	} else {
+		__sync_fetch_and_add(&c->late_unknown, 1);
+	}
+}
+
+static __u64 smap_of(struct bpf_local_storage_elem *selem)
+{
+	return (__u64)BPF_CORE_READ(selem, sdata.smap);
+}
+
+SEC("fentry/bpf_selem_unlink_nofail")
+int BPF_PROG(nofail_enter, struct bpf_local_storage_elem *selem, void *b)
+{
+	__u64 key = (__u64)selem, pid = bpf_get_current_pid_tgid();
+	int side = b ? SIDE_MAP_FREE : SIDE_DESTROY;
+	struct selem_rec fresh = {}, *r;
+	__u64 smap, *worker;
+	__u32 *id;
+
+	if (!g.tracking)
+		return 0;
+	smap = smap_of(selem);
+	if (side == SIDE_MAP_FREE) {
+		worker = bpf_map_lookup_elem(&workers, &pid);
+		if (worker)
+			smap = *worker;
+	}
+	id = bpf_map_lookup_elem(&map_ids, &smap);
+	if (id && side == SIDE_MAP_FREE)
+		g.walking_id = *id;
+	else if (id)
+		g.destroying_id = *id;
+	r = bpf_map_lookup_elem(&selems, &key);
+	if (r && smap && r->smap != smap) {
+		/* the address was freed and reused by an element of another map */
+		classify(r);
+		bpf_map_delete_elem(&selems, &key);
+		r = NULL;
+	}
+	if (!r) {
+		fresh.smap = smap;
+		/* EEXIST: the other side made it just now; use theirs */
+		bpf_map_update_elem(&selems, &key, &fresh, BPF_NOEXIST);
+		r = bpf_map_lookup_elem(&selems, &key);
+		if (!r) {
+			__sync_fetch_and_add(&g.overflow, 1);
+			return 0;
+		}
+	}
+	if (!r->smap)
+		r->smap = smap;
+	r->pid[side] = pid;
+	r->in[side] = 1;
+	return 0;
+}
+
+SEC("fexit/bpf_selem_unlink_nofail")
+int BPF_PROG(nofail_exit, struct bpf_local_storage_elem *selem, void *b)
+{
+	int side = b ? SIDE_MAP_FREE : SIDE_DESTROY;
+	__u64 key = (__u64)selem;
+	struct selem_rec *r;
+
+	if (!g.tracking)
+		return 0;
+	r = bpf_map_lookup_elem(&selems, &key);
+	if (!r)
+		return 0;
+	r->state[side] = BPF_CORE_READ(selem, state.counter);
+	r->in[side] = 0;
+	r->done[side] = 1;
+	if (r->done[SIDE_MAP_FREE] && r->done[SIDE_DESTROY]) {
+		classify(r);
+		bpf_map_delete_elem(&selems, &key);
+	}
+	return 0;
+}
+
+/*
+ * Which side's call frees it: the one inside the call on this task.
+ * bpf_selem_free() is inlined into bpf_selem_unlink_nofail(); what is left
+ * of it is kfree_rcu(selem, rcu), i.e. kvfree_call_rcu(&selem->rcu, selem).
+ */
+SEC("fentry/kvfree_call_rcu")
+int BPF_PROG(selem_free, struct callback_head *head, void *ptr)
+{
+	__u64 key = (__u64)ptr, pid = bpf_get_current_pid_tgid();
+	struct selem_rec *r;
+
+	if (!g.tracking)
+		return 0;
+	r = bpf_map_lookup_elem(&selems, &key);
+	if (!r)
+		return 0;
+	if (r->in[SIDE_MAP_FREE] && r->pid[SIDE_MAP_FREE] == pid &&
+	    !(r->in[SIDE_DESTROY] && r->pid[SIDE_DESTROY] == pid))
+		r->freed_by = SIDE_MAP_FREE;
+	else if (r->in[SIDE_DESTROY] && r->pid[SIDE_DESTROY] == pid &&
+		 !(r->in[SIDE_MAP_FREE] && r->pid[SIDE_MAP_FREE] == pid))
+		r->freed_by = SIDE_DESTROY;
+	return 0;
+}
+
+/*
+ * Every element is created here while its map is alive: remember the map's
+ * id (the kernel clears map->id when the last reference goes, before
+ * bpf_local_storage_map_free() runs; bpf_map_free_id() is inlined).
+ */
+SEC("fentry/bpf_local_storage_update")
+int BPF_PROG(storage_update, void *owner, struct bpf_local_storage_map *smap)
+{
+	__u64 key = (__u64)smap;
+	__u32 id;
+
+	if (!g.tracking)
+		return 0;
+	id = BPF_CORE_READ(smap, map.id);
+	if (id)
+		bpf_map_update_elem(&map_ids, &key, &id, BPF_ANY);
+	return 0;
+}
+
+SEC("fentry/bpf_local_storage_map_free")
+int BPF_PROG(map_free_enter, struct bpf_map *map)
+{
+	__u64 pid = bpf_get_current_pid_tgid(), smap = (__u64)map;
+
+	if (!g.tracking)
+		return 0;
+	bpf_map_update_elem(&workers, &pid, &smap, BPF_ANY);
+	return 0;
+}
+
+static long finish_one(struct bpf_map *m, __u64 *key, struct selem_rec *r,
+		       __u64 *smap)
+{
+	if (r->smap != *smap)
+		return 0;
+	classify(r);
+	bpf_map_delete_elem(m, key);
+	return 0;
+}
+
+SEC("fexit/bpf_local_storage_map_free")
+int BPF_PROG(map_free_exit, struct bpf_map *map)
+{
+	__u64 pid = bpf_get_current_pid_tgid(), smap = (__u64)map;
+	struct racecov_counts *c;
+	__u32 *id;
+
+	if (!g.tracking)
+		return 0;
+	bpf_map_delete_elem(&workers, &pid);
+	bpf_for_each_map_elem(&selems, finish_one, &smap, 0);
+	id = bpf_map_lookup_elem(&map_ids, &smap);
+	c = counts_of(smap);
+	if (id && c) {
+		c->final = 1;
+		bpf_map_update_elem(&done, id, c, BPF_ANY);
+	}
+	bpf_map_delete_elem(&active, &smap);
+	bpf_map_delete_elem(&map_ids, &smap);
+	return 0;
+}
+
+/*
+ * Under b->lock of the map-free worker, right after it unlinked the element
+ * from the bucket: arm the busy-wait and raise the irq_work that runs it as
+ * soon as the lock section ends.
+ */
+SEC("fexit/bpf_obj_free_fields")
+int BPF_PROG(free_fields_exit, const struct btf_record *rec, void *obj)
+{
+	__u64 pid = bpf_get_current_pid_tgid(), key, ns = g.widen_ns;
+	struct racecov_counts *c;
+	struct selem_rec *r;
+	struct arm *cpu_armed;
+	__u32 zero = 0;
+	void *kick_rec;
+
+	if (!ns || !g.tracking)
+		return 0;
+	key = (__u64)obj - bpf_core_field_offset(struct bpf_local_storage_elem, sdata) -
+	      bpf_core_field_offset(struct bpf_local_storage_data, data);
+	r = bpf_map_lookup_elem(&selems, &key);
+	if (!r || !r->in[SIDE_MAP_FREE] || r->pid[SIDE_MAP_FREE] != pid ||
+	    r->done[SIDE_DESTROY])
+		return 0;
+	c = counts_of(r->smap);
+	cpu_armed = bpf_map_lookup_elem(&armed, &zero);
+	if (!c || !cpu_armed || c->widened >= WIDEN_MAX_PER_MAP)
+		return 0;
+	kick_rec = bpf_ringbuf_reserve(&kick, 8, 0);
+	if (!kick_rec)
+		return 0;
+	cpu_armed->ns = ns > WIDEN_MAX_NS ? WIDEN_MAX_NS : ns;
+	cpu_armed->selem = key;
+	__sync_fetch_and_add(&c->widened, 1);
+	bpf_ringbuf_discard(kick_rec, BPF_RB_FORCE_WAKEUP);
+	return 0;
+}
+
+struct spin_ctx {
+	__u64 until;
+	__u64 selem;
+};
+
+/* Until the owner's destroy has been through this element, or time is up. */
+static long spin_step(__u64 i, struct spin_ctx *s)
+{
+	struct selem_rec *r = bpf_map_lookup_elem(&selems, &s->selem);
+
+	if (!r || r->done[SIDE_DESTROY])
+		return 1;
+	return bpf_ktime_get_ns() >= s->until;
+}
+
+/*
+ * The irq_work interrupt itself (bpf_ringbuf_notify() is not traceable);
+ * while this CPU is armed, no other irq_work can have raised it: IRQs were
+ * off from the arming to here.
+ */
+SEC("fentry/__sysvec_irq_work")
+int BPF_PROG(kick_irq_work, struct pt_regs *regs)
+{
+	struct spin_ctx s;
+	__u32 zero = 0;
+	struct arm *cpu_armed = bpf_map_lookup_elem(&armed, &zero);
+
+	if (!cpu_armed || !cpu_armed->ns)
+		return 0;
+	s.until = bpf_ktime_get_ns() + cpu_armed->ns;
+	s.selem = cpu_armed->selem;
+	cpu_armed->ns = 0;
+	bpf_loop(1 << 23, spin_step, &s, 0);
+	return 0;
+}
+
+/*
+ * The owner's last grace period begins (drop=release): for a thread, its
+ * task_struct is put after this one (delayed_put_task_struct, then
+ * free_task and the storage); for a cgroup, its own css is released and
+ * css_free_rwork_fn (with the storage) runs a grace period later.
+ */
+SEC("fentry/put_task_struct_rcu_user")
+int BPF_PROG(task_released, struct task_struct *task)
+{
+	if (g.tracking && BPF_CORE_READ(task, tgid) == g.agent_tgid)
+		__sync_fetch_and_add(&g.released, 1);
+	return 0;
+}
+
+SEC("fentry/css_release_work_fn")
+int BPF_PROG(css_released, struct work_struct *work)
+{
+	struct cgroup_subsys_state *css;
+
+	if (!g.tracking)
+		return 0;
+	css = (void *)work - bpf_core_field_offset(struct cgroup_subsys_state, destroy_work);
+	if (!BPF_CORE_READ(css, ss))
+		__sync_fetch_and_add(&g.released, 1);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The racecov verb and what the race verb uses of it: loads racecov.bpf.o
+ * once (kept for the rest of the boot, so its memory is charged before any
+ * scenario's baseline), arms the widening, tells when a map's map-free walk
+ * has begun, and reads each freed map's counts.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "agent.h"
+#include "racecov.h"
+
+#define RACECOV_MAX_LINKS	16
+
+struct racecov {
+	struct bpf_object *obj;
+	struct bpf_link *links[RACECOV_MAX_LINKS];
+	int nlinks;
+	struct ring_buffer *kick;
+	volatile struct racecov_globals *g;
+	size_t g_len;
+	int done_fd;
+};
+
+void racecov_free(struct racecov *c)
+{
+	int i;
+
+	if (!c)
+		return;
+	ring_buffer__free(c->kick);
+	if (c->g)
+		munmap((void *)c->g, c->g_len);
+	for (i = 0; i < c->nlinks; i++)
+		bpf_link__destroy(c->links[i]);
+	bpf_object__close(c->obj);
+	free(c);
+}
+
+/*
+ * Kernels without the series (6.12) have no bpf_selem_unlink_nofail(): the
+ * race coverage does not apply. NULL when it does, else the reason.
+ */
+static const char *not_applicable(void)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	int id;
+
+	if (!vmlinux)
+		return "the kernel has no BTF";
+	id = btf__find_by_name_kind(vmlinux, "bpf_selem_unlink_nofail",
+				    BTF_KIND_FUNC);
+	btf__free(vmlinux);
+	if (id < 0)
+		return "the kernel has no bpf_selem_unlink_nofail(): no lockless unlink series";
+	return NULL;
+}
+
+static int kick_ignored(void *ctx, void *data, size_t size)
+{
+	(void)ctx;
+	(void)data;
+	(void)size;
+	return 0;
+}
+
+/*
+ * The object's .bss, mapped here: libbpf (before 1.2) remaps global data
+ * after load only for skeletons, so bpf_map__initial_value() would still
+ * point at the pre-load copy.
+ */
+static volatile struct racecov_globals *globals_of(struct bpf_object *obj,
+						   size_t *len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct bpf_map *m;
+	void *p;
+
+	bpf_object__for_each_map(m, obj) {
+		const char *name = bpf_map__name(m);
+		size_t n = strlen(name);
+
+		if (n < 4 || strcmp(name + n - 4, ".bss"))
+			continue;
+		if (bpf_map__value_size(m) < sizeof(struct racecov_globals) ||
+		    page <= 0)
+			return NULL;
+		*len = ((size_t)bpf_map__value_size(m) + page - 1) & ~(size_t)(page - 1);
+		p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 bpf_map__fd(m), 0);
+		return p == MAP_FAILED ? NULL : p;
+	}
+	return NULL;
+}
+
+static int racecov_load(struct agent *a, struct req *r)
+{
+	struct bpf_program *prog;
+	struct racecov *c;
+	char path[4096];
+	int ret;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/racecov.bpf.o",
+			     a->bpf_dir) >= sizeof(path))
+		return req_fail(r, ENAMETOOLONG, "BPF directory path too long");
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return req_fail(r, ENOMEM, "out of memory");
+	c->obj = bpf_object__open_file(path, NULL);
+	if (!c->obj) {
+		ret = errno;
+		free(c);
+		return req_fail(r, ret, "open %s: %s", path, strerror(ret));
+	}
+	ret = bpf_object__load(c->obj);
+	if (ret) {
+		racecov_free(c);
+		return req_fail(r, -ret, "load %s: %s", path, strerror(-ret));
+	}
+	bpf_object__for_each_program(prog, c->obj) {
+		struct bpf_link *link = bpf_program__attach(prog);
+
+		if (!link || c->nlinks == RACECOV_MAX_LINKS) {
+			ret = link ? E2BIG : errno;
+			bpf_link__destroy(link);
+			req_fail(r, ret, "attach %s: %s",
+				 bpf_program__name(prog), strerror(ret));
+			racecov_free(c);
+			return -1;
+		}
+		c->links[c->nlinks++] = link;
+	}
+	c->g = globals_of(c->obj, &c->g_len);
+	c->done_fd = bpf_object__find_map_fd_by_name(c->obj, "done");
+	c->kick = ring_buffer__new(bpf_object__find_map_fd_by_name(c->obj, "kick"),
+				   kick_ignored, NULL, NULL);
+	if (!c->g || c->done_fd < 0 || !c->kick) {
+		racecov_free(c);
+		return req_fail(r, EINVAL, "racecov.bpf.o: .bss, done or kick missing");
+	}
+	a->cov = c;
+	return 0;
+}
+
+int verb_racecov(struct agent *a, struct req *r)
+{
+	const char *why = not_applicable();
+
+	jf_bool(&r->out, "applicable", !why);
+	if (why) {
+		jf_str(&r->out, "reason", why);
+		return 0;
+	}
+	if (!a->cov && racecov_load(a, r))
+		return -1;
+	return 0;
+}
+
+/* Tracks (and widens, widen_ns > 0) from now on; false = everything off. */
+void racecov_arm(struct racecov *c, bool tracking, __u64 widen_ns)
+{
+	c->g->widen_ns = widen_ns;
+	c->g->agent_tgid = getpid();
+	c->g->tracking = tracking;
+}
+
+__u32 racecov_walking(const struct racecov *c)
+{
+	return __atomic_load_n(&c->g->walking_id, __ATOMIC_ACQUIRE);
+}
+
+unsigned long long racecov_released(const struct racecov *c)
+{
+	return __atomic_load_n(&c->g->released, __ATOMIC_ACQUIRE);
+}
+
+__u32 racecov_destroying(const struct racecov *c)
+{
+	return __atomic_load_n(&c->g->destroying_id, __ATOMIC_ACQUIRE);
+}
+
+/* Consumes the kick records (all discarded) so the ring never fills. */
+void racecov_drain(struct racecov *c)
+{
+	ring_buffer__consume(c->kick);
+}
+
+unsigned long long racecov_overflow(const struct racecov *c)
+{
+	return c->g->overflow;
+}
+
+/*
+ * Calls of the tracer's programs the kernel skipped (a program already
+ * running on that CPU): the counts may then miss a side.
+ */
+unsigned long long racecov_misses(const struct racecov *c)
+{
+	unsigned long long misses = 0;
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, c->obj) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+
+		if (!bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
+			misses += info.recursion_misses;
+		if (info.recursion_misses)
+			fprintf(stderr, "bpf-agent: racecov: %s: %llu recursion misses\n",
+				bpf_program__name(prog),
+				(unsigned long long)info.recursion_misses);
+	}
+	return misses;
+}
+
+/* The counts of a freed map: 0, or -ENOENT while its map-free runs. */
+int racecov_take(struct racecov *c, __u32 map_id, struct racecov_counts *out)
+{
+	if (bpf_map_lookup_elem(c->done_fd, &map_id, out))
+		return -errno;
+	bpf_map_delete_elem(c->done_fd, &map_id);
+	return 0;
+}
