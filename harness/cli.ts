@@ -85,6 +85,7 @@ await yargs(hideBin(process.argv))
         .option('settle-deadline', numberOption('--settle-deadline', RANGES.settleDeadlineS, { default: VM_TEST_DEFAULTS.settleDeadlineS, describe: 'seconds the counters may take to come back after a map is dropped' }))
         .option('inject-fault', { type: 'string', array: true, hidden: true, describe: faultHelp(`${KERNEL_LOG_FAULTS.join(', ')}: the kernel-log self-tests, see harness/run/after-run.ts (the run must end in exit 1)`) })
         .option('backend', { choices: ['qemu', 'vng', 'auto'] as const, default: VM_TEST_DEFAULTS.backend, describe: 'qemu, vng (virtme-ng: host root, kernel built in), or auto: vng for a kernel tree when vng is installed' })
+        .option('require-race', { type: 'boolean', default: false, describe: 'fail a race scenario whose rounds never reached the contended unlink path (map free and owner destroy each unlinking half of one element); kernels without the series are exempt' })
         .option('set', { type: 'string', array: true, describe: 'override a scenario parameter for this run, e.g. --set rounds=2000 --set sockets=8 (applies to every selected scenario that has it)' })
         .option('with-selftests', { type: 'boolean', default: false, describe: "after the scenarios, run the tree's BPF selftests in the same boot (--kernel must be a source tree; see bpf-harness selftests)" })
         .option('selftest', { type: 'string', array: true, describe: 'with --with-selftests: test_progs -t NAME (repeatable; default: the local storage tests)' })
@@ -110,6 +111,7 @@ await yargs(hideBin(process.argv))
           settleDeadlineS: a['settle-deadline'],
           faults: injected.scenarios,
           fault: injected.run,
+          requireRace: a['require-race'],
           backend: a.backend as BackendRequest,
           overrides: parseOverrides(a.set),
           json: a.json,

@@ -20,6 +20,8 @@
 #   NIGHTLY_SELFTESTS=0     no BPF selftests (they need TREE built; NIGHTLY_KERNEL runs none)
 #   NIGHTLY_DEBUG=0         build without the debug fragment (faster; no KASAN, kmemleak, allocinfo)
 #   NIGHTLY_VMTEST_ARGS="." more vm-test options, e.g. "--accel tcg --seed 1"
+#   NIGHTLY_REQUIRE_RACE=0  a race scenario that never reached the contended unlink path passes
+#                           (default: vm-test --require-race fails it)
 #   NIGHTLY_RESULTS=DIR     where nightly-<time>/ directories go (default: results/ of the project)
 #   NIGHTLY_STATE=FILE      last night's summary.json (default: $NIGHTLY_RESULTS/nightly-state/last-summary.json);
 #                           when it is missing, the newest $NIGHTLY_RESULTS/nightly-*/summary.json
@@ -94,6 +96,7 @@ scen=()
 for s in ${NIGHTLY_SCENARIOS:-}; do scen+=(--scenario "$s"); done
 # shellcheck disable=SC2206 # word splitting of the extra options is the point
 extra=(${NIGHTLY_VMTEST_ARGS:-})
+[[ "${NIGHTLY_REQUIRE_RACE:-1}" != 0 ]] && extra=(--require-race "${extra[@]}")
 say "vm-test --kernel $KERNEL --sizes $SIZES ${with_selftests[*]} ${scen[*]} ${extra[*]}"
 # --json: the summary on stdout (progress on stderr); SIGINT at the deadline lets vm-test write its results.
 BPF_HARNESS_RESULTS="$NIGHT" timeout -s INT -k 120 "${NIGHTLY_TIMEOUT:-21600}" "${CLI[@]}" vm-test --kernel "$KERNEL" --sizes "$SIZES" --boot-deadline "${NIGHTLY_BOOT_DEADLINE:-900}" --settle-deadline "${NIGHTLY_SETTLE_DEADLINE:-120}" "${with_selftests[@]}" "${scen[@]}" "${extra[@]}" --json >"$NIGHT/vm-test.json"

@@ -1,4 +1,5 @@
 import type { DebugCheckSummary } from '../counters/debug-kernel.js';
+import type { RaceCoverageSummary } from '../counters/race-coverage.js';
 /**
  * summary.json, version 1. Nightly jobs and `compare` read it: add fields, never rename or
  * remove one without bumping `version`.
@@ -73,6 +74,8 @@ export interface ScenarioResult {
   inspector?: { peak?: InspectorCounts; after?: InspectorCounts };
   /** For a failure: which signals caught it. */
   caughtBy?: Signal[];
+  /** Race scenarios: per round, whether map free and owner destroy met on an element (the contended unlink path). */
+  raceCoverage?: RaceCoverageSummary;
 }
 
 /** The kernel log after the last scenario and the console after power-off (harness/run/after-run.ts). */

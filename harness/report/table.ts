@@ -5,6 +5,7 @@
  * the scenario has no before/after snapshot).
  * Fixed-width columns; the reason column is last and never cut. No colours unless asked.
  */
+import type { RaceCoverageSummary } from '../counters/race-coverage.js';
 import type { Summary } from './summary-types.js';
 import { counterDeltas, ms, scenariosOf, signedBytes, str, verdictOf, type ShownVerdict } from './format.js';
 
@@ -14,6 +15,19 @@ export interface TableOptions {
 
 const COLORS = { pass: '\u001b[32m', fail: '\u001b[31m', error: '\u001b[33m', skip: '\u001b[36m' } as const;
 const RESET = '\u001b[0m';
+
+/**
+ * One race scenario's coverage: rounds that reached the contended path, who freed, and per
+ * round (in order) a digit: elements that went through the handshake (+ for 10 or more,
+ * . for none, ? when the round's map free was not counted).
+ */
+export function raceCoverageLine(c: RaceCoverageSummary): string {
+  if (!c.applicable) return `not applicable: ${c.reason}`;
+  const perRound = c.perRound.map((x) => (!x.final ? '?' : x.handshake === 0 ? '.' : x.handshake >= 10 ? '+' : String(x.handshake))).join('');
+  const held = c.widenNs ? `gap held up to ${Math.round(c.widenNs / 1000)} us` : 'no widening';
+  const leaks = c.unfreed + c.orphaned ? `, LEFT UNFREED ${c.unfreed + c.orphaned}` : '';
+  return `${c.roundsReached}/${c.rounds} rounds, ${c.handshake} elements (freed by map free ${c.handshakeFreedByMapFree}, by destroy ${c.handshakeFreedByDestroy}), ${c.met} met${leaks}; ${held}, after=${c.after}, drop=${c.drop}; per round ${perRound}`;
+}
 
 export function renderTable(s: Summary, opts: TableOptions = { color: false }): string {
   const head = ['scenario', 'verdict', 'settle', 'counters (after - before)', 'reason'];
@@ -52,6 +66,8 @@ export function renderTable(s: Summary, opts: TableOptions = { color: false }): 
   const afterWhat = after ? after.kernelLog[0] ?? after.consoleAfterShutdown[0] ?? after.readError ?? (after.lost > 0 ? `${after.lost} kernel log records lost` : undefined) : undefined;
   // The log read after the last scenario: its findings are in the row of what ran last.
   if (after && afterWhat) out.push(`after the run (log read ${after.waitedMs} ms after the last scenario, then the console after power-off; added to ${str(after.attributedTo) || 'no result'}): ${str(afterWhat)}`);
+  const races = scenariosOf(s).flatMap((r) => (r.raceCoverage ? [`  ${str(r.name)}: ${raceCoverageLine(r.raceCoverage)}`] : []));
+  if (races.length) out.push('race coverage (rounds where map free and owner destroy each unlinked half of one element):', ...races);
   if (s?.aborted) out.push(`ABORTED: ${str(s.aborted)}`);
   return out.join('\n');
 }

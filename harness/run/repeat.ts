@@ -50,6 +50,7 @@ export interface RepeatableOptions {
   overrides?: Record<string, number>;
   selftests?: RepeatableSelftests;
   noScenarios?: boolean;
+  requireRace?: boolean;
 }
 
 /** Single-quoted for a POSIX shell when the word needs it (globs, spaces, quotes). */
@@ -111,6 +112,7 @@ export function repeatCommand(kernels: readonly string[], o: RepeatableOptions):
     ...(o.selftests ? ['--with-selftests', ...(o.selftests.user.names ?? []).flatMap((n) => ['--selftest', n]), ...selftestsRunnerArgs(o)] : []),
     ...faultArgs(o.faults),
     ...(o.fault ? ['--inject-fault', o.fault] : []),
+    ...(o.requireRace ? ['--require-race'] : []),
   ];
   return words.map(shellWord).join(' ');
 }

@@ -12,6 +12,7 @@ import { SetupError } from '../util/errors.js';
 import { wholeNumber, type WholeNumberRange } from '../util/whole-number.js';
 import { caughtBy, verdictOf, type Tolerance } from '../verdict/lingering.js';
 import { lostMessage, scanKernelLog } from '../verdict/kernel-log.js';
+import { raceCoverageNote } from '../verdict/race-coverage.js';
 
 export interface RunnerEnv {
   ops: GuestOps;
@@ -23,6 +24,8 @@ export interface RunnerEnv {
   settleDeadlineMs: number;
   /** The fault this scenario injects (faults.ts faultFor). */
   fault?: Fault;
+  /** --require-race (ScenarioContext.requireRace). */
+  requireRace?: boolean;
   /** --set name=value: replaces the parameter of that name in every scenario that has it. */
   overrides: Record<string, number>;
   log: (line: string) => void;
@@ -85,7 +88,7 @@ export async function runScenario(scenario: Scenario, env: RunnerEnv): Promise<S
       scenario.run(
         {
           ops: env.ops, ncpus: env.ncpus, pageSize: env.pageSize, tolerance: env.tolerance, seed: env.seed, cgroup,
-          settleDeadlineMs: env.settleDeadlineMs, fault: env.fault, log: (l) => env.log(`  ${l}`),
+          settleDeadlineMs: env.settleDeadlineMs, fault: env.fault, requireRace: env.requireRace, log: (l) => env.log(`  ${l}`),
         },
         params,
       ),
@@ -96,9 +99,11 @@ export async function runScenario(scenario: Scenario, env: RunnerEnv): Promise<S
     if (outcome.rates) result.rates = outcome.rates;
     if (outcome.notes) result.notes = outcome.notes;
     if (outcome.inspector) result.inspector = outcome.inspector;
+    if (outcome.raceCoverage) result.raceCoverage = outcome.raceCoverage;
     const v = verdictOf(outcome.checks);
     result.verdict = v.verdict;
     result.reason = v.reason ?? summarisePass(outcome.checks.length, outcome.settleMs);
+    if (v.verdict === 'pass' && outcome.raceCoverage) result.reason += `; ${raceCoverageNote(outcome.raceCoverage)}`;
   } catch (err) {
     result.verdict = 'error';
     result.reason = err instanceof AgentCallError || err instanceof Error ? err.message : String(err);

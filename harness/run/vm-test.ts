@@ -58,6 +58,8 @@ export interface VmTestOptions {
   fault?: KernelLogFault;
   /** Harness self-test only: the scenarios' faults (ScenarioContext.fault, scenarios/faults.ts). */
   faults?: FaultRequest[];
+  /** A race scenario whose rounds never reached the contended unlink path fails. */
+  requireRace?: boolean;
   /** qemu (default), vng, or auto (vng for a tree when present). */
   backend?: BackendRequest;
   /** Scenario parameters set on the command line (--set name=value). */
@@ -213,7 +215,7 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
       log(`scenario ${scenario.name}: ${scenario.summary}`);
       const result: ScenarioResult = await runScenario(scenario, {
         ops, ncpus, pageSize, tolerance, seed: opts.seed, level: opts.sizes, log,
-        settleDeadlineMs: opts.settleDeadlineS * 1000, fault: faultFor(opts.faults, scenario), overrides: opts.overrides ?? {},
+        settleDeadlineMs: opts.settleDeadlineS * 1000, fault: faultFor(opts.faults, scenario), requireRace: opts.requireRace, overrides: opts.overrides ?? {},
         onKernelLog: (records) => kernelLog.push(...records),
       });
       summary.scenarios.push(result);

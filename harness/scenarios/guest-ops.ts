@@ -3,6 +3,7 @@
  * counted; interpretation is left to the verdict modules.
  */
 import type { AgentClient, AgentReply } from '../agent/client.js';
+import { parseRaceCoverage, type RaceCoverageReply, type RaceDrop } from '../counters/race-coverage.js';
 
 export type Via = 'user' | 'prog';
 /** The storage owner kinds: sockets, threads (task storage), cgroups. */
@@ -27,7 +28,18 @@ export interface RaceParams {
   cgroup?: string;
   /** hold-map fault: rounds 0, hold, 2*hold, ... keep their map and owner 0 (faults.ts). */
   hold?: number;
+  /** Busy-wait in the map-free worker between its two unlink lock sections (needs racecov). */
+  widenNs?: number;
+  /** Releases beyond the drop target start at the drop, or once the map-free walk began. */
+  after?: 'drop' | 'walk';
+  /** The drop: at the seeded target, after every release, or at the first owner destroy. */
+  drop?: RaceDrop;
+  /** Dropper on CPU 0 (where the map-free work then runs), closers on the other CPUs. */
+  pin?: boolean;
 }
+
+/** The racecov verb: the coverage tracer is loaded, or why it does not apply. */
+export type RaceCovLoad = { applicable: true } | { applicable: false; reason: string };
 
 export interface RaceResult {
   rounds: number;
@@ -39,6 +51,8 @@ export interface RaceResult {
   dropAfter: number[];
   /** hold-map: the maps the agent kept (close them with closeMap; the owners with the kind's close). */
   heldMapIds: number[];
+  /** Present once racecov is loaded: per round, how the two unlink sides met. */
+  coverage?: RaceCoverageReply;
 }
 
 export interface CreateResult {
@@ -227,10 +241,21 @@ export class GuestOps {
     return r.records as string[];
   }
 
+  /** Loads the race coverage tracer (once per boot; before any baseline it would disturb). */
+  async racecov(): Promise<RaceCovLoad> {
+    const r = await this.agent.call('racecov', {}, 120_000);
+    if (r.applicable === true) return { applicable: true };
+    return { applicable: false, reason: typeof r.reason === 'string' ? r.reason : 'not applicable' };
+  }
+
   async race(p: RaceParams, deadlineMs: number): Promise<RaceResult> {
     const args: Record<string, string | number> = { kind: p.kind, rounds: p.rounds, owners: p.owners, threads: p.threads, seed: p.seed, via: p.via };
     if (p.cgroup) args.cgroup = p.cgroup;
     if (p.hold) args.hold = p.hold;
+    if (p.widenNs) args.widen = p.widenNs;
+    if (p.after) args.after = p.after;
+    if (p.drop) args.drop = p.drop;
+    if (p.pin) args.pin = 1;
     const r = await this.agent.call('race', args, deadlineMs);
     return {
       rounds: num(r, 'rounds'),
@@ -241,6 +266,7 @@ export class GuestOps {
       mapIds: numArray(r, 'mapIds'),
       dropAfter: numArray(r, 'dropAfter'),
       heldMapIds: p.hold ? numArray(r, 'heldMapIds') : [],
+      coverage: parseRaceCoverage(r.coverage),
     };
   }
 }

@@ -5,11 +5,14 @@
  */
 import { takeReading, toSnapshot, type Reading } from '../counters/collect.js';
 import { inspectorCounts } from '../counters/inspector.js';
+import { summarizeRaceCoverage, type RaceCoverageReply, type RaceCoverageSummary } from '../counters/race-coverage.js';
 import type { InspectorCounts } from '../report/summary-types.js';
 import { checkInspectorPeak, kib, memcgSensitivity, type Check } from '../verdict/lingering.js';
 import { FAULT_EVERY_OWNERS, holdEvery } from './faults.js';
+import { raceCoverageChecks } from '../verdict/race-coverage.js';
 import type { Via } from './guest-ops.js';
 import { inspectOwners, type OwnerKind } from './owners.js';
+import { DEFAULT_WIDEN_US, raceSteering } from './race-policy.js';
 import { waitForSettle } from './settle.js';
 import type { Scenario, ScenarioContext, SizeLevel } from './types.js';
 
@@ -207,10 +210,13 @@ export function mapFreeVsRelease(spec: RaceSpec): Scenario {
     name: spec.name,
     summary: spec.summary,
     family: 'race',
-    params: (level: SizeLevel) => ({ rounds: spec.rounds[level], [kind.paramKey]: spec.owners[level], threads: 2 }),
+    params: (level: SizeLevel) => ({ rounds: spec.rounds[level], [kind.paramKey]: spec.owners[level], threads: 2, widenUs: DEFAULT_WIDEN_US }),
     deadlineMs: (p) => 120_000 + Number(p.rounds) * Number(p[kind.paramKey]) * 15,
     async run(ctx, p) {
       await warmUp(ctx, kind);
+      // Loaded before the baseline: the tracer's maps are charged here, once per boot.
+      const tracer = await ctx.ops.racecov();
+      const steering = tracer.applicable ? raceSteering(kind.name, Number(p.widenUs)) : {};
       const before = await takeReading(ctx.ops, ctx.cgroup, false);
       const owners = Number(p[kind.paramKey]);
       const perVia = Math.max(1, Math.floor(Number(p.rounds) / spec.vias.length));
@@ -219,7 +225,7 @@ export function mapFreeVsRelease(spec: RaceSpec): Scenario {
       for (const via of spec.vias) {
         races.push(await ctx.ops.race({
           kind: kind.name, rounds: perVia, owners, threads: Number(p.threads), seed: ctx.seed + races.length, via,
-          cgroup: via === 'prog' ? kind.progCgroup(ctx) ?? kind.raceCgroup(ctx) : kind.raceCgroup(ctx),
+          cgroup: via === 'prog' ? kind.progCgroup(ctx) ?? kind.raceCgroup(ctx) : kind.raceCgroup(ctx), ...steering,
           hold: ctx.fault === 'hold-map' ? holdEvery(perVia) : undefined,
         }, this.deadlineMs(p)));
       }
@@ -233,7 +239,10 @@ export function mapFreeVsRelease(spec: RaceSpec): Scenario {
       const failed = races.reduce((a, r) => a + r.failed, 0);
       const rounds = races.reduce((a, r) => a + r.rounds, 0);
       const seconds = races.reduce((a, r) => a + r.elapsedUs, 0) / 1e6;
-      const checks: Check[] = [createdCheck('elements-created', 'in the race rounds', created, rounds * owners, failed ? ` (${failed} failed)` : ''), ...settled.checks];
+      const raceCoverage: RaceCoverageSummary = tracer.applicable
+        ? summarizeRaceCoverage(races.map((r) => r.coverage).filter((c): c is RaceCoverageReply => c !== undefined))
+        : { applicable: false, reason: tracer.reason };
+      const checks: Check[] = [createdCheck('elements-created', 'in the race rounds', created, rounds * owners, failed ? ` (${failed} failed)` : ''), ...settled.checks, ...raceCoverageChecks(raceCoverage, ctx.requireRace === true)];
       ctx.log(`${rounds} rounds (${kind.noun} ${kind.release} while the map goes) in ${seconds.toFixed(2)} s, settled in ${settled.settleMs ?? 'never'} ms`);
       const dropAfter = races.flatMap((r) => r.dropAfter);
       return {
@@ -243,6 +252,7 @@ export function mapFreeVsRelease(spec: RaceSpec): Scenario {
         rates: { raceRoundsPerSec: Number((rounds / seconds).toFixed(2)), elementsPerSec: Math.round(created / seconds) },
         inspector: settled.inspector ? { after: inspectorCounts(settled.inspector, new Set(mapIds)) } : undefined,
         notes: { dropAfterMin: Math.min(...dropAfter), dropAfterMax: Math.max(...dropAfter), wallMs: raceDone - started, vias: spec.vias.join(',') },
+        raceCoverage,
       };
     },
   };

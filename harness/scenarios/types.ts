@@ -1,3 +1,4 @@
+import type { RaceCoverageSummary } from '../counters/race-coverage.js';
 import type { CounterSnapshot, InspectorCounts } from '../report/summary-types.js';
 import type { Check, Tolerance } from '../verdict/lingering.js';
 import type { Family, Fault } from './faults.js';
@@ -22,6 +23,8 @@ export interface ScenarioContext {
    * fail, by the signals FAULTS names; test/integration/vm-test.test.ts proves it.
    */
   fault?: Fault;
+  /** --require-race: a race scenario whose rounds never reached the contended unlink path fails. */
+  requireRace?: boolean;
 }
 
 /** What a scenario measured; the runner adds the verdict, kernel log and timing. */
@@ -34,6 +37,8 @@ export interface ScenarioOutcome {
   inspector?: { peak?: InspectorCounts; after?: InspectorCounts };
   /** Facts worth keeping beside the verdict (sensitivity, per-element charge, ...). */
   notes?: Record<string, number | string>;
+  /** Race scenarios: how map free and owner destroy met (counters/race-coverage.ts). */
+  raceCoverage?: RaceCoverageSummary;
 }
 
 export interface Scenario<P extends Record<string, number | string | boolean> = Record<string, number | string | boolean>> {

@@ -1,0 +1,40 @@
+/**
+ * How a race round is steered so that map free and owner destroy meet inside
+ * bpf_selem_unlink_nofail() on one element (the contended path the race coverage counts; see
+ * counters/race-coverage.ts and bpf/racecov.bpf.c). The agent does the racing; this says when.
+ *
+ * Measured on debian:7.3 under TCG, 2 CPUs (README "Race coverage"): with no steering the
+ * map-free walk begins a grace period after the drop, when every owner released around the
+ * drop is long destroyed, and no round ever met. What each owner kind needs:
+ * - sockets are destroyed at close(): the releases beyond the drop target wait until the
+ *   map-free walk has begun (after=walk), then run against it;
+ * - a thread's storage goes in free_task(), an RCU callback after it exits: every thread is
+ *   released first and the map dropped right after (drop=end), so the walk, which also starts a
+ *   grace period after the drop, meets the callbacks;
+ * - a cgroup's storage goes in css_free_rwork_fn(), several grace periods and work items after
+ *   rmdir, a grace period after its own css is released: the drop waits until every cgroup's css
+ *   was released (drop=release), so both sides come out of the same grace period. (Dropping at
+ *   the first storage destroy, drop=destroy, reached a third of the rounds; at the rmdir, none:
+ *   the walk's held gap, an RCU read section, kept the cgroups' grace periods from ending.)
+ * In every kind the gap between the map-free side's two lock sections is held open (widenNs)
+ * until the owner side has been through the element, and the dropper runs on CPU 0 (so does the
+ * map-free work) with the closers on the other CPUs (pin).
+ */
+import type { OwnerKindName, RaceParams } from './guest-ops.js';
+
+/** Default hold of the map-free gap, microseconds (`--set widenUs=0` disarms it). */
+export const DEFAULT_WIDEN_US = 5000;
+
+export type RaceSteering = Pick<RaceParams, 'after' | 'drop' | 'widenNs' | 'pin'>;
+
+export function raceSteering(kind: OwnerKindName, widenUs: number): RaceSteering {
+  const common = { widenNs: Math.round(widenUs * 1000), pin: true };
+  switch (kind) {
+    case 'sk':
+      return { ...common, after: 'walk', drop: 'seeded' };
+    case 'task':
+      return { ...common, after: 'drop', drop: 'end' };
+    case 'cgrp':
+      return { ...common, after: 'drop', drop: 'release' };
+  }
+}

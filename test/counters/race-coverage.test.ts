@@ -1,0 +1,83 @@
+// The race coverage parser and what the verdict makes of it, on the recorded replies of two
+// real 7.3 runs (test/fixtures/race-coverage/README.md says which): one with the map-free gap
+// held open, one with it disarmed.
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseRaceCoverage, summarizeRaceCoverage, type RaceCoverageReply } from '../../harness/counters/race-coverage.js';
+import { raceCoverageLine } from '../../harness/report/table.js';
+import { raceCoverageChecks, raceCoverageNote } from '../../harness/verdict/race-coverage.js';
+
+const FIXTURES = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'race-coverage');
+
+function replies(file: string): unknown[] {
+  return readFileSync(join(FIXTURES, file), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as unknown);
+}
+
+function coverageOf(reply: unknown): RaceCoverageReply {
+  if (typeof reply !== 'object' || reply === null || !('coverage' in reply)) throw new Error('reply without coverage');
+  const c = parseRaceCoverage(reply.coverage);
+  if (!c) throw new Error('no coverage');
+  return c;
+}
+
+const armed = replies('armed-7.3.jsonl').map(coverageOf);
+const disarmed = replies('disarmed-7.3.jsonl').map(coverageOf);
+
+t.test('an armed sk race: every round reached the handshake, map free freed them', async (t) => {
+  const sk = summarizeRaceCoverage([armed[0]!]);
+  if (!sk.applicable) throw new Error('applicable expected');
+  t.equal(sk.rounds, 100);
+  t.equal(sk.roundsCounted, 100, 'every round was counted after its map free finished');
+  t.equal(sk.roundsReached, 100);
+  t.equal(sk.handshake, 136);
+  t.equal(sk.handshakeFreedByMapFree, 136);
+  t.equal(sk.handshakeFreedByDestroy, 0);
+  t.equal(sk.widenNs, 5_000_000);
+  t.equal(sk.after, 'walk');
+  t.same(raceCoverageChecks(sk, true).map((c) => c.ok), [true], 'passes under --require-race');
+  t.match(raceCoverageNote(sk), /reached in 100 of 100 rounds/);
+  t.match(raceCoverageLine(sk), /^100\/100 rounds, 136 elements \(freed by map free 136, by destroy 0\)/);
+  t.equal(sk.perRound.length, 100);
+});
+
+t.test('task and cgrp replies sum over their two creation paths', async (t) => {
+  const task = summarizeRaceCoverage(armed.slice(1, 3));
+  const cgrp = summarizeRaceCoverage(armed.slice(3, 5));
+  if (!task.applicable || !cgrp.applicable) throw new Error('applicable expected');
+  t.same([task.rounds, task.roundsReached, task.handshake], [30, 3, 3]);
+  t.same([cgrp.rounds, cgrp.roundsReached, cgrp.handshake], [30, 10, 10]);
+  t.equal(task.drop, 'end');
+  t.match(raceCoverageLine(cgrp), /per round [1.]{30}$/, 'one mark per round');
+});
+
+t.test('disarmed: no round reached it; --require-race fails, the plain run says so', async (t) => {
+  for (const [name, cov] of [['sk', summarizeRaceCoverage([disarmed[0]!])], ['task', summarizeRaceCoverage(disarmed.slice(1, 3))], ['cgrp', summarizeRaceCoverage(disarmed.slice(3, 5))]] as const) {
+    if (!cov.applicable) throw new Error('applicable expected');
+    t.equal(cov.widenNs, 0, `${name}: recorded with the hold disarmed`);
+    t.equal(cov.roundsReached, 0, `${name}: no round reached the contended path`);
+    const required = raceCoverageChecks(cov, true);
+    t.same(required.map((c) => [c.name, c.ok]), [['race-reached', false]], `${name}: a failure under --require-race`);
+    t.match(required[0]?.message, /no round reached the contended unlink path/);
+    t.same(raceCoverageChecks(cov, false).map((c) => c.ok), [true], `${name}: not a failure without it`);
+    t.match(raceCoverageNote(cov), /never reached the contended unlink path/);
+  }
+});
+
+t.test('not applicable (6.12): no check, said plainly', async (t) => {
+  const na = { applicable: false as const, reason: 'the kernel has no bpf_selem_unlink_nofail(): no lockless unlink series' };
+  t.same(raceCoverageChecks(na, true), []);
+  t.match(raceCoverageNote(na), /^race coverage not applicable/);
+  t.match(raceCoverageLine(na), /^not applicable: /);
+});
+
+t.test('malformed coverage is an error, not a zero', async (t) => {
+  const raw = replies('armed-7.3.jsonl')[0];
+  if (typeof raw !== 'object' || raw === null || !('coverage' in raw)) throw new Error('fixture');
+  const cov = JSON.parse(JSON.stringify(raw.coverage)) as { rounds: Array<Record<string, unknown>>; after?: unknown };
+  delete cov.rounds[3]!.met;
+  t.throws(() => parseRaceCoverage(cov), /round 3: met is not a count/);
+  cov.after = 'later';
+  t.throws(() => parseRaceCoverage(cov), /after is "later"/);
+  t.equal(parseRaceCoverage(undefined), undefined, 'no tracer loaded: no coverage');
+});
