@@ -10,6 +10,7 @@ const everything: RepeatableOptions = {
   mirror: 'file:///srv/mirror',
   scenarios: ['sk-map-free-vs-close-race', 'task-multi-map'],
   sizes: 'stress',
+  requireRace: true,
   seed: 77,
   accel: 'tcg',
   channel: 'ttyS1',
