@@ -27,8 +27,12 @@ export const DEFAULT_WIDEN_US = 5000;
 
 export type RaceSteering = Pick<RaceParams, 'after' | 'drop' | 'widenNs' | 'pin'>;
 
-export function raceSteering(kind: OwnerKindName, widenUs: number): RaceSteering {
-  const common = { widenNs: Math.round(widenUs * 1000), pin: true };
+/**
+ * On one CPU the gap is not held: the owner side cannot run while the only CPU busy-waits in
+ * an interrupt, so each hold would only time out.
+ */
+export function raceSteering(kind: OwnerKindName, widenUs: number, ncpus: number): RaceSteering {
+  const common = { widenNs: ncpus > 1 ? Math.round(widenUs * 1000) : 0, pin: true };
   switch (kind) {
     case 'sk':
       return { ...common, after: 'walk', drop: 'seeded' };

@@ -216,7 +216,7 @@ export function mapFreeVsRelease(spec: RaceSpec): Scenario {
       await warmUp(ctx, kind);
       // Loaded before the baseline: the tracer's maps are charged here, once per boot.
       const tracer = await ctx.ops.racecov();
-      const steering = tracer.applicable ? raceSteering(kind.name, Number(p.widenUs)) : {};
+      const steering = tracer.applicable ? raceSteering(kind.name, Number(p.widenUs), ctx.ncpus) : {};
       const before = await takeReading(ctx.ops, ctx.cgroup, false);
       const owners = Number(p[kind.paramKey]);
       const perVia = Math.max(1, Math.floor(Number(p.rounds) / spec.vias.length));
