@@ -20,7 +20,7 @@
  * until the owner side has been through the element, and the dropper runs on CPU 0 (so does the
  * map-free work) with the closers on the other CPUs (pin).
  */
-import type { OwnerKindName, RaceParams } from './guest-ops.js';
+import type { OwnerKindName, RaceParams, Via } from './guest-ops.js';
 
 /** Default hold of the map-free gap, microseconds (`--set widenUs=0` disarms it). */
 export const DEFAULT_WIDEN_US = 5000;
@@ -31,8 +31,12 @@ export type RaceSteering = Pick<RaceParams, 'after' | 'drop' | 'widenNs' | 'pin'
  * On one CPU the gap is not held: the owner side cannot run while the only CPU busy-waits in
  * an interrupt, so each hold would only time out.
  */
-export function raceSteering(kind: OwnerKindName, widenUs: number, ncpus: number): RaceSteering {
+export function raceSteering(kind: OwnerKindName, via: Via, widenUs: number, ncpus: number): RaceSteering {
   const common = { widenNs: ncpus > 1 ? Math.round(widenUs * 1000) : 0, pin: true };
+  // Rounds whose elements a program made keep the seeded drop in the middle of the releases:
+  // their map's last reference goes later, with the programs, and no drop moment tried made
+  // them reach the handshake; so the scenario still drops a map while owners are released.
+  if (via === 'prog' && kind !== 'sk') return { ...common, after: 'drop', drop: 'seeded' };
   switch (kind) {
     case 'sk':
       return { ...common, after: 'walk', drop: 'seeded' };

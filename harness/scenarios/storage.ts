@@ -216,7 +216,6 @@ export function mapFreeVsRelease(spec: RaceSpec): Scenario {
       await warmUp(ctx, kind);
       // Loaded before the baseline: the tracer's maps are charged here, once per boot.
       const tracer = await ctx.ops.racecov();
-      const steering = tracer.applicable ? raceSteering(kind.name, Number(p.widenUs), ctx.ncpus) : {};
       const before = await takeReading(ctx.ops, ctx.cgroup, false);
       const owners = Number(p[kind.paramKey]);
       const perVia = Math.max(1, Math.floor(Number(p.rounds) / spec.vias.length));
@@ -225,7 +224,8 @@ export function mapFreeVsRelease(spec: RaceSpec): Scenario {
       for (const via of spec.vias) {
         races.push(await ctx.ops.race({
           kind: kind.name, rounds: perVia, owners, threads: Number(p.threads), seed: ctx.seed + races.length, via,
-          cgroup: via === 'prog' ? kind.progCgroup(ctx) ?? kind.raceCgroup(ctx) : kind.raceCgroup(ctx), ...steering,
+          cgroup: via === 'prog' ? kind.progCgroup(ctx) ?? kind.raceCgroup(ctx) : kind.raceCgroup(ctx),
+          ...(tracer.applicable ? raceSteering(kind.name, via, Number(p.widenUs), ctx.ncpus) : {}),
           hold: ctx.fault === 'hold-map' ? holdEvery(perVia) : undefined,
         }, this.deadlineMs(p)));
       }
