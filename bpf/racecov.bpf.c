@@ -8,7 +8,12 @@
  * handshake decided who frees it), and who freed it.
  *
  * Per element, a record keyed by the selem pointer collects what each side
- * saw (selem->state after its call) and who called bpf_selem_free() on it.
+ * left in selem->state and which side freed it (kvfree_call_rcu(): what is
+ * left of bpf_selem_free() inlined into bpf_selem_unlink_nofail()).
+ * Only while the agent's race verb runs (g.tracking); the kernel skips a
+ * program that is already running on the CPU (an owner destroyed in softirq
+ * while a program runs in task context), counted as recursion misses, so
+ * the counts are a floor.
  * When both sides are done the element is classified into its map's counts;
  * elements only one side touched are classified when the map-free worker
  * leaves bpf_local_storage_map_free(), and the map's counts are then moved
@@ -21,8 +26,13 @@
  * self-IPI is delivered when raw_res_spin_unlock_irqrestore() re-enables
  * IRQs, between the two lock sections of bpf_selem_unlink_nofail(), where no
  * traceable function is called; the interrupt (__sysvec_irq_work) then
- * busy-waits widen_ns. An owner destroyed meanwhile unlinks the element from
- * its storage while map-free holds it half unlinked.
+ * busy-waits until the owner-destroy side has been through that element, or
+ * widen_ns passed (16 elements per map at most). An owner destroyed
+ * meanwhile unlinks the element from its storage while map-free holds it
+ * half unlinked. The hold is inside the walk's RCU read section: an owner
+ * whose destroy still waits for a grace period cannot come during it.
+ *
+ * The release counters (drop=release) are at the end of the file.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -50,7 +60,7 @@ struct selem_rec {
 	__u32 state[3];		/* per side: selem->state when it returned */
 	__u8 in[3];		/* per side: inside bpf_selem_unlink_nofail() */
 	__u8 done[3];		/* per side: returned from it */
-	__u8 freed_by;		/* side that called bpf_selem_free(), or 0 */
+	__u8 freed_by;		/* side that freed it, or 0 */
 };
 
 /* The agent reads and writes it through the mmapped .bss. */
@@ -79,7 +89,7 @@ struct {
 	__type(value, struct racecov_counts);
 } done SEC(".maps");
 
-/* smap pointer -> map id, taken when the id is released. */
+/* smap pointer -> map id, taken while elements are created. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
@@ -95,7 +105,7 @@ struct {
 	__type(value, __u64);
 } workers SEC(".maps");
 
-/* Per CPU: nanoseconds the next ring buffer irq_work must busy-wait. */
+/* Per CPU: the next irq_work interrupt holds this element up to ns. */
 struct arm {
 	__u64 ns;
 	__u64 selem;
