@@ -52,6 +52,7 @@ const PARAM_RANGES: Record<string, WholeNumberRange> = {
   sockets: { min: 1, max: 1 << 20, unit: 'sockets' },
   owners: { min: 1, max: 1 << 20, unit: 'owners' },
   generations: { min: 1, max: 10_000, unit: 'map generations' },
+  widenUs: { min: 0, max: 20_000, unit: 'microseconds the map-free gap is held, 0: not held' },
 };
 const ANY_COUNT: WholeNumberRange = { min: 1, max: 1 << 20, unit: '' };
 
