@@ -31,6 +31,7 @@ static const struct verb {
 } verbs[] = {
 	{ "read", "path", verb_read },
 	{ "write", "path,value", verb_write },
+	{ "memcg-drain", "path", verb_memcg_drain },
 	{ "mkdir", "path", verb_mkdir },
 	{ "rmdir", "path", verb_rmdir },
 	{ "cgroup-enter", "path", verb_cgroup_enter },

@@ -226,6 +226,7 @@ typedef int (*verb_fn)(struct agent *a, struct req *r);
 int verb_read(struct agent *a, struct req *r);
 int verb_exec(struct agent *a, struct req *r);
 int verb_write(struct agent *a, struct req *r);
+int verb_memcg_drain(struct agent *a, struct req *r);
 int verb_mkdir(struct agent *a, struct req *r);
 int verb_rmdir(struct agent *a, struct req *r);
 int verb_cgroup_enter(struct agent *a, struct req *r);

@@ -46,3 +46,33 @@ export function siteTotal(sites: readonly AllocSite[], func = LOCAL_STORAGE_FUNC
   if (hit.length === 0) return undefined;
   return { bytes: hit.reduce((a, s) => a + s.bytes, 0), calls: hit.reduce((a, s) => a + s.calls, 0), sites: hit.map((s) => s.site) };
 }
+
+/** A site whose live bytes or objects grew between two readings of /proc/allocinfo. */
+export interface SiteGrowth {
+  site: string;
+  func: string;
+  module?: string;
+  /** after - before */
+  bytes: number;
+  calls: number;
+}
+
+function siteKey(s: AllocSite): string {
+  return `${s.site} ${s.module ?? ''} ${s.func}`;
+}
+
+/**
+ * The sites that hold more bytes after than before, most bytes first, at most `top` of them.
+ * A site missing from `before` (a module loaded since) counts from zero.
+ */
+export function allocinfoGrowth(before: readonly AllocSite[], after: readonly AllocSite[], top = 8): SiteGrowth[] {
+  const base = new Map(before.map((s) => [siteKey(s), s]));
+  const grown: SiteGrowth[] = [];
+  for (const a of after) {
+    const b = base.get(siteKey(a));
+    const bytes = a.bytes - (b?.bytes ?? 0);
+    if (bytes <= 0) continue;
+    grown.push({ site: a.site, func: a.func, ...(a.module ? { module: a.module } : {}), bytes, calls: a.calls - (b?.calls ?? 0) });
+  }
+  return grown.sort((x, y) => y.bytes - x.bytes || x.site.localeCompare(y.site)).slice(0, top);
+}

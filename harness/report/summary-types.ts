@@ -1,3 +1,4 @@
+import type { SiteGrowth } from '../counters/allocinfo.js';
 import type { DebugCheckSummary } from '../counters/debug-kernel.js';
 import type { RaceCoverageSummary } from '../counters/race-coverage.js';
 /**
@@ -49,6 +50,34 @@ export interface InspectorCounts {
  */
 export type Signal = 'optmem' | 'memcg' | 'inspector' | 'maps-freed' | 'kernel log' | 'values' | 'elements';
 
+/** What one drain of the cgroup's per-CPU charge caches handed back, bytes (harness/counters/collect.ts). */
+export interface DrainHandedBack {
+  /** memory.current before the drain less after. */
+  current: number;
+  /** memory.stat kernel before the drain less after: on 7.x the charge drift of contended frees. */
+  kernel: number;
+  /** anon + file: what memory.high=0's reclaim took from the agent's own pages (expected 0). */
+  user: number;
+  drainUs: number;
+}
+
+/**
+ * The memcg figures of a scenario: both readings are taken after a drain of the charge caches,
+ * the residue is what the verdict judged, what the drains handed back is kept beside it.
+ */
+export interface MemcgFigures {
+  /** After - before, both drained: memory.current less user pages, memory.stat kernel, slab_unreclaimable (bytes). */
+  residue: { current: number; kernel: number; slab: number };
+  /** The bound a correct kernel stays within after a drain (verdict/lingering.ts). */
+  tolerance: number;
+  /** The drain before the judged after-reading. */
+  handedBack: DrainHandedBack;
+  /** The drain before the baseline reading. */
+  baselineHandedBack?: DrainHandedBack;
+  /** Debug kernels, when the charge stayed up: the sites whose allocinfo grew most, by bytes. */
+  allocinfoGrowth?: SiteGrowth[];
+}
+
 export interface ScenarioResult {
   name: string;
   /** Absent for the harness's own scenarios; 'selftest' for a BPF selftest (test_progs/NAME, test_maps/NAME). */
@@ -76,6 +105,8 @@ export interface ScenarioResult {
   caughtBy?: Signal[];
   /** Race scenarios: per round, whether map free and owner destroy met on an element (the contended unlink path). */
   raceCoverage?: RaceCoverageSummary;
+  /** memcg judged after a drain of the charge caches, and what the drains handed back. */
+  memcg?: MemcgFigures;
 }
 
 /** The kernel log after the last scenario and the console after power-off (harness/run/after-run.ts). */

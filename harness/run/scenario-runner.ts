@@ -26,6 +26,8 @@ export interface RunnerEnv {
   fault?: Fault;
   /** --require-race (ScenarioContext.requireRace). */
   requireRace?: boolean;
+  /** Debug kernel with /proc/allocinfo: scenarios name the sites that grew when memcg fails. */
+  allocinfo?: boolean;
   /** --set name=value: replaces the parameter of that name in every scenario that has it. */
   overrides: Record<string, number>;
   log: (line: string) => void;
@@ -89,7 +91,7 @@ export async function runScenario(scenario: Scenario, env: RunnerEnv): Promise<S
       scenario.run(
         {
           ops: env.ops, ncpus: env.ncpus, pageSize: env.pageSize, tolerance: env.tolerance, seed: env.seed, cgroup,
-          settleDeadlineMs: env.settleDeadlineMs, fault: env.fault, requireRace: env.requireRace, log: (l) => env.log(`  ${l}`),
+          settleDeadlineMs: env.settleDeadlineMs, fault: env.fault, requireRace: env.requireRace, allocinfo: env.allocinfo, log: (l) => env.log(`  ${l}`),
         },
         params,
       ),
@@ -101,6 +103,7 @@ export async function runScenario(scenario: Scenario, env: RunnerEnv): Promise<S
     if (outcome.notes) result.notes = outcome.notes;
     if (outcome.inspector) result.inspector = outcome.inspector;
     if (outcome.raceCoverage) result.raceCoverage = outcome.raceCoverage;
+    if (outcome.memcg) result.memcg = outcome.memcg;
     const v = verdictOf(outcome.checks);
     result.verdict = v.verdict;
     result.reason = v.reason ?? summarisePass(outcome.checks.length, outcome.settleMs);

@@ -216,6 +216,7 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
       const result: ScenarioResult = await runScenario(scenario, {
         ops, ncpus, pageSize, tolerance, seed: opts.seed, level: opts.sizes, log,
         settleDeadlineMs: opts.settleDeadlineS * 1000, fault: faultFor(opts.faults, scenario), requireRace: opts.requireRace, overrides: opts.overrides ?? {},
+        allocinfo: debug?.allocinfo !== undefined,
         onKernelLog: (records) => kernelLog.push(...records),
       });
       summary.scenarios.push(result);

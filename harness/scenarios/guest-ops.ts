@@ -84,6 +84,14 @@ function numArray(reply: AgentReply, field: string): number[] {
   return v as number[];
 }
 
+/** The agent's memcg-drain: memory.current around memory.high 0-then-max (bpf/memcg.c). */
+export interface DrainResult {
+  currentBefore: number;
+  currentAfter: number;
+  drainUs: number;
+  restoreUs: number;
+}
+
 /** How a program run by the agent's exec verb ended. */
 export interface ExecResult {
   status: number;
@@ -122,6 +130,12 @@ export class GuestOps {
 
   async write(path: string, value: string | number): Promise<void> {
     await this.agent.call('write', { path, value });
+  }
+
+  /** Makes the kernel drain the cgroup's per-CPU charge caches (docs/PROTOCOL.md, memcg-drain). */
+  async memcgDrain(cgroup: string): Promise<DrainResult> {
+    const r = await this.agent.call('memcg-drain', { path: cgroup });
+    return { currentBefore: num(r, 'currentBefore'), currentAfter: num(r, 'currentAfter'), drainUs: num(r, 'drainUs'), restoreUs: num(r, 'restoreUs') };
   }
 
   async mkdir(path: string): Promise<void> {

@@ -137,7 +137,7 @@ export function multiMap(spec: MultiMapSpec): Scenario {
       const nmaps = Number(p.maps);
       await warmUp(ctx, kind);
       await kind.open(ctx, owners);
-      const before = await takeReading(ctx.ops, ctx.cgroup, false);
+      const before = await takeReading(ctx.ops, ctx.cgroup, false, { drain: true, allocinfo: ctx.allocinfo });
       const checks: Check[] = [];
       const live: number[] = [];
       const all: number[] = [];
@@ -185,6 +185,7 @@ export function multiMap(spec: MultiMapSpec): Scenario {
         settleMs: settled.settleMs,
         inspector: { peak: inspectorCounts(peakInspect, new Set()), after: settled.inspector ? inspectorCounts(settled.inspector, allIds) : undefined },
         notes: { maps: all.length, slowestSingleFreeMs: slowest, chargedPerOwner: Math.round((peak.memcgCurrent - before.memcgCurrent) / Math.max(owners, 1)) },
+        memcg: settled.memcg,
       };
     },
   };

@@ -4,10 +4,13 @@
  * Poll every ~200 ms until every check passes or the deadline passes; the time it took is
  * the reclaim time reported.
  */
+import { allocinfoGrowth } from '../counters/allocinfo.js';
 import { takeReading, type Reading } from '../counters/collect.js';
 import type { InspectorReading } from '../counters/inspector.js';
 import { sleep } from '../util/deadline.js';
-import { checkInspector, checkMapsFreed, checkMemcg, checkOptmem, type Check } from '../verdict/lingering.js';
+import type { MemcgFigures } from '../report/summary-types.js';
+import { describeAllocinfoGrowth } from '../verdict/debug-kernel.js';
+import { checkInspector, checkMapsFreed, checkMemcg, checkOptmem, memcgFigures, type Check } from '../verdict/lingering.js';
 import { inspectOwners, type OwnerKind } from './owners.js';
 import type { ScenarioContext } from './types.js';
 
@@ -31,23 +34,38 @@ export interface Settled {
   settleMs: number | null;
   checks: Check[];
   inspector?: InspectorReading;
+  memcg: MemcgFigures;
 }
 
 export async function waitForSettle(ctx: ScenarioContext, target: SettleTarget, startedAt: number, deadlineMs = ctx.settleDeadlineMs): Promise<Settled> {
   const alive = new Set(target.mapIds);
   for (;;) {
     for (const id of [...alive]) if (!(await ctx.ops.mapAlive(id))) alive.delete(id);
-    const after = await takeReading(ctx.ops, ctx.cgroup, target.optmemBaseline !== null);
+    const after = await takeReading(ctx.ops, ctx.cgroup, target.optmemBaseline !== null, { drain: true });
     const checks: Check[] = [checkMapsFreed([...alive], target.mapIds.length)];
     if (target.optmemBaseline && after.optmem) checks.push(checkOptmem(target.optmemBaseline, after.optmem));
     checks.push(...checkMemcg(target.before, after, ctx.tolerance));
     const inspector = target.inspect ? await inspectOwners(ctx, target.inspect.kind) : undefined;
     if (inspector && target.inspect) checks.push(checkInspector(inspector, target.mapIds, target.inspect.allGone));
     const elapsed = Date.now() - startedAt;
-    if (checks.every((c) => c.ok)) return { after, settleMs: elapsed, checks, inspector };
+    const memcg = memcgFigures(target.before, after, ctx.tolerance);
+    if (checks.every((c) => c.ok)) return { after, settleMs: elapsed, checks, inspector, memcg };
     if (elapsed >= deadlineMs) {
-      return { after, settleMs: null, inspector, checks: checks.map((c) => (c.ok ? c : { ...c, message: `${c.message}, still after ${(deadlineMs / 1000).toFixed(0)} s` })) };
+      const still = checks.map((c) => (c.ok ? c : { ...c, message: `${c.message}, still after ${(deadlineMs / 1000).toFixed(0)} s` }));
+      return { after, settleMs: null, inspector, memcg, checks: await withAllocSites(ctx, target.before, still, memcg) };
     }
     await sleep(SETTLE_INTERVAL_MS);
   }
+}
+
+/**
+ * Debug kernels: when the charge stays up, the allocation sites whose /proc/allocinfo grew since
+ * the baseline go into the figures and into each failed memcg check, so a leak comes with its site.
+ */
+async function withAllocSites(ctx: ScenarioContext, before: Reading, checks: Check[], memcg: MemcgFigures): Promise<Check[]> {
+  if (!ctx.allocinfo || !before.allocinfo || checks.every((c) => c.ok || !c.name.startsWith('memcg'))) return checks;
+  const after = await takeReading(ctx.ops, ctx.cgroup, false, { allocinfo: true });
+  memcg.allocinfoGrowth = allocinfoGrowth(before.allocinfo, after.allocinfo ?? []);
+  const sites = describeAllocinfoGrowth(memcg.allocinfoGrowth);
+  return checks.map((c) => (c.ok || !c.name.startsWith('memcg') ? c : { ...c, message: `${c.message}; ${sites}` }));
 }

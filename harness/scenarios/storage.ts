@@ -6,8 +6,8 @@
 import { takeReading, toSnapshot, type Reading } from '../counters/collect.js';
 import { inspectorCounts } from '../counters/inspector.js';
 import { summarizeRaceCoverage, type RaceCoverageReply, type RaceCoverageSummary } from '../counters/race-coverage.js';
-import type { InspectorCounts } from '../report/summary-types.js';
-import { checkInspectorPeak, kib, memcgSensitivity, type Check } from '../verdict/lingering.js';
+import type { InspectorCounts, MemcgFigures } from '../report/summary-types.js';
+import { checkInspectorPeak, kib, memcgSensitivity, worstMemcg, type Check } from '../verdict/lingering.js';
 import { FAULT_EVERY_OWNERS, holdEvery } from './faults.js';
 import { raceCoverageChecks } from '../verdict/race-coverage.js';
 import type { Via } from './guest-ops.js';
@@ -65,6 +65,7 @@ export interface Generation {
   chargedBytes: number;
   elementsPerSec: number;
   inspector: { peak: InspectorCounts; after?: InspectorCounts };
+  memcg: MemcgFigures;
   /** Maps a fault left open (leave-elem's stray map): closeKept() after the last reading. */
   kept: number[];
 }
@@ -96,7 +97,7 @@ export function limitCheck(name: string, what: string, created: number, owners: 
  * and everything watched until it is back.
  */
 export async function generation(ctx: ScenarioContext, kind: OwnerKind, via: Via, owners: number, memoryMax?: number): Promise<Generation> {
-  const before = await takeReading(ctx.ops, ctx.cgroup, kind.exactOptmem);
+  const before = await takeReading(ctx.ops, ctx.cgroup, kind.exactOptmem, { drain: true, allocinfo: ctx.allocinfo });
   const optmemBaseline = kind.exactOptmem ? before.optmem ?? [] : null;
   const mapId = await ctx.ops.openMap(kind.name, via, { cgroup: via === 'prog' ? kind.progCgroup(ctx) : undefined });
   // The limit applies while the elements are created, not while the object loads: libbpf
@@ -135,6 +136,7 @@ export async function generation(ctx: ScenarioContext, kind: OwnerKind, via: Via
     elementsPerSec: Math.round(made.created / Math.max(createMs / 1000, 0.001)),
     inspector: { peak: inspectorCounts(peakInspect, new Set()), after: settled.inspector ? inspectorCounts(settled.inspector, freed) : undefined },
     kept: made.strayMapId !== undefined ? [made.strayMapId] : [],
+    memcg: settled.memcg,
   };
 }
 
@@ -189,6 +191,7 @@ export function mapFreeLiveOwners(spec: LiveOwnersSpec): Scenario {
         rates: { elementsPerSecUser: user.elementsPerSec, elementsPerSecProg: prog.elementsPerSec },
         inspector: { peak: user.inspector.peak, after: prog.inspector.after ?? user.inspector.after },
         notes: { ...sensitivityNote(ctx, user.chargedBytes, owners), settleMsUser: user.settleMs ?? -1, settleMsProg: prog.settleMs ?? -1 },
+        memcg: worstMemcg([user.memcg, prog.memcg]),
       };
     },
   };
@@ -216,7 +219,7 @@ export function mapFreeVsRelease(spec: RaceSpec): Scenario {
       await warmUp(ctx, kind);
       // Loaded before the baseline: the tracer's maps are charged here, once per boot.
       const tracer = await ctx.ops.racecov();
-      const before = await takeReading(ctx.ops, ctx.cgroup, false);
+      const before = await takeReading(ctx.ops, ctx.cgroup, false, { drain: true, allocinfo: ctx.allocinfo });
       const owners = Number(p[kind.paramKey]);
       const perVia = Math.max(1, Math.floor(Number(p.rounds) / spec.vias.length));
       const started = Date.now();
@@ -253,6 +256,7 @@ export function mapFreeVsRelease(spec: RaceSpec): Scenario {
         inspector: settled.inspector ? { after: inspectorCounts(settled.inspector, new Set(mapIds)) } : undefined,
         notes: { dropAfterMin: Math.min(...dropAfter), dropAfterMax: Math.max(...dropAfter), wallMs: raceDone - started, vias: spec.vias.join(',') },
         raceCoverage,
+        memcg: settled.memcg,
       };
     },
   };
@@ -289,6 +293,7 @@ export function recreateUnderMemcgLimit(spec: RecreateSpec): Scenario {
       let last = first;
       let worstSettle = first.settleMs;
       const kept = [...first.kept];
+      const memcgs = [first.memcg];
       // a first generation that lingers would only be repeated (and blur the next baseline)
       const generations = first.checks.some((c) => !c.ok) ? 1 : Number(p.generations);
       for (let g = 2; g <= generations; g++) {
@@ -296,6 +301,7 @@ export function recreateUnderMemcgLimit(spec: RecreateSpec): Scenario {
         checks.push(...last.checks.map(tagged(`gen ${g}`)));
         kept.push(...last.kept);
         worstSettle = worst(worstSettle, last.settleMs);
+        memcgs.push(last.memcg);
         if (last.checks.some((c) => !c.ok)) break; // later generations would only repeat it
       }
       await closeKept(ctx, kept);
@@ -306,6 +312,7 @@ export function recreateUnderMemcgLimit(spec: RecreateSpec): Scenario {
         settleMs: worstSettle,
         inspector: { peak: last.inspector.peak, after: last.inspector.after },
         notes: { ...sensitivityNote(ctx, need, owners), memoryMax: limit },
+        memcg: worstMemcg(memcgs),
       };
     },
   };

@@ -1,5 +1,5 @@
 import type { RaceCoverageSummary } from '../counters/race-coverage.js';
-import type { CounterSnapshot, InspectorCounts } from '../report/summary-types.js';
+import type { CounterSnapshot, InspectorCounts, MemcgFigures } from '../report/summary-types.js';
 import type { Check, Tolerance } from '../verdict/lingering.js';
 import type { Family, Fault } from './faults.js';
 import type { GuestOps } from './guest-ops.js';
@@ -25,6 +25,8 @@ export interface ScenarioContext {
   fault?: Fault;
   /** --require-race: a race scenario whose rounds never reached the contended unlink path fails. */
   requireRace?: boolean;
+  /** Debug kernels with /proc/allocinfo: read it with the baseline, and after when memcg fails. */
+  allocinfo?: boolean;
 }
 
 /** What a scenario measured; the runner adds the verdict, kernel log and timing. */
@@ -39,6 +41,8 @@ export interface ScenarioOutcome {
   notes?: Record<string, number | string>;
   /** Race scenarios: how map free and owner destroy met (counters/race-coverage.ts). */
   raceCoverage?: RaceCoverageSummary;
+  /** memcg after a drain of the charge caches, what the drains handed back. */
+  memcg?: MemcgFigures;
 }
 
 export interface Scenario<P extends Record<string, number | string | boolean> = Record<string, number | string | boolean>> {

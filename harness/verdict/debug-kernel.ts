@@ -12,7 +12,7 @@
  * 2 x ncpus x max(sheaf_capacity of the kmalloc-cg caches), whatever N or the number of rounds.
  */
 import type { AllocSite } from '../counters/allocinfo.js';
-import { siteTotal } from '../counters/allocinfo.js';
+import { siteTotal, type SiteGrowth } from '../counters/allocinfo.js';
 import type { LeakRecord } from '../counters/kmemleak.js';
 
 export interface AllocinfoTolerance {
@@ -67,4 +67,11 @@ export const LOCAL_STORAGE_FRAME = /^(bpf_local_storage|bpf_selem|bpf_sk_storage
 
 export function localStorageLeaks(leaks: readonly LeakRecord[]): LeakRecord[] {
   return leaks.filter((l) => l.backtrace.some((f) => LOCAL_STORAGE_FRAME.test(f)));
+}
+
+/** The sites of a grown allocinfo as the failing reason quotes them: where the charge went. */
+export function describeAllocinfoGrowth(grown: readonly SiteGrowth[]): string {
+  if (grown.length === 0) return 'no /proc/allocinfo site grew over the scenario';
+  const sites = grown.map((g) => `${g.func} (${g.site}${g.module ? ` [${g.module}]` : ''}) +${g.bytes} B in ${g.calls >= 0 ? '+' : ''}${g.calls} objects`);
+  return `allocinfo sites that grew over the scenario: ${sites.join(', ')}`;
 }

@@ -19,7 +19,7 @@
 import { diffOptmem } from '../counters/meminfo.js';
 import type { Reading } from '../counters/collect.js';
 import { elementsOfMap, ownersHolding, type InspectorReading } from '../counters/inspector.js';
-import type { Signal } from '../report/summary-types.js';
+import type { MemcgFigures, Signal } from '../report/summary-types.js';
 
 export interface Check {
   name: string;
@@ -66,28 +66,61 @@ export function kernelPartOfCurrent(r: Reading): number {
   return r.memcgCurrent - (r.memcgStat.anon ?? 0) - (r.memcgStat.file ?? 0);
 }
 
-/** The kernel part of memory.current, memory.stat kernel and slab_unreclaimable back within the tolerance. */
+/** What stayed charged after - before, both readings drained. */
+export function memcgResidue(before: Reading, now: Reading): MemcgFigures['residue'] {
+  return {
+    current: kernelPartOfCurrent(now) - kernelPartOfCurrent(before),
+    kernel: (now.memcgStat.kernel ?? 0) - (before.memcgStat.kernel ?? 0),
+    slab: (now.memcgStat.slab_unreclaimable ?? 0) - (before.memcgStat.slab_unreclaimable ?? 0),
+  };
+}
+
+/** The finding a failed memcg check names: no element is seen, the charge itself stays up. */
+export const CHARGE_FINDING = "the cgroup's charge stays up after a drain of its charge caches";
+
+function handedBack(now: Reading): string {
+  return now.drain ? `; the drain handed back ${kib(now.drain.kernel)} of kernel memory` : '; no drain before this reading';
+}
+
+/**
+ * The kernel part of memory.current, memory.stat kernel and slab_unreclaimable back within the
+ * tolerance, on drained readings (the drain's own figure is quoted, never judged).
+ */
 export function checkMemcg(before: Reading, now: Reading, tol: Tolerance): Check[] {
-  const current = kernelPartOfCurrent(now) - kernelPartOfCurrent(before);
-  const kernel = (now.memcgStat.kernel ?? 0) - (before.memcgStat.kernel ?? 0);
-  const slab = (now.memcgStat.slab_unreclaimable ?? 0) - (before.memcgStat.slab_unreclaimable ?? 0);
+  const r = memcgResidue(before, now);
+  const finding = (ok: boolean): string => (ok ? '' : `${CHARGE_FINDING}: `);
+  const drained = handedBack(now);
   return [
     {
       name: 'memcg-current',
-      ok: current <= tol.bytes,
-      message: `memory.current less user pages is ${kib(current)} above its baseline (tolerance ${kib(tol.bytes)}: ${tol.why})`,
+      ok: r.current <= tol.bytes,
+      message: `${finding(r.current <= tol.bytes)}memory.current less user pages is ${kib(r.current)} above its baseline (tolerance ${kib(tol.bytes)}: ${tol.why})${drained}`,
     },
     {
       name: 'memcg-kernel',
-      ok: kernel <= tol.bytes,
-      message: `memory.stat kernel is ${kib(kernel)} above its baseline (tolerance ${kib(tol.bytes)})`,
+      ok: r.kernel <= tol.bytes,
+      message: `${finding(r.kernel <= tol.bytes)}memory.stat kernel is ${kib(r.kernel)} above its baseline (tolerance ${kib(tol.bytes)})${drained}`,
     },
     {
       name: 'memcg-slab',
-      ok: slab <= tol.bytes,
-      message: `memory.stat slab_unreclaimable is ${kib(slab)} above its baseline (tolerance ${kib(tol.bytes)})`,
+      ok: r.slab <= tol.bytes,
+      message: `${finding(r.slab <= tol.bytes)}memory.stat slab_unreclaimable is ${kib(r.slab)} above its baseline (tolerance ${kib(tol.bytes)})`,
     },
   ];
+}
+
+/** The scenario's memcg figures for summary.json: the judged residue and what the drains handed back. */
+export function memcgFigures(before: Reading, after: Reading, tol: Tolerance): MemcgFigures {
+  const f: MemcgFigures = { residue: memcgResidue(before, after), tolerance: tol.bytes, handedBack: after.drain ?? { current: 0, kernel: 0, user: 0, drainUs: 0 } };
+  if (before.drain) f.baselineHandedBack = before.drain;
+  return f;
+}
+
+/** Of several generations' figures, the one that came closest to failing (largest kernel residue). */
+export function worstMemcg(figures: ReadonlyArray<MemcgFigures | undefined>): MemcgFigures | undefined {
+  let worst: MemcgFigures | undefined;
+  for (const f of figures) if (f && (!worst || f.residue.kernel > worst.residue.kernel)) worst = f;
+  return worst;
 }
 
 export function checkMapsFreed(stillAlive: readonly number[], total: number): Check {
