@@ -111,8 +111,9 @@ function record(cells: Map<string, Cell>, key: string, r: ScenarioResult): void 
   c.residueKernel.push(r.memcg.residue.kernel);
   c.residueCurrent.push(r.memcg.residue.current);
   c.handedBack.push(r.memcg.handedBack.kernel);
-  // What the verdict would have judged without the drain: the residue plus what the drain returned.
-  c.undrained.push(r.memcg.residue.kernel + r.memcg.handedBack.kernel - (r.memcg.baselineHandedBack?.kernel ?? 0));
+  // What the verdict would have judged without the drain: the same poll's reading just before it.
+  const u = r.memcg.undrainedAfter;
+  if (u && r.counters.before) c.undrained.push(u.memcgStat.kernel - r.counters.before.memcgStat.kernel);
 }
 
 async function main(): Promise<void> {

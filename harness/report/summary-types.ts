@@ -74,6 +74,8 @@ export interface MemcgFigures {
   handedBack: DrainHandedBack;
   /** The drain before the baseline reading. */
   baselineHandedBack?: DrainHandedBack;
+  /** The same poll's reading just before its drain: what an undrained verdict would have judged. */
+  undrainedAfter?: CounterSnapshot;
   /** Debug kernels, when the charge stayed up: the sites whose allocinfo grew most, by bytes. */
   allocinfoGrowth?: SiteGrowth[];
 }

@@ -2,7 +2,9 @@
  * The plain-text table printed at the end of a run:
  *   scenario | verdict | settle | key counter deltas (after - before) | reason
  * The counters column lists only counters that moved ("no change" when none did, "-" when
- * the scenario has no before/after snapshot).
+ * the scenario has no before/after snapshot); both snapshots are drained of the memcg charge
+ * caches, and what the drain before the after-reading handed back follows as "drained N KiB"
+ * (memory.stat kernel), so the kernel's charge drift stays visible beside the verdict.
  * Fixed-width columns; the reason column is last and never cut. No colours unless asked.
  */
 import type { RaceCoverageSummary } from '../counters/race-coverage.js';
@@ -36,7 +38,8 @@ export function renderTable(s: Summary, opts: TableOptions = { color: false }): 
     const v = verdictOf(r);
     const all = counterDeltas(r.counters?.before, r.counters?.after);
     const moved = all.filter((d) => d.delta !== 0).map((d) => `${d.name} ${signedBytes(d.delta)}`).join(', ');
-    const deltas = all.length === 0 ? '' : moved || 'no change';
+    const drained = r.memcg ? `drained ${signedBytes(r.memcg.handedBack.kernel).replace(/^\+/, '')}` : '';
+    const deltas = [all.length === 0 ? '' : moved || 'no change', drained].filter(Boolean).join(', ');
     // A selftest has no reclaim to time.
     const settle = r.kind === 'selftest' ? '-' : r.settleMs === null ? 'never' : ms(r.settleMs);
     rows.push({ cells: [str(r.name), v.toUpperCase(), settle, deltas || '-', str(r.reason).replace(/[\r\n]+/g, ' ')], verdict: v });

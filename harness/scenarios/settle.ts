@@ -5,7 +5,7 @@
  * the reclaim time reported.
  */
 import { allocinfoGrowth } from '../counters/allocinfo.js';
-import { takeReading, type Reading } from '../counters/collect.js';
+import { takeReading, type DrainFigure, type Reading } from '../counters/collect.js';
 import type { InspectorReading } from '../counters/inspector.js';
 import { sleep } from '../util/deadline.js';
 import type { MemcgFigures } from '../report/summary-types.js';
@@ -37,18 +37,34 @@ export interface Settled {
   memcg: MemcgFigures;
 }
 
+/**
+ * Each poll reads the exact signals first (maps freed, optmem, inspector) on an undrained
+ * reading; memcg is read and judged only once they pass (or at the deadline), after a drain of
+ * the charge caches. Draining only then keeps frees still under way out of the drain's figure:
+ * what the drains of one wait handed back is summed, so a second drain after a poll that failed
+ * on rstat lag does not hide the first one's figure.
+ */
 export async function waitForSettle(ctx: ScenarioContext, target: SettleTarget, startedAt: number, deadlineMs = ctx.settleDeadlineMs): Promise<Settled> {
   const alive = new Set(target.mapIds);
+  let handedBack: DrainFigure | undefined;
   for (;;) {
     for (const id of [...alive]) if (!(await ctx.ops.mapAlive(id))) alive.delete(id);
-    const after = await takeReading(ctx.ops, ctx.cgroup, target.optmemBaseline !== null, { drain: true });
-    const checks: Check[] = [checkMapsFreed([...alive], target.mapIds.length)];
-    if (target.optmemBaseline && after.optmem) checks.push(checkOptmem(target.optmemBaseline, after.optmem));
-    checks.push(...checkMemcg(target.before, after, ctx.tolerance));
+    const undrained = await takeReading(ctx.ops, ctx.cgroup, target.optmemBaseline !== null);
+    const freed: Check[] = [checkMapsFreed([...alive], target.mapIds.length)];
+    if (target.optmemBaseline && undrained.optmem) freed.push(checkOptmem(target.optmemBaseline, undrained.optmem));
     const inspector = target.inspect ? await inspectOwners(ctx, target.inspect.kind) : undefined;
-    if (inspector && target.inspect) checks.push(checkInspector(inspector, target.mapIds, target.inspect.allGone));
+    const linked = inspector && target.inspect ? [checkInspector(inspector, target.mapIds, target.inspect.allGone)] : [];
+    const exact = [...freed, ...linked];
+    const last = Date.now() - startedAt >= deadlineMs;
+    if (!exact.every((c) => c.ok) && !last) {
+      await sleep(SETTLE_INTERVAL_MS);
+      continue;
+    }
+    const after: Reading = { ...(await takeReading(ctx.ops, ctx.cgroup, false, { drain: true })), optmem: undrained.optmem };
+    handedBack = addDrains(handedBack, after.drain);
+    const checks = [...freed, ...checkMemcg(target.before, after, ctx.tolerance), ...linked];
     const elapsed = Date.now() - startedAt;
-    const memcg = memcgFigures(target.before, after, ctx.tolerance);
+    const memcg = memcgFigures(target.before, after, ctx.tolerance, handedBack, undrained);
     if (checks.every((c) => c.ok)) return { after, settleMs: elapsed, checks, inspector, memcg };
     if (elapsed >= deadlineMs) {
       const still = checks.map((c) => (c.ok ? c : { ...c, message: `${c.message}, still after ${(deadlineMs / 1000).toFixed(0)} s` }));
@@ -56,6 +72,11 @@ export async function waitForSettle(ctx: ScenarioContext, target: SettleTarget, 
     }
     await sleep(SETTLE_INTERVAL_MS);
   }
+}
+
+function addDrains(a: DrainFigure | undefined, b: DrainFigure | undefined): DrainFigure | undefined {
+  if (!a || !b) return a ?? b;
+  return { current: a.current + b.current, kernel: a.kernel + b.kernel, user: a.user + b.user, drainUs: a.drainUs + b.drainUs };
 }
 
 /**
