@@ -34,7 +34,7 @@ export interface DrainFigure {
   current: number;
   /** memory.stat kernel before less after (rstat: may lag up to 2 s, see verdict/lingering.ts). */
   kernel: number;
-  /** memory.stat anon + file before less after: what memory.high=0's reclaim took from the agent's user pages. */
+  /** memory.stat anon + file before less after: memory.high=0's reclaim, and the agent's own heap moving. */
   user: number;
   /** How long the kernel took in the memory.high=0 write (the drain and the reclaim attempts). */
   drainUs: number;

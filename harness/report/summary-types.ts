@@ -46,7 +46,9 @@ export interface InspectorCounts {
 /**
  * The signals that can catch lingering storage, as `caughtBy` names them. 'values': a lookup
  * returned an element stamped by another map; 'elements': lookups through a live map missed
- * its elements.
+ * its elements. Two findings: 'optmem' and 'inspector' see elements that linger; 'memcg' alone
+ * is "the cgroup's charge stays up after a drain of its charge caches" (both readings drained,
+ * harness/verdict/lingering.ts).
  */
 export type Signal = 'optmem' | 'memcg' | 'inspector' | 'maps-freed' | 'kernel log' | 'values' | 'elements';
 
@@ -56,7 +58,7 @@ export interface DrainHandedBack {
   current: number;
   /** memory.stat kernel before the drain less after: on 7.x the charge drift of contended frees. */
   kernel: number;
-  /** anon + file: what memory.high=0's reclaim took from the agent's own pages (expected 0). */
+  /** anon + file before the drain less after: reclaim by memory.high=0 and the agent's own heap moving (no swap: anon only moves by the agent). */
   user: number;
   drainUs: number;
 }
