@@ -65,7 +65,7 @@ t.test('6.12 has nothing to hand back in the same race', async (t) => {
   t.ok(race.memcg.handedBack.kernel < 4 * PAGE, `6.12 handed back ${race.memcg.handedBack.kernel} B`);
 });
 
-t.test('a tolerance that forgets the per-CPU memcg stock and the rstat lag fails a clean 4-CPU run', async (t) => {
+t.test('a tolerance that forgets the per-CPU memcg stock fails a clean 4-CPU run', async (t) => {
   const r = run('6.12', 4);
   const worst = r.scenarios.reduce((a, b) => (b.memcg.residue.kernel > a.memcg.residue.kernel ? b : a));
   t.same(oks(worst.counters.before, worst.counters.after, memcgTolerance(4, PAGE)), [true, true, true], `${worst.name} passes at 4 CPUs`);
