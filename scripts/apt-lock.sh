@@ -38,7 +38,8 @@ apt_get() {
 			# Lost the lock to another apt-get between the look and the run: wait again.
 			[ "$rc" -ne 0 ] && holder=$(apt_lock_holder) && [ -n "$holder" ] || return "$rc"
 		fi
-		if ((SECONDS - started >= deadline_s)); then
+		# SECONDS counts whole seconds: ">" makes the wait at least deadline_s long.
+		if ((SECONDS - started > deadline_s)); then
 			echo "bpf-harness setup: the apt lock is still held after ${deadline_s} s: $holder; let it finish (or stop it) and run again, or raise BPF_HARNESS_APT_LOCK_DEADLINE" >&2
 			exit 2
 		fi
