@@ -15,7 +15,9 @@ cd "$(dirname "$0")/.."
 # debootstrap: its trixie build root when the host's pahole is too old for the tree.
 # python3-requests, -argcomplete, -pkg-resources: virtme-ng (--backend vng) run from its Debian package.
 # ccache: kernel builds share objects through it (harness/build/ccache.ts).
-PACKAGES=(qemu-system-x86 busybox-static clang llvm libbpf-dev libelf-dev zlib1g-dev libzstd-dev gcc make debian-archive-keyring cpio flex bison bc libssl-dev debootstrap python3-requests python3-argcomplete python3-pkg-resources ccache)
+# openssh-server, openssh-client: the sshd of the SSH target tests' guest and ssh-keygen; xz-utils:
+# Debian kernels' modules (the guest's network driver) are xz-compressed.
+PACKAGES=(qemu-system-x86 openssh-server openssh-client xz-utils busybox-static clang llvm libbpf-dev libelf-dev zlib1g-dev libzstd-dev gcc make debian-archive-keyring cpio flex bison bc libssl-dev debootstrap python3-requests python3-argcomplete python3-pkg-resources ccache)
 # BPF_HARNESS_SETUP_SELFTESTS=1 (npm run test:kernel): clang-19 and llvm-19 for a 7.x tree's BPF
 # selftests (the tree's LLVM minimum is 17.0.1; bookworm's default clang is 14), pkg-config for
 # their Makefile. Not for everyone: they are about 400 MB.

@@ -36,10 +36,37 @@ mount_share() {
 	mount --bind "/bpfh/9p/$tag" "$at"
 }
 
+# Modules of a Debian kernel that the guest needs (virtio_net for the network), dependencies
+# first, uncompressed (harness/kernel/modules.ts); none in the default image.
+if [ -f /lib/modules/bpfh/order ]; then
+	for ko in $(cat /lib/modules/bpfh/order); do
+		insmod "/lib/modules/bpfh/$ko" || echo "bpfh: cannot load $ko"
+	done
+fi
+
+# bpfh.net=1: QEMU's restricted user network (harness/vm/network.ts), and an sshd when the
+# image has one (harness/vm/ssh-guest.ts); bpfh.sshd=nobpf starts it without CAP_BPF,
+# CAP_SYS_ADMIN and CAP_PERFMON in its bounding set, so that its root logins cannot use bpf().
+start_sshd() {
+	[ -x /usr/sbin/sshd ] && [ -f /etc/ssh/sshd_config ] || return 0
+	mkdir -p /dev/pts /run/sshd && mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
+	chmod 755 /run/sshd
+	if [ "$1" = nobpf ]; then
+		setpriv --bounding-set -bpf,-sys_admin,-perfmon --inh-caps -bpf,-sys_admin,-perfmon /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config &
+	else
+		/usr/sbin/sshd -D -e -f /etc/ssh/sshd_config &
+	fi
+	echo "bpfh: sshd started ($1)"
+}
+
 chan_kind=virtio
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	bpfh.chan=*) chan_kind="${arg#bpfh.chan=}" ;;
+	bpfh.net=1)
+		ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 || echo "bpfh: no network device"
+		;;
+	bpfh.sshd=*) start_sshd "${arg#bpfh.sshd=}" ;;
 	bpfh.share=*)
 		if mount_share "${arg#bpfh.share=}"; then
 			echo "bpfh: shared ${arg#bpfh.share=}"

@@ -11,6 +11,7 @@ import { registerChild } from '../util/children.js';
 import { withDeadline } from '../util/deadline.js';
 import { SetupError } from '../util/errors.js';
 import type { ChannelKind } from './channel.js';
+import { networkArgs, type GuestNetwork } from './network.js';
 
 export type Accel = 'kvm' | 'tcg';
 
@@ -26,6 +27,8 @@ export interface GuestSpec {
   /** Host directories the guest mounts (vm/init.sh): the BPF selftests' build output. */
   shares?: GuestShare[];
   qemu?: string;
+  /** A network device with one port forwarded from the host's loopback (network.ts); none by default. */
+  network?: GuestNetwork;
   /**
    * Another launcher of QEMU (the vng backend, harness/vm/vng.ts): the command to run given the
    * agent socket. It runs in its own process group, killed as a whole.
@@ -62,6 +65,7 @@ export function kernelCommandLine(spec: GuestSpec): string {
     'rdinit=/init',
     `bpfh.chan=${spec.channel}`,
     ...(spec.shares ?? []).map((s) => `bpfh.share=${s.tag}:${s.guestPath}`),
+    ...(spec.network ? ['bpfh.net=1'] : []),
     ...(spec.append ?? []),
   ].join(' ');
 }
@@ -84,6 +88,7 @@ export function qemuArgs(spec: GuestSpec, agentSocket: string): string[] {
     }
     args.push('-virtfs', `local,path=${share.hostPath},mount_tag=${share.tag},security_model=none,readonly=on,multidevs=remap`);
   }
+  if (spec.network) args.push(...networkArgs(spec.network));
   if (spec.channel === 'virtio') {
     args.push('-device', 'virtio-serial-pci,id=vser0', '-device', `virtserialport,bus=vser0.0,chardev=agent,name=${AGENT_PORT_NAME}`);
   } else {

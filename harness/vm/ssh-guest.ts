@@ -1,0 +1,199 @@
+/**
+ * A guest with an sshd: the usual initramfs (agent, objects, busybox) plus the host's OpenSSH
+ * server with its shared libraries, a host key and an authorized user key generated for this
+ * boot only, root login by key only, and the kernel's network modules; QEMU forwards one port
+ * of the host's 127.0.0.1 to its port 22 (network.ts). The SSH target tests and
+ * `bpf-harness shell` boot it.
+ */
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { execa } from 'execa';
+import { debianKernelModules } from '../kernel/modules.js';
+import { resolveKernel, type KernelImage } from '../kernel/resolve.js';
+import { SetupError } from '../util/errors.js';
+import { chooseChannel } from './channel.js';
+import { guestEntries, sharedLibraryEntries } from './guest-image.js';
+import { fileEntry, withParentDirs, writeNewc, type CpioEntry } from './initramfs.js';
+import { freeLoopbackPort, LOOPBACK, NETWORK_MODULES } from './network.js';
+import { connect } from 'node:net';
+import { GuestError } from '../util/errors.js';
+import { bootGuest, type GuestSession } from './session.js';
+
+export const SSHD = '/usr/sbin/sshd';
+const SETPRIV = '/usr/bin/setpriv';
+
+/** Keys made for one boot: the guest's host key and the key its root accepts. */
+export interface SshKeys {
+  dir: string;
+  hostKey: string;
+  hostPublic: string;
+  userKey: string;
+  userPublic: string;
+}
+
+async function keygen(file: string, comment: string): Promise<void> {
+  const r = await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file], { timeout: 30_000, reject: false, stdin: 'ignore' });
+  if (r.failed) throw new SetupError(`ssh-keygen failed (${r.stderr.split('\n')[0] || `exit ${r.exitCode}`}): install openssh-client (apt-get install openssh-client)`);
+}
+
+export async function generateKeys(dir: string): Promise<SshKeys> {
+  const hostKey = join(dir, 'ssh_host_ed25519_key');
+  const userKey = join(dir, 'id_ed25519');
+  await keygen(hostKey, 'bpfh-guest-host');
+  await keygen(userKey, 'bpfh-user');
+  return { dir, hostKey, hostPublic: readFileSync(`${hostKey}.pub`, 'utf8').trim(), userKey, userPublic: readFileSync(`${userKey}.pub`, 'utf8').trim() };
+}
+
+/** The known_hosts line for the guest as ssh writes it for a non-default port. */
+export function knownHostsLine(port: number, hostPublic: string): string {
+  const [type, key] = hostPublic.split(/\s+/);
+  return `[${LOOPBACK}]:${port} ${type} ${key}`;
+}
+
+const SSHD_CONFIG = [
+  'Port 22',
+  'HostKey /etc/ssh/ssh_host_ed25519_key',
+  'PermitRootLogin prohibit-password',
+  'PubkeyAuthentication yes',
+  'PasswordAuthentication no',
+  'KbdInteractiveAuthentication no',
+  'AuthorizedKeysFile /root/.ssh/authorized_keys',
+  'UsePAM no',
+  'UseDNS no',
+  // The initramfs is ours and every file in it is root's; modes are what withParentDirs gives.
+  'StrictModes no',
+  'PidFile /run/sshd.pid',
+  // No sftp-server binary to carry: the SSH target uploads over the built-in one.
+  'Subsystem sftp internal-sftp',
+  '',
+].join('\n');
+
+const text = (path: string, data: string, mode = 0o644): CpioEntry => ({ path, type: 'file', mode, data: Buffer.from(data) });
+
+/** The sshd, its configuration and accounts, the keys, and the modules the network needs. */
+export function sshdEntries(keys: SshKeys, modules: readonly string[]): CpioEntry[] {
+  if (!existsSync(SSHD)) throw new SetupError(`${SSHD} is missing: install openssh-server (apt-get install openssh-server; npm run setup does)`);
+  const programs = [SSHD, SETPRIV].filter((p) => existsSync(p));
+  return [
+    ...programs.map((p) => fileEntry(p.slice(1), realpathSync(p))),
+    ...sharedLibraryEntries(programs),
+    text('etc/ssh/sshd_config', SSHD_CONFIG),
+    { ...fileEntry('etc/ssh/ssh_host_ed25519_key', keys.hostKey), mode: 0o600 },
+    text('root/.ssh/authorized_keys', `${keys.userPublic}\n`, 0o600),
+    // sshd's privilege separation needs its user; root's shell is busybox's sh.
+    text('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\nsshd:x:102:65534::/run/sshd:/usr/sbin/nologin\n'),
+    text('etc/group', 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n'),
+    text('etc/shadow', 'root:*:19000:0:99999:7:::\nsshd:*:19000:0:99999:7:::\n', 0o600),
+    ...modules.map((m) => fileEntry(`lib/modules/bpfh/${m.split('/').pop()!}`, m, 0o644)),
+    text('lib/modules/bpfh/order', modules.map((m) => m.split('/').pop()!).join('\n') + '\n'),
+  ];
+}
+
+/** Debian kernels have virtio_net as a module: from their package. A kernel with it built in needs none. */
+async function networkModules(kernel: KernelImage, opts: SshGuestOptions): Promise<string[]> {
+  const has = kernel.config.get('CONFIG_VIRTIO_NET');
+  if (has === 'y') return [];
+  if (has === 'm' && kernel.source === 'debian') return (await debianKernelModules(kernel.bzImage, NETWORK_MODULES, { mirror: opts.mirror, log: opts.log })).files;
+  throw new SetupError(`${opts.kernel} has no CONFIG_VIRTIO_NET=y: the guest's sshd needs a network device (build the kernel with it, or use a debian: kernel)`);
+}
+
+export interface SshGuestOptions {
+  kernel: string;
+  cpus: number;
+  memoryMiB: number;
+  bootDeadlineMs: number;
+  log: (line: string) => void;
+  /** Start the guest's sshd without CAP_BPF/CAP_SYS_ADMIN/CAP_PERFMON (a target without bpf()). */
+  noBpf?: boolean;
+  mirror?: string;
+  onConsole?: (text: string) => void;
+}
+
+export interface SshGuest {
+  session: GuestSession;
+  port: number;
+  user: 'root';
+  keys: SshKeys;
+  /** A known_hosts file holding the guest's host key, and the line in it. */
+  knownHosts: string;
+  knownHostsLine: string;
+  /** Everything of this boot on the host (keys, image, agent log); removed by stop(). */
+  dir: string;
+  /** Kills QEMU and removes dir. */
+  stop(): void;
+}
+
+/**
+ * Boots `kernel` with an sshd on a fresh port of 127.0.0.1. The image holds this boot's keys,
+ * so it is written to the boot's own directory, not the initramfs cache.
+ */
+export async function bootSshGuest(opts: SshGuestOptions): Promise<SshGuest> {
+  const kernel = await resolveKernel(opts.kernel, { mirror: opts.mirror, log: opts.log });
+  const modules = await networkModules(kernel, opts);
+  const dir = mkdtempSync(join(tmpdir(), 'bpfh-ssh-guest-'));
+  try {
+    const keys = await generateKeys(dir);
+    const base = guestEntries();
+    const have = new Set(base.map((e) => e.path));
+    const entries = [...base, ...sshdEntries(keys, modules).filter((e) => !have.has(e.path))];
+    const image = join(dir, 'initramfs.cpio.gz');
+    writeFileSync(image, gzipSync(writeNewc(withParentDirs(entries)), { level: 1 }));
+    const port = await freeLoopbackPort();
+    const session = await bootGuest(
+      {
+        bzImage: kernel.bzImage, initramfs: image, accel: 'tcg', channel: chooseChannel(kernel.config).kind, cpus: opts.cpus, memoryMiB: opts.memoryMiB,
+        network: { hostPort: port, guestPort: 22 }, append: [`bpfh.sshd=${opts.noBpf ? 'nobpf' : 'on'}`],
+      },
+      { bootDeadlineMs: opts.bootDeadlineMs, recordAgent: () => undefined, onConsole: opts.onConsole },
+    );
+    try {
+      await waitForSshBanner(port, opts.bootDeadlineMs);
+    } catch (err) {
+      session.kill();
+      throw err;
+    }
+    const line = knownHostsLine(port, keys.hostPublic);
+    const knownHosts = join(dir, 'known_hosts');
+    writeFileSync(knownHosts, `${line}\n`);
+    return {
+      session, port, user: 'root', keys, knownHosts, knownHostsLine: line, dir,
+      stop: () => {
+        session.kill();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/**
+ * Until the guest's sshd greets (`SSH-2.0-...`): the agent answers as soon as init starts it,
+ * a moment before sshd listens, and QEMU accepts on the host's port either way (then resets).
+ */
+export async function waitForSshBanner(port: number, deadlineMs: number): Promise<string> {
+  const end = Date.now() + deadlineMs;
+  for (;;) {
+    const banner = await new Promise<string | undefined>((resolve) => {
+      const sock = connect({ host: LOOPBACK, port });
+      let got = '';
+      const done = (v: string | undefined): void => {
+        sock.destroy();
+        resolve(v);
+      };
+      sock.setTimeout(5000, () => done(undefined));
+      sock.on('data', (d: Buffer) => {
+        got += d.toString('latin1');
+        if (got.includes('\n')) done(got.split('\n')[0]!.trim());
+      });
+      sock.on('error', () => done(undefined));
+      sock.on('close', () => done(undefined));
+    });
+    if (banner?.startsWith('SSH-')) return banner;
+    if (Date.now() > end) throw new GuestError(`the guest's sshd did not answer on ${LOOPBACK}:${port} within ${deadlineMs / 1000} s`, '');
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
