@@ -11,6 +11,7 @@ import { bisectCommands } from './bisect/cli-bisect.js';
 import { kernelCommand } from './build/cli-kernel.js';
 import { selftestsCommand } from './selftests/cli-selftests.js';
 import { VM_TEST_DEFAULTS } from './run/repeat.js';
+import { parseTargetUrl } from './target/ssh.js';
 import { vmTest } from './run/vm-test.js';
 import { KERNEL_LOG_FAULTS } from './run/after-run.js';
 import { faultHelp, parseFaults } from './scenarios/faults.js';
@@ -40,9 +41,10 @@ function parseOverrides(words: string[] | undefined): Record<string, number> {
   return out;
 }
 
-/** --kernel (repeatable) then --kernels a,b,c; debian:7.3 when neither is given. */
-function kernelList(kernel: string[] | undefined, kernels: string | undefined): string[] {
-  const list = [...(kernel ?? []), ...(kernels ?? '').split(',')].map((k) => k.trim()).filter(Boolean);
+/** --kernel (repeatable), --kernels a,b,c, then --target (repeatable); debian:7.3 when none is given. */
+function kernelList(kernel: string[] | undefined, kernels: string | undefined, targets: string[] | undefined): string[] {
+  const list = [...(kernel ?? []), ...(kernels ?? '').split(','), ...(targets ?? [])].map((k) => k.trim()).filter(Boolean);
+  for (const t of targets ?? []) parseTargetUrl(t);
   return list.length ? list : [DEFAULT_KERNEL];
 }
 
@@ -92,10 +94,13 @@ await yargs(hideBin(process.argv))
         .option('denylist', { type: 'string', array: true, describe: "with --with-selftests: a file of test_progs names not to run, as the tree's DENYLIST (repeatable; after the tree's DENYLIST and DENYLIST.x86_64)" })
         .option('allowlist', { type: 'string', array: true, describe: 'with --with-selftests: a file of test_progs names; only the selected tests it names run (repeatable; narrows, never widens)' })
         .option('selftests-deadline', numberOption('--selftests-deadline', RANGES.runnerDeadlineMin, { default: VM_TEST_DEFAULTS.selftestsDeadlineMin, describe: 'with --with-selftests: minutes each selftests runner may run' }))
+        .option('target', { type: 'string', array: true, describe: "ssh://user@host[:port]: run on that machine's running kernel over SSH instead of a guest (repeatable; never rebooted; needs root, BTF, cgroup v2)" })
+        .option('identity', { type: 'string', describe: 'with --target: private key file to log in with (also tried: the SSH agent, ~/.ssh/config IdentityFile, ~/.ssh/id_*)' })
+        .option('known-hosts', { type: 'string', describe: "with --target: known_hosts file to verify the target's host key (default ~/.ssh/known_hosts)" })
         .option('json', { type: 'boolean', default: false, describe: 'print summary.json instead of the table' }),
     async (a) => {
       try {
-        const kernels = kernelList(a.kernel, a.kernels);
+        const kernels = kernelList(a.kernel, a.kernels, a.target);
         if ((a.denylist?.length || a.allowlist?.length) && !a['with-selftests'] && !a.selftest?.length) throw new SetupError('--denylist and --allowlist choose BPF selftests: add --with-selftests');
         const injected = parseFaults(a['inject-fault'], selectScenarios(a.scenario), KERNEL_LOG_FAULTS);
         const common = {
@@ -115,6 +120,7 @@ await yargs(hideBin(process.argv))
           backend: a.backend as BackendRequest,
           overrides: parseOverrides(a.set),
           json: a.json,
+          ssh: { identity: a.identity, knownHosts: a['known-hosts'] },
           ...(a['with-selftests'] || a.selftest?.length ? { selftests: { user: { names: a.selftest ?? [] }, deadlineMin: a['selftests-deadline'], lists: { deny: a.denylist, allow: a.allowlist } } } : {}),
         };
         // One kernel keeps the plain path: its --json output is one Summary.

@@ -131,14 +131,32 @@ export interface AfterRunLog {
   attributedTo?: string;
 }
 
+/** An SSH target (vm-test --target ssh://user@host[:port]). */
+export interface TargetSummary {
+  url: string;
+  user: string;
+  host: string;
+  port: number;
+  /** The host key that known_hosts vouched for: type and SHA256 fingerprint. */
+  hostKey: string;
+  /** Records of the target's kernel log from before the run (the first ones in kernel.log). */
+  kernelLogBefore?: number;
+  /** Whether the target's temporary directory was removed at the end (false: named in `leftOver`). */
+  cleanedUp?: boolean;
+  leftOver?: string;
+}
+
 export interface Summary {
   version: 1;
   tool: string;
   startedAt: string;
   kernel: { spec: string; release: string; bzImage: string };
-  accel: 'kvm' | 'tcg';
-  backend: 'qemu' | 'vng';
-  channel: 'virtio' | 'ttyS1';
+  /** 'native' and 'ssh': an SSH target's running kernel (`target`). */
+  accel: 'kvm' | 'tcg' | 'native';
+  backend: 'qemu' | 'vng' | 'ssh';
+  channel: 'virtio' | 'ttyS1' | 'ssh';
+  /** vm-test --target: the machine the scenarios ran on instead of a guest. */
+  target?: TargetSummary;
   exitCode: number;
   /** Set when the run ended early: a panic, a deadline, Ctrl-C, a setup error. */
   aborted?: string;

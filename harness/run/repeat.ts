@@ -51,6 +51,8 @@ export interface RepeatableOptions {
   selftests?: RepeatableSelftests;
   noScenarios?: boolean;
   requireRace?: boolean;
+  /** SSH targets' --identity and --known-hosts. */
+  ssh?: { identity?: string; knownHosts?: string };
 }
 
 /** Single-quoted for a POSIX shell when the word needs it (globs, spaces, quotes). */
@@ -98,7 +100,14 @@ function selftestsCommand(kernel: string, o: RepeatableOptions, s: RepeatableSel
 /** `--kernel K` for one kernel, `--kernels A,B` for several. */
 export function repeatCommand(kernels: readonly string[], o: RepeatableOptions): string {
   if (o.noScenarios && o.selftests) return selftestsCommand(kernels[0] ?? '', o, o.selftests).map(shellWord).join(' ');
-  const kernelArgs = kernels.length === 1 ? ['--kernel', kernels[0]!] : ['--kernels', kernels.join(',')];
+  // SSH targets (ssh://...) run in the list like kernels and are written back as --target.
+  const targets = kernels.filter((k) => k.startsWith('ssh://'));
+  const local = kernels.filter((k) => !k.startsWith('ssh://'));
+  const kernelArgs = [
+    ...(local.length === 1 ? ['--kernel', local[0]!] : local.length > 1 ? ['--kernels', local.join(',')] : []),
+    ...targets.flatMap((t) => ['--target', t]),
+    ...(targets.length ? [...unlessDefault('--identity', o.ssh?.identity, undefined), ...unlessDefault('--known-hosts', o.ssh?.knownHosts, undefined)] : []),
+  ];
   const words = [
     'npm', 'run', 'vm-test', '--', ...kernelArgs,
     '--sizes', o.sizes,

@@ -34,6 +34,10 @@ import { runSelftests } from '../selftests/run.js';
 import { progTestNames, treeLists, userLists } from '../selftests/lists.js';
 import { applyLists, effectiveSelection, testProgsArgs, testProgsRunnerArgs, type Selection } from '../selftests/selection.js';
 import { repeatCommand } from './repeat.js';
+import type { Backend } from './backend.js';
+import { isTargetSpec } from '../target/ssh.js';
+import { prepareSshTarget } from '../target/ssh-target.js';
+import type { BuiltSelftests } from '../selftests/build.js';
 import { checkOverrides, runScenario } from './scenario-runner.js';
 import { AFTER_RUN_MIN_WAIT_MS, armKernelWarn, attributeAfterRun, consoleReports, floodKmsg, readKernelLogAfterRun, type KernelLogFault } from './after-run.js';
 import { ensureTestModule, TESTMOD_GUEST_PATH } from '../vm/testmod.js';
@@ -81,6 +85,8 @@ export interface VmTestOptions {
   selftests?: SelftestsRequest;
   /** Run none of the harness's own scenarios (`bpf-harness selftests`). */
   noScenarios?: boolean;
+  /** SSH targets (`kernel` is ssh://...): --identity and --known-hosts. */
+  ssh?: { identity?: string; knownHosts?: string };
 }
 
 export interface SelftestsRequest {
@@ -114,15 +120,9 @@ function formatKmsg(records: readonly string[]): string {
     .join('\n');
 }
 
-export async function vmTest(opts: VmTestOptions): Promise<number> {
-  const log = makeLogger(opts.json);
+/** The local guest: the kernel, the initramfs, QEMU or vng. Nothing boots until start(). */
+async function prepareLocalGuest(opts: VmTestOptions, log: (line: string) => void, timings: Record<string, number>): Promise<{ backend: Backend; selftests?: BuiltSelftests }> {
   const t0 = Date.now();
-  const timings: Record<string, number> = {};
-  const scenarios = opts.noScenarios ? [] : selectScenarios(opts.scenarios);
-  checkOverrides(scenarios, opts.sizes, opts.overrides ?? {});
-  // The user's test lists are read now: a missing file is a usage error before anything is built.
-  const userTestLists = opts.selftests ? userLists(opts.selftests.lists ?? {}) : [];
-
   const resolved = await resolveKernel(opts.kernel, { mirror: opts.mirror, log, ...(opts.selftests && !opts.selftests.build ? { selftests: { debug: opts.selftests.debug } } : {}) });
   const kernel = opts.selftests?.build ? { ...resolved, build: opts.selftests.build } : resolved;
   timings.kernelMs = Date.now() - t0;
@@ -147,16 +147,48 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
     Object.assign(spec, { launcher: vngLauncher(backend.vng, { vmDir, bpfBuildDir }) });
     log(`backend vng: ${backend.why}`);
   }
+  return {
+    selftests,
+    backend: {
+      kernel: { spec: kernel.spec, release: kernel.release, bzImage: kernel.bzImage },
+      tag: kernelTag(kernel),
+      accel: accel.accel,
+      backend: backend.backend,
+      channel: channel.kind,
+      config: kernel.config,
+      startLine: `booting ${kernel.release} under ${accel.accel.toUpperCase()} (${opts.cpus} CPUs, ${opts.memoryMiB} MiB)`,
+      start: (boot, startLog) => bootGuestRetrying({ ...spec, accel: accel.accel }, boot, BOOT_ATTEMPTS, startLog),
+      discard: () => undefined,
+    },
+  };
+}
 
-  const run = createRunDir(opts.resultsRoot ?? resultsRoot, kernelTag(kernel));
+export async function vmTest(opts: VmTestOptions): Promise<number> {
+  const log = makeLogger(opts.json);
+  const t0 = Date.now();
+  const timings: Record<string, number> = {};
+  const scenarios = opts.noScenarios ? [] : selectScenarios(opts.scenarios);
+  checkOverrides(scenarios, opts.sizes, opts.overrides ?? {});
+  // The user's test lists are read now: a missing file is a usage error before anything is built.
+  const userTestLists = opts.selftests ? userLists(opts.selftests.lists ?? {}) : [];
+
+  if (isTargetSpec(opts.kernel) && opts.selftests) throw new SetupError(`--with-selftests needs a kernel tree the harness builds and boots; it does not run on --target ${opts.kernel}`);
+  // The kernel-log self-tests load a module, flood the log or panic the kernel: never on a machine that is not ours.
+  if (isTargetSpec(opts.kernel) && opts.fault) throw new SetupError(`--inject-fault ${opts.fault} warns, floods or panics the kernel: it runs in a guest the harness boots, never on --target ${opts.kernel}`);
+  const prepared = isTargetSpec(opts.kernel)
+    ? { backend: await prepareSshTarget(opts.kernel, { ...opts.ssh, bootDeadlineS: opts.bootDeadlineS, log }), selftests: undefined }
+    : await prepareLocalGuest(opts, log, timings);
+  const { backend, selftests } = prepared;
+  const run = createRunDir(opts.resultsRoot ?? resultsRoot, backend.tag);
   const summary: Summary = {
     version: 1,
     tool: 'bpf-storage-harness',
     startedAt: new Date(t0).toISOString(),
-    kernel: { spec: kernel.spec, release: kernel.release, bzImage: kernel.bzImage },
-    accel: accel.accel,
+    kernel: { ...backend.kernel },
+    accel: backend.accel,
     backend: backend.backend,
-    channel: channel.kind,
+    channel: backend.channel,
+    ...(backend.target ? { target: backend.target } : {}),
     exitCode: 2,
     scenarios: [],
     timings,
@@ -179,12 +211,12 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
   });
 
   try {
-    log(`booting ${kernel.release} under ${accel.accel.toUpperCase()} (${opts.cpus} CPUs, ${opts.memoryMiB} MiB)`);
+    log(backend.startLine);
     const bootDeadlineMs = opts.bootDeadlineS * 1000;
-    const booted = await bootGuestRetrying({ ...spec, accel: accel.accel }, {
+    const booted = await backend.start({
       bootDeadlineMs,
       recordAgent: (line) => appendFileSync(agentLog, line + '\n'),
-    }, BOOT_ATTEMPTS, log).catch((err: unknown) => {
+    }, log).catch((err: unknown) => {
       if (err instanceof GuestError) writeFileSync(join(run.dir, 'console.log'), err.consoleTail);
       throw err;
     });
@@ -192,15 +224,17 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
     if (booted.crashes.length) summary.bootCrashes = booted.crashes;
     timings.bootMs = session.bootMs;
     const ready = session.ready;
-    summary.kernel.release = String(ready.release ?? kernel.release);
+    summary.kernel.release = String(ready.release ?? backend.kernel.release);
     const ncpus = Number(ready.ncpus ?? opts.cpus);
     const pageSize = Number(ready.pageSize ?? 4096);
-    log(`guest up in ${(session.bootMs / 1000).toFixed(1)} s: ${summary.kernel.release}, ${ncpus} CPUs`);
+    log(`${backend.target ? 'agent' : 'guest'} up in ${(session.bootMs / 1000).toFixed(1)} s: ${summary.kernel.release}, ${ncpus} CPUs`);
 
     const ops = new GuestOps(session.agent);
     const bootRead = await ops.kmsg();
     kernelLog.push(...bootRead.lines);
     if (bootRead.lost) log(`note: ${bootRead.lost} kernel log records were overwritten while booting`);
+    // A target's kernel log holds what happened before the run: say where the run begins.
+    if (backend.target) kernelLog.push(`--- ${backend.target.kernelLogBefore = bootRead.lines.length} records above were in the target's kernel log before this run ---`);
     const bootFindings = scanKernelLog(bootRead.lines);
     if (bootFindings.length) {
       summary.bootKernelLog = bootFindings.map((f) => f.line);
@@ -208,7 +242,7 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
     }
     const tolerance = memcgTolerance(ncpus, pageSize);
     // Debug kernels (allocinfo, kmemleak): a baseline now, the checks after the scenarios.
-    const debug = await debugBaseline(session.agent, kernel.config, ncpus, log);
+    const debug = await debugBaseline(session.agent, backend.config, ncpus, log);
     if (opts.fault === 'kernel-warn') await armKernelWarn(ops);
     if (opts.fault === 'kmsg-flood') await floodKmsg(ops);
     for (const scenario of scenarios) {
@@ -262,7 +296,8 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
   } catch (err) {
     summary.aborted = err instanceof Error ? err.message : String(err);
     summary.exitCode = err instanceof HarnessError ? err.exitCode : 1;
-    session?.kill();
+    if (session) session.kill();
+    else backend.discard();
     throw err;
   } finally {
     unregister();

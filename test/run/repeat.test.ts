@@ -58,6 +58,15 @@ t.test('several kernels: the same options, --kernels joined', async (t) => {
   t.same(valueAfter(words, '--cpus'), ['4']);
 });
 
+t.test('SSH targets: --target each, with the identity and known_hosts they were run with', async (t) => {
+  const words = shellWords(repeatCommand(['debian:7.3', 'ssh://root@h:2222', 'ssh://root@g'], { ...everything, ssh: { identity: '/k/id', knownHosts: '/k/kh' } }));
+  t.same(valueAfter(words, '--kernel'), ['debian:7.3']);
+  t.same(valueAfter(words, '--target'), ['ssh://root@h:2222', 'ssh://root@g']);
+  t.same(valueAfter(words, '--identity'), ['/k/id']);
+  t.same(valueAfter(words, '--known-hosts'), ['/k/kh']);
+  t.notOk(repeatCommand(['debian:7.3'], { ...everything, ssh: { identity: '/k/id' } }).includes('--identity'), 'no target, no --identity');
+});
+
 t.test('defaults stay out, except the guest size, which sets the memcg tolerance', async (t) => {
   const plain: RepeatableOptions = {
     sizes: 'default', seed: 1, accel: VM_TEST_DEFAULTS.accel, backend: VM_TEST_DEFAULTS.backend, cpus: VM_TEST_DEFAULTS.cpus,
@@ -89,7 +98,8 @@ t.test('every vm-test option is either replayed or named here as not changing th
   const options = [...help.matchAll(/^\s+--([\w-]+)/gm)].map((m) => m[1]!);
   t.ok(options.length > 10, `vm-test --help lists its options (${options.length})`);
   const notReplayed = new Set(['help', 'version', 'json', 'kernel', 'kernels']);
-  const line = repeatCommand(['debian:7.3'], everything) + ' ' + repeatCommand(['a', 'b'], everything);
+  const target = repeatCommand(['debian:7.3', 'ssh://root@127.0.0.1:2222'], { ...everything, ssh: { identity: '/keys/id', knownHosts: '/keys/kh' } });
+  const line = repeatCommand(['debian:7.3'], everything) + ' ' + repeatCommand(['a', 'b'], everything) + ' ' + target;
   for (const o of options) {
     if (notReplayed.has(o)) continue;
     const flag = o === 'selftest' ? '--selftest ' : `--${o}`;
