@@ -52,7 +52,7 @@ start_sshd() {
 	mkdir -p /dev/pts /run/sshd && mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 	chmod 755 /run/sshd
 	if [ "$1" = nobpf ]; then
-		setpriv --bounding-set -bpf,-sys_admin,-perfmon --inh-caps -bpf,-sys_admin,-perfmon /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config &
+		/usr/bin/setpriv --bounding-set -bpf,-sys_admin,-perfmon --inh-caps -bpf,-sys_admin,-perfmon /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config &
 	else
 		/usr/sbin/sshd -D -e -f /etc/ssh/sshd_config &
 	fi

@@ -1,0 +1,183 @@
+// vm-test --target against a real OpenSSH sshd: the test boots Debian's 7.3 under QEMU with
+// the host's sshd, keys made for this boot, and one port forwarded from 127.0.0.1
+// (harness/vm/ssh-guest.ts). The CLI runs as a user runs it, with a HOME of its own (no SSH
+// agent, no ~/.ssh of the user's). What the run left on the target is checked through the
+// guest's own agent (its virtio channel), which works even after the test killed the sshd.
+//
+// The host itself is a target only when BPF_HARNESS_HOST_TARGET=ssh://root@localhost[:port]
+// is set: that run loads BPF into this machine's kernel.
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { GuestOps } from '../../harness/scenarios/guest-ops.js';
+import type { Summary } from '../../harness/report/summary-types.js';
+import { cacheDir, projectRoot } from '../../harness/util/paths.js';
+import { bootSshGuest, generateKeys, knownHostsLine, type SshGuest } from '../../harness/vm/ssh-guest.js';
+
+const home = mkdtempSync(join(tmpdir(), 'bpfh-ssh-home-'));
+const results = join(home, 'results');
+mkdirSync(results);
+const cli = join(projectRoot, 'dist', 'harness', 'cli.js');
+const env = { ...process.env, HOME: home, BPF_HARNESS_CACHE: cacheDir(), BPF_HARNESS_RESULTS: results, SSH_AUTH_SOCK: '' };
+
+interface Ran {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The CLI as a user runs it; `during` sees stdout as it comes and may act on the run. */
+function vmTestCli(args: string[], during?: (stdout: string, child: ReturnType<typeof spawn>) => void, timeoutMs = 600_000): Promise<Ran> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cli, 'vm-test', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGINT'), timeoutMs);
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      during?.(stdout, child);
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('exit', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+/** A shell command in the guest through its own agent (not over SSH). */
+async function inGuest(g: SshGuest, command: string): Promise<string> {
+  const ops = new GuestOps(g.session.agent);
+  await ops.exec('/bin/sh', ['-c', command], { out: '/tmp/check.out', timeoutMs: 30_000 });
+  return ops.read('/tmp/check.out');
+}
+
+/** What a run may leave on the target: its directory, its agent, its cgroups. Polls: the guardian cleans up within seconds. */
+async function leftovers(g: SshGuest, waitMs = 15_000): Promise<string> {
+  const look = "ls -d /tmp/bpfh-* /sys/fs/cgroup/bpfh-* 2>/dev/null; for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep '^/tmp/bpfh-' ; done; true";
+  const end = Date.now() + waitMs;
+  for (;;) {
+    const left = (await inGuest(g, look)).trim();
+    if (left === '' || Date.now() > end) return left;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+function target(g: SshGuest): string[] {
+  return ['--target', `ssh://root@127.0.0.1:${g.port}`];
+}
+
+let guest: SshGuest | undefined;
+t.teardown(() => guest?.stop());
+
+t.test('the test guest as a target', async (t) => {
+  guest = await bootSshGuest({ kernel: 'debian:7.3', cpus: 2, memoryMiB: 2048, bootDeadlineMs: 180_000, log: (l) => t.comment(l) });
+  const g = guest;
+  const auth = ['--identity', g.keys.userKey, '--known-hosts', g.knownHosts];
+  const otherKeys = await generateKeys(mkdtempSync(join(home, 'other-')));
+
+  await t.test('the scenarios run on the target, with the same report as in a VM', async (t) => {
+    const r = await vmTestCli([...target(g), ...auth, '--scenario', 'sk-map-free-live-owners', '--scenario', 'task-map-free-live-owners', '--sizes', 'small', '--seed', '7', '--json']);
+    t.equal(r.status, 0, 'exit 0', { stderr: r.stderr.slice(-2000) });
+    const s = JSON.parse(r.stdout) as Summary;
+    t.same(s.scenarios.map((x) => [x.name, x.verdict]), [['sk-map-free-live-owners', 'pass'], ['task-map-free-live-owners', 'pass']]);
+    t.match(s, { kernel: { spec: `ssh://root@127.0.0.1:${g.port}`, release: '7.3-amd64' }, accel: 'native', backend: 'ssh', channel: 'ssh' });
+    t.match(s.target, { user: 'root', host: '127.0.0.1', port: g.port, cleanedUp: true });
+    t.equal(s.target?.hostKey, `ssh-ed25519 ${(await execa('ssh-keygen', ['-lf', `${g.keys.hostKey}.pub`])).stdout.split(/\s+/)[1]}`, 'the host key that was verified is the guest\'s');
+    t.ok(s.scenarios.every((x) => x.counters.before && x.counters.after && x.inspector?.after), 'counters and inspector came back as in a VM run');
+    const kernelLog = readFileSync(join(s.resultsDir!, 'kernel.log'), 'utf8');
+    t.match(kernelLog, new RegExp(`--- ${s.target?.kernelLogBefore} records above were in the target's kernel log before this run ---`));
+    t.match(kernelLog.split('--- ')[0], /Linux version 7\.3-amd64/, 'the boot lines are among those before the run');
+    for (const f of ['summary.json', 'results.tap', 'junit.xml', 'agent.jsonl']) t.ok(readFileSync(join(s.resultsDir!, f)).length > 0, f);
+    t.ok(existsSync(join(s.resultsDir!, 'console.log')), "console.log: the agent's stderr (empty when it said nothing)");
+    t.notMatch(readFileSync(join(s.resultsDir!, 'agent.jsonl'), 'utf8'), /poweroff/, 'no poweroff was ever sent');
+    t.equal(await leftovers(g, 0), '', 'no directory, agent or cgroup left on the target');
+  });
+
+  await t.test('an unknown host key is refused before anything is uploaded', async (t) => {
+    const empty = join(home, 'known_hosts.empty');
+    writeFileSync(empty, '');
+    const r = await vmTestCli([...target(g), '--identity', g.keys.userKey, '--known-hosts', empty, '--sizes', 'small']);
+    t.equal(r.status, 2);
+    t.match(r.stderr, new RegExp(`^bpf-harness: ssh://root@127\\.0\\.0\\.1:${g.port}: the host key of \\[127\\.0\\.0\\.1\\]:${g.port} is not known \\(ssh-ed25519 SHA256:[^)]+\\).*ssh-keyscan -p ${g.port} 127\\.0\\.0\\.1 >> ~/\\.ssh/known_hosts\\n$`));
+    t.equal(await leftovers(g, 0), '');
+  });
+
+  await t.test('a changed host key is refused', async (t) => {
+    const wrong = join(home, 'known_hosts.changed');
+    writeFileSync(wrong, `${knownHostsLine(g.port, otherKeys.hostPublic)}\n`);
+    const r = await vmTestCli([...target(g), '--identity', g.keys.userKey, '--known-hosts', wrong, '--sizes', 'small']);
+    t.equal(r.status, 2);
+    t.match(r.stderr, /has CHANGED .*ssh-keygen -R/);
+    t.equal(r.stderr.trim().split('\n').length, 1, 'in one line');
+  });
+
+  await t.test('a hashed known_hosts entry is accepted', async (t) => {
+    const hashed = join(home, 'known_hosts.hashed');
+    writeFileSync(hashed, readFileSync(g.knownHosts));
+    await execa('ssh-keygen', ['-H', '-f', hashed]);
+    const r = await vmTestCli([...target(g), '--identity', g.keys.userKey, '--known-hosts', hashed, '--scenario', 'cgrp-map-free-live-owners', '--sizes', 'small', '--json']);
+    t.equal(r.status, 0, 'exit 0', { stderr: r.stderr.slice(-2000) });
+  });
+
+  await t.test('a user key the target does not accept is refused', async (t) => {
+    const r = await vmTestCli([...target(g), '--identity', otherKeys.userKey, '--known-hosts', g.knownHosts, '--sizes', 'small']);
+    t.equal(r.status, 2);
+    t.match(r.stderr, new RegExp(`root refused every key offered \\(${otherKeys.userKey}\\).*authorized_keys.*--identity FILE`));
+    t.equal(r.stderr.trim().split('\n').length, 1, 'in one line');
+  });
+
+  await t.test('Ctrl-C mid-scenario: exit 130, results written, nothing left on the target', async (t) => {
+    let sent = false;
+    const r = await vmTestCli([...target(g), ...auth, '--scenario', 'sk-map-free-vs-close-race', '--set', 'rounds=400'], (out, child) => {
+      if (!sent && /scenario sk-map-free-vs-close-race/.test(out)) {
+        sent = true;
+        setTimeout(() => child.kill('SIGINT'), 1500);
+      }
+    });
+    t.ok(sent);
+    t.equal(r.status, 130, 'exit 130', { stderr: r.stderr.slice(-2000) });
+    const s = JSON.parse(readFileSync(join(results, 'latest', 'summary.json'), 'utf8')) as Summary;
+    t.match(s.aborted, /SIGINT/);
+    t.equal(await leftovers(g), '', 'the guardian killed the agent and removed its directory and cgroups');
+  });
+
+  await t.test('a connection dropped mid-scenario: the run fails, the target cleans up', async (t) => {
+    let killed = false;
+    const run = vmTestCli([...target(g), ...auth, '--scenario', 'sk-map-free-vs-close-race', '--set', 'rounds=400', '--json']);
+    for (let i = 0; i < 60 && !killed; i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      if ((await inGuest(g, "ls -d /sys/fs/cgroup/bpfh-sk-map-free-vs-close-race 2>/dev/null; true")).trim() !== '') {
+        await inGuest(g, 'killall sshd; true');
+        killed = true;
+      }
+    }
+    t.ok(killed, 'every sshd in the guest was killed while the scenario ran');
+    const dropped = await run;
+    t.equal(dropped.status, 1, 'exit 1', { stderr: dropped.stderr.slice(-2000) });
+    const s = JSON.parse(dropped.stdout) as Summary;
+    t.equal(s.scenarios[0]?.verdict, 'error');
+    t.match(s.scenarios[0]?.reason, /connection (closed|failed).*target's agent/);
+    t.equal(await leftovers(g), '', 'the guardian killed the agent and removed its directory and cgroups');
+  });
+});
+
+t.test('a target whose root may not use bpf()', async (t) => {
+  guest?.stop();
+  // Its sshd runs without CAP_BPF, CAP_SYS_ADMIN and CAP_PERFMON in its bounding set (setpriv,
+  // vm/init.sh), as in a container: root logs in, and Debian's unprivileged_bpf_disabled=2 refuses bpf().
+  guest = await bootSshGuest({ kernel: 'debian:7.3', cpus: 1, memoryMiB: 1024, bootDeadlineMs: 180_000, log: (l) => t.comment(l), noBpf: true });
+  const g = guest;
+  const r = await vmTestCli([...target(g), '--identity', g.keys.userKey, '--known-hosts', g.knownHosts, '--sizes', 'small']);
+  t.equal(r.status, 2);
+  t.match(r.stderr, /^bpf-harness: ssh:\/\/root@127\.0\.0\.1:\d+: bpf\(\) fails with EPERM for root on the target \(no CAP_BPF\/CAP_SYS_ADMIN.*\): use a target where root may use bpf\(\)\n$/);
+  t.equal(await leftovers(g), '', 'nothing left behind');
+});
+
+t.test('the host as a target (opt-in)', { skip: process.env.BPF_HARNESS_HOST_TARGET ? false : 'set BPF_HARNESS_HOST_TARGET=ssh://root@localhost to run the scenarios on this machine (loads BPF into its kernel)' }, async (t) => {
+  const r = await vmTestCli(['--target', process.env.BPF_HARNESS_HOST_TARGET!, '--sizes', 'small', '--scenario', 'sk-map-free-live-owners', '--json'], undefined, 600_000);
+  t.equal(r.status, 0, 'exit 0', { stderr: r.stderr.slice(-2000) });
+});
