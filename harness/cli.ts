@@ -10,6 +10,7 @@ import { multiKernelTest } from './run/multi-kernel.js';
 import { bisectCommands } from './bisect/cli-bisect.js';
 import { kernelCommand } from './build/cli-kernel.js';
 import { selftestsCommand } from './selftests/cli-selftests.js';
+import { shellCommandModule } from './shell/cli-shell.js';
 import { VM_TEST_DEFAULTS } from './run/repeat.js';
 import { parseTargetUrl } from './target/ssh.js';
 import { vmTest } from './run/vm-test.js';
@@ -150,6 +151,7 @@ await yargs(hideBin(process.argv))
   .command(kernelCommand(fail))
   .command(selftestsCommand(fail))
   .command(bisectCommands(fail))
+  .command(shellCommandModule(fail))
   .demandCommand(1, 'name a command, e.g. vm-test')
   .strict()
   .fail((msg, err) => {

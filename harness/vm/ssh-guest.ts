@@ -62,6 +62,8 @@ const SSHD_CONFIG = [
   'AuthorizedKeysFile /root/.ssh/authorized_keys',
   'UsePAM no',
   'UseDNS no',
+  'PrintLastLog no',
+  'PrintMotd no',
   // The initramfs is ours and every file in it is root's; modes are what withParentDirs gives.
   'StrictModes no',
   'PidFile /run/sshd.pid',
@@ -85,6 +87,8 @@ export function sshdEntries(keys: SshKeys, modules: readonly string[]): CpioEntr
     // sshd's privilege separation needs its user; root's shell is busybox's sh.
     text('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\nsshd:x:102:65534::/run/sshd:/usr/sbin/nologin\n'),
     text('etc/group', 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n'),
+    // sshd records logins there and complains on the terminal when it is missing.
+    text('var/log/lastlog', ''),
     text('etc/shadow', 'root:*:19000:0:99999:7:::\nsshd:*:19000:0:99999:7:::\n', 0o600),
     ...modules.map((m) => fileEntry(`lib/modules/bpfh/${m.split('/').pop()!}`, m, 0o644)),
     text('lib/modules/bpfh/order', modules.map((m) => m.split('/').pop()!).join('\n') + '\n'),

@@ -1,0 +1,32 @@
+/**
+ * `bpf-harness shell`: the yargs command module, registered with one line in cli.ts.
+ */
+import type { Argv, CommandModule } from 'yargs';
+import { VM_TEST_DEFAULTS } from '../run/repeat.js';
+import { numberOption, RANGES } from '../util/whole-number.js';
+import { LEAVE_KEY_NAME, shellCommand, type ShellOptions } from './shell.js';
+
+type ShellArgs = Omit<ShellOptions, 'memoryMiB' | 'bootDeadlineS'> & { memory: number; 'boot-deadline': number };
+
+/** `fail` is the CLI's error handler (exit codes, child cleanup). */
+export function shellCommandModule(fail: (err: unknown) => never): CommandModule {
+  return {
+    command: 'shell',
+    describe: `boot a guest and get a root shell in it (${LEAVE_KEY_NAME} leaves; leaving stops the guest)`,
+    builder: (y: Argv) =>
+      y
+        .option('kernel', { type: 'string', default: 'debian:7.3', describe: 'debian:<series> (its virtio_net module comes from its package) or a bzImage/tree with CONFIG_VIRTIO_NET=y' })
+        .option('cpus', numberOption('--cpus', RANGES.cpus, { default: VM_TEST_DEFAULTS.cpus, describe: `guest CPUs, ${RANGES.cpus.min}-${RANGES.cpus.max}` }))
+        .option('memory', numberOption('--memory', RANGES.memoryMiB, { default: VM_TEST_DEFAULTS.memoryMiB, describe: `guest memory, MiB, ${RANGES.memoryMiB.min}-${RANGES.memoryMiB.max}` }))
+        .option('boot-deadline', numberOption('--boot-deadline', RANGES.bootDeadlineS, { default: VM_TEST_DEFAULTS.bootDeadlineS, describe: 'seconds the guest may take to boot to its sshd' }))
+        .option('mirror', { type: 'string', describe: 'Debian mirror URI for debian: kernels' }) as unknown as Argv,
+    handler: async (raw) => {
+      const a = raw as unknown as ShellArgs;
+      try {
+        process.exit(await shellCommand({ kernel: a.kernel, cpus: a.cpus, memoryMiB: a.memory, bootDeadlineS: a['boot-deadline'], mirror: a.mirror }));
+      } catch (err) {
+        fail(err);
+      }
+    },
+  };
+}

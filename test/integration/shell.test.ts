@@ -1,0 +1,78 @@
+// `bpf-harness shell` driven through node-pty as a user at a terminal would drive it: it boots
+// Debian's 7.3 with an sshd, the user types a command and reads the answer, resizes the
+// window (the guest's pty follows), interrupts a command with Ctrl-C (it goes to the guest),
+// and leaves with Ctrl-]; the command ends with 0 and no QEMU is left.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { loadNodePty, NODE_PTY_FIX } from '../../harness/shell/pty.js';
+import { projectRoot } from '../../harness/util/paths.js';
+
+const cli = join(projectRoot, 'dist', 'harness', 'cli.js');
+
+t.test('without a terminal: one line, exit 2, nothing boots', async (t) => {
+  const r = spawnSync(process.execPath, [cli, 'shell'], { encoding: 'utf8', timeout: 60_000, stdio: ['pipe', 'pipe', 'pipe'] });
+  t.equal(r.status, 2);
+  t.equal(r.stderr, 'bpf-harness: bpf-harness shell needs a terminal on stdin and stdout: run it in one, not behind a pipe or a redirection\n');
+});
+
+t.test('a root shell in the guest, through a real pseudo-terminal', async (t) => {
+  let pty;
+  try {
+    pty = await loadNodePty();
+  } catch (err) {
+    t.equal((err as Error).message, NODE_PTY_FIX);
+    t.comment(`not run: ${NODE_PTY_FIX}`);
+    return;
+  }
+  const term = pty.spawn(process.execPath, [cli, 'shell', '--cpus', '1', '--memory', '1024'], { cols: 80, rows: 24, env: { ...process.env, TERM: 'xterm' } });
+  let out = '';
+  let exit: { exitCode: number; signal?: number } | undefined;
+  term.onData((d) => (out += d));
+  term.onExit((e) => (exit = e));
+  t.teardown(() => {
+    if (!exit) term.kill('SIGTERM');
+  });
+  /** Until the screen shows `re` after what was read before; the text since then. */
+  let seen = 0;
+  const waitFor = async (re: RegExp, ms = 180_000): Promise<string> => {
+    const end = Date.now() + ms;
+    for (;;) {
+      const m = re.exec(out.slice(seen));
+      if (m) {
+        seen += m.index + m[0].length;
+        return m[0];
+      }
+      if (exit || Date.now() > end) throw new Error(`no ${re} on the terminal (exit ${JSON.stringify(exit)}); it shows:\n${out.slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+
+  const banner = await waitFor(/root shell in the guest \(7\.3-amd64, sshd on 127\.0\.0\.1:(\d+)\)[^\n]*Ctrl-\] leaves/);
+  const port = /127\.0\.0\.1:(\d+)/.exec(banner)![1]!;
+  const qemu = async (): Promise<string> => (await execa('pgrep', ['-f', `hostfwd=tcp:127.0.0.1:${port}-`], { reject: false })).stdout.trim();
+  t.not(await qemu(), '', 'the guest runs while the shell is open');
+  await waitFor(/~ # /);
+
+  term.write('echo $((6*7)) $(uname -r) $(id -u)\r');
+  t.ok(await waitFor(/\n42 7\.3-amd64 0\r*\n/), 'a command typed is run in the guest as root and its answer shown');
+
+  term.resize(132, 43);
+  await new Promise((r) => setTimeout(r, 1000));
+  term.write('stty size\r');
+  t.ok(await waitFor(/\n43 132\r*\n/), "the guest's terminal took the new window size");
+
+  term.write('sleep 600; echo not-interrupted\r');
+  await new Promise((r) => setTimeout(r, 1500));
+  term.write('\x03');
+  term.write('echo after""-ctrl-c\r');
+  t.ok(await waitFor(/\nafter-ctrl-c\r*\n/, 30_000), 'Ctrl-C interrupted the command in the guest; the shell stayed');
+  t.notMatch(out, /\nnot-interrupted\r*\n/, 'the rest of the command line did not run');
+
+  term.write('\x1d');
+  for (let i = 0; i < 150 && !exit; i++) await new Promise((r) => setTimeout(r, 200));
+  t.same(exit?.exitCode, 0, 'Ctrl-] left, exit 0');
+  t.match(out, /left the guest; it is stopped/);
+  t.equal(await qemu(), '', 'no QEMU is left');
+});
