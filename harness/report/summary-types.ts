@@ -141,7 +141,10 @@ export interface TargetSummary {
   hostKey: string;
   /** Records of the target's kernel log from before the run (the first ones in kernel.log). */
   kernelLogBefore?: number;
-  /** Whether the target's temporary directory was removed at the end (false: named in `leftOver`). */
+  /**
+   * Whether the harness saw the target's temporary directory removed at the end. false: it could
+   * not look (the connection was gone); the guardian on the target removes it anyway (`leftOver`).
+   */
   cleanedUp?: boolean;
   leftOver?: string;
 }

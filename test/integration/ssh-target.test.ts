@@ -97,6 +97,15 @@ t.test('the test guest as a target', async (t) => {
     t.equal(await leftovers(g, 0), '', 'no directory, agent or cgroup left on the target');
   });
 
+  await t.test('--target twice: one run per target and the combined table, as --kernels makes it', async (t) => {
+    const r = await vmTestCli([...target(g), ...target(g), ...auth, '--scenario', 'sk-map-free-live-owners', '--sizes', 'small', '--seed', '3', '--json']);
+    t.equal(r.status, 0, 'exit 0', { stderr: r.stderr.slice(-2000) });
+    const multi = JSON.parse(r.stdout) as { kind: string; kernels: string[]; runs: Array<{ exitCode: number; summary: Summary | null }> };
+    t.equal(multi.kind, 'multi');
+    t.same(multi.kernels, [`ssh://root@127.0.0.1:${g.port}`, `ssh://root@127.0.0.1:${g.port}`]);
+    t.same(multi.runs.map((x) => [x.exitCode, x.summary?.target?.cleanedUp]), [[0, true], [0, true]]);
+  });
+
   await t.test('an unknown host key is refused before anything is uploaded', async (t) => {
     const empty = join(home, 'known_hosts.empty');
     writeFileSync(empty, '');
