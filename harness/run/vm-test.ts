@@ -255,7 +255,7 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
       });
       summary.scenarios.push(result);
       log(`  ${result.verdict.toUpperCase()} in ${(result.durationMs / 1000).toFixed(1)} s: ${result.reason}`);
-      if (session.console.fatalError) break;
+      if (session.console.fatalError || session.gone?.()) break;
     }
     if (selftests && opts.selftests && !session.console.fatalError) {
       const tSelftests = Date.now();

@@ -227,6 +227,7 @@ function remoteSession(
     console: monitor,
     ready: { id: 0, ok: true, verb: 'ready' },
     bootMs: Date.now() - started,
+    gone: () => (conn.isClosed ? `the connection to ${conn.spec.url} is gone` : null),
     kill: () => {
       // Asynchronous on purpose: on the way out the guardian on the target does it anyway.
       void killAgent().finally(() => conn.close());

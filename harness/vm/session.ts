@@ -18,6 +18,8 @@ export interface GuestSession {
   shutdown(deadlineMs?: number): Promise<void>;
   /** Kills the guest at once. */
   kill(): void;
+  /** Why the agent can no longer be reached (an SSH target's connection dropped); null while it can. */
+  gone?(): string | null;
 }
 
 /** The kernel died (panic/oops) before the agent answered: no scenario has run yet. */

@@ -22,6 +22,8 @@ import { GuestError } from '../util/errors.js';
 import { bootGuest, type GuestSession } from './session.js';
 
 export const SSHD = '/usr/sbin/sshd';
+/** A user who is not root, with the same authorized key. */
+export const PLAIN_USER = 'bpfh';
 const SETPRIV = '/usr/bin/setpriv';
 
 /** Keys made for one boot: the guest's host key and the key its root accepts. */
@@ -59,7 +61,7 @@ const SSHD_CONFIG = [
   'PubkeyAuthentication yes',
   'PasswordAuthentication no',
   'KbdInteractiveAuthentication no',
-  'AuthorizedKeysFile /root/.ssh/authorized_keys',
+  'AuthorizedKeysFile .ssh/authorized_keys',
   'UsePAM no',
   'UseDNS no',
   'PrintLastLog no',
@@ -84,12 +86,14 @@ export function sshdEntries(keys: SshKeys, modules: readonly string[]): CpioEntr
     text('etc/ssh/sshd_config', SSHD_CONFIG),
     { ...fileEntry('etc/ssh/ssh_host_ed25519_key', keys.hostKey), mode: 0o600 },
     text('root/.ssh/authorized_keys', `${keys.userPublic}\n`, 0o600),
-    // sshd's privilege separation needs its user; root's shell is busybox's sh.
-    text('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\nsshd:x:102:65534::/run/sshd:/usr/sbin/nologin\n'),
-    text('etc/group', 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n'),
+    // An ordinary user with the same key: a login that is not root (the SSH target refuses it).
+    text(`home/${PLAIN_USER}/.ssh/authorized_keys`, `${keys.userPublic}\n`, 0o644),
+    // sshd's privilege separation needs its user; the shells are busybox's sh.
+    text('etc/passwd', `root:x:0:0:root:/root:/bin/sh\nsshd:x:102:65534::/run/sshd:/usr/sbin/nologin\n${PLAIN_USER}:x:1000:1000::/home/${PLAIN_USER}:/bin/sh\n`),
+    text('etc/group', `root:x:0:\ntty:x:5:\nnogroup:x:65534:\n${PLAIN_USER}:x:1000:\n`),
     // sshd records logins there and complains on the terminal when it is missing.
     text('var/log/lastlog', ''),
-    text('etc/shadow', 'root:*:19000:0:99999:7:::\nsshd:*:19000:0:99999:7:::\n', 0o600),
+    text('etc/shadow', `root:*:19000:0:99999:7:::\nsshd:*:19000:0:99999:7:::\n${PLAIN_USER}:*:19000:0:99999:7:::\n`, 0o600),
     ...modules.map((m) => fileEntry(`lib/modules/bpfh/${m.split('/').pop()!}`, m, 0o644)),
     text('lib/modules/bpfh/order', modules.map((m) => m.split('/').pop()!).join('\n') + '\n'),
   ];

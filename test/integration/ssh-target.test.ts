@@ -15,7 +15,7 @@ import { execa } from 'execa';
 import { GuestOps } from '../../harness/scenarios/guest-ops.js';
 import type { Summary } from '../../harness/report/summary-types.js';
 import { cacheDir, projectRoot } from '../../harness/util/paths.js';
-import { bootSshGuest, generateKeys, knownHostsLine, type SshGuest } from '../../harness/vm/ssh-guest.js';
+import { bootSshGuest, generateKeys, knownHostsLine, PLAIN_USER, type SshGuest } from '../../harness/vm/ssh-guest.js';
 
 const home = mkdtempSync(join(tmpdir(), 'bpfh-ssh-home-'));
 const results = join(home, 'results');
@@ -139,6 +139,12 @@ t.test('the test guest as a target', async (t) => {
     t.equal(r.stderr.trim().split('\n').length, 1, 'in one line');
   });
 
+  await t.test('a login that is not root is refused', async (t) => {
+    const r = await vmTestCli(['--target', `ssh://${PLAIN_USER}@127.0.0.1:${g.port}`, ...auth, '--sizes', 'small']);
+    t.equal(r.status, 2);
+    t.equal(r.stderr, `bpf-harness: ssh://${PLAIN_USER}@127.0.0.1:${g.port}: the scenarios need root on the target (uid 1000 logged in): use ssh://root@...\n`);
+  });
+
   await t.test('Ctrl-C mid-scenario: exit 130, results written, nothing left on the target', async (t) => {
     let sent = false;
     const r = await vmTestCli([...target(g), ...auth, '--scenario', 'sk-map-free-vs-close-race', '--set', 'rounds=400'], (out, child) => {
@@ -156,7 +162,7 @@ t.test('the test guest as a target', async (t) => {
 
   await t.test('a connection dropped mid-scenario: the run fails, the target cleans up', async (t) => {
     let killed = false;
-    const run = vmTestCli([...target(g), ...auth, '--scenario', 'sk-map-free-vs-close-race', '--set', 'rounds=400', '--json']);
+    const run = vmTestCli([...target(g), ...auth, '--scenario', 'sk-map-free-vs-close-race', '--scenario', 'sk-map-free-live-owners', '--set', 'rounds=400', '--json']);
     for (let i = 0; i < 60 && !killed; i++) {
       await new Promise((r) => setTimeout(r, 1000));
       if ((await inGuest(g, "ls -d /sys/fs/cgroup/bpfh-sk-map-free-vs-close-race 2>/dev/null; true")).trim() !== '') {
@@ -170,6 +176,7 @@ t.test('the test guest as a target', async (t) => {
     const s = JSON.parse(dropped.stdout) as Summary;
     t.equal(s.scenarios[0]?.verdict, 'error');
     t.match(s.scenarios[0]?.reason, /connection (closed|failed).*target's agent/);
+    t.equal(s.scenarios.length, 1, 'no scenario was tried after the connection was gone');
     t.equal(await leftovers(g), '', 'the guardian killed the agent and removed its directory and cgroups');
   });
 });
