@@ -8,7 +8,7 @@
 import type { ClientChannel } from 'ssh2';
 import { SetupError } from '../util/errors.js';
 import { onAbort } from '../util/children.js';
-import { connectSsh, parseTargetUrl } from '../target/ssh.js';
+import { connectSsh, parseTargetUrl, type SshConnection } from '../target/ssh.js';
 import { bootSshGuest, type SshGuest } from '../vm/ssh-guest.js';
 
 /** Ctrl-]: the key that leaves (telnet's escape; nothing in a shell needs it). */
@@ -21,6 +21,10 @@ export interface ShellOptions {
   memoryMiB: number;
   bootDeadlineS: number;
   mirror?: string;
+  /** ssh://user@host[:port]: a shell there instead of a guest (never stopped), with --identity and --known-hosts. */
+  target?: string;
+  identity?: string;
+  knownHosts?: string;
 }
 
 /** The terminal the user sits at: stdin and stdout must both be one. */
@@ -31,6 +35,7 @@ function terminalSize(): { rows: number; cols: number } {
 export async function shellCommand(opts: ShellOptions): Promise<number> {
   if (!process.stdin.isTTY || !process.stdout.isTTY) throw new SetupError('bpf-harness shell needs a terminal on stdin and stdout: run it in one, not behind a pipe or a redirection');
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
+  if (opts.target) return shellOnTarget(opts.target, opts, log);
   let guest: SshGuest | undefined;
   const unregister = onAbort(() => guest?.stop());
   try {
@@ -39,18 +44,35 @@ export async function shellCommand(opts: ShellOptions): Promise<number> {
     const conn = await connectSsh(parseTargetUrl(`ssh://root@127.0.0.1:${guest.port}`), {
       identity: guest.keys.userKey, knownHosts: guest.knownHosts, agentSocket: null, connectDeadlineMs: 60_000,
     });
-    const size = terminalSize();
-    const stream = await new Promise<ClientChannel>((resolve, reject) =>
-      conn.client.shell({ term: process.env.TERM || 'xterm-256color', ...size, width: 0, height: 0 }, (err, ch) => (err ? reject(err) : resolve(ch))),
-    );
     log(`root shell in the guest (${String(guest.session.ready.release ?? '')}, sshd on 127.0.0.1:${guest.port}): the BPF objects are in /bpf; ${LEAVE_KEY_NAME} leaves and stops the guest`);
-    await relay(stream);
-    conn.close();
+    await interact(conn);
     log(`\r\nleft the guest; it is stopped`);
     return 0;
   } finally {
     unregister();
     guest?.stop();
+  }
+}
+
+/** A shell on an SSH target, checked and logged into as vm-test --target does; leaving stops nothing there. */
+async function shellOnTarget(url: string, opts: ShellOptions, log: (line: string) => void): Promise<number> {
+  const spec = parseTargetUrl(url);
+  const conn = await connectSsh(spec, { identity: opts.identity, knownHosts: opts.knownHosts, connectDeadlineMs: Math.min(opts.bootDeadlineS * 1000, 60_000) });
+  log(`shell on ${url} (host key ${conn.hostKey.type} ${conn.hostKey.fingerprint}); ${LEAVE_KEY_NAME} leaves, the target keeps running`);
+  await interact(conn);
+  log(`\r\nleft ${url}`);
+  return 0;
+}
+
+/** A shell channel with a pty the size of the user's terminal, relayed until it ends or the user leaves. */
+async function interact(conn: SshConnection): Promise<void> {
+  const stream = await new Promise<ClientChannel>((resolve, reject) =>
+    conn.client.shell({ term: process.env.TERM || 'xterm-256color', ...terminalSize(), width: 0, height: 0 }, (err, ch) => (err ? reject(err) : resolve(ch))),
+  );
+  try {
+    await relay(stream);
+  } finally {
+    conn.close();
   }
 }
 

@@ -7,6 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { loadNodePty, NODE_PTY_FIX } from '../../harness/shell/pty.js';
+import { GuestOps } from '../../harness/scenarios/guest-ops.js';
+import { bootSshGuest } from '../../harness/vm/ssh-guest.js';
 import { projectRoot } from '../../harness/util/paths.js';
 
 const cli = join(projectRoot, 'dist', 'harness', 'cli.js');
@@ -75,4 +77,41 @@ t.test('a root shell in the guest, through a real pseudo-terminal', async (t) =>
   t.same(exit?.exitCode, 0, 'Ctrl-] left, exit 0');
   t.match(out, /left the guest; it is stopped/);
   t.equal(await qemu(), '', 'no QEMU is left');
+});
+
+t.test('a shell on an SSH target: the same terminal, and leaving stops nothing there', async (t) => {
+  let pty;
+  try {
+    pty = await loadNodePty();
+  } catch {
+    t.comment(`not run: ${NODE_PTY_FIX}`);
+    return;
+  }
+  const guest = await bootSshGuest({ kernel: 'debian:7.3', cpus: 1, memoryMiB: 1024, bootDeadlineMs: 180_000, log: (l) => t.comment(l) });
+  t.teardown(() => guest.stop());
+  const url = `ssh://root@127.0.0.1:${guest.port}`;
+  const term = pty.spawn(process.execPath, [cli, 'shell', '--target', url, '--identity', guest.keys.userKey, '--known-hosts', guest.knownHosts], { cols: 100, rows: 30, env: { ...process.env, TERM: 'xterm' } });
+  let out = '';
+  let exit: { exitCode: number } | undefined;
+  term.onData((d) => (out += d));
+  term.onExit((e) => (exit = e));
+  t.teardown(() => {
+    if (!exit) term.kill('SIGTERM');
+  });
+  const waitFor = async (re: RegExp, ms = 60_000): Promise<void> => {
+    const end = Date.now() + ms;
+    while (!re.test(out)) {
+      if (exit || Date.now() > end) throw new Error(`no ${re} on the terminal (exit ${JSON.stringify(exit)}); it shows:\n${out.slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  await waitFor(new RegExp(`shell on ${url.replace(/[.]/g, '\\.')} \\(host key ssh-ed25519 SHA256:`));
+  await waitFor(/~ # /);
+  term.write('stty size; echo on-$(uname -r)\r');
+  await waitFor(/\n30 100\r*\non-7\.3-amd64\r*\n/);
+  term.write('\x1d');
+  for (let i = 0; i < 100 && !exit; i++) await new Promise((r) => setTimeout(r, 200));
+  t.same(exit?.exitCode, 0, 'Ctrl-] left, exit 0');
+  t.match(out, new RegExp(`left ${url.replace(/[.]/g, '\\.')}`));
+  t.match(await new GuestOps(guest.session.agent).read('/proc/sys/kernel/osrelease'), /^7\.3-amd64/, 'the target still runs');
 });
