@@ -190,7 +190,8 @@ async function startRemoteAgent(conn: SshConnection, target: TargetSummary, boot
   } catch (err) {
     await session.shutdown(20_000).catch(() => undefined);
     if (err instanceof SetupError) throw err;
-    throw new GuestError(`${conn.spec.url}: the agent did not start: ${err instanceof Error ? err.message : String(err)}`, monitor.tail());
+    const noexec = /permission denied/i.test(monitor.all) ? ' (permission denied: is /tmp mounted noexec there?)' : '';
+    throw new GuestError(`${conn.spec.url}: the agent did not start${noexec}: ${err instanceof Error ? err.message : String(err)}`, monitor.tail());
   }
   return Object.assign(session, { ready, bootMs: Date.now() - started });
 }

@@ -73,7 +73,11 @@ export function identities(spec: TargetSpec, opts: SshAuthOptions): { keys: Arra
     const key = readFileSync(file);
     const parsed = utils.parseKey(key);
     if (parsed instanceof Error) {
-      if (file === opts.identity) throw new SetupError(`--identity ${file}: ${parsed.message}: an encrypted key must be in the SSH agent (ssh-add ${file})`);
+      if (file === opts.identity) {
+        throw new SetupError(/encrypted|passphrase/i.test(parsed.message)
+          ? `--identity ${file} is encrypted: add it to the SSH agent (ssh-add ${file}) and leave --identity out`
+          : `--identity ${file} is not a private key the harness can read (${parsed.message}): give the private key file, not the .pub`);
+      }
       skipped.push(`${file} (${/encrypted|passphrase/i.test(parsed.message) ? 'encrypted: add it to the agent' : parsed.message})`);
       continue;
     }

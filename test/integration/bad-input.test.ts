@@ -107,3 +107,19 @@ t.test('--set values out of what the agent takes', async (t) => {
     oneErrorLine(t, r.stderr, range);
   }
 });
+
+t.test('SSH targets: a bad URL, and what never runs on a target, refused before connecting', async (t) => {
+  const url = runCli(['vm-test', '--target', 'ssh://box.lab']);
+  t.equal(url.status, 2);
+  oneErrorLine(t, url.stderr, /--target ssh:\/\/box\.lab: give ssh:\/\/user@host or ssh:\/\/user@host:port/);
+  // Port 1 on 127.0.0.1: nothing is contacted before these refusals (a connection would fail otherwise).
+  const selftests = runCli(['vm-test', '--target', 'ssh://root@127.0.0.1:1', '--with-selftests']);
+  t.equal(selftests.status, 2);
+  oneErrorLine(t, selftests.stderr, /--with-selftests needs a kernel tree .* does not run on --target ssh:\/\/root@127\.0\.0\.1:1/);
+  const panic = runCli(['vm-test', '--target', 'ssh://root@127.0.0.1:1', '--inject-fault', 'panic-after-run']);
+  t.equal(panic.status, 2);
+  oneErrorLine(t, panic.stderr, /--inject-fault panic-after-run .* never on --target/);
+  const closed = runCli(['vm-test', '--target', 'ssh://root@127.0.0.1:1', '--known-hosts', '/dev/null', '--identity', '/dev/null']);
+  t.equal(closed.status, 2);
+  oneErrorLine(t, closed.stderr, /--identity \/dev\/null is not a private key the harness can read .*give the private key file, not the \.pub/);
+});
