@@ -8,7 +8,7 @@
 // is set: that run loads BPF into this machine's kernel.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -30,9 +30,9 @@ interface Ran {
 }
 
 /** The CLI as a user runs it; `during` sees stdout as it comes and may act on the run. */
-function vmTestCli(args: string[], during?: (stdout: string, child: ReturnType<typeof spawn>) => void, timeoutMs = 600_000): Promise<Ran> {
+function vmTestCli(args: string[], during?: (stdout: string, child: ReturnType<typeof spawn>) => void, timeoutMs = 600_000, extraEnv: Record<string, string> = {}): Promise<Ran> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, 'vm-test', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, 'vm-test', ...args], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => child.kill('SIGINT'), timeoutMs);
@@ -130,6 +130,26 @@ t.test('the test guest as a target', async (t) => {
     await execa('ssh-keygen', ['-H', '-f', hashed]);
     const r = await vmTestCli([...target(g), '--identity', g.keys.userKey, '--known-hosts', hashed, '--scenario', 'cgrp-map-free-live-owners', '--sizes', 'small', '--json']);
     t.equal(r.status, 0, 'exit 0', { stderr: r.stderr.slice(-2000) });
+  });
+
+  await t.test("login with ~/.ssh/config's IdentityFile for the host, then with the SSH agent", async (t) => {
+    const sshDir = join(home, '.ssh');
+    mkdirSync(sshDir, { recursive: true });
+    writeFileSync(join(sshDir, 'config'), `Host other.example\n  IdentityFile ${otherKeys.userKey}\nHost 127.0.0.1\n  IdentityFile ${g.keys.userKey}\n`);
+    const viaConfig = await vmTestCli([...target(g), '--known-hosts', g.knownHosts, '--scenario', 'cgrp-map-free-live-owners', '--sizes', 'small', '--json']);
+    t.equal(viaConfig.status, 0, 'IdentityFile of the matching Host block', { stderr: viaConfig.stderr.slice(-2000) });
+    rmSync(join(sshDir, 'config'));
+
+    const agent = await execa('ssh-agent', ['-s'], { env: { ...process.env, HOME: home } });
+    const sock = /SSH_AUTH_SOCK=([^;]+);/.exec(agent.stdout)![1]!;
+    const pid = Number(/SSH_AGENT_PID=(\d+);/.exec(agent.stdout)![1]);
+    t.teardown(() => process.kill(pid, 'SIGTERM'));
+    await execa('ssh-add', ['-q', g.keys.userKey], { env: { ...process.env, SSH_AUTH_SOCK: sock } });
+    const viaAgent = await vmTestCli([...target(g), '--known-hosts', g.knownHosts, '--scenario', 'cgrp-map-free-live-owners', '--sizes', 'small', '--json'], undefined, 600_000, { SSH_AUTH_SOCK: sock });
+    t.equal(viaAgent.status, 0, 'the key in the SSH agent', { stderr: viaAgent.stderr.slice(-2000) });
+    const withoutAgent = await vmTestCli([...target(g), '--known-hosts', g.knownHosts, '--sizes', 'small']);
+    t.equal(withoutAgent.status, 2, 'and without the agent, no key at all');
+    t.match(withoutAgent.stderr, /no key to log in with/);
   });
 
   await t.test('a user key the target does not accept is refused', async (t) => {
