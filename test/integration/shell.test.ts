@@ -87,7 +87,7 @@ t.test('a shell on an SSH target: the same terminal, and leaving stops nothing t
     t.comment(`not run: ${NODE_PTY_FIX}`);
     return;
   }
-  const guest = await bootSshGuest({ kernel: 'debian:7.3', cpus: 1, memoryMiB: 1024, bootDeadlineMs: 180_000, log: (l) => t.comment(l) });
+  const guest = await bootSshGuest({ kernel: 'debian:7.3', cpus: 1, memoryMiB: 1024, bootDeadlineMs: 600_000, log: (l) => t.comment(l) });
   t.teardown(() => guest.stop());
   const url = `ssh://root@127.0.0.1:${guest.port}`;
   const term = pty.spawn(process.execPath, [cli, 'shell', '--target', url, '--identity', guest.keys.userKey, '--known-hosts', guest.knownHosts], { cols: 100, rows: 30, env: { ...process.env, TERM: 'xterm' } });

@@ -74,7 +74,7 @@ let guest: SshGuest | undefined;
 t.teardown(() => guest?.stop());
 
 t.test('the test guest as a target', async (t) => {
-  guest = await bootSshGuest({ kernel: 'debian:7.3', cpus: 2, memoryMiB: 2048, bootDeadlineMs: 180_000, log: (l) => t.comment(l) });
+  guest = await bootSshGuest({ kernel: 'debian:7.3', cpus: 2, memoryMiB: 2048, bootDeadlineMs: 600_000, log: (l) => t.comment(l) });
   const g = guest;
   const auth = ['--identity', g.keys.userKey, '--known-hosts', g.knownHosts];
   const otherKeys = await generateKeys(mkdtempSync(join(home, 'other-')));
@@ -205,7 +205,7 @@ t.test('a target whose root may not use bpf()', async (t) => {
   guest?.stop();
   // Its sshd runs without CAP_BPF, CAP_SYS_ADMIN and CAP_PERFMON in its bounding set (setpriv,
   // vm/init.sh), as in a container: root logs in, and Debian's unprivileged_bpf_disabled=2 refuses bpf().
-  guest = await bootSshGuest({ kernel: 'debian:7.3', cpus: 1, memoryMiB: 1024, bootDeadlineMs: 180_000, log: (l) => t.comment(l), noBpf: true });
+  guest = await bootSshGuest({ kernel: 'debian:7.3', cpus: 1, memoryMiB: 1024, bootDeadlineMs: 600_000, log: (l) => t.comment(l), noBpf: true });
   const g = guest;
   const r = await vmTestCli([...target(g), '--identity', g.keys.userKey, '--known-hosts', g.knownHosts, '--sizes', 'small']);
   t.equal(r.status, 2);

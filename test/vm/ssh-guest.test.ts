@@ -27,7 +27,7 @@ let guest: SshGuest | undefined;
 t.teardown(() => guest?.stop());
 
 t.test('a 7.3 guest with an sshd', async (t) => {
-  guest = await bootSshGuest({ kernel: 'debian:7.3', cpus: 1, memoryMiB: 1024, bootDeadlineMs: 180_000, log: (l) => t.comment(l) });
+  guest = await bootSshGuest({ kernel: 'debian:7.3', cpus: 1, memoryMiB: 1024, bootDeadlineMs: 600_000, log: (l) => t.comment(l) });
   const g = guest;
   const ssh = (extra: string[], command: string) =>
     execa('ssh', ['-F', 'none', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=60', '-o', `UserKnownHostsFile=${g.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-p', String(g.port), ...extra, 'root@127.0.0.1', command], { timeout: 90_000, reject: false, stdin: 'ignore' });
