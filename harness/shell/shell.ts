@@ -99,11 +99,17 @@ function relay(stream: ClientChannel): Promise<void> {
       finished = true;
       process.off('SIGWINCH', onResize);
       stdin.off('data', onKeys);
-      stdin.setRawMode(false);
+      restore();
+      process.off('exit', restore);
       stdin.pause();
       stream.close();
       resolve();
     };
+    // The user's terminal leaves raw mode on every way out, a signal or a crash included.
+    const restore = (): void => {
+      if (stdin.isTTY) stdin.setRawMode(false);
+    };
+    process.once('exit', restore);
     stdin.setRawMode(true);
     stdin.resume();
     stdin.on('data', onKeys);

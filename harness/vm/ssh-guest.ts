@@ -141,6 +141,10 @@ export async function bootSshGuest(opts: SshGuestOptions): Promise<SshGuest> {
   const kernel = await resolveKernel(opts.kernel, { mirror: opts.mirror, log: opts.log });
   const modules = await networkModules(kernel, opts);
   const dir = mkdtempSync(join(tmpdir(), 'bpfh-ssh-guest-'));
+  // The keys and image go on every exit path, also when the process dies of a signal or an
+  // error mid-way (QEMU itself is killed by util/children.ts then).
+  const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeDir);
   try {
     const keys = await generateKeys(dir);
     const base = guestEntries();
@@ -169,11 +173,13 @@ export async function bootSshGuest(opts: SshGuestOptions): Promise<SshGuest> {
       session, port, user: 'root', keys, knownHosts, knownHostsLine: line, dir,
       stop: () => {
         session.kill();
-        rmSync(dir, { recursive: true, force: true });
+        removeDir();
+        process.off('exit', removeDir);
       },
     };
   } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
+    removeDir();
+    process.off('exit', removeDir);
     throw err;
   }
 }

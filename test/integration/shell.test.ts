@@ -4,6 +4,8 @@
 // and leaves with Ctrl-]; the command ends with 0 and no QEMU is left.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { loadNodePty, NODE_PTY_FIX } from '../../harness/shell/pty.js';
@@ -77,6 +79,28 @@ t.test('a root shell in the guest, through a real pseudo-terminal', async (t) =>
   t.same(exit?.exitCode, 0, 'Ctrl-] left, exit 0');
   t.match(out, /left the guest; it is stopped/);
   t.equal(await qemu(), '', 'no QEMU is left');
+});
+
+t.test('the terminal closes under the shell: the guest stops and its files go', async (t) => {
+  try {
+    await loadNodePty();
+  } catch {
+    t.comment(`not run: ${NODE_PTY_FIX}`);
+    return;
+  }
+  const guestDirs = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('bpfh-ssh-guest-')).sort();
+  const before = guestDirs();
+  const r = await execa(process.execPath, [join(projectRoot, 'dist', 'test', 'helpers', 'pty-hangup.js')], { timeout: 700_000, reject: false });
+  const port = r.stdout.trim();
+  t.match(port, /^\d+$/, 'the shell reached the guest before the terminal went');
+  let left = 'unknown';
+  for (let i = 0; i < 60; i++) {
+    left = (await execa('pgrep', ['-f', `hostfwd=tcp:127.0.0.1:${port}-`], { reject: false })).stdout.trim();
+    if (left === '' && guestDirs().join() === before.join()) break;
+    await new Promise((res) => setTimeout(res, 500));
+  }
+  t.equal(left, '', 'no QEMU is left');
+  t.same(guestDirs(), before, "the boot's keys and image are removed");
 });
 
 t.test('a shell on an SSH target: the same terminal, and leaving stops nothing there', async (t) => {
