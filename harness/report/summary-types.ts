@@ -82,6 +82,32 @@ export interface MemcgFigures {
   allocinfoGrowth?: SiteGrowth[];
 }
 
+/** One reading of the settle loop (harness/scenarios/settle.ts), every ~200 ms. */
+export interface SettleSample {
+  /** ms from the last map reference drop to this reading. */
+  t: number;
+  counters: CounterSnapshot;
+  /** Closed maps the kernel had not freed yet. */
+  mapsAlive: number;
+  /** The inspector: elements linked on the scenario's owners (any map), and those of the freed maps. */
+  elements?: number;
+  lingeringElements?: number;
+}
+
+/** One settle wait: from the drop of mapIds' last reference to settled (settleMs) or the deadline. */
+export interface SettleSeries {
+  mapIds: number[];
+  intervalMs: number;
+  deadlineMs: number;
+  /** The reading the checks compare against (taken before the elements existed). */
+  baseline: CounterSnapshot;
+  /** The memcg tolerance the checks applied, bytes. */
+  toleranceBytes: number;
+  /** null: the deadline passed first. */
+  settleMs: number | null;
+  samples: SettleSample[];
+}
+
 export interface ScenarioResult {
   name: string;
   /** Absent for the harness's own scenarios; 'selftest' for a BPF selftest (test_progs/NAME, test_maps/NAME). */
@@ -111,6 +137,8 @@ export interface ScenarioResult {
   raceCoverage?: RaceCoverageSummary;
   /** memcg judged after a drain of the charge caches, and what the drains handed back. */
   memcg?: MemcgFigures;
+  /** Every settle wait's readings, in order (several per scenario: user/program, generations). */
+  settleSeries?: SettleSeries[];
 }
 
 /** The kernel log after the last scenario and the console after power-off (harness/run/after-run.ts). */

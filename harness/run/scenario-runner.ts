@@ -3,7 +3,7 @@
  * turns what it measured into a verdict. A scenario that throws is an 'error', never a pass.
  */
 import { AgentCallError } from '../agent/client.js';
-import type { ScenarioResult } from '../report/summary-types.js';
+import type { ScenarioResult, SettleSeries } from '../report/summary-types.js';
 import type { GuestOps, KmsgRead } from '../scenarios/guest-ops.js';
 import type { Fault } from '../scenarios/faults.js';
 import type { Scenario, SizeLevel } from '../scenarios/types.js';
@@ -82,6 +82,7 @@ export async function runScenario(scenario: Scenario, env: RunnerEnv): Promise<S
     checks: [],
   };
   const cgroup = `${CGROUP_ROOT}/bpfh-${scenario.name}`;
+  const settleSeries: SettleSeries[] = [];
   try {
     await env.ops.mkdir(cgroup);
     await env.ops.enterCgroup(cgroup);
@@ -91,7 +92,7 @@ export async function runScenario(scenario: Scenario, env: RunnerEnv): Promise<S
       scenario.run(
         {
           ops: env.ops, ncpus: env.ncpus, pageSize: env.pageSize, tolerance: env.tolerance, seed: env.seed, cgroup,
-          settleDeadlineMs: env.settleDeadlineMs, fault: env.fault, requireRace: env.requireRace, allocinfo: env.allocinfo, log: (l) => env.log(`  ${l}`),
+          settleDeadlineMs: env.settleDeadlineMs, fault: env.fault, requireRace: env.requireRace, allocinfo: env.allocinfo, log: (l) => env.log(`  ${l}`), settleSeries,
         },
         params,
       ),
@@ -112,6 +113,8 @@ export async function runScenario(scenario: Scenario, env: RunnerEnv): Promise<S
     result.verdict = 'error';
     result.reason = err instanceof AgentCallError || err instanceof Error ? err.message : String(err);
   }
+  // Kept for errors too: the readings up to the failure are what a user wants to look at.
+  if (settleSeries.length) result.settleSeries = settleSeries;
   await scanScenarioKernelLog(env.ops, env.onKernelLog, result);
   if (result.verdict === 'fail') result.caughtBy = caughtBy(result.checks.filter((c) => !UNJUDGED_CHECKS.has(c.name)));
   result.durationMs = Date.now() - started;

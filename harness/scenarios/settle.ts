@@ -12,6 +12,7 @@ import type { MemcgFigures } from '../report/summary-types.js';
 import { describeAllocinfoGrowth } from '../verdict/debug-kernel.js';
 import { checkInspector, checkMapsFreed, checkMemcg, checkOptmem, memcgFigures, type Check } from '../verdict/lingering.js';
 import { inspectOwners, type OwnerKind } from './owners.js';
+import { settleSample, startSeries } from './settle-series.js';
 import type { ScenarioContext } from './types.js';
 
 export const SETTLE_INTERVAL_MS = 200;
@@ -47,6 +48,7 @@ export interface Settled {
 export async function waitForSettle(ctx: ScenarioContext, target: SettleTarget, startedAt: number, deadlineMs = ctx.settleDeadlineMs): Promise<Settled> {
   const alive = new Set(target.mapIds);
   let handedBack: DrainFigure | undefined;
+  const series = startSeries(ctx, target.before, target.optmemBaseline, target.mapIds, SETTLE_INTERVAL_MS, deadlineMs);
   for (;;) {
     for (const id of [...alive]) if (!(await ctx.ops.mapAlive(id))) alive.delete(id);
     const undrained = await takeReading(ctx.ops, ctx.cgroup, target.optmemBaseline !== null);
@@ -55,6 +57,7 @@ export async function waitForSettle(ctx: ScenarioContext, target: SettleTarget, 
     const inspector = target.inspect ? await inspectOwners(ctx, target.inspect.kind) : undefined;
     const linked = inspector && target.inspect ? [checkInspector(inspector, target.mapIds, target.inspect.allGone)] : [];
     const exact = [...freed, ...linked];
+    series?.samples.push(settleSample(undrained, startedAt, target.optmemBaseline, target.mapIds, alive.size, inspector));
     const last = Date.now() - startedAt >= deadlineMs;
     if (!exact.every((c) => c.ok) && !last) {
       await sleep(SETTLE_INTERVAL_MS);
@@ -65,6 +68,8 @@ export async function waitForSettle(ctx: ScenarioContext, target: SettleTarget, 
     const checks = [...freed, ...checkMemcg(target.before, after, ctx.tolerance), ...linked];
     const elapsed = Date.now() - startedAt;
     const memcg = memcgFigures(target.before, after, ctx.tolerance, handedBack, undrained);
+    series?.samples.push(settleSample(after, startedAt, target.optmemBaseline, target.mapIds, alive.size, inspector));
+    if (series && checks.every((c) => c.ok)) series.settleMs = elapsed;
     if (checks.every((c) => c.ok)) return { after, settleMs: elapsed, checks, inspector, memcg };
     if (elapsed >= deadlineMs) {
       const still = checks.map((c) => (c.ok ? c : { ...c, message: `${c.message}, still after ${(deadlineMs / 1000).toFixed(0)} s` }));

@@ -1,5 +1,5 @@
 import type { RaceCoverageSummary } from '../counters/race-coverage.js';
-import type { CounterSnapshot, InspectorCounts, MemcgFigures } from '../report/summary-types.js';
+import type { CounterSnapshot, InspectorCounts, MemcgFigures, SettleSeries } from '../report/summary-types.js';
 import type { Check, Tolerance } from '../verdict/lingering.js';
 import type { Family, Fault } from './faults.js';
 import type { GuestOps } from './guest-ops.js';
@@ -27,6 +27,8 @@ export interface ScenarioContext {
   requireRace?: boolean;
   /** Debug kernels with /proc/allocinfo: read it with the baseline, and after when memcg fails. */
   allocinfo?: boolean;
+  /** When given, every settle wait appends its readings here (summary.json `settleSeries`). */
+  settleSeries?: SettleSeries[];
 }
 
 /** What a scenario measured; the runner adds the verdict, kernel log and timing. */
