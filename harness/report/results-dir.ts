@@ -5,6 +5,8 @@
  */
 import { mkdirSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { renderMultiReport, renderRunReport } from './html/run-report.js';
+import type { MultiSummary } from './multi-summary.js';
 import type { Summary } from './summary-types.js';
 import { summaryToTap } from './tap.js';
 import { summaryToJUnit } from './junit.js';
@@ -76,11 +78,18 @@ function writeAtomic(path: string, make: () => string): boolean {
 }
 
 /**
- * Writes summary.json (2-space JSON), results.tap and junit.xml into the run directory. Never
- * throws, whatever state the Summary is in: each file is attempted on its own.
+ * Writes summary.json (2-space JSON), results.tap, junit.xml and report.html (charts, see
+ * html/run-report.ts) into the run directory. Never throws, whatever state the Summary is in:
+ * each file is attempted on its own.
  */
 export function writeRunReport(run: RunDir, s: Summary): void {
   writeAtomic(join(run.dir, 'summary.json'), () => JSON.stringify(s, null, 2) + '\n');
   writeAtomic(join(run.dir, 'results.tap'), () => summaryToTap(s));
   writeAtomic(join(run.dir, 'junit.xml'), () => summaryToJUnit(s));
+  writeAtomic(join(run.dir, 'report.html'), () => renderRunReport(s));
+}
+
+/** report.html of a multi-kernel run (the kernels side by side); never throws. */
+export function writeMultiReport(dir: string, m: MultiSummary): boolean {
+  return writeAtomic(join(dir, 'report.html'), () => renderMultiReport(m));
 }

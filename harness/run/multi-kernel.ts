@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { buildGrid, gridDifferences, worstExitCode, type LabelledRun } from '../report/compare.js';
 import { renderDifferences, renderGrid } from '../report/compare-table.js';
 import type { MultiRun, MultiSummary } from '../report/multi-summary.js';
-import { createRunDir } from '../report/results-dir.js';
+import { createRunDir, writeMultiReport } from '../report/results-dir.js';
 import type { Summary } from '../report/summary-types.js';
 import { selectScenarios } from '../scenarios/registry.js';
 import { onAbort } from '../util/children.js';
@@ -43,12 +43,13 @@ export function renderMultiReport(m: MultiSummary): string {
   return out.join('\n');
 }
 
-/** Writes results/<start time>-multi/{summary.json,comparison.txt}. Synchronous: it runs from exit paths. */
+/** Writes results/<start time>-multi/{summary.json,comparison.txt,report.html}. Synchronous: it runs from exit paths. */
 function writeMulti(m: MultiSummary, started: Date): string {
   const run = createRunDir(resultsRoot, 'multi', started);
   m.resultsDir = run.dir;
   writeFileSync(join(run.dir, 'summary.json'), JSON.stringify(m, null, 2) + '\n');
   writeFileSync(join(run.dir, 'comparison.txt'), renderMultiReport(m) + '\n');
+  writeMultiReport(run.dir, m);
   return run.dir;
 }
 
