@@ -6,6 +6,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { compareCommand } from './run/compare.js';
+import { trendCommand } from './run/trend.js';
 import { multiKernelTest } from './run/multi-kernel.js';
 import { bisectCommands } from './bisect/cli-bisect.js';
 import { kernelCommand } from './build/cli-kernel.js';
@@ -152,6 +153,7 @@ await yargs(hideBin(process.argv))
   .command(selftestsCommand(fail))
   .command(bisectCommands(fail))
   .command(shellCommandModule(fail))
+  .command(trendCommand(fail))
   .demandCommand(1, 'name a command, e.g. vm-test')
   .strict()
   .fail((msg, err) => {

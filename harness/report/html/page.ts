@@ -31,6 +31,11 @@ table { border-collapse: collapse; margin: 6px 0 10px; }
 th, td { text-align: left; padding: 3px 10px 3px 0; vertical-align: top; border-bottom: 1px solid #eef0f3; }
 th { font-weight: 600; color: var(--muted); }
 td.name { white-space: nowrap; }
+table.matrix td, table.matrix th.night { text-align: center; padding: 3px 5px; }
+table.matrix th.night { font-size: 11.5px; white-space: nowrap; }
+table.matrix td.name { text-align: left; }
+table.matrix td.regressed { outline: 2px solid var(--fail); outline-offset: -2px; }
+ul.changes { padding-left: 18px; }
 td.num, th.num { text-align: right; padding-right: 14px; font-variant-numeric: tabular-nums; }
 .badge { display: inline-block; min-width: 44px; text-align: center; font-size: 11.5px; font-weight: 700; letter-spacing: .03em; padding: 1px 6px; border-radius: 3px; color: #fff; }
 .v-pass { background: var(--pass); } .v-fail { background: var(--fail); } .v-error { background: var(--error); } .v-skip { background: var(--skip); }
