@@ -171,7 +171,7 @@ export function renderChart(spec: ChartSpec): string {
   // Series: a line through the points, then the points (each a <circle class="pt"> with its title).
   for (const s of spec.series) {
     const pts = s.points.filter((p) => Number.isFinite(p.x) && (p.never || Number.isFinite(p.y)));
-    const at = (p: ChartPoint): [number, number] => [sx(p.x), p.never ? MARGIN.top : clampY(p.y)];
+    const at = (p: ChartPoint): [number, number] => [sx(p.x), p.never ? MARGIN.top + 7 : clampY(p.y)];
     const drawn = pts.filter((p) => !p.never);
     const d = drawn.map((p, i) => `${i === 0 ? 'M' : 'L'}${r1(at(p)[0])},${r1(at(p)[1])}`).join('');
     const g: string[] = [];

@@ -30,7 +30,7 @@ pre { background: #f6f8fa; padding: 8px; overflow-x: auto; white-space: pre-wrap
 table { border-collapse: collapse; margin: 6px 0 10px; }
 th, td { text-align: left; padding: 3px 10px 3px 0; vertical-align: top; border-bottom: 1px solid #eef0f3; }
 th { font-weight: 600; color: var(--muted); }
-td.name { white-space: nowrap; }
+td.name, td.mono { white-space: nowrap; }
 table.matrix td, table.matrix th.night { text-align: center; padding: 3px 5px; }
 table.matrix th.night { font-size: 11.5px; white-space: nowrap; }
 table.matrix td.name { text-align: left; }

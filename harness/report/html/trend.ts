@@ -128,7 +128,8 @@ function metricChart(scenario: string, m: Metric, nights: readonly Night[], kern
     title: m.title,
     yUnit: m.unit,
     x: { min: -0.5, max: Math.max(0.5, nights.length - 0.5) },
-    y: domainOf(values, [0]),
+    // Room at the top for the "never" row above the highest figure.
+    y: domainOf(values, [0], series.some((x) => x.points.some((p) => p.never)) ? 0.18 : 0.08),
     xTicks: nights.map((n, i) => ({ x: i, label: shortDate(n.startedAt), sub: shortCommit(n.commit) })),
     series,
     markers,
