@@ -8,6 +8,8 @@
 #  3. vm-test --kernel TREE --sizes stress --with-selftests (the scenarios, then the tree's local
 #     storage selftests in the same boot), its results directory inside results/nightly-<time>/
 #  4. compare with the previous night's summary; exit 1 on a regression, the table in the log
+#  5. trend.html in the night's directory: every night's summary under the results directory
+#     (bpf-harness trend), the newest NIGHTLY_TREND_NIGHTS (default 60)
 #
 # Exit: 0 nothing regressed (or the first night passed), 1 a regression (or the first night
 # failed), 2 the job could not run (bad tree, build failure, setup).
@@ -26,6 +28,7 @@
 #   NIGHTLY_STATE=FILE      last night's summary.json (default: $NIGHTLY_RESULTS/nightly-state/last-summary.json);
 #                           when it is missing, the newest $NIGHTLY_RESULTS/nightly-*/summary.json
 #   NIGHTLY_TIMEOUT=S       seconds vm-test may run (default 21600); NIGHTLY_BUILD_MIN: make's minutes (default 240)
+#   NIGHTLY_TREND_NIGHTS=N  nights trend.html shows (default 60)
 #   NIGHTLY_BOOT_DEADLINE=S, NIGHTLY_SETTLE_DEADLINE=S   vm-test's (default 900 and 120: a KASAN kernel under TCG is slow)
 set -uo pipefail
 
@@ -138,6 +141,8 @@ else
 	echo "no previous night: this run is the baseline (vm-test exit $vmrc)" >"$NIGHT/comparison.txt"
 	((vmrc == 0)) || rc=1
 fi
+# 5. The trend across nights (a page; it never changes the exit status).
+"${CLI[@]}" trend "$RESULTS" --out "$NIGHT/trend.html" --last "${NIGHTLY_TREND_NIGHTS:-60}" || say "trend.html could not be written (see above)"
 # The next night compares with this one.
 mkdir -p "$(dirname "$STATE")" && cp "$NIGHT/summary.json" "$STATE.tmp" && mv "$STATE.tmp" "$STATE"
 say "exit $rc"

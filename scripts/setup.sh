@@ -24,6 +24,11 @@ PACKAGES=(qemu-system-x86 openssh-server openssh-client xz-utils busybox-static 
 if [ "${BPF_HARNESS_SETUP_SELFTESTS:-0}" = 1 ]; then
 	PACKAGES+=(clang-19 llvm-19 pkg-config)
 fi
+# BPF_HARNESS_SETUP_BROWSER=1 (npm test): a headless chromium opens the report and trend pages
+# in test/report/browser.test.ts. Not for vm-test: the pages need no browser to be written.
+if [ "${BPF_HARNESS_SETUP_BROWSER:-0}" = 1 ]; then
+	PACKAGES+=(chromium)
+fi
 
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then

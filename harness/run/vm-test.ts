@@ -317,5 +317,6 @@ function report(summary: Summary, run: RunDir, opts: VmTestOptions, log: (line: 
     log(renderTable(summary, { color: process.stdout.isTTY === true }));
   }
   log(`results: ${run.dir}`);
+  log(`report: ${join(run.dir, 'report.html')}`);
   if (summary.exitCode !== 0) log(`repeat with: ${summary.repeat}`);
 }

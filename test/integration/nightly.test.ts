@@ -40,7 +40,7 @@ t.test('two nights: the tree is pulled, the second night is compared with the fi
   const nights1 = readdirSync(results).filter((n) => n.startsWith('nightly-2'));
   t.equal(nights1.length, 1);
   const n1 = join(results, nights1[0]!);
-  for (const f of ['summary.json', 'nightly.log', 'comparison.txt', 'tree-commit.txt']) t.ok(existsSync(join(n1, f)), f);
+  for (const f of ['summary.json', 'nightly.log', 'comparison.txt', 'tree-commit.txt', 'trend.html']) t.ok(existsSync(join(n1, f)), f);
   t.ok(readdirSync(n1).some((n) => /-debian-7\.3$/.test(n)), "the run's results directory is inside the night's");
   t.ok(existsSync(join(results, 'nightly-state', 'last-summary.json')), 'the state file points the next night at this one');
 
@@ -55,6 +55,10 @@ t.test('two nights: the tree is pulled, the second night is compared with the fi
   const n2 = join(results, readdirSync(results).filter((n) => n.startsWith('nightly-2')).sort().pop()!);
   t.match(readFileSync(join(n2, 'comparison.txt'), 'utf8'), /verdict: REGRESSION/);
   t.match(readFileSync(join(n2, 'nightly.log'), 'utf8'), /REGRESSION\s+sk-map-free-live-owners/, 'the table is in the log');
+  const trend = readFileSync(join(n2, 'trend.html'), 'utf8');
+  t.match(trend, /2 nights from/, 'the trend holds both nights');
+  t.match(trend, /<b>REGRESSION<\/b><\/span>: <a href="#t-sk-map-free-live-owners"/, "the trend lists the second night's regression");
+  t.match(trend, new RegExp(git(tree, 'rev-parse', 'HEAD').slice(0, 8)), "with the tree's commit");
 });
 
 t.test('bad input: exit 2 naming the fix', async (t) => {

@@ -93,8 +93,15 @@ for (const [kernel, releasePrefix] of [['debian:7.3', '7.3'], ['debian:6.12', '6
     }
 
     const dir = s.resultsDir ?? '';
-    for (const f of ['summary.json', 'results.tap', 'junit.xml', 'console.log', 'kernel.log', 'agent.jsonl']) {
+    for (const f of ['summary.json', 'results.tap', 'junit.xml', 'report.html', 'console.log', 'kernel.log', 'agent.jsonl']) {
       t.ok(existsSync(join(dir, f)), `${f} written`);
+    }
+    // The settle loop's readings: from the drop to the settled reading, which passed every check.
+    for (const r of s.scenarios) {
+      const waits = r.settleSeries ?? [];
+      t.ok(waits.length > 0 && waits.every((w) => w.samples.length > 0 && w.settleMs !== null), `${r.name}: every settle wait's readings kept`);
+      const last = waits.at(-1)?.samples.at(-1);
+      t.equal(last?.mapsAlive, 0, `${r.name}: the last reading found the maps freed`);
     }
   });
 }

@@ -8,6 +8,7 @@ import { summaryToTap } from '../../harness/report/tap.js';
 import { summaryToJUnit } from '../../harness/report/junit.js';
 import { renderTable } from '../../harness/report/table.js';
 import { createRunDir, sanitiseTag, writeRunReport } from '../../harness/report/results-dir.js';
+import { renderRunReport } from '../../harness/report/html/run-report.js';
 
 const snap = (memcg: number, slab: number, optmem?: number) => ({
   memcgCurrent: memcg,
@@ -207,13 +208,14 @@ t.test('createRunDir and the latest link', async (t) => {
   t.equal(sanitiseTag('x'.repeat(200)).length, 64);
 });
 
-t.test('writeRunReport writes three files, atomically, and never throws', async (t) => {
+t.test('writeRunReport writes four files, atomically, and never throws', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'bpfh-results-'));
   t.teardown(() => rmSync(root, { recursive: true, force: true }));
   const run = createRunDir(root, 'k');
   const s = summary();
   writeRunReport(run, s);
-  t.same(readdirSync(run.dir).sort(), ['junit.xml', 'results.tap', 'summary.json']);
+  t.same(readdirSync(run.dir).sort(), ['junit.xml', 'report.html', 'results.tap', 'summary.json']);
+  t.equal(readFileSync(join(run.dir, 'report.html'), 'utf8'), renderRunReport(s));
   const json = readFileSync(join(run.dir, 'summary.json'), 'utf8');
   t.same(JSON.parse(json), s);
   t.match(json, /^\{\n {2}"version": 1,/, '2-space JSON');
@@ -226,6 +228,7 @@ t.test('writeRunReport writes three files, atomically, and never throws', async 
   const tap = await parseTap(readFileSync(join(run.dir, 'results.tap'), 'utf8'));
   t.equal(tap.ok, false);
   t.same(checkXml(readFileSync(join(run.dir, 'junit.xml'), 'utf8')), []);
+  t.match(readFileSync(join(run.dir, 'report.html'), 'utf8'), /The run ended early: SIGINT[\s\S]*half/, 'an aborted run has a report saying so');
 
   // Unserialisable and unwritable: still no throw, and the other files are written.
   const cyclic = summary() as Summary & { self?: unknown };
