@@ -5,6 +5,7 @@
  * scales so that the curves compare by eye. Accepts partial summaries: it is written from exit
  * paths too (an aborted run has a report).
  */
+import { relative, sep } from 'node:path';
 import { buildGrid, firstClause, type LabelledRun } from '../compare.js';
 import { checksOf, ms, scenariosOf, str, verdictOf } from '../format.js';
 import type { MultiRun, MultiSummary } from '../multi-summary.js';
@@ -128,6 +129,12 @@ export function renderRunReport(s: Partial<Summary>): string {
 
 // ---- several kernels ----
 
+/** The kernel's own report.html, relative to the multi directory (both live under results/). */
+function ownReport(m: Partial<MultiSummary>, r: MultiRun): string {
+  if (!m.resultsDir || !r.resultsDir) return '';
+  return ` <a class="note" href="${esc(relative(m.resultsDir, r.resultsDir).split(sep).map(encodeURIComponent).join('/'))}/report.html">its own report</a>`;
+}
+
 function label(r: MultiRun): string {
   const release = r.summary?.kernel?.release;
   return r.kernel.includes('/') && release ? release : r.kernel;
@@ -148,14 +155,14 @@ function multiGrid(runs: readonly LabelledRun[], selftests: boolean): string {
 }
 
 /** One chart per kernel for the same wait and panel, on one x and one y scale. */
-function sideBySide(scenario: string, runs: readonly LabelledRun[], width: number): string {
+function sideBySide(scenario: string, runs: readonly LabelledRun[], width: number, links: readonly string[]): string {
   const results = runs.map((r) => scenariosOf(r.summary).find((x) => x.name === scenario));
   const cols = runs.length;
   const parts: string[] = [`<section id="${anchor('s-', scenario)}">`, `<h2>${esc(scenario)}</h2>`];
   parts.push(`<div class="side" style="grid-template-columns: repeat(${cols}, ${width}px)">`);
   runs.forEach((r, i) => {
     const res = results[i];
-    parts.push(`<div class="col-head">${esc(r.label)} ${res ? badge(verdictOf(res)) : '<span class="note">not run</span>'}</div>`);
+    parts.push(`<div class="col-head">${esc(r.label)} ${res ? badge(verdictOf(res)) : '<span class="note">not run</span>'}${links[i] ?? ''}</div>`);
   });
   results.forEach((res) => parts.push(`<div>${res ? reasonLine(res) + checksBlock(res) : ''}</div>`));
   const panelsPerKernel: Panel[][][] = results.map((res, k) => seriesOf(res ?? {}).map((w, i) => waitPanels(w, `k${k + 1}-${anchor('', scenario)}-w${i + 1}`)));
@@ -179,8 +186,10 @@ function sideBySide(scenario: string, runs: readonly LabelledRun[], width: numbe
 }
 
 export function renderMultiReport(m: Partial<MultiSummary>): string {
-  const runs: LabelledRun[] = (Array.isArray(m.runs) ? m.runs : []).filter((r): r is MultiRun & { summary: Summary } => !!r && r.summary !== null && typeof r.summary === 'object').map((r) => ({ label: label(r), summary: r.summary }));
-  const width = Math.max(300, Math.min(420, Math.floor(1600 / Math.max(1, runs.length)) - 24));
+  const kept = (Array.isArray(m.runs) ? m.runs : []).filter((r): r is MultiRun & { summary: Summary } => !!r && r.summary !== null && typeof r.summary === 'object');
+  const runs: LabelledRun[] = kept.map((r) => ({ label: label(r), summary: r.summary }));
+  const links = kept.map((r) => ownReport(m, r));
+  const width = Math.max(300, Math.min(600, Math.floor(1600 / Math.max(1, runs.length)) - 24));
   const scenarios = buildGrid(runs).rows.filter((row) => row.cells.some((c) => !c.selftest && c.verdict !== 'missing')).map((row) => row.scenario);
   const errors = (m.runs ?? []).filter((r) => r.error).map((r) => `<div class="banner">${esc(r.kernel)}: ended early (exit ${esc(r.exitCode)}): ${esc(r.error)}</div>`);
   const body = [
@@ -190,7 +199,7 @@ export function renderMultiReport(m: Partial<MultiSummary>): string {
     ...errors,
     multiGrid(runs, false),
     scenarios.length ? LEGEND : '',
-    ...scenarios.map((sc) => sideBySide(sc, runs, width)),
+    ...scenarios.map((sc) => sideBySide(sc, runs, width, links)),
     multiGrid(runs, true),
     repeatBlock(m.repeat),
   ];
