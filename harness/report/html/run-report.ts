@@ -48,7 +48,7 @@ function verdictTable(results: readonly Result[]): string {
     .map((r) => {
       const name = str(r.name);
       // The first clause only: the full reason is in the scenario's section, linked.
-      return `<tr><td class="name"><a href="#${anchor('s-', name)}">${esc(name)}</a></td><td>${badge(verdictOf(r))}</td><td class="num">${esc(settleText(r))}</td><td>${esc(firstClause(r.reason ?? ''))}</td></tr>`;
+      return `<tr><td class="name"><a href="#${anchor('s-', name)}">${esc(name)}</a></td><td>${badge(verdictOf(r))}</td><td class="num">${esc(settleText(r))}</td><td>${esc(verdictOf(r) === 'pass' ? (r.reason ?? '') : firstClause(r.reason ?? ''))}</td></tr>`;
     });
   if (rows.length === 0) return '';
   return `<table class="verdicts"><thead><tr><th>scenario</th><th>verdict</th><th class="num">reclaim</th><th>reason</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
@@ -83,7 +83,7 @@ function scenarioSection(r: Result, idPrefix: string): string {
   const waits = seriesOf(r);
   const parts = [`<section id="${anchor('s-', name)}">`, `<h2>${badge(verdictOf(r))} ${esc(name)}</h2>`, reasonLine(r), scenarioFacts(r), checksBlock(r)];
   if (r.kernelLog?.length) parts.push(`<pre>${esc(r.kernelLog.join('\n'))}</pre>`);
-  if (waits.length === 0) parts.push(`<p class="note">No settle readings were recorded for this scenario.</p>`);
+  if (waits.length === 0) parts.push(`<p class="note">No settle readings in this summary: written before they were kept, or the scenario ended before its settle wait.</p>`);
   waits.forEach((w, i) => {
     parts.push(`<h3>${esc(waitHeading(w, i, waits.length))}</h3>`);
     parts.push(`<div class="charts">${waitPanels(w, `${idPrefix}${anchor('', name)}-w${i + 1}`).map((p) => renderChart(p.spec)).join('\n')}</div>`);
