@@ -8,8 +8,9 @@
 #  3. vm-test --kernel TREE --sizes stress --with-selftests (the scenarios, then the tree's local
 #     storage selftests in the same boot), its results directory inside results/nightly-<time>/
 #  4. compare with the previous night's summary; exit 1 on a regression, the table in the log
-#  5. trend.html in the night's directory: every night's summary under the results directory
-#     (bpf-harness trend), the newest NIGHTLY_TREND_NIGHTS (default 60)
+#  5. trend.html in the night's directory (bpf-harness trend): the nights under the results
+#     directory and those kept beside the state file (nightly-state/history/), the newest
+#     NIGHTLY_TREND_NIGHTS (default 60)
 #
 # Exit: 0 nothing regressed (or the first night passed), 1 a regression (or the first night
 # failed), 2 the job could not run (bad tree, build failure, setup).
@@ -141,8 +142,14 @@ else
 	echo "no previous night: this run is the baseline (vm-test exit $vmrc)" >"$NIGHT/comparison.txt"
 	((vmrc == 0)) || rc=1
 fi
-# 5. The trend across nights (a page; it never changes the exit status).
-"${CLI[@]}" trend "$RESULTS" --out "$NIGHT/trend.html" --last "${NIGHTLY_TREND_NIGHTS:-60}" || say "trend.html could not be written (see above)"
+# 5. The trend across nights (a page; it never changes the exit status). Each night's summary
+# and commit are also kept beside the state file, the newest NIGHTLY_TREND_NIGHTS of them: CI
+# caches that directory while the night directories leave as artifacts.
+keep="${NIGHTLY_TREND_NIGHTS:-60}"
+hist="$(dirname "$STATE")/history"
+mkdir -p "$hist/nightly-$STAMP" && cp "$NIGHT/summary.json" "$hist/nightly-$STAMP/" && { [[ ! -f "$NIGHT/tree-commit.txt" ]] || cp "$NIGHT/tree-commit.txt" "$hist/nightly-$STAMP/"; }
+ls -1d "$hist"/nightly-2* 2>/dev/null | sort | head -n "-$keep" | xargs -r rm -rf
+"${CLI[@]}" trend "$hist" "$RESULTS" --out "$NIGHT/trend.html" --last "$keep" || say "trend.html could not be written (see above)"
 # The next night compares with this one.
 mkdir -p "$(dirname "$STATE")" && cp "$NIGHT/summary.json" "$STATE.tmp" && mv "$STATE.tmp" "$STATE"
 say "exit $rc"

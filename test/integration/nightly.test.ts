@@ -56,7 +56,8 @@ t.test('two nights: the tree is pulled, the second night is compared with the fi
   t.match(readFileSync(join(n2, 'comparison.txt'), 'utf8'), /verdict: REGRESSION/);
   t.match(readFileSync(join(n2, 'nightly.log'), 'utf8'), /REGRESSION\s+sk-map-free-live-owners/, 'the table is in the log');
   const trend = readFileSync(join(n2, 'trend.html'), 'utf8');
-  t.match(trend, /2 nights from/, 'the trend holds both nights');
+  t.match(trend, /2 nights from/, 'the trend holds both nights, once each (results/ and the history beside the state)');
+  t.equal(readdirSync(join(results, 'nightly-state', 'history')).length, 2, 'each night kept beside the state file');
   t.match(trend, /<b>REGRESSION<\/b><\/span>: <a href="#t-sk-map-free-live-owners"/, "the trend lists the second night's regression");
   t.match(trend, new RegExp(git(tree, 'rev-parse', 'HEAD').slice(0, 8)), "with the tree's commit");
 });

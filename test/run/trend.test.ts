@@ -38,6 +38,10 @@ t.test('a directory of nights: its nightly-* directories, by start time, the com
   t.same(got.map((n) => n.startedAt), [...got.map((n) => n.startedAt)].sort(), 'ordered by start time, not by directory name');
   t.equal(got.find((n) => n.path.includes('nightly-20261201'))?.commit, 'abc123 bpf: a subject');
   t.equal(loadNights([root], 2).length, 2, '--last keeps the newest');
+  const copy = join(root, 'nightly-state', 'history', 'nightly-20261201-020000');
+  mkdirSync(copy, { recursive: true });
+  copyFileSync(join(root, 'nightly-20261201-020000', 'summary.json'), join(copy, 'summary.json'));
+  t.equal(loadNights([join(root, 'nightly-state', 'history'), root], 60).length, 3, 'a night given twice counts once');
   t.same(loadNights([root], 2).map((n) => n.startedAt), got.slice(1).map((n) => n.startedAt));
 });
 
