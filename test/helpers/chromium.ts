@@ -169,7 +169,22 @@ export class Chromium {
     } catch {
       /* already gone */
     }
-    if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
-    rmSync(this.profile, { recursive: true, force: true });
+    // The profile is still being written until the process is gone.
+    if (!(await this.exited(5000))) {
+      this.proc.kill('SIGKILL');
+      await this.exited(5000);
+    }
+    rmSync(this.profile, { recursive: true, force: true, maxRetries: 5 });
+  }
+
+  private exited(ms: number): Promise<boolean> {
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      this.proc.once('exit', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
   }
 }

@@ -59,8 +59,8 @@ function checksBlock(r: Result): string {
   if (checks.length === 0) return '';
   const failed = checks.filter((c) => !c.ok).length;
   const rows = checks.map((c) => `<tr><td class="${c.ok ? 'ok' : 'bad'}">${c.ok ? 'ok' : 'FAILED'}</td><td class="mono">${esc(c.name)}</td><td>${esc(c.message)}</td></tr>`).join('');
-  // Failed checks are open: the reason is what a reader came for.
-  return `<details${failed ? ' open' : ''}><summary>${checks.length} checks, ${failed} failed</summary><table>${rows}</table></details>`;
+  // Closed: the reason above already says what failed; the table is for the whole picture.
+  return `<details><summary>${checks.length} checks, ${failed} failed${failed ? ' (their messages are the reason above)' : ''}</summary><table>${rows}</table></details>`;
 }
 
 function scenarioFacts(r: Result): string {
@@ -83,6 +83,7 @@ function scenarioSection(r: Result, idPrefix: string): string {
   const waits = seriesOf(r);
   const parts = [`<section id="${anchor('s-', name)}">`, `<h2>${badge(verdictOf(r))} ${esc(name)}</h2>`, reasonLine(r), scenarioFacts(r), checksBlock(r)];
   if (r.kernelLog?.length) parts.push(`<pre>${esc(r.kernelLog.join('\n'))}</pre>`);
+  // The curves right under the verdict: the checks' table stays folded above them.
   if (waits.length === 0) parts.push(`<p class="note">No settle readings in this summary: written before they were kept, or the scenario ended before its settle wait.</p>`);
   waits.forEach((w, i) => {
     parts.push(`<h3>${esc(waitHeading(w, i, waits.length))}</h3>`);
