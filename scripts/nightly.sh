@@ -149,7 +149,7 @@ keep="${NIGHTLY_TREND_NIGHTS:-60}"
 hist="$(dirname "$STATE")/history"
 mkdir -p "$hist/nightly-$STAMP" && cp "$NIGHT/summary.json" "$hist/nightly-$STAMP/" && { [[ ! -f "$NIGHT/tree-commit.txt" ]] || cp "$NIGHT/tree-commit.txt" "$hist/nightly-$STAMP/"; }
 ls -1d "$hist"/nightly-2* 2>/dev/null | sort | head -n "-$keep" | xargs -r rm -rf
-"${CLI[@]}" trend "$hist" "$RESULTS" --out "$NIGHT/trend.html" --last "$keep" || say "trend.html could not be written (see above)"
+"${CLI[@]}" trend "$RESULTS" "$hist" --out "$NIGHT/trend.html" --last "$keep" || say "trend.html could not be written (see above)"
 # The next night compares with this one.
 mkdir -p "$(dirname "$STATE")" && cp "$NIGHT/summary.json" "$STATE.tmp" && mv "$STATE.tmp" "$STATE"
 say "exit $rc"

@@ -61,8 +61,9 @@ export function loadNights(dirs: readonly string[], last: number): Night[] {
   const files = [...new Set(dirs.flatMap(summaryFiles).map((f) => resolve(f)))];
   // The same night may be given twice (a night directory and its copy kept beside the nightly
   // state): one start time is one run.
-  const seen = new Set<string>();
-  const nights = files.map(loadNight).filter((n) => n.runs.length > 0 && !seen.has(n.startedAt) && seen.add(n.startedAt) !== undefined);
+  const byStart = new Map<string, Night>();
+  for (const n of files.map(loadNight)) if (n.runs.length > 0 && !byStart.has(n.startedAt)) byStart.set(n.startedAt, n);
+  const nights = [...byStart.values()];
   if (nights.length === 0) throw new SetupError(`${dirs.join(' ')}: no night got as far as a summary with a kernel; give nights whose vm-test booted`);
   nights.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
   return nights.slice(-last);
