@@ -22,10 +22,18 @@ function kernelPart(c: CounterSnapshot): number {
 const KiB = (n: number): number => Math.round((n / 1024) * 10) / 10;
 const ms = (t: number): string => (t < 10_000 ? `${Math.round(t)} ms` : `${(t / 1000).toFixed(1)} s`);
 
+/**
+ * A wait that neither settled nor ran to its deadline: the scenario stopped in it (an agent call
+ * failed, the scenario's own deadline): the readings end early.
+ */
+function stoppedEarly(w: SettleSeries): boolean {
+  return w.settleMs === null && (w.samples.at(-1)?.t ?? 0) < w.deadlineMs - 2 * w.intervalMs;
+}
+
 /** The end of the x axis: the last reading, the settle moment or the deadline, whichever is last. */
 function xEnd(w: SettleSeries): number {
   const last = w.samples.at(-1)?.t ?? 0;
-  return Math.max(last, w.settleMs ?? 0, w.settleMs === null ? w.deadlineMs : 0, 1);
+  return Math.max(last, w.settleMs ?? 0, w.settleMs === null && !stoppedEarly(w) ? w.deadlineMs : 0, 1);
 }
 
 /** Drop at 0; the first reading with every map freed; settled, or the deadline. */
@@ -34,6 +42,7 @@ export function waitMarkers(w: SettleSeries): ChartMarker[] {
   const freed = w.samples.find((s) => s.mapsAlive === 0);
   if (freed && freed.t > 0) markers.push({ x: freed.t, label: `freed by ${ms(freed.t)}`, kind: 'freed' });
   if (w.settleMs !== null) markers.push({ x: w.settleMs, label: `settled ${ms(w.settleMs)}`, kind: 'settled' });
+  else if (stoppedEarly(w)) markers.push({ x: w.samples.at(-1)?.t ?? 0, label: 'readings stop', kind: 'deadline' });
   else markers.push({ x: w.deadlineMs, label: `deadline ${ms(w.deadlineMs)}`, kind: 'deadline' });
   return markers;
 }
@@ -99,6 +108,9 @@ export function waitPanels(w: SettleSeries, id: string): Panel[] {
 /** One line saying what the wait was: which maps, how many readings, how it ended. */
 export function waitHeading(w: SettleSeries, index: number, count: number): string {
   const maps = `map${w.mapIds.length > 1 ? 's' : ''} ${w.mapIds.join(', ')}`;
-  const end = w.settleMs !== null ? `settled after ${ms(w.settleMs)}` : `not settled by the ${ms(w.deadlineMs)} deadline`;
+  const end =
+    w.settleMs !== null ? `settled after ${ms(w.settleMs)}`
+    : stoppedEarly(w) ? `readings stop ${ms(w.samples.at(-1)?.t ?? 0)} after the drop, before the ${ms(w.deadlineMs)} deadline (the scenario stopped: see its reason)`
+    : `not settled by the ${ms(w.deadlineMs)} deadline`;
   return `${count > 1 ? `wait ${index + 1} of ${count}: ` : ''}${maps} dropped, ${end} (${w.samples.length} reading${w.samples.length === 1 ? '' : 's'}, every ${w.intervalMs} ms)`;
 }
