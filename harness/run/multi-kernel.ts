@@ -106,6 +106,7 @@ export async function multiKernelTest(opts: MultiKernelOptions): Promise<number>
     if (opts.json) process.stdout.write(JSON.stringify(m, null, 2) + '\n');
     else log(`\n${renderMultiReport(m)}`);
     log(`combined results: ${dir}`);
+    log(`report: ${join(dir, 'report.html')}`);
     if (m.exitCode !== 0) log(`repeat with: ${m.repeat}`);
   }
   return m.exitCode;
