@@ -83,5 +83,9 @@ t.test('vm-test --kernels debian:6.12,debian:7.3, one scenario, for real', async
     t.ok(existsSync(join(run.resultsDir ?? '', 'summary.json')), `${run.kernel} has its own results directory`);
   }
   t.match(readFileSync(join(combined, 'comparison.txt'), 'utf8'), /debian:7\.3\s+PASS/);
+  t.match(r.stdout, new RegExp(`report: ${join(combined, 'report.html').replace(/[.]/g, '\\.')}`), 'the combined report is named');
+  const html = readFileSync(join(combined, 'report.html'), 'utf8');
+  t.match(html, /id="k1-sk-map-free-live-owners-w1-memcg"[\s\S]*id="k2-sk-map-free-live-owners-w1-memcg"/, "each kernel's settle chart, side by side");
+  for (const run of m.runs) t.ok(existsSync(join(run.resultsDir ?? '', 'report.html')), `${run.kernel} has its own report.html`);
   t.match(m.repeat, /--kernels debian:6\.12,debian:7\.3 --sizes small --seed 7 --scenario sk-map-free-live-owners/);
 });
