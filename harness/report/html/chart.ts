@@ -181,7 +181,10 @@ export function renderChart(spec: ChartSpec): string {
       const fill = p.verdict ? ` class="pt p-${esc(p.verdict)}"` : ` class="pt" fill="${esc(s.color)}"`;
       g.push(`<circle${fill} cx="${r1(x)}" cy="${r1(y)}" r="${p.verdict ? 4 : 3}"><title>${esc(p.title)}</title></circle>`);
       if (p.ring) g.push(`<circle class="ring" cx="${r1(x)}" cy="${r1(y)}" r="8"><title>${esc(p.title)}</title></circle>`);
-      if (p.never) g.push(`<text class="never" x="${r1(x + 6)}" y="${r1(y + 4)}">never</text>`);
+      if (p.never) {
+        const right = x + 40 > W - MARGIN.right;
+        g.push(`<text class="never" x="${r1(right ? x - 7 : x + 7)}" y="${r1(y + 4)}" text-anchor="${right ? 'end' : 'start'}">never</text>`);
+      }
     }
     parts.push(`<g class="series" data-series="${esc(s.name)}" data-points="${pts.length}">${g.join('')}</g>`);
   }

@@ -134,7 +134,8 @@ function metricChart(scenario: string, m: Metric, nights: readonly Night[], kern
     series,
     markers,
     baseline: m.key === 'residue' ? { y: 0, label: 'baseline' } : undefined,
-    width: Math.max(360, Math.min(760, 120 + nights.length * 46)),
+    // About 66 px a night, so that each night's date fits under it up to a dozen nights.
+    width: Math.max(380, Math.min(900, 110 + nights.length * 66)),
   });
 }
 
@@ -189,7 +190,7 @@ export function renderTrend(nights: readonly Night[]): string {
     return [
       `<section id="${anchor(sc)}">`,
       `<h2>${latest ? badge(verdictOf(latest)) : ''} ${esc(sc)}</h2>`,
-      latest ? `<p class="reason${verdictOf(latest) === 'pass' || verdictOf(latest) === 'skip' ? '' : ' bad'}">latest night: ${esc(firstClause(latest.reason ?? ''))}</p>` : '',
+      latest ? `<p class="reason${verdictOf(latest) === 'pass' || verdictOf(latest) === 'skip' ? '' : ' bad'}">latest night: ${esc(verdictOf(latest) === 'pass' ? (latest.reason ?? '') : firstClause(latest.reason ?? ''))}</p>` : '',
       charts.length ? `<div class="charts">${charts.join('\n')}</div>` : `<p class="note">A BPF selftest: its verdicts are in the table above.</p>`,
       '</section>',
     ].join('\n');
