@@ -50,6 +50,15 @@ function kernelList(kernel: string[] | undefined, kernels: string | undefined, t
   return list.length ? list : [DEFAULT_KERNEL];
 }
 
+/**
+ * Resolves once stdout has taken everything written so far. To a pipe stdout is asynchronous,
+ * and process.exit drops what is still queued: a --json summary with its settle readings is
+ * hundreds of KB, more than a pipe holds.
+ */
+function stdoutFlushed(): Promise<void> {
+  return new Promise((resolve) => process.stdout.write('', () => resolve()));
+}
+
 function fail(err: unknown): never {
   killAllChildren();
   if (err instanceof GuestError) {
@@ -127,8 +136,10 @@ await yargs(hideBin(process.argv))
         };
         // One kernel keeps the plain path: its --json output is one Summary.
         const code = kernels.length === 1 ? await vmTest({ ...common, kernel: kernels[0]! }) : await multiKernelTest({ ...common, kernels });
+        await stdoutFlushed();
         process.exit(code);
       } catch (err) {
+        await stdoutFlushed();
         fail(err);
       }
     },
