@@ -143,8 +143,8 @@ else
 	((vmrc == 0)) || rc=1
 fi
 # 5. The trend across nights (a page; it never changes the exit status). Each night's summary
-# and commit are also kept beside the state file, the newest NIGHTLY_TREND_NIGHTS of them: CI
-# caches that directory while the night directories leave as artifacts.
+# and commit are also kept beside the state file, the newest NIGHTLY_TREND_NIGHTS of them: a job
+# that keeps only the state directory between nights (a CI cache) still has them.
 keep="${NIGHTLY_TREND_NIGHTS:-60}"
 hist="$(dirname "$STATE")/history"
 mkdir -p "$hist/nightly-$STAMP" && cp "$NIGHT/summary.json" "$hist/nightly-$STAMP/" && { [[ ! -f "$NIGHT/tree-commit.txt" ]] || cp "$NIGHT/tree-commit.txt" "$hist/nightly-$STAMP/"; }
