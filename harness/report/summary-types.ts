@@ -92,6 +92,8 @@ export interface SettleSample {
   /** The inspector: elements linked on the scenario's owners (any map), and those of the freed maps. */
   elements?: number;
   lingeringElements?: number;
+  /** Taken after a drain of the cgroup's per-CPU charge caches (a judged memcg reading). */
+  drained?: boolean;
 }
 
 /** One settle wait: from the drop of mapIds' last reference to settled (settleMs) or the deadline. */

@@ -25,8 +25,8 @@ export function startSeries(ctx: ScenarioContext, before: Reading, optmemBaselin
 }
 
 /** One poll: every counter, the maps not yet freed, the inspector's element counts. */
-export function settleSample(after: Reading, startedAt: number, optmemBaseline: readonly number[] | null, mapIds: readonly number[], mapsAlive: number, inspector?: InspectorReading): SettleSample {
-  const sample: SettleSample = { t: after.at - startedAt, counters: toSnapshot(after, optmemBaseline), mapsAlive };
+export function settleSample(after: Reading, startedAt: number, optmemBaseline: readonly number[] | null, mapIds: readonly number[], mapsAlive: number, inspector?: InspectorReading, drained = false): SettleSample {
+  const sample: SettleSample = { t: after.at - startedAt, counters: toSnapshot(after, optmemBaseline), mapsAlive, ...(drained ? { drained } : {}) };
   if (inspector) {
     sample.elements = inspector.owners.reduce((a, o) => a + o.mapIds.length, 0);
     sample.lingeringElements = ownersHolding(inspector, new Set(mapIds)).elements;

@@ -22,6 +22,8 @@ export interface ChartPoint {
   ring?: boolean;
   /** Drawn at the top edge with "never" beside it: a value that does not exist (never settled). */
   never?: boolean;
+  /** An open circle: a reading of another kind (memcg after a drain of the charge caches). */
+  hollow?: boolean;
 }
 
 export interface ChartSeries {
@@ -178,7 +180,7 @@ export function renderChart(spec: ChartSpec): string {
     if (drawn.length > 1) g.push(`<path class="line" d="${d}" stroke="${esc(s.color)}"${s.dashed ? ' stroke-dasharray="5 3"' : ''} clip-path="url(#${esc(clip)})"/>`);
     for (const p of pts) {
       const [x, y] = at(p);
-      const fill = p.verdict ? ` class="pt p-${esc(p.verdict)}"` : ` class="pt" fill="${esc(s.color)}"`;
+      const fill = p.verdict ? ` class="pt p-${esc(p.verdict)}"` : p.hollow ? ` class="pt hollow" style="fill:#fff;stroke:${esc(s.color)}"` : ` class="pt" fill="${esc(s.color)}"`;
       g.push(`<circle${fill} cx="${r1(x)}" cy="${r1(y)}" r="${p.verdict ? 4 : 3}"><title>${esc(p.title)}</title></circle>`);
       if (p.ring) g.push(`<circle class="ring" cx="${r1(x)}" cy="${r1(y)}" r="8"><title>${esc(p.title)}</title></circle>`);
       if (p.never) {

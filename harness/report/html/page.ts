@@ -65,6 +65,7 @@ svg.chart line.m-settled { stroke: var(--pass); } svg.chart text.m-settled { fil
 svg.chart line.m-deadline, svg.chart line.m-change { stroke: var(--fail); } svg.chart text.m-deadline, svg.chart text.m-change { fill: var(--fail); }
 svg.chart path.line { fill: none; stroke-width: 1.8; stroke-linejoin: round; }
 svg.chart circle.pt { stroke: #fff; stroke-width: .8; }
+svg.chart circle.pt.hollow { stroke-width: 1.6; }
 svg.chart circle.ring { fill: none; stroke: var(--fail); stroke-width: 2; }
 svg.chart .p-pass { fill: var(--pass); } svg.chart .p-fail { fill: var(--fail); } svg.chart .p-error { fill: var(--error); } svg.chart .p-skip { fill: var(--skip); }
 svg.chart text.never { fill: var(--fail); font-weight: 600; }

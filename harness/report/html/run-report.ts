@@ -110,7 +110,7 @@ function repeatBlock(repeat: unknown): string {
   return typeof repeat === 'string' && repeat ? `<h2>Repeat</h2><pre>${esc(repeat)}</pre>` : '';
 }
 
-const LEGEND = `<p class="note">Charts: time runs from the map's last reference drop (0). The settle loop reads every counter every 200 ms until every check passes or the deadline passes. The shaded band is the memcg tolerance (per-CPU charge caches); optmem and the inspector are exact and must come back to the baseline. Hover a point for its value.</p>`;
+const LEGEND = `<p class="note">Charts: time runs from the map's last reference drop (0). The settle loop reads every counter every 200 ms until every check passes or the deadline passes. The shaded band is the memcg tolerance (per-CPU charge caches); optmem and the inspector are exact and must come back to the baseline. An open circle is a reading taken after draining the cgroup's per-CPU charge caches. Hover a point for its value.</p>`;
 
 export function renderRunReport(s: Partial<Summary>): string {
   const results = scenariosOf(s);

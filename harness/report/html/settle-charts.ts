@@ -51,7 +51,12 @@ function line(name: string, color: string, samples: readonly SettleSample[], val
   const points = samples
     .map((s) => ({ s, v: value(s) }))
     .filter((p): p is { s: SettleSample; v: number } => typeof p.v === 'number' && Number.isFinite(p.v))
-    .map(({ s, v }) => ({ x: s.t, y: v, title: `${ms(s.t)} after the drop: ${name} ${v > 0 ? '+' : ''}${v} ${unit}${s.mapsAlive ? ` (${s.mapsAlive} map${s.mapsAlive > 1 ? 's' : ''} not yet freed)` : ''}` }));
+    .map(({ s, v }) => ({
+      x: s.t,
+      y: v,
+      hollow: s.drained === true,
+      title: `${ms(s.t)} after the drop${s.drained ? ', after draining the charge caches' : ''}: ${name} ${v > 0 ? '+' : ''}${v} ${unit}${s.mapsAlive ? ` (${s.mapsAlive} map${s.mapsAlive > 1 ? 's' : ''} not yet freed)` : ''}`,
+    }));
   return { name, color, points, dashed };
 }
 
