@@ -68,7 +68,7 @@ export async function waitForSettle(ctx: ScenarioContext, target: SettleTarget, 
     const checks = [...freed, ...checkMemcg(target.before, after, ctx.tolerance), ...linked];
     const elapsed = Date.now() - startedAt;
     const memcg = memcgFigures(target.before, after, ctx.tolerance, handedBack, undrained);
-    series?.samples.push(settleSample(after, startedAt, target.optmemBaseline, target.mapIds, alive.size, inspector));
+    series?.samples.push(settleSample(after, startedAt, target.optmemBaseline, target.mapIds, alive.size, inspector, true));
     if (series && checks.every((c) => c.ok)) series.settleMs = elapsed;
     if (checks.every((c) => c.ok)) return { after, settleMs: elapsed, checks, inspector, memcg };
     if (elapsed >= deadlineMs) {
