@@ -50,7 +50,7 @@ static const struct verb {
 	{ "map-close", "map,hold", verb_map_close },
 	{ "map-alive", "id", verb_map_alive },
 	{ "race", "rounds,sockets,owners,threads,seed,kind,via,cgroup,tcp,hold,widen,"
-	  "after,pin,drop",
+	  "after,pin,drop,seeded,progs",
 	  verb_race },
 	{ "inspect", "kind,cgroup", verb_inspect },
 	{ "racecov", "", verb_racecov },

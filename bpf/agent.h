@@ -160,6 +160,7 @@ int stgmap_open(struct stgmap *m, const char *bpf_dir, const char *kind,
 		bool small, bool via_prog, const char *cgroup, __u64 token,
 		char *err, size_t errlen);
 void stgmap_close(struct stgmap *m);
+int stgmap_close_progs(struct stgmap *m);
 enum owner_kind stgmap_owner_kind(const struct stgmap *m);
 /* Counts over a set of owners; first_errno is 0 when nothing failed. */
 void stgmap_create_elems(struct stgmap *m, const struct ownerview *o,
@@ -212,6 +213,12 @@ int owner_keep(struct agent *a, enum owner_kind kind, struct sockset *socks,
 struct racecov;
 struct racecov_counts;
 void racecov_free(struct racecov *c);
+int racecov_attach(struct racecov *c, char *err, size_t errlen);
+void racecov_detach(struct racecov *c);
+long racecov_kernel_links(const struct racecov *c);
+void racecov_watch(struct racecov *c, __u32 map_id);
+bool racecov_wait_refs(struct racecov *c, __u32 map_id, long long refs,
+		       unsigned long long timeout_us);
 void racecov_arm(struct racecov *c, bool tracking, __u64 widen_ns);
 __u32 racecov_walking(const struct racecov *c);
 __u32 racecov_destroying(const struct racecov *c);

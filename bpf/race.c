@@ -21,6 +21,8 @@
 #define RACE_MAX_THREADS	64
 /* How long closers wait for the map-free walk before they go on anyway. */
 #define WALK_WAIT_US		(5 * 1000 * 1000)
+/* How long a via=prog round waits for its closed programs' map references. */
+#define PROG_REFS_WAIT_US	(10 * 1000 * 1000)
 /* How long the coverage of the last rounds may take to be final. */
 #define COVERAGE_WAIT_US	(30 * 1000 * 1000)
 
@@ -360,6 +362,25 @@ static void owners_free(struct round_owners *o)
 	cgset_free(&o->cgroups);
 }
 
+/*
+ * progs=first: closes the round's programs and waits until their map
+ * references are gone (a timeout is counted in prog_waits). 0 or -errno.
+ */
+static int round_closes_progs(struct racecov *cov, struct stgmap *map,
+			      size_t *prog_waits)
+{
+	int ret;
+
+	racecov_watch(cov, map->map_id);
+	ret = stgmap_close_progs(map);
+	if (ret)
+		return ret;
+	if (!racecov_wait_refs(cov, map->map_id, 1, PROG_REFS_WAIT_US))
+		(*prog_waits)++;
+	racecov_watch(cov, 0);
+	return 0;
+}
+
 static int parse_kind(const char *kind, enum owner_kind *out)
 {
 	if (!kind || !strcmp(kind, "sk"))
@@ -448,7 +469,8 @@ int verb_race(struct agent *a, struct req *r)
 	unsigned long long rounds, nown, threads, seed, tcp, widen_ns, pin;
 	unsigned long long *map_ids = NULL, *drop_after = NULL;
 	unsigned long long *drop_target_v = NULL;
-	unsigned long long hold, *held_ids = NULL, nheld = 0;
+	unsigned long long hold, *held_ids = NULL, nheld = 0, seeded;
+	long tracer_links = -1;
 	unsigned long long created = 0, failed = 0, close_errors = 0;
 	unsigned long long done = 0;
 	const char *via = arg_str(r, "via");
@@ -456,6 +478,8 @@ int verb_race(struct agent *a, struct req *r)
 	const char *kind = arg_str(r, "kind");
 	const char *after = arg_str(r, "after");
 	const char *drop = arg_str(r, "drop");
+	const char *progs = arg_str(r, "progs");
+	bool progs_first;
 	size_t wait_timeouts = 0;
 	bool after_walk;
 	const char *count_key = arg_str(r, "owners") ? "owners" : "sockets";
@@ -466,7 +490,8 @@ int verb_race(struct agent *a, struct req *r)
 	__u64 t0, race_us = 0;
 	size_t present, absent, errors, c, f;
 	long ncpus = sysconf(_SC_NPROCESSORS_ONLN);
-	bool via_prog;
+	bool via_prog, round_seeded;
+	size_t prog_waits = 0;
 	char err[512];
 	int ret = -1, first_errno;
 
@@ -477,8 +502,12 @@ int verb_race(struct agent *a, struct req *r)
 	    arg_u64(r, "tcp", false, 50, 0, 100, &tcp) ||
 	    arg_u64(r, "hold", false, 0, 0, 1000000, &hold) ||
 	    arg_u64(r, "widen", false, 0, 0, 20000000, &widen_ns) ||
-	    arg_u64(r, "pin", false, 0, 0, 1, &pin))
+	    arg_u64(r, "pin", false, 0, 0, 1, &pin) ||
+	    arg_u64(r, "seeded", false, 0, 0, 1000000, &seeded))
 		return -1;
+	if (progs && strcmp(progs, "last") && strcmp(progs, "first"))
+		return req_fail(r, EINVAL, "progs must be last or first");
+	progs_first = progs && !strcmp(progs, "first");
 	if (after && strcmp(after, "drop") && strcmp(after, "walk"))
 		return req_fail(r, EINVAL, "after must be drop or walk");
 	after_walk = after && !strcmp(after, "walk");
@@ -488,8 +517,8 @@ int verb_race(struct agent *a, struct req *r)
 	if (drop && (!strcmp(drop, "destroy") || !strcmp(drop, "release")) &&
 	    !a->cov)
 		return req_fail(r, EINVAL, "drop=destroy and drop=release need the racecov verb first");
-	if ((after_walk || widen_ns) && !a->cov)
-		return req_fail(r, EINVAL, "after=walk and widen need the racecov verb first");
+	if ((after_walk || widen_ns || progs_first) && !a->cov)
+		return req_fail(r, EINVAL, "after=walk, widen and progs=first need the racecov verb first");
 	if (arg_str(r, "owners") && arg_str(r, "sockets"))
 		return req_fail(r, EINVAL, "owners and sockets: give one");
 	if (parse_kind(kind, &own.kind))
@@ -503,6 +532,8 @@ int verb_race(struct agent *a, struct req *r)
 		return req_fail(r, EINVAL, "via=prog needs cgroup=DIR");
 	if (own.kind != OWNER_CGRP && !via_prog && cgroup)
 		return req_fail(r, EINVAL, "cgroup is for via=prog");
+	if (progs_first && !via_prog)
+		return req_fail(r, EINVAL, "progs=first is for via=prog");
 
 	map_ids = calloc(rounds, sizeof(*map_ids));
 	drop_after = calloc(rounds, sizeof(*drop_after));
@@ -513,8 +544,15 @@ int verb_race(struct agent *a, struct req *r)
 		goto out;
 	}
 
-	if (a->cov)
+	if (a->cov) {
+		/* traced only while this verb runs; detached on every way out */
+		ret = racecov_attach(a->cov, err, sizeof(err));
+		if (ret) {
+			req_fail(r, -ret, "%s", err);
+			goto out;
+		}
 		racecov_arm(a->cov, true, widen_ns);
+	}
 	t0 = now_us();
 	for (done = 0; done < rounds; done++) {
 		ret = stgmap_open(&map, a->bpf_dir, kind ? kind : "sk", false,
@@ -538,6 +576,18 @@ int verb_race(struct agent *a, struct req *r)
 					   &errors, &first_errno);
 			created += present;
 			failed += absent + errors;
+			/*
+			 * progs=first: the programs go now, so the map's last
+			 * reference is the agent's and the drop is steered
+			 * like a user-space round's; else it goes with the
+			 * programs, grace periods after the drop.
+			 */
+			if (progs_first && round_closes_progs(a->cov, &map, &prog_waits)) {
+				owners_reap(&own);
+				stgmap_close(&map);
+				req_fail(r, EIO, "round %llu: close programs failed", done);
+				goto fail;
+			}
 		} else {
 			stgmap_create_elems(&map, &view, &c, &f, &first_errno);
 			created += c;
@@ -559,13 +609,18 @@ int verb_race(struct agent *a, struct req *r)
 		rr.drop_on_release = drop && !strcmp(drop, "release");
 		rr.released0 = a->cov ? racecov_released(a->cov) : 0;
 		pin_owner_threads(&rr);
-		rr.target = drop && strcmp(drop, "seeded") ? view.n :
-			    drop_target(seed, done, view.n);
+		/* seeded=N: the first N rounds drop at the seeded target */
+		round_seeded = !drop || !strcmp(drop, "seeded") || done < seeded;
+		if (round_seeded) {
+			rr.drop_on_destroy = false;
+			rr.drop_on_release = false;
+		}
+		rr.target = round_seeded ? drop_target(seed, done, view.n) : view.n;
 		rr.yield = ncpus < 0 || (unsigned long long)ncpus < threads + 1;
 		rr.cov = a->cov;
 		rr.pin = pin;
 		rr.ncpus = ncpus;
-		rr.after_walk = after_walk;
+		rr.after_walk = after_walk && (!drop || !strcmp(drop, "seeded") || !round_seeded);
 		rr.map_id = map.map_id;
 		map_ids[done] = map.map_id;
 		drop_target_v[done] = rr.target;
@@ -637,14 +692,21 @@ report:
 	if (hold)
 		jf_u64_array(&r->out, "heldMapIds", held_ids, nheld);
 	if (a->cov) {
-		/* no more widening; tracking until the last map's free is counted */
-		racecov_arm(a->cov, true, 0);
+		/*
+		 * Tracking (and widening: the last round's map-free walk runs
+		 * now) until the last map's free is counted.
+		 */
 		reply_coverage(r, a->cov, map_ids, done, widen_ns, after_walk,
-			       drop ? drop : "seeded", wait_timeouts, held_ids,
-			       nheld);
+			       drop ? drop : "seeded", wait_timeouts + prog_waits,
+			       held_ids, nheld);
 		racecov_arm(a->cov, false, 0);
+		tracer_links = racecov_kernel_links(a->cov);
+		jf_u64(&r->out, "tracerLinks",
+		       tracer_links < 0 ? 0 : (unsigned long long)tracer_links);
 	}
 out:
+	if (a->cov)
+		racecov_detach(a->cov);
 	owners_free(&own);
 	free(map_ids);
 	free(drop_after);

@@ -415,16 +415,41 @@ int BPF_PROG(kick_irq_work, struct pt_regs *regs)
 }
 
 /*
- * The owner's last grace period begins (drop=release): for a thread, its
- * task_struct is put after this one (delayed_put_task_struct, then
- * free_task and the storage); for a cgroup, its own css is released and
- * css_free_rwork_fn (with the storage) runs a grace period later.
+ * The owner's storage is destroyed one grace period from now (drop=release):
+ * for a thread, delayed_put_task_struct() puts its last reference, which
+ * queues __put_task_struct_rcu_cb() (free_task(), with the storage) for the
+ * next grace period (put_task_struct() always defers since 6.x); for a
+ * cgroup, its own css is released and css_free_rwork_fn (with the storage)
+ * runs a grace period later. Dropping the map then makes its map-free walk,
+ * which begins after a grace period of its own, start when the owners'
+ * destroys do. (put_task_struct_rcu_user() was one grace period too early:
+ * the threads' storage went a grace period after the walk, which holds off
+ * grace periods while it holds the gap.)
  */
-SEC("fentry/put_task_struct_rcu_user")
-int BPF_PROG(task_released, struct task_struct *task)
+SEC("fentry/delayed_put_task_struct")
+int BPF_PROG(task_released, struct callback_head *rhp)
 {
-	if (g.tracking && BPF_CORE_READ(task, tgid) == g.agent_tgid)
+	struct task_struct *task;
+
+	if (!g.tracking)
+		return 0;
+	task = (void *)rhp - bpf_core_field_offset(struct task_struct, rcu);
+	if (BPF_CORE_READ(task, tgid) == g.agent_tgid)
 		__sync_fetch_and_add(&g.released, 1);
+	return 0;
+}
+
+/*
+ * A reference to the watched map is put (via=prog rounds whose programs go
+ * before the race): the agent waits until only its own file is left.
+ */
+SEC("fentry/bpf_map_put")
+int BPF_PROG(map_put, struct bpf_map *map)
+{
+	if (!g.tracking || !g.watch_id || BPF_CORE_READ(map, id) != g.watch_id)
+		return 0;
+	__sync_lock_test_and_set(&g.watch_refs,
+				 BPF_CORE_READ(map, refcnt.counter) - 1);
 	return 0;
 }
 

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The racecov verb and what the race verb uses of it: loads racecov.bpf.o
- * once (kept for the rest of the boot, so its memory is charged before any
- * scenario's baseline), arms the widening, tells when a map's map-free walk
- * has begun, and reads each freed map's counts.
+ * once (kept for the rest of the boot, so its maps are charged before any
+ * scenario's baseline), attaches its programs only while a race verb runs
+ * (every other scenario runs on an untraced kernel: kvfree_call_rcu() is
+ * hot), arms the widening, tells when a map's map-free walk has begun, and
+ * reads each freed map's counts.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -32,17 +34,90 @@ struct racecov {
 	int done_fd;
 };
 
+/* Detaches every program (tracking off first); safe when detached. */
+void racecov_detach(struct racecov *c)
+{
+	int ret;
+
+	if (c->g)
+		c->g->tracking = 0;
+	while (c->nlinks > 0) {
+		ret = bpf_link__destroy(c->links[--c->nlinks]);
+		if (ret)
+			fprintf(stderr, "bpf-agent: racecov: detach: %s\n",
+				strerror(-ret));
+	}
+}
+
+/* Attaches every program: 0, or -errno with none attached. */
+int racecov_attach(struct racecov *c, char *err, size_t errlen)
+{
+	struct bpf_program *prog;
+	int ret;
+
+	if (c->nlinks)
+		return 0;
+	bpf_object__for_each_program(prog, c->obj) {
+		struct bpf_link *link = bpf_program__attach(prog);
+
+		if (!link || c->nlinks == RACECOV_MAX_LINKS) {
+			ret = link ? E2BIG : errno;
+			bpf_link__destroy(link);
+			snprintf(err, errlen, "racecov: attach %s: %s",
+				 bpf_program__name(prog), strerror(ret));
+			racecov_detach(c);
+			return -ret;
+		}
+		c->links[c->nlinks++] = link;
+	}
+	return 0;
+}
+
+/*
+ * The tracing links of the tracer's programs that the kernel has, found by
+ * walking every link id (what bpftool link would list): what shows that
+ * nothing is left attached between race scenarios. -errno on failure.
+ */
+long racecov_kernel_links(const struct racecov *c)
+{
+	struct bpf_program *prog;
+	__u32 id = 0, ids[RACECOV_MAX_LINKS];
+	long n = 0, nprogs = 0, i;
+	int fd;
+
+	bpf_object__for_each_program(prog, c->obj) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+
+		if (nprogs == RACECOV_MAX_LINKS ||
+		    bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
+			return -EINVAL;
+		ids[nprogs++] = info.id;
+	}
+	while (!bpf_link_get_next_id(id, &id)) {
+		struct bpf_link_info info = {};
+		__u32 len = sizeof(info);
+
+		fd = bpf_link_get_fd_by_id(id);
+		if (fd < 0)
+			continue;	/* gone meanwhile */
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len))
+			for (i = 0; i < nprogs; i++)
+				if (info.prog_id == ids[i])
+					n++;
+		close(fd);
+	}
+	return errno == ENOENT ? n : -errno;
+}
+
 void racecov_free(struct racecov *c)
 {
-	int i;
-
 	if (!c)
 		return;
+	racecov_detach(c);
 	ring_buffer__free(c->kick);
 	if (c->g)
 		munmap((void *)c->g, c->g_len);
-	for (i = 0; i < c->nlinks; i++)
-		bpf_link__destroy(c->links[i]);
 	bpf_object__close(c->obj);
 	free(c);
 }
@@ -105,7 +180,6 @@ static volatile struct racecov_globals *globals_of(struct bpf_object *obj,
 
 static int racecov_load(struct agent *a, struct req *r)
 {
-	struct bpf_program *prog;
 	struct racecov *c;
 	char path[4096];
 	int ret;
@@ -127,19 +201,6 @@ static int racecov_load(struct agent *a, struct req *r)
 		racecov_free(c);
 		return req_fail(r, -ret, "load %s: %s", path, strerror(-ret));
 	}
-	bpf_object__for_each_program(prog, c->obj) {
-		struct bpf_link *link = bpf_program__attach(prog);
-
-		if (!link || c->nlinks == RACECOV_MAX_LINKS) {
-			ret = link ? E2BIG : errno;
-			bpf_link__destroy(link);
-			req_fail(r, ret, "attach %s: %s",
-				 bpf_program__name(prog), strerror(ret));
-			racecov_free(c);
-			return -1;
-		}
-		c->links[c->nlinks++] = link;
-	}
 	c->g = globals_of(c->obj, &c->g_len);
 	c->done_fd = bpf_object__find_map_fd_by_name(c->obj, "done");
 	c->kick = ring_buffer__new(bpf_object__find_map_fd_by_name(c->obj, "kick"),
@@ -155,6 +216,7 @@ static int racecov_load(struct agent *a, struct req *r)
 int verb_racecov(struct agent *a, struct req *r)
 {
 	const char *why = not_applicable();
+	long links;
 
 	jf_bool(&r->out, "applicable", !why);
 	if (why) {
@@ -163,6 +225,13 @@ int verb_racecov(struct agent *a, struct req *r)
 	}
 	if (!a->cov && racecov_load(a, r))
 		return -1;
+	links = racecov_kernel_links(a->cov);
+	if (links < 0)
+		return req_fail(r, (int)-links, "racecov: list links: %s",
+				strerror((int)-links));
+	/* attached only while a race verb runs: 0 here */
+	jf_u64(&r->out, "links", (unsigned long long)links);
+	jf_u64(&r->out, "misses", racecov_misses(a->cov));
 	return 0;
 }
 
@@ -221,6 +290,34 @@ unsigned long long racecov_misses(const struct racecov *c)
 				(unsigned long long)info.recursion_misses);
 	}
 	return misses;
+}
+
+/*
+ * via=prog rounds whose programs were closed before the race: waits until
+ * the programs' references to map_id are gone (their free is deferred by
+ * grace periods) and only the agent's file is left, so that closing it is
+ * the drop. false when timeout_us passed first.
+ */
+bool racecov_wait_refs(struct racecov *c, __u32 map_id, long long refs,
+		       unsigned long long timeout_us)
+{
+	struct timespec ts = { 0, 1000 * 1000 };
+	unsigned long long waited;
+
+	for (waited = 0; waited < timeout_us; waited += 1000) {
+		if (__atomic_load_n(&c->g->watch_refs, __ATOMIC_ACQUIRE) == refs &&
+		    __atomic_load_n(&c->g->watch_id, __ATOMIC_ACQUIRE) == map_id)
+			return true;
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+/* Follows map_id's puts from now on (0: none); refs start unknown. */
+void racecov_watch(struct racecov *c, __u32 map_id)
+{
+	__atomic_store_n(&c->g->watch_refs, -1, __ATOMIC_RELEASE);
+	__atomic_store_n(&c->g->watch_id, map_id, __ATOMIC_RELEASE);
 }
 
 /* The counts of a freed map: 0, or -ENOENT while its map-free runs. */

@@ -30,7 +30,10 @@ struct racecov_globals {
 	__u32 tracking;		/* agent: 1 while a race verb runs, else the programs do nothing */
 	__u32 destroying_id;	/* BPF: map id of the owner destroy seen last */
 	__u32 agent_tgid;	/* agent: its own process (the owner threads') */
-	__u64 released;		/* BPF: owners that entered their last grace period */
+	__u64 released;		/* BPF: owners whose storage goes one grace period later */
+	__u32 watch_id;		/* agent: the map whose references map_put follows */
+	__u32 pad;
+	__s64 watch_refs;	/* BPF: its references after the last put seen */
 };
 
 #endif

@@ -102,6 +102,25 @@ static int hold_fd(struct stgmap *dst, const struct stgmap *m)
 	return 0;
 }
 
+/*
+ * Closes the map's programs and links now, keeping the map through a dup of
+ * its fd (same file: no extra map reference), so that closing it later is
+ * the last reference once the programs' deferred frees have put theirs.
+ */
+int stgmap_close_progs(struct stgmap *m)
+{
+	struct stgmap kept;
+	int ret = hold_fd(&kept, m);
+
+	if (ret)
+		return ret;
+	destroy_link(&m->link);
+	destroy_link(&m->touch_link);
+	bpf_object__close(m->obj);
+	*m = kept;
+	return 0;
+}
+
 static int free_slot(struct agent *a)
 {
 	int slot;

@@ -36,10 +36,17 @@ export interface RaceParams {
   drop?: RaceDrop;
   /** Dropper on CPU 0 (where the map-free work then runs), closers on the other CPUs. */
   pin?: boolean;
+  /** via=prog: the programs go before the race (`first`), so the agent's file is the map's last reference. */
+  progs?: 'first' | 'last';
+  /** The first this many rounds drop at the seeded target whatever `drop` says. */
+  seeded?: number;
 }
 
-/** The racecov verb: the coverage tracer is loaded, or why it does not apply. */
-export type RaceCovLoad = { applicable: true } | { applicable: false; reason: string };
+/**
+ * The racecov verb: the coverage tracer is loaded, or why it does not apply. links: the tracer's
+ * links the kernel has now (0 outside a race verb); misses: its programs' recursion misses so far.
+ */
+export type RaceCovLoad = { applicable: true; links: number; misses: number } | { applicable: false; reason: string };
 
 export interface RaceResult {
   rounds: number;
@@ -53,6 +60,8 @@ export interface RaceResult {
   heldMapIds: number[];
   /** Present once racecov is loaded: per round, how the two unlink sides met. */
   coverage?: RaceCoverageReply;
+  /** Present once racecov is loaded: the tracer's links the kernel had at the end of the race. */
+  tracerLinks?: number;
 }
 
 export interface CreateResult {
@@ -258,7 +267,7 @@ export class GuestOps {
   /** Loads the race coverage tracer (once per boot; before any baseline it would disturb). */
   async racecov(): Promise<RaceCovLoad> {
     const r = await this.agent.call('racecov', {}, 120_000);
-    if (r.applicable === true) return { applicable: true };
+    if (r.applicable === true) return { applicable: true, links: num(r, 'links'), misses: num(r, 'misses') };
     return { applicable: false, reason: typeof r.reason === 'string' ? r.reason : 'not applicable' };
   }
 
@@ -270,6 +279,8 @@ export class GuestOps {
     if (p.after) args.after = p.after;
     if (p.drop) args.drop = p.drop;
     if (p.pin) args.pin = 1;
+    if (p.progs) args.progs = p.progs;
+    if (p.seeded) args.seeded = p.seeded;
     const r = await this.agent.call('race', args, deadlineMs);
     return {
       rounds: num(r, 'rounds'),
@@ -281,6 +292,7 @@ export class GuestOps {
       dropAfter: numArray(r, 'dropAfter'),
       heldMapIds: p.hold ? numArray(r, 'heldMapIds') : [],
       coverage: parseRaceCoverage(r.coverage),
+      ...(typeof r.tracerLinks === 'number' ? { tracerLinks: r.tracerLinks } : {}),
     };
   }
 }

@@ -8,24 +8,33 @@
  * drop is long destroyed, and no round ever met. What each owner kind needs:
  * - sockets are destroyed at close(): the releases beyond the drop target wait until the
  *   map-free walk has begun (after=walk), then run against it;
- * - a thread's storage goes in free_task(), an RCU callback after it exits: every thread is
- *   released first and the map dropped right after (drop=end), so the walk, which also starts a
- *   grace period after the drop, meets the callbacks;
+ * - a thread's storage goes in free_task(), two grace periods after it exits (its last RCU user
+ *   reference, then, since put_task_struct() always defers, its last reference): the drop waits
+ *   until every thread's last reference was put (drop=release: delayed_put_task_struct), so the
+ *   map-free walk, which begins a grace period after the drop, starts as the storage destroys
+ *   do. Dropping right after the releases (drop=end) came a grace period early: 5 of 15 rounds,
+ *   since the walk holds off grace periods while it holds the gap;
  * - a cgroup's storage goes in css_free_rwork_fn(), several grace periods and work items after
  *   rmdir, a grace period after its own css is released: the drop waits until every cgroup's css
  *   was released (drop=release), so both sides come out of the same grace period. (Dropping at
  *   the first storage destroy, drop=destroy, reached a third of the rounds; at the rmdir, none:
  *   the walk's held gap, an RCU read section, kept the cgroups' grace periods from ending.)
+ * - elements a program made: the programs hold map references that go grace periods after they
+ *   are closed, so the map's free would follow the programs, not the drop. The programs are
+ *   closed before the race and the agent waits until their references are gone (progs=first);
+ *   the drop is then the agent's and is steered as above.
  * In every kind the gap between the map-free side's two lock sections is held open (widenNs)
  * until the owner side has been through the element, and the dropper runs on CPU 0 (so does the
- * map-free work) with the closers on the other CPUs (pin).
+ * map-free work) with the closers on the other CPUs (pin). For threads and cgroups the first
+ * round of each race call keeps the seeded drop in the middle of the releases (seeded: 1), so a
+ * scenario still drops a map while owners are being released.
  */
 import type { OwnerKindName, RaceParams, Via } from './guest-ops.js';
 
 /** Default hold of the map-free gap, microseconds (`--set widenUs=0` disarms it). */
 export const DEFAULT_WIDEN_US = 5000;
 
-export type RaceSteering = Pick<RaceParams, 'after' | 'drop' | 'widenNs' | 'pin'>;
+export type RaceSteering = Pick<RaceParams, 'after' | 'drop' | 'widenNs' | 'pin' | 'progs' | 'seeded'>;
 
 /**
  * On one CPU the gap is not held: the owner side cannot run while the only CPU busy-waits in
@@ -33,16 +42,12 @@ export type RaceSteering = Pick<RaceParams, 'after' | 'drop' | 'widenNs' | 'pin'
  */
 export function raceSteering(kind: OwnerKindName, via: Via, widenUs: number, ncpus: number): RaceSteering {
   const common = { widenNs: ncpus > 1 ? Math.round(widenUs * 1000) : 0, pin: true };
-  // Rounds whose elements a program made keep the seeded drop in the middle of the releases:
-  // their map's last reference goes later, with the programs, and no drop moment tried made
-  // them reach the handshake; so the scenario still drops a map while owners are released.
-  if (via === 'prog' && kind !== 'sk') return { ...common, after: 'drop', drop: 'seeded' };
+  const progs = via === 'prog' ? { progs: 'first' as const } : {};
   switch (kind) {
     case 'sk':
       return { ...common, after: 'walk', drop: 'seeded' };
     case 'task':
-      return { ...common, after: 'drop', drop: 'end' };
     case 'cgrp':
-      return { ...common, after: 'drop', drop: 'release' };
+      return { ...common, ...progs, after: 'drop', drop: 'release', seeded: 1 };
   }
 }

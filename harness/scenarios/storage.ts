@@ -9,8 +9,8 @@ import { summarizeRaceCoverage, type RaceCoverageReply, type RaceCoverageSummary
 import type { InspectorCounts, MemcgFigures } from '../report/summary-types.js';
 import { checkInspectorPeak, kib, memcgSensitivity, worstMemcg, type Check } from '../verdict/lingering.js';
 import { FAULT_EVERY_OWNERS, holdEvery } from './faults.js';
-import { raceCoverageChecks } from '../verdict/race-coverage.js';
-import type { Via } from './guest-ops.js';
+import { raceCoverageChecks, tracerDetachedCheck } from '../verdict/race-coverage.js';
+import type { RaceCovLoad, RaceResult, Via } from './guest-ops.js';
 import { inspectOwners, type OwnerKind } from './owners.js';
 import { DEFAULT_WIDEN_US, raceSteering } from './race-policy.js';
 import { waitForSettle } from './settle.js';
@@ -233,6 +233,9 @@ export function mapFreeVsRelease(spec: RaceSpec): Scenario {
         }, this.deadlineMs(p)));
       }
       const raceDone = Date.now();
+      // The agent detaches the tracer when each race verb ends: the kernel's link list shows it.
+      const untraced = tracer.applicable ? await ctx.ops.racecov() : undefined;
+      const tracerCheck = untraced?.applicable ? [tracerDetachedCheck(Math.max(...races.map((r) => r.tracerLinks ?? 0)), untraced.links)] : [];
       const mapIds = races.flatMap((r) => r.mapIds);
       const settled = await waitForSettle(ctx, { before, optmemBaseline: null, mapIds, inspect: { kind, allGone: true } }, raceDone);
       // hold-map: the kept maps, and the owners kept with them (the agent's own sets)
@@ -245,7 +248,7 @@ export function mapFreeVsRelease(spec: RaceSpec): Scenario {
       const raceCoverage: RaceCoverageSummary = tracer.applicable
         ? summarizeRaceCoverage(races.map((r) => r.coverage).filter((c): c is RaceCoverageReply => c !== undefined))
         : { applicable: false, reason: tracer.reason };
-      const checks: Check[] = [createdCheck('elements-created', 'in the race rounds', created, rounds * owners, failed ? ` (${failed} failed)` : ''), ...settled.checks, ...raceCoverageChecks(raceCoverage, ctx.requireRace === true)];
+      const checks: Check[] = [createdCheck('elements-created', 'in the race rounds', created, rounds * owners, failed ? ` (${failed} failed)` : ''), ...settled.checks, ...raceCoverageChecks(raceCoverage, ctx.requireRace === true), ...tracerCheck];
       ctx.log(`${rounds} rounds (${kind.noun} ${kind.release} while the map goes) in ${seconds.toFixed(2)} s, settled in ${settled.settleMs ?? 'never'} ms`);
       const dropAfter = races.flatMap((r) => r.dropAfter);
       return {
@@ -254,12 +257,18 @@ export function mapFreeVsRelease(spec: RaceSpec): Scenario {
         settleMs: settled.settleMs,
         rates: { raceRoundsPerSec: Number((rounds / seconds).toFixed(2)), elementsPerSec: Math.round(created / seconds) },
         inspector: settled.inspector ? { after: inspectorCounts(settled.inspector, new Set(mapIds)) } : undefined,
-        notes: { dropAfterMin: Math.min(...dropAfter), dropAfterMax: Math.max(...dropAfter), wallMs: raceDone - started, vias: spec.vias.join(',') },
+        notes: { dropAfterMin: Math.min(...dropAfter), dropAfterMax: Math.max(...dropAfter), wallMs: raceDone - started, vias: spec.vias.join(','), ...tracerNotes(races, untraced) },
         raceCoverage,
         memcg: settled.memcg,
       };
     },
   };
+}
+
+/** The tracer's links while the races ran and after, and its misses so far (README "Race coverage"). */
+function tracerNotes(races: readonly RaceResult[], untraced: RaceCovLoad | undefined): Record<string, number> {
+  if (!untraced?.applicable) return {};
+  return { tracerLinksDuring: Math.max(...races.map((r) => r.tracerLinks ?? 0)), tracerLinksAfter: untraced.links, tracerMissesAfter: untraced.misses };
 }
 
 export interface RecreateSpec {

@@ -36,3 +36,19 @@ export function raceCoverageNote(cov: RaceCoverageSummary): string {
   if (cov.roundsReached === 0) return `the races never reached the contended unlink path (0 of ${cov.rounds} rounds)${odd}`;
   return `contended unlink path reached in ${cov.roundsReached} of ${cov.rounds} rounds${odd}`;
 }
+
+/**
+ * The tracer is attached only while a race verb runs (bpf/racecov.c): its fentry on the hot
+ * kvfree_call_rcu() must not follow the other scenarios. `linksAfter` is what the kernel lists of
+ * the tracer's links once the races are done; any left is a failure of the harness's own
+ * isolation, named as such.
+ */
+export function tracerDetachedCheck(linksDuring: number, linksAfter: number): Check {
+  return {
+    name: 'tracer-detached',
+    ok: linksAfter === 0,
+    message: linksAfter === 0
+      ? `the race coverage tracer was detached after the races (${linksDuring} links while they ran, 0 after)`
+      : `the race coverage tracer is still attached after the races (${linksAfter} links): the next scenarios would run traced`,
+  };
+}
