@@ -10,10 +10,13 @@
  * Per element, a record keyed by the selem pointer collects what each side
  * left in selem->state and which side freed it (kvfree_call_rcu(): what is
  * left of bpf_selem_free() inlined into bpf_selem_unlink_nofail()).
- * Only while the agent's race verb runs (g.tracking); the kernel skips a
- * program that is already running on the CPU (an owner destroyed in softirq
- * while a program runs in task context), counted as recursion misses, so
- * the counts are a floor.
+ * Attached and tracking only while the agent's race verb runs (g.tracking);
+ * the kernel skips a program that is already running on the CPU, counted as
+ * recursion misses, so the counts are a floor: in the sk race a softirq
+ * (UDP sockets are destructed in RCU callbacks) that lands while the same
+ * program runs for a TCP close in task context on that CPU skips the whole
+ * batch; the thread and cgroup races, whose destroys all run in callbacks
+ * and work items, miss none.
  * When both sides are done the element is classified into its map's counts;
  * elements only one side touched are classified when the map-free worker
  * leaves bpf_local_storage_map_free(), and the map's counts are then moved

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseRaceCoverage, summarizeRaceCoverage, type RaceCoverageReply } from '../../harness/counters/race-coverage.js';
 import { raceCoverageLine } from '../../harness/report/table.js';
-import { raceCoverageChecks, raceCoverageNote } from '../../harness/verdict/race-coverage.js';
+import { raceCoverageChecks, raceCoverageNote, tracerDetachedCheck } from '../../harness/verdict/race-coverage.js';
 
 const FIXTURES = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'race-coverage');
 
@@ -80,4 +80,38 @@ t.test('malformed coverage is an error, not a zero', async (t) => {
   cov.after = 'later';
   t.throws(() => parseRaceCoverage(cov), /after is "later"/);
   t.equal(parseRaceCoverage(undefined), undefined, 'no tracer loaded: no coverage');
+});
+
+// steered-7.3.jsonl: the race and racecov replies of a run of the current policy (README "Race
+// coverage"); detach-broken-7.3.jsonl: a run whose agent was built not to detach the tracer.
+function verbReplies(file: string, verb: string): Array<Record<string, unknown>> {
+  return replies(file).filter((r): r is Record<string, unknown> => typeof r === 'object' && r !== null && 'verb' in r && r.verb === verb);
+}
+
+t.test('steered threads and cgroups reach it in most rounds, from both creation paths', async (t) => {
+  const races = verbReplies('steered-7.3.jsonl', 'race').map(coverageOf);
+  t.equal(races.length, 5);
+  for (const [name, pair] of [['task', races.slice(1, 3)], ['cgrp', races.slice(3, 5)]] as const) {
+    const cov = summarizeRaceCoverage(pair);
+    if (!cov.applicable) throw new Error('applicable expected');
+    t.equal(cov.drop, 'release', `${name}: dropped once every owner's storage was a grace period away`);
+    t.ok(cov.roundsReached * 2 > cov.rounds, `${name}: most rounds reached it (${cov.roundsReached} of ${cov.rounds})`);
+    for (const [i, via] of [[0, 'user'], [1, 'prog']] as const) {
+      const one = summarizeRaceCoverage([pair[i]!]);
+      if (!one.applicable) throw new Error('applicable expected');
+      t.ok(one.roundsReached > 0, `${name} via ${via}: reached in ${one.roundsReached} of ${one.rounds} rounds`);
+    }
+  }
+});
+
+t.test('the tracer is attached during a race only: the kernel listed its links then, none after', async (t) => {
+  const during = verbReplies('steered-7.3.jsonl', 'race').map((r) => Number(r.tracerLinks));
+  const after = verbReplies('steered-7.3.jsonl', 'racecov').map((r) => Number(r.links));
+  t.ok(during.every((n) => n > 0), `links during every race (${during.join(', ')})`);
+  t.ok(after.every((n) => n === 0), 'no link between scenarios');
+  t.equal(tracerDetachedCheck(during[0]!, after[1]!).ok, true);
+  const broken = verbReplies('detach-broken-7.3.jsonl', 'racecov').map((r) => Number(r.links));
+  const check = tracerDetachedCheck(during[0]!, broken[broken.length - 1]!);
+  t.equal(check.ok, false, 'left attached: a failure');
+  t.match(check.message, /still attached after the races \(\d+ links\)/);
 });
