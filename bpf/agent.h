@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <linux/types.h>
 
-#define AGENT_VERSION	"1.4.0"
+#define AGENT_VERSION	"1.5.0"
 #define MAX_ARGS	16
 #define READ_MAX	(4u << 20)
 
