@@ -373,12 +373,10 @@ static int round_closes_progs(struct racecov *cov, struct stgmap *map,
 
 	racecov_watch(cov, map->map_id);
 	ret = stgmap_close_progs(map);
-	if (ret)
-		return ret;
-	if (!racecov_wait_refs(cov, map->map_id, 1, PROG_REFS_WAIT_US))
+	if (!ret && !racecov_wait_refs(cov, map->map_id, 1, PROG_REFS_WAIT_US))
 		(*prog_waits)++;
 	racecov_watch(cov, 0);
-	return 0;
+	return ret;
 }
 
 static int parse_kind(const char *kind, enum owner_kind *out)
@@ -490,7 +488,7 @@ int verb_race(struct agent *a, struct req *r)
 	__u64 t0, race_us = 0;
 	size_t present, absent, errors, c, f;
 	long ncpus = sysconf(_SC_NPROCESSORS_ONLN);
-	bool via_prog, round_seeded;
+	bool via_prog, round_seeded, forced_seeded;
 	size_t prog_waits = 0;
 	char err[512];
 	int ret = -1, first_errno;
@@ -582,10 +580,13 @@ int verb_race(struct agent *a, struct req *r)
 			 * like a user-space round's; else it goes with the
 			 * programs, grace periods after the drop.
 			 */
-			if (progs_first && round_closes_progs(a->cov, &map, &prog_waits)) {
+			ret = progs_first ?
+			      round_closes_progs(a->cov, &map, &prog_waits) : 0;
+			if (ret) {
 				owners_reap(&own);
 				stgmap_close(&map);
-				req_fail(r, EIO, "round %llu: close programs failed", done);
+				req_fail(r, -ret, "round %llu: close programs: %s",
+					 done, strerror(-ret));
 				goto fail;
 			}
 		} else {
@@ -610,7 +611,8 @@ int verb_race(struct agent *a, struct req *r)
 		rr.released0 = a->cov ? racecov_released(a->cov) : 0;
 		pin_owner_threads(&rr);
 		/* seeded=N: the first N rounds drop at the seeded target */
-		round_seeded = !drop || !strcmp(drop, "seeded") || done < seeded;
+		forced_seeded = done < seeded;
+		round_seeded = !drop || !strcmp(drop, "seeded") || forced_seeded;
 		if (round_seeded) {
 			rr.drop_on_destroy = false;
 			rr.drop_on_release = false;
@@ -620,7 +622,7 @@ int verb_race(struct agent *a, struct req *r)
 		rr.cov = a->cov;
 		rr.pin = pin;
 		rr.ncpus = ncpus;
-		rr.after_walk = after_walk && (!drop || !strcmp(drop, "seeded") || !round_seeded);
+		rr.after_walk = after_walk && !forced_seeded;
 		rr.map_id = map.map_id;
 		map_ids[done] = map.map_id;
 		drop_target_v[done] = rr.target;
@@ -701,8 +703,9 @@ report:
 			       held_ids, nheld);
 		racecov_arm(a->cov, false, 0);
 		tracer_links = racecov_kernel_links(a->cov);
-		jf_u64(&r->out, "tracerLinks",
-		       tracer_links < 0 ? 0 : (unsigned long long)tracer_links);
+		if (tracer_links >= 0)
+			jf_u64(&r->out, "tracerLinks",
+			       (unsigned long long)tracer_links);
 	}
 out:
 	if (a->cov)
