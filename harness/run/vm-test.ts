@@ -24,7 +24,7 @@ import { debugBaseline, debugFinal } from '../counters/debug-kernel.js';
 import { memcgTolerance } from '../verdict/lingering.js';
 import { chooseAccel, type AccelRequest } from '../vm/accel.js';
 import { chooseChannel, type ChannelKind } from '../vm/channel.js';
-import { bootGuestRetrying, type GuestSession } from '../vm/session.js';
+import { BOOT_ATTEMPTS, bootGuestRetrying, type GuestSession } from '../vm/session.js';
 import { SHARE_NEEDS } from '../vm/qemu.js';
 import { buildGuestInitramfs } from '../vm/guest-image.js';
 import { defaultJobs, type BuiltKernel } from '../build/kernel-build.js';
@@ -43,8 +43,6 @@ import { AFTER_RUN_MIN_WAIT_MS, armKernelWarn, attributeAfterRun, consoleReports
 import { ensureTestModule, TESTMOD_GUEST_PATH } from '../vm/testmod.js';
 import { fileEntry } from '../vm/initramfs.js';
 
-/** Boots tried when the kernel crashes before the agent answers (see bootGuestRetrying). */
-const BOOT_ATTEMPTS = 3;
 
 export interface VmTestOptions {
   kernel: string;

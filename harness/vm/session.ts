@@ -77,6 +77,9 @@ export async function bootGuest(spec: GuestSpec, opts: BootOptions): Promise<Gue
   };
 }
 
+/** Boots tried when the kernel crashes before the agent answers (see bootGuestRetrying). */
+export const BOOT_ATTEMPTS = 3;
+
 /**
  * Under multi-threaded TCG, a guest very rarely oopses at boot on an int3 left by the kernel's
  * own code patching (text_poke) when sched_clock is marked stable: seen 2 times in about 60
