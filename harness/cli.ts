@@ -113,6 +113,9 @@ await yargs(hideBin(process.argv))
       try {
         const kernels = kernelList(a.kernel, a.kernels, a.target);
         if ((a.denylist?.length || a.allowlist?.length) && !a['with-selftests'] && !a.selftest?.length) throw new SetupError('--denylist and --allowlist choose BPF selftests: add --with-selftests');
+        // With one CPU the race rounds get no hold (the owner side could not run while the only
+        // CPU holds the map-free gap), so no round reaches the path: a failure by construction.
+        if (a['require-race'] && a.cpus < 2) throw new SetupError(`--require-race needs --cpus 2 or more: with ${a.cpus} CPU the races cannot hold the map-free gap open (README, "Race coverage")`);
         const injected = parseFaults(a['inject-fault'], selectScenarios(a.scenario), KERNEL_LOG_FAULTS);
         const common = {
           mirror: a.mirror,

@@ -123,3 +123,9 @@ t.test('SSH targets: a bad URL, and what never runs on a target, refused before 
   t.equal(closed.status, 2);
   oneErrorLine(t, closed.stderr, /--identity \/dev\/null is not a private key the harness can read .*give the private key file, not the \.pub/);
 });
+
+t.test('--require-race on one CPU: refused, the races cannot reach the path there', async (t) => {
+  const r = runCli(['vm-test', '--kernel', '/no/such/kernel', '--require-race', '--cpus', '1']);
+  t.equal(r.status, 2);
+  oneErrorLine(t, r.stderr, /--require-race needs --cpus 2 or more/);
+});
