@@ -21,6 +21,7 @@ import { ALL_SCENARIOS, selectScenarios } from './scenarios/registry.js';
 import type { SizeLevel } from './scenarios/types.js';
 import { killAllChildren } from './util/children.js';
 import { GuestError, HarnessError, SetupError } from './util/errors.js';
+import { stdoutFlushed } from './util/stdout.js';
 import { numberOption, RANGES } from './util/whole-number.js';
 import type { AccelRequest } from './vm/accel.js';
 import type { ChannelKind } from './vm/channel.js';
@@ -48,15 +49,6 @@ function kernelList(kernel: string[] | undefined, kernels: string | undefined, t
   const list = [...(kernel ?? []), ...(kernels ?? '').split(','), ...(targets ?? [])].map((k) => k.trim()).filter(Boolean);
   for (const t of targets ?? []) parseTargetUrl(t);
   return list.length ? list : [DEFAULT_KERNEL];
-}
-
-/**
- * Resolves once stdout has taken everything written so far. To a pipe stdout is asynchronous,
- * and process.exit drops what is still queued: a --json summary with its settle readings is
- * hundreds of KB, more than a pipe holds.
- */
-function stdoutFlushed(): Promise<void> {
-  return new Promise((resolve) => process.stdout.write('', () => resolve()));
 }
 
 function fail(err: unknown): never {

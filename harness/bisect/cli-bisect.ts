@@ -5,6 +5,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { VM_TEST_DEFAULTS } from '../run/repeat.js';
 import { ALL_SCENARIOS } from '../scenarios/registry.js';
+import { stdoutFlushed } from '../util/stdout.js';
 import { numberOption, RANGES } from '../util/whole-number.js';
 import type { SizeLevel } from '../scenarios/types.js';
 import type { AccelRequest } from '../vm/accel.js';
@@ -78,6 +79,7 @@ export function bisectCommands(fail: (err: unknown) => never): CommandModule[] {
         const r = await runBisect({ ...opts, check: () => checkKernelHistory(a.tree, a.bad) });
         if (a.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
         else log(renderBisect(r));
+        await stdoutFlushed();
         process.exit(r.exitCode);
       } catch (err) {
         fail(err);

@@ -5,6 +5,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { VM_TEST_DEFAULTS } from '../run/repeat.js';
 import { vmTest } from '../run/vm-test.js';
+import { stdoutFlushed } from '../util/stdout.js';
 import { numberOption, RANGES } from '../util/whole-number.js';
 import type { AccelRequest } from '../vm/accel.js';
 import type { BackendRequest } from '../vm/vng.js';
@@ -69,8 +70,10 @@ export function selftestsCommand(fail: (err: unknown) => never): CommandModule {
           backend: a.backend as BackendRequest,
           json: a.json,
         });
+        await stdoutFlushed();
         process.exit(code);
       } catch (err) {
+        await stdoutFlushed();
         fail(err);
       }
     },
