@@ -11,7 +11,7 @@ import { delimiter, join } from 'node:path';
 import { ccacheCounts, ccacheSetup, commonDir, describeCounts, onPath, parseCcacheStats, writeCompilerLinks } from '../../harness/build/ccache.js';
 
 t.test('the directory holding source and O= directory', async (t) => {
-  t.equal(commonDir('/home/u/src/bpf-next', '/home/u/.cache/bpf-storage-harness/builds/bpf-next-1'), '/home/u');
+  t.equal(commonDir('/srv/u/src/bpf-next', '/srv/u/.cache/bpf-storage-harness/builds/bpf-next-1'), '/srv/u');
   t.equal(commonDir('/c/worktrees/bisect-x', '/c/builds/bisect-x'), '/c');
   t.equal(commonDir('/src/linux', '/out'), '/');
   t.equal(commonDir('/a/b', '/a/b/out'), '/a/b');
