@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 # flex, bison, bc, libssl-dev: kernel builds from a tree (bpf-harness kernel build);
 # debootstrap: its trixie build root when the host's pahole is too old for the tree.
 # python3-requests, -argcomplete, -pkg-resources: virtme-ng (--backend vng) run from its Debian package.
-# ccache: kernel builds share objects through it (harness/build/ccache.ts).
+# ccache: kernel builds share objects through it (harness/kernel-build/ccache.ts).
 # openssh-server, openssh-client: the sshd of the SSH target tests' guest and ssh-keygen; xz-utils:
 # Debian kernels' modules (the guest's network driver) are xz-compressed.
 PACKAGES=(qemu-system-x86 openssh-server openssh-client xz-utils busybox-static clang llvm libbpf-dev libelf-dev zlib1g-dev libzstd-dev gcc make debian-archive-keyring cpio flex bison bc libssl-dev debootstrap python3-requests python3-argcomplete python3-pkg-resources ccache)

@@ -15,7 +15,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execaSync } from 'execa';
-import { ensureLinuxSource } from '../harness/build/linux-source.js';
+import { ensureLinuxSource } from '../harness/kernel-build/linux-source.js';
 import type { BisectResult } from '../harness/bisect/bisect.js';
 import { runCli } from '../test/helpers/cli.js';
 

@@ -7,8 +7,8 @@
  */
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { buildKernel } from '../harness/build/kernel-build.js';
-import { ensureLinuxSource } from '../harness/build/linux-source.js';
+import { buildKernel } from '../harness/kernel-build/kernel-build.js';
+import { ensureLinuxSource } from '../harness/kernel-build/linux-source.js';
 import { parseKernelConfig } from '../harness/kernel/config.js';
 import { parseSummary, runCli } from '../test/helpers/cli.js';
 

@@ -7,7 +7,7 @@
 import t from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureLinuxSource } from '../harness/build/linux-source.js';
+import { ensureLinuxSource } from '../harness/kernel-build/linux-source.js';
 import { parseSummary, runCli } from '../test/helpers/cli.js';
 
 t.test('selftests --kernel <linux-source-7.3>: the local storage selftests in the VM', async (t) => {

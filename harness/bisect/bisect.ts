@@ -10,7 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync, appendFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { execa } from 'execa';
-import { sha256 } from '../build/build-key.js';
+import { sha256 } from '../kernel-build/build-key.js';
 import { selectScenarios } from '../scenarios/registry.js';
 import { onAbort } from '../util/children.js';
 import { HarnessError, SetupError } from '../util/errors.js';

@@ -3,7 +3,7 @@
  * bisect's one O= directory (incremental from the previous step), then vm-test the bzImage with
  * only the named scenarios, its results under the step's directory.
  */
-import { buildKernel } from '../build/kernel-build.js';
+import { buildKernel } from '../kernel-build/kernel-build.js';
 import { firstClause } from '../report/compare.js';
 import { isAcceptable } from '../report/format.js';
 import type { Summary } from '../report/summary-types.js';

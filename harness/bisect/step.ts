@@ -13,7 +13,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { SizeLevel } from '../scenarios/types.js';
-import type { BuiltKernel } from '../build/kernel-build.js';
+import type { BuiltKernel } from '../kernel-build/kernel-build.js';
 import type { AccelRequest } from '../vm/accel.js';
 
 export const EXIT_GOOD = 0;

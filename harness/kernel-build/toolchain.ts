@@ -151,7 +151,7 @@ export function writePaholeWrapper(path: string, root: string, dirs: readonly st
   const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
   const mounts = dirs.map((d) => `mount --bind ${q(d)} ${q(join(root, d))}`).join(' && ');
   const unshare = process.getuid?.() === 0 ? 'unshare --mount --propagation private' : 'unshare --map-root-user --mount --propagation private';
-  const text = `#!/bin/sh\n# Written by bpf-storage-harness: pahole from the ${BUILD_ROOT_SUITE} build root (harness/build/toolchain.ts).\nexec ${unshare} /bin/sh -c ${q(`${mounts} && exec chroot ${q(root)} /bin/sh -c 'cd "$0" && exec pahole "$@"' "$PWD" "$@"`)} sh "$@"\n`;
+  const text = `#!/bin/sh\n# Written by bpf-storage-harness: pahole from the ${BUILD_ROOT_SUITE} build root (harness/kernel-build/toolchain.ts).\nexec ${unshare} /bin/sh -c ${q(`${mounts} && exec chroot ${q(root)} /bin/sh -c 'cd "$0" && exec pahole "$@"' "$PWD" "$@"`)} sh "$@"\n`;
   writeFileSync(path, text);
   chmodSync(path, 0o755);
   return path;

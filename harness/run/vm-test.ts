@@ -27,7 +27,7 @@ import { chooseChannel, type ChannelKind } from '../vm/channel.js';
 import { BOOT_ATTEMPTS, bootGuestRetrying, type GuestSession } from '../vm/session.js';
 import { SHARE_NEEDS } from '../vm/qemu.js';
 import { buildGuestInitramfs } from '../vm/guest-image.js';
-import { defaultJobs, type BuiltKernel } from '../build/kernel-build.js';
+import { defaultJobs, type BuiltKernel } from '../kernel-build/kernel-build.js';
 import { buildSelftests } from '../selftests/build.js';
 import { selftestsGuestFiles } from '../selftests/guest-files.js';
 import { runSelftests } from '../selftests/run.js';

@@ -8,9 +8,9 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { buildKey, sha256, treeState, type TreeState } from '../build/build-key.js';
-import { runMake, type BuiltKernel } from '../build/kernel-build.js';
-import { SELFTESTS_SUBDIR } from '../build/kconfig.js';
+import { buildKey, sha256, treeState, type TreeState } from '../kernel-build/build-key.js';
+import { runMake, type BuiltKernel } from '../kernel-build/kernel-build.js';
+import { SELFTESTS_SUBDIR } from '../kernel-build/kconfig.js';
 import { HarnessError, SetupError } from '../util/errors.js';
 import { projectRoot } from '../util/paths.js';
 import { chooseSelftestsLlvm, clangCommand } from './toolchain.js';

@@ -7,7 +7,7 @@
 import { chmodSync, writeFileSync } from 'node:fs';
 import { SetupError } from '../util/errors.js';
 import { which } from '../kernel/apt.js';
-import { compareVersions, minToolVersion, toolVersion } from '../build/toolchain.js';
+import { compareVersions, minToolVersion, toolVersion } from '../kernel-build/toolchain.js';
 
 export interface SelftestsLlvm {
   /** 'clang-19' */

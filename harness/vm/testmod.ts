@@ -25,7 +25,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { KernelImage } from '../kernel/resolve.js';
-import { ensureLinuxSource } from '../build/linux-source.js';
+import { ensureLinuxSource } from '../kernel-build/linux-source.js';
 import { SetupError } from '../util/errors.js';
 import { cacheDir, projectRoot } from '../util/paths.js';
 

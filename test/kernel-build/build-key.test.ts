@@ -2,7 +2,7 @@ import t from 'tap';
 import { mkdirSync, mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildKey, canonicalJson, treeState, type BuildKeyInputs } from '../../harness/build/build-key.js';
+import { buildKey, canonicalJson, treeState, type BuildKeyInputs } from '../../harness/kernel-build/build-key.js';
 import { gitRepo } from '../helpers/git.js';
 
 const base: BuildKeyInputs = {

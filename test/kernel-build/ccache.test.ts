@@ -1,4 +1,4 @@
-// ccache for kernel builds (harness/build/ccache.ts): the environment make gets, and with the
+// ccache for kernel builds (harness/kernel-build/ccache.ts): the environment make gets, and with the
 // real ccache (setup installs it; a clean skip without) that gcc through the links prints the
 // same banner (the build key and CONFIG_CC_VERSION_TEXT come from it), and that two builds in
 // different directories laid out the same way share an object compiled with -g, as a kernel
@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { ccacheCounts, ccacheSetup, commonDir, describeCounts, onPath, parseCcacheStats, writeCompilerLinks } from '../../harness/build/ccache.js';
+import { ccacheCounts, ccacheSetup, commonDir, describeCounts, onPath, parseCcacheStats, writeCompilerLinks } from '../../harness/kernel-build/ccache.js';
 
 t.test('the directory holding source and O= directory', async (t) => {
   t.equal(commonDir('/srv/u/src/bpf-next', '/srv/u/.cache/bpf-storage-harness/builds/bpf-next-1'), '/srv/u');

@@ -6,10 +6,10 @@ import t from 'tap';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { configureTree } from '../../harness/build/kernel-build.js';
-import { droppedOptions, explainDropped, findKconfigSymbol, fragmentPaths, parseFragment, selftestsFragmentPaths, symbolsIn } from '../../harness/build/kconfig.js';
-import { ensureLinuxSource } from '../../harness/build/linux-source.js';
-import { minimumFromChanges } from '../../harness/build/toolchain.js';
+import { configureTree } from '../../harness/kernel-build/kernel-build.js';
+import { droppedOptions, explainDropped, findKconfigSymbol, fragmentPaths, parseFragment, selftestsFragmentPaths, symbolsIn } from '../../harness/kernel-build/kconfig.js';
+import { ensureLinuxSource } from '../../harness/kernel-build/linux-source.js';
+import { minimumFromChanges } from '../../harness/kernel-build/toolchain.js';
 import { SetupError } from '../../harness/util/errors.js';
 
 t.test('fragments parse, and every option has a comment above it', async (t) => {

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execaSync } from 'execa';
-import { applyPatches, mboxSubjects, readPatchFiles } from '../../harness/build/patches.js';
+import { applyPatches, mboxSubjects, readPatchFiles } from '../../harness/kernel-build/patches.js';
 import { SetupError } from '../../harness/util/errors.js';
 import { gitRepo } from '../helpers/git.js';
 

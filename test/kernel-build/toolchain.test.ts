@@ -3,8 +3,8 @@ import t from 'tap';
 import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cachedLinuxSource } from '../../harness/build/linux-source.js';
-import { buildRootDir, chooseToolchain, compareVersions, parseVersion, writePaholeWrapper } from '../../harness/build/toolchain.js';
+import { cachedLinuxSource } from '../../harness/kernel-build/linux-source.js';
+import { buildRootDir, chooseToolchain, compareVersions, parseVersion, writePaholeWrapper } from '../../harness/kernel-build/toolchain.js';
 
 t.test('versions', async (t) => {
   t.equal(parseVersion('v1.24'), '1.24');

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureLinuxSource } from '../../harness/build/linux-source.js';
+import { ensureLinuxSource } from '../../harness/kernel-build/linux-source.js';
 import { progTestNames, SELFTESTS_BPF, treeLists, userLists } from '../../harness/selftests/lists.js';
 import { watchdogKill } from '../../harness/selftests/run.js';
 import { applyLists, effectiveSelection, parseTestList, testProgsArgs, testProgsRunnerArgs, selects, watchdogSeconds } from '../../harness/selftests/selection.js';
