@@ -12,11 +12,16 @@
  *       directory holds this night's summaries. Writes DIR/combined.txt and DIR/combined.json.
  *       Exit 0 no regression (a first night: every job passed), 1 a regression (a first night:
  *       a job failed), 2 a job left no summary or bad input.
+ *       With --history DIR [--keep N] [--commit TEXT]: this night's summaries are also kept in
+ *       DIR/nightly-<time>/<configuration>.json (the newest N nights, default 60; TEXT, the
+ *       tree's "<hash> <subject>", in tree-commit.txt beside them), and DIR's nights become
+ *       OUT/trend.html, one series per configuration (bpf-harness trend's page).
  */
-import { copyFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { buildGrid, compareRuns, gridDifferences, type Comparison, type LabelledRun } from '../harness/report/compare.js';
 import { renderComparison, renderDifferences, renderGrid } from '../harness/report/compare-table.js';
+import { renderTrend, type Night } from '../harness/report/html/trend.js';
 import { loadSummary } from '../harness/report/load-summary.js';
 import type { Summary } from '../harness/report/summary-types.js';
 import { renderTable } from '../harness/report/table.js';
@@ -90,16 +95,65 @@ function stateFile(state: string, label: string): string {
   return join(state, `${label}.json`);
 }
 
-function combineCommand(args: string[]): number {
-  let out: string | undefined;
-  let state: string | undefined;
-  const dirs: string[] = [];
+const NIGHT_PREFIX = 'nightly-';
+
+/** This night's summaries in history/nightly-<time>/<label>.json, the newest `keep` nights kept. */
+function keepNight(history: string, jobs: readonly JobRun[], dirs: readonly string[], commit: string | undefined, keep: number, now: Date): void {
+  const night = join(history, `${NIGHT_PREFIX}${now.toISOString().replace(/:/g, '-')}`);
+  mkdirSync(night, { recursive: true });
+  for (const [i, j] of jobs.entries()) if (j.summary) copyFileSync(join(dirs[i]!, 'summary.json'), join(night, `${j.label}.json`));
+  if (commit) writeFileSync(join(night, 'tree-commit.txt'), `${commit}\n`);
+  const nights = readdirSync(history).filter((n) => n.startsWith(NIGHT_PREFIX)).sort();
+  for (const old of nights.slice(0, Math.max(0, nights.length - keep))) rmSync(join(history, old), { recursive: true, force: true });
+}
+
+/** The kept nights as trend.html reads them: one run per configuration, the night's time from its directory. */
+function historyNights(history: string): Night[] {
+  return readdirSync(history).filter((n) => n.startsWith(NIGHT_PREFIX)).sort().map((name) => {
+    const dir = join(history, name);
+    const commitFile = join(dir, 'tree-commit.txt');
+    const commit = existsSync(commitFile) ? readFileSync(commitFile, 'utf8').split('\n')[0]!.trim() : '';
+    const runs = readdirSync(dir).filter((f) => f.endsWith('.json')).sort().map((f) => ({ kernel: f.slice(0, -'.json'.length), summary: single(join(dir, f)) }));
+    // nightly-2026-12-01T02-17-00.123Z -> 2026-12-01T02:17:00.123Z, the order and the label of the night.
+    const startedAt = name.slice(NIGHT_PREFIX.length).replace(/T(\d\d)-(\d\d)-/, 'T$1:$2:');
+    return { path: dir, startedAt, ...(commit ? { commit } : {}), runs };
+  }).filter((n) => n.runs.length > 0);
+}
+
+interface CombineArgs {
+  out: string;
+  state?: string;
+  history?: string;
+  keep: number;
+  commit?: string;
+  dirs: string[];
+}
+
+const COMBINE_USAGE = "usage: ci-report combine --out DIR [--state DIR] [--history DIR [--keep N] [--commit TEXT]] JOB_DIR... (each JOB_DIR holds one job's summary.json)";
+
+function parseCombine(args: readonly string[]): CombineArgs {
+  const a: Partial<CombineArgs> & { dirs: string[]; keep: number } = { dirs: [], keep: 60 };
   for (let i = 0; i < args.length; i++) {
-    if (args[i] === '--out') out = args[++i];
-    else if (args[i] === '--state') state = args[++i];
-    else dirs.push(args[i]!);
+    const flag = args[i]!;
+    if (!['--out', '--state', '--history', '--keep', '--commit'].includes(flag)) {
+      a.dirs.push(flag);
+      continue;
+    }
+    const value = args[++i];
+    if (value === undefined) throw new SetupError(`${flag} needs a value; ${COMBINE_USAGE}`);
+    if (flag === '--out') a.out = value;
+    else if (flag === '--state') a.state = value;
+    else if (flag === '--history') a.history = value;
+    else if (flag === '--commit') a.commit = value;
+    else if (/^[1-9]\d{0,3}$/.test(value)) a.keep = Number(value);
+    else throw new SetupError(`--keep ${value}: give a whole number of nights, 1-9999`);
   }
-  if (!out || dirs.length === 0) throw new SetupError('usage: ci-report combine --out DIR [--state DIR] JOB_DIR... (each JOB_DIR holds one job\'s summary.json)');
+  if (!a.out || a.dirs.length === 0) throw new SetupError(COMBINE_USAGE);
+  return { ...a, out: a.out };
+}
+
+function combineCommand(args: string[]): number {
+  const { out, state, history, keep, commit, dirs } = parseCombine(args);
   const labels = dirs.map((d) => jobRun(d).label);
   const twice = labels.find((l, i) => labels.indexOf(l) !== i);
   if (twice) throw new SetupError(`two jobs are both called ${twice}: name each matrix job's results after its configuration`);
@@ -109,6 +163,14 @@ function combineCommand(args: string[]): number {
   writeFileSync(join(out, 'combined.txt'), `${text}\n`);
   writeFileSync(join(out, 'combined.json'), `${JSON.stringify(combined, null, 2)}\n`);
   process.stdout.write(`${text}\n`);
+  if (history) {
+    keepNight(history, jobs, dirs, commit, keep, new Date());
+    const nights = historyNights(history);
+    if (nights.length) {
+      writeFileSync(join(out, 'trend.html'), renderTrend(nights));
+      process.stdout.write(`trend of ${nights.length} night${nights.length === 1 ? '' : 's'}: ${join(out, 'trend.html')}\n`);
+    }
+  }
   // The next night compares with this one: each configuration that ran replaces its last summary.
   if (state) {
     mkdirSync(state, { recursive: true });
@@ -129,7 +191,7 @@ function main(argv: string[]): number {
     return 0;
   }
   if (cmd === 'combine') return combineCommand(rest);
-  throw new SetupError('usage: ci-report table SUMMARY | ci-report combine --out DIR [--state DIR] JOB_DIR...');
+  throw new SetupError(`usage: ci-report table SUMMARY | ${COMBINE_USAGE.replace(/^usage: /, '')}`);
 }
 
 if (process.argv[1] && basename(process.argv[1]) === 'ci-report.js') {

@@ -5,13 +5,13 @@
 // with a regression in one configuration, a job that left no summary.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { projectRoot } from '../../harness/util/paths.js';
 
-interface Step { name?: string; id?: string; uses?: string; run?: string; if?: string; with?: Record<string, string | boolean | number> }
+interface Step { name?: string; id?: string; uses?: string; run?: string; if?: string; env?: Record<string, string>; with?: Record<string, string | boolean | number> }
 interface Job { needs?: string | string[]; if?: string; 'runs-on': string; 'continue-on-error'?: boolean; outputs?: Record<string, string>; strategy?: { 'fail-fast'?: boolean; matrix: Record<string, Array<string | number>> }; steps: Step[] }
 const wf = parse(readFileSync(join(projectRoot, '.github', 'workflows', 'nightly.yml'), 'utf8')) as { on: Record<string, unknown>; jobs: Record<string, Job> };
 const jobs = wf.jobs;
@@ -59,7 +59,12 @@ t.test('the names the jobs pass each other agree', async (t) => {
 
   // combine: the artifacts it downloads, the jobs it expects (a missing one is INCOMPLETE).
   const combine = step(jobs.combine!, (s) => s.id === 'combine');
-  t.match(combine?.run, /node dist\/scripts\/ci-report\.js combine --out combined --state results\/nightly-state\/matrix nights\/night-\*/);
+  t.match(combine?.run, /node dist\/scripts\/ci-report\.js combine --out combined --state results\/nightly-state\/matrix \\\n\s+--history results\/nightly-state\/history --keep 60 --commit "\$TREE_COMMIT" nights\/night-\*/);
+  t.equal(combine?.env?.TREE_COMMIT, '${{ needs.build.outputs.commit }}', 'the commit comes from the build job');
+  t.equal(jobs.build!.outputs?.commit, '${{ steps.commit.outputs.commit }}');
+  t.match(step(jobs.build!, (s) => s.id === 'commit')?.run, /git -C "\$TREE_DIR" log -1/);
+  const kept = step(jobs.combine!, (s) => (s.uses?.startsWith('actions/cache/save@') ?? false))?.with?.path;
+  t.equal(kept, 'results/nightly-state', 'the history is saved with the state, for the next night');
   const expected = /for job in ([^;]+); do/.exec(combine!.run!)![1]!.trim().split(/\s+/).sort();
   const { flavor, cpus, sizes } = jobs.test!.strategy!.matrix;
   const fromMatrix = flavor!.flatMap((f) => cpus!.flatMap((c) => sizes!.map((s) => `${f}-cpus${c}-${s}`)));
@@ -76,8 +81,8 @@ function jobDir(root: string, label: string, fixture?: string): string {
   return dir;
 }
 
-function combine(dirs: string[], out: string, state: string): { status: number | null; out: string } {
-  const r = spawnSync(process.execPath, [join(projectRoot, 'dist', 'scripts', 'ci-report.js'), 'combine', '--out', out, '--state', state, ...dirs], { encoding: 'utf8', timeout: 60_000 });
+function combine(dirs: string[], out: string, state: string, extra: string[] = []): { status: number | null; out: string } {
+  const r = spawnSync(process.execPath, [join(projectRoot, 'dist', 'scripts', 'ci-report.js'), 'combine', '--out', out, '--state', state, ...extra, ...dirs], { encoding: 'utf8', timeout: 60_000 });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
@@ -125,6 +130,30 @@ t.test('combine: a first night that fails, a job without a summary, bad input', 
   const multi = combine([jobDir(join(root, 'e'), 'm', 'multi-6.12-7.3')], join(root, 'ce'), join(root, 'se'));
   t.equal(multi.status, 2);
   t.match(multi.out, /a multi-kernel summary; give one run per matrix job/);
+});
+
+t.test('combine --history: the nights kept beside the state become trend.html, the oldest pruned', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'bpfh-combine-'));
+  const state = join(root, 'state');
+  const history = join(root, 'history');
+  const nights: Array<[string, string]> = [['7.3-small-pass', 'aaaa111 bpf: first'], ['7.3-small-pass', 'bbbb222 bpf: second'], ['7.3-small-hold-map', 'cccc333 bpf: third']];
+  for (const [i, [fixture, commit]] of nights.entries()) {
+    const n = join(root, `n${i}`);
+    const r = combine([jobDir(n, 'plain-cpus2-small', fixture), jobDir(n, 'plain-cpus1-small', '6.12-small-pass')], join(root, `c${i}`), state, ['--history', history, '--keep', '2', '--commit', commit]);
+    t.match(r.out, new RegExp(`trend of ${Math.min(i + 1, 2)} nights?: `), r.out);
+  }
+  const kept = readdirSync(history).sort();
+  t.equal(kept.length, 2, 'the newest two nights are kept');
+  t.same(readdirSync(join(history, kept[1]!)).sort(), ['plain-cpus1-small.json', 'plain-cpus2-small.json', 'tree-commit.txt']);
+  const html = readFileSync(join(root, 'c2', 'trend.html'), 'utf8');
+  t.match(html, /plain-cpus2-small/, 'a series per configuration');
+  t.match(html, /plain-cpus1-small/);
+  t.match(html, /cccc333/, "the night's commit is shown");
+  t.notMatch(html, /aaaa111/, 'the pruned night is gone');
+  t.match(html, /regression/i, "the third night's regression in plain-cpus2-small is marked");
+  const bad = combine([jobDir(join(root, 'x'), 'ok', '7.3-small-pass')], join(root, 'cx'), state, ['--history', history, '--keep', 'lots']);
+  t.equal(bad.status, 2);
+  t.match(bad.out, /--keep lots: give a whole number of nights/);
 });
 
 t.test('table: the run table of one summary', async (t) => {
