@@ -7,7 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { resolveKernel } from '../harness/kernel/resolve.js';
-import type { Summary } from '../harness/report/summary-types.js';
+import type { Summary } from '../harness/results/summary.js';
 import { INIT_MARKER } from '../harness/vm/accel.js';
 import { chooseChannel } from '../harness/vm/channel.js';
 import { buildGuestInitramfs } from '../harness/vm/guest-image.js';

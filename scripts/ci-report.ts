@@ -23,7 +23,7 @@ import { buildGrid, compareRuns, gridDifferences, type Comparison, type Labelled
 import { renderComparison, renderDifferences, renderGrid } from '../harness/report/compare-table.js';
 import { renderTrend, type Night } from '../harness/report/html/trend.js';
 import { loadSummary } from '../harness/report/load-summary.js';
-import type { Summary } from '../harness/report/summary-types.js';
+import type { Summary } from '../harness/results/summary.js';
 import { renderTable } from '../harness/report/table.js';
 import { HarnessError, SetupError } from '../harness/util/errors.js';
 

@@ -9,7 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import type { ScenarioResult, Summary } from '../harness/report/summary-types.js';
+import type { ScenarioResult, Summary } from '../harness/results/summary.js';
 import { projectRoot } from '../harness/util/paths.js';
 
 /** The race scenarios and the live-owner ones: where the 7.x drift showed. */

@@ -6,7 +6,7 @@
 import { buildKernel } from '../kernel-build/kernel-build.js';
 import { firstClause } from '../report/compare.js';
 import { isAcceptable } from '../report/format.js';
-import type { Summary } from '../report/summary-types.js';
+import type { Summary } from '../results/summary.js';
 import { vmTest } from '../run/vm-test.js';
 import { SelftestsBuildError } from '../selftests/build.js';
 import { GuestError, SetupError } from '../util/errors.js';

@@ -9,6 +9,7 @@
  * see these objects: kmalloc_nolock() skips the kmemleak hook (mm/slub.c,
  * alloc_flags_allow_spinning), so this counter is the direct one.
  */
+import type { SiteGrowth } from '../results/debug.js';
 
 export interface AllocSite {
   bytes: number;
@@ -45,16 +46,6 @@ export function siteTotal(sites: readonly AllocSite[], func = LOCAL_STORAGE_FUNC
   const hit = sites.filter((s) => s.func === func && !s.module);
   if (hit.length === 0) return undefined;
   return { bytes: hit.reduce((a, s) => a + s.bytes, 0), calls: hit.reduce((a, s) => a + s.calls, 0), sites: hit.map((s) => s.site) };
-}
-
-/** A site whose live bytes or objects grew between two readings of /proc/allocinfo. */
-export interface SiteGrowth {
-  site: string;
-  func: string;
-  module?: string;
-  /** after - before */
-  bytes: number;
-  calls: number;
 }
 
 function siteKey(s: AllocSite): string {

@@ -11,7 +11,7 @@
  * stays charged, with no element behind it (see verdict/lingering.ts).
  */
 import type { GuestOps } from '../scenarios/guest-ops.js';
-import type { CounterSnapshot } from '../report/summary-types.js';
+import type { CounterSnapshot } from '../results/summary.js';
 import { parseAllocinfo, type AllocSite } from './allocinfo.js';
 import { parseMemoryCurrent, parseMemoryStat } from './memcg.js';
 import { parseSlabinfo } from './slabinfo.js';

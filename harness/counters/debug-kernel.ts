@@ -5,7 +5,8 @@
  */
 import type { AgentClient } from '../agent/client.js';
 import { sleep } from '../util/deadline.js';
-import { allocinfoTolerance, judgeAllocinfo, localStorageLeaks, type AllocinfoVerdict } from '../verdict/debug-kernel.js';
+import type { DebugCheckSummary } from '../results/debug.js';
+import { allocinfoTolerance, judgeAllocinfo, localStorageLeaks } from '../verdict/debug-kernel.js';
 import { parseAllocinfo, siteTotal, type AllocSite } from './allocinfo.js';
 import { parseKmemleak } from './kmemleak.js';
 import { parseSlabinfo } from './slabinfo.js';
@@ -22,13 +23,6 @@ export interface DebugBaseline {
   sheafCapacities: Map<string, number>;
   kmemleak: boolean;
   ncpus: number;
-}
-
-export interface DebugCheckSummary {
-  ok: boolean;
-  reasons: string[];
-  allocinfo?: AllocinfoVerdict & { settleMs: number };
-  kmemleak?: { unreferenced: number; localStorage: number; reports: string[]; scanMs: number };
 }
 
 export function isDebugKernel(config: ReadonlyMap<string, string>): boolean {

@@ -10,7 +10,7 @@
  * Map id 0 means the element's map pointer was NULL. The parser is strict: a record it does
  * not understand is an error, never silently a zero.
  */
-import type { InspectorCounts } from '../report/summary-types.js';
+import type { InspectorCounts } from '../results/summary.js';
 
 export type InspectedKind = 'task' | 'cgrp' | 'sk';
 

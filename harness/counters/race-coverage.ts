@@ -5,6 +5,7 @@
  * round (bpf/racecov.bpf.c, docs/PROTOCOL.md); this module parses them and sums them per
  * scenario. What counts as reached, and what fails, is verdict/race-coverage.ts.
  */
+import type { RaceCoverageSummary, RaceDrop } from '../results/race-coverage.js';
 
 /** One round's counts, for its map, once the map-free worker finished (`final`). */
 export interface RaceCoverageRound {
@@ -48,38 +49,8 @@ export interface RaceCoverageReply {
   rounds: RaceCoverageRound[];
 }
 
-export type RaceDrop = 'seeded' | 'end' | 'destroy' | 'release';
 const DROPS: readonly string[] = ['seeded', 'end', 'destroy', 'release'];
 
-/** summary.json's `raceCoverage` of one race scenario. */
-export type RaceCoverageSummary =
-  | { applicable: false; reason: string }
-  | {
-      applicable: true;
-      widenNs: number;
-      after: 'drop' | 'walk';
-      drop: RaceDrop;
-      rounds: number;
-      /** Rounds whose map free finished in time to be counted. */
-      roundsCounted: number;
-      /** Rounds with at least one element where the state handshake decided who frees it. */
-      roundsReached: number;
-      /** Rounds where both sides touched at least one element. */
-      roundsMet: number;
-      met: number;
-      handshake: number;
-      handshakeFreedByMapFree: number;
-      handshakeFreedByDestroy: number;
-      late: number;
-      unfreed: number;
-      orphaned: number;
-      widened: number;
-      waitTimeouts: number;
-      overflow: number;
-      misses: number;
-      /** Per round, in order: handshakes (the contended path) and elements met. */
-      perRound: Array<{ mapId: number; final: boolean; handshake: number; met: number }>;
-    };
 
 const COUNT_FIELDS = [
   'walked', 'destroyed', 'met', 'handshakeMapFree', 'handshakeDestroy', 'handshakeUnknown',

@@ -3,7 +3,7 @@
  * (`vm-test --kernels`), what differs between kernels, and what changed from a run A to a run B
  * (`bpf-harness compare`). No I/O and no rendering here: see compare-table.ts and load-summary.ts.
  */
-import type { Summary, Verdict } from './summary-types.js';
+import type { Summary, Verdict } from '../results/summary.js';
 import { counterDeltas, scenariosOf, str, verdictOf, type CounterDelta } from './format.js';
 
 /**

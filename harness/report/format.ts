@@ -1,5 +1,5 @@
 /** Small helpers shared by the report writers. They accept partial data: reports are written from exit paths. */
-import type { CounterSnapshot, ScenarioResult, Summary } from './summary-types.js';
+import type { CounterSnapshot, ScenarioResult, Summary } from '../results/summary.js';
 
 /** The scenarios of a Summary that may be partial or malformed. */
 export function scenariosOf(s: Partial<Summary> | null | undefined): Array<Partial<ScenarioResult>> {

@@ -3,7 +3,7 @@
  * per scenario, <failure> for a fail verdict, <error> for an error verdict, the checks in
  * <system-out>. An aborted run adds a testcase "(run)" with an <error>, so it can never look green.
  */
-import type { Summary } from './summary-types.js';
+import type { Summary } from '../results/summary.js';
 import { checksOf, scenariosOf, str, verdictOf } from './format.js';
 
 /** Characters XML 1.0 does not allow at all (escaping cannot save them). */

@@ -5,8 +5,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SetupError } from '../util/errors.js';
-import { isMultiSummary, type MultiSummary } from './multi-summary.js';
-import type { Summary } from './summary-types.js';
+import { isMultiSummary, type MultiSummary } from '../results/multi-summary.js';
+import type { Summary } from '../results/summary.js';
 
 export type LoadedSummary = { kind: 'single'; path: string; summary: Summary } | { kind: 'multi'; path: string; multi: MultiSummary };
 

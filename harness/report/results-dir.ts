@@ -6,8 +6,8 @@
 import { mkdirSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderMultiReport, renderRunReport } from './html/run-report.js';
-import type { MultiSummary } from './multi-summary.js';
-import type { Summary } from './summary-types.js';
+import type { MultiSummary } from '../results/multi-summary.js';
+import type { Summary } from '../results/summary.js';
 import { summaryToTap } from './tap.js';
 import { summaryToJUnit } from './junit.js';
 

@@ -7,8 +7,8 @@
  * (memory.stat kernel), so the kernel's charge drift stays visible beside the verdict.
  * Fixed-width columns; the reason column is last and never cut. No colours unless asked.
  */
-import type { RaceCoverageSummary } from '../counters/race-coverage.js';
-import type { Summary } from './summary-types.js';
+import type { RaceCoverageSummary } from '../results/race-coverage.js';
+import type { Summary } from '../results/summary.js';
 import { counterDeltas, ms, scenariosOf, signedBytes, str, verdictOf, type ShownVerdict } from './format.js';
 
 export interface TableOptions {

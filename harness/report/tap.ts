@@ -3,7 +3,7 @@
  * diagnostic block (reason, failed checks, settleMs, kernel log lines, the repeat command).
  * An aborted run ends with "Bail out!" so no consumer mistakes it for a complete one.
  */
-import type { Summary } from './summary-types.js';
+import type { Summary } from '../results/summary.js';
 import { checksOf, scenariosOf, str, verdictOf } from './format.js';
 
 /** A description may not contain "#" (directive) or a newline. */

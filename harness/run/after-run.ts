@@ -7,7 +7,7 @@
  * Also the kernel-log self-tests (`--inject-fault kernel-warn|kmsg-flood|panic-after-run`),
  * which make each of these happen for real in the guest.
  */
-import type { AfterRunLog, ScenarioResult, Summary } from '../report/summary-types.js';
+import type { AfterRunLog, ScenarioResult, Summary } from '../results/summary.js';
 import type { GuestOps } from '../scenarios/guest-ops.js';
 import { sleep } from '../util/deadline.js';
 import { SetupError } from '../util/errors.js';

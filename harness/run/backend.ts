@@ -5,7 +5,7 @@
  * a console, kill and shutdown. Everything after that (scenarios, counters, verdicts, the
  * report) is the same code for both.
  */
-import type { Summary, TargetSummary } from '../report/summary-types.js';
+import type { Summary, TargetSummary } from '../results/summary.js';
 import type { BootOptions, GuestSession } from '../vm/session.js';
 
 export interface Backend {

@@ -7,7 +7,7 @@
 import { compareRuns, type Comparison, type LabelledRun } from '../report/compare.js';
 import { renderComparison } from '../report/compare-table.js';
 import { loadSummary, type LoadedSummary } from '../report/load-summary.js';
-import type { Summary } from '../report/summary-types.js';
+import type { Summary } from '../results/summary.js';
 import { SetupError } from '../util/errors.js';
 import { runLabel } from './multi-kernel.js';
 

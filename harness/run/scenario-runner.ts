@@ -3,14 +3,15 @@
  * turns what it measured into a verdict. A scenario that throws is an 'error', never a pass.
  */
 import { AgentCallError } from '../agent/client.js';
-import type { ScenarioResult, SettleSeries } from '../report/summary-types.js';
+import type { ScenarioResult, SettleSeries } from '../results/summary.js';
 import type { GuestOps, KmsgRead } from '../scenarios/guest-ops.js';
 import type { Fault } from '../scenarios/faults.js';
 import type { Scenario, SizeLevel } from '../scenarios/types.js';
 import { withDeadline } from '../util/deadline.js';
 import { SetupError } from '../util/errors.js';
 import { wholeNumber, type WholeNumberRange } from '../util/whole-number.js';
-import { caughtBy, verdictOf, type Tolerance } from '../verdict/lingering.js';
+import type { Tolerance } from '../results/checks.js';
+import { caughtBy, verdictOf } from '../verdict/lingering.js';
 import { lostMessage, scanKernelLog } from '../verdict/kernel-log.js';
 import { raceCoverageNote } from '../verdict/race-coverage.js';
 

@@ -9,7 +9,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { renderTrend, type Night } from '../report/html/trend.js';
 import { loadSummary } from '../report/load-summary.js';
-import type { Summary } from '../report/summary-types.js';
+import type { Summary } from '../results/summary.js';
 import { SetupError } from '../util/errors.js';
 import { numberOption } from '../util/whole-number.js';
 import { runLabel } from './multi-kernel.js';

@@ -11,7 +11,7 @@ import { parseKmsgRecord, scanKernelLog } from '../verdict/kernel-log.js';
 import { createRunDir, writeRunReport, type RunDir } from '../report/results-dir.js';
 import { renderTable } from '../report/table.js';
 import { isAcceptable } from '../report/format.js';
-import type { ScenarioResult, Summary } from '../report/summary-types.js';
+import type { ScenarioResult, Summary } from '../results/summary.js';
 import { GuestOps } from '../scenarios/guest-ops.js';
 import { selectScenarios } from '../scenarios/registry.js';
 import { faultFor, type FaultRequest } from '../scenarios/faults.js';

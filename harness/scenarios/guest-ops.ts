@@ -3,7 +3,8 @@
  * counted; interpretation is left to the verdict modules.
  */
 import type { AgentClient, AgentReply } from '../agent/client.js';
-import { parseRaceCoverage, type RaceCoverageReply, type RaceDrop } from '../counters/race-coverage.js';
+import { parseRaceCoverage, type RaceCoverageReply } from '../counters/race-coverage.js';
+import type { RaceDrop } from '../results/race-coverage.js';
 
 export type Via = 'user' | 'prog';
 /** The storage owner kinds: sockets, threads (task storage), cgroups. */

@@ -5,7 +5,7 @@
  */
 import { toSnapshot, type Reading } from '../counters/collect.js';
 import { ownersHolding, type InspectorReading } from '../counters/inspector.js';
-import type { SettleSample, SettleSeries } from '../report/summary-types.js';
+import type { SettleSample, SettleSeries } from '../results/summary.js';
 import type { ScenarioContext } from './types.js';
 
 /** A new series in the context's list (none when the caller keeps no list). */

@@ -5,9 +5,11 @@
  */
 import { takeReading, toSnapshot, type Reading } from '../counters/collect.js';
 import { inspectorCounts } from '../counters/inspector.js';
-import { summarizeRaceCoverage, type RaceCoverageReply, type RaceCoverageSummary } from '../counters/race-coverage.js';
-import type { InspectorCounts, MemcgFigures } from '../report/summary-types.js';
-import { checkInspectorPeak, kib, memcgSensitivity, worstMemcg, type Check } from '../verdict/lingering.js';
+import { summarizeRaceCoverage, type RaceCoverageReply } from '../counters/race-coverage.js';
+import type { RaceCoverageSummary } from '../results/race-coverage.js';
+import type { InspectorCounts, MemcgFigures } from '../results/summary.js';
+import type { Check } from '../results/checks.js';
+import { checkInspectorPeak, kib, memcgSensitivity, worstMemcg } from '../verdict/lingering.js';
 import { FAULT_EVERY_OWNERS, holdEvery } from './faults.js';
 import { raceCoverageChecks, tracerDetachedCheck } from '../verdict/race-coverage.js';
 import type { RaceCovLoad, RaceResult, Via } from './guest-ops.js';

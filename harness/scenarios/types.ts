@@ -1,6 +1,6 @@
-import type { RaceCoverageSummary } from '../counters/race-coverage.js';
-import type { CounterSnapshot, InspectorCounts, MemcgFigures, SettleSeries } from '../report/summary-types.js';
-import type { Check, Tolerance } from '../verdict/lingering.js';
+import type { RaceCoverageSummary } from '../results/race-coverage.js';
+import type { CounterSnapshot, InspectorCounts, MemcgFigures, SettleSeries } from '../results/summary.js';
+import type { Check, Tolerance } from '../results/checks.js';
 import type { Family, Fault } from './faults.js';
 import type { GuestOps } from './guest-ops.js';
 

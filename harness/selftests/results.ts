@@ -9,7 +9,7 @@
  * its first failed CHECK (`func(line):FAIL:tag ...`, exit 255) and prints `test_NAME:PASS` when it
  * passes.
  */
-import type { ScenarioResult, Verdict } from '../report/summary-types.js';
+import type { ScenarioResult, Verdict } from '../results/summary.js';
 
 export type TestStatus = 'OK' | 'SKIP' | 'FAIL';
 

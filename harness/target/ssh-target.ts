@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { AgentCallError, AgentClient, type AgentReply } from '../agent/client.js';
 import { parseKernelConfig } from '../kernel/config.js';
 import type { Backend } from '../run/backend.js';
-import type { TargetSummary } from '../report/summary-types.js';
+import type { TargetSummary } from '../results/summary.js';
 import { withDeadline } from '../util/deadline.js';
 import { GuestError, SetupError } from '../util/errors.js';
 import { bpfBuildDir } from '../util/paths.js';

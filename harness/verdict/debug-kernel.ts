@@ -11,14 +11,9 @@
  * and bpf_local_storage), so at most two kmalloc caches: the bound is
  * 2 x ncpus x max(sheaf_capacity of the kmalloc-cg caches), whatever N or the number of rounds.
  */
-import type { AllocSite } from '../counters/allocinfo.js';
-import { siteTotal, type SiteGrowth } from '../counters/allocinfo.js';
+import { siteTotal, type AllocSite } from '../counters/allocinfo.js';
 import type { LeakRecord } from '../counters/kmemleak.js';
-
-export interface AllocinfoTolerance {
-  objects: number;
-  why: string;
-}
+import type { AllocinfoTolerance, AllocinfoVerdict, SiteGrowth } from '../results/debug.js';
 
 /** `sheafCapacities`: cache name -> sheaf_capacity read from /sys/kernel/slab/<cache>/sheaf_capacity. */
 export function allocinfoTolerance(ncpus: number, sheafCapacities: ReadonlyMap<string, number>): AllocinfoTolerance {
@@ -29,16 +24,6 @@ export function allocinfoTolerance(ncpus: number, sheafCapacities: ReadonlyMap<s
     objects,
     why: `objects waiting in per-CPU rcu_free sheaves: 2 caches x ${ncpus} CPUs x sheaf_capacity ${max} (max over ${caps.length} kmalloc-cg caches)`,
   };
-}
-
-export interface AllocinfoVerdict {
-  ok: boolean;
-  sites: string[];
-  baseline: { calls: number; bytes: number };
-  after: { calls: number; bytes: number };
-  extraObjects: number;
-  tolerance: AllocinfoTolerance;
-  reason: string;
 }
 
 export function judgeAllocinfo(before: readonly AllocSite[], after: readonly AllocSite[], tol: AllocinfoTolerance): AllocinfoVerdict {

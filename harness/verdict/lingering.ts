@@ -44,21 +44,11 @@
 import { diffOptmem } from '../counters/meminfo.js';
 import { toSnapshot, type Reading } from '../counters/collect.js';
 import { elementsOfMap, ownersHolding, type InspectorReading } from '../counters/inspector.js';
-import type { MemcgFigures, Signal } from '../report/summary-types.js';
-
-export interface Check {
-  name: string;
-  ok: boolean;
-  message: string;
-}
+import type { Check, Tolerance } from '../results/checks.js';
+import type { MemcgFigures, Signal } from '../results/summary.js';
 
 /** Pages each CPU's memcg stock may hold pre-charged (mm/memcontrol.c MEMCG_CHARGE_BATCH). */
 export const MEMCG_CHARGE_BATCH = 64;
-
-export interface Tolerance {
-  bytes: number;
-  why: string;
-}
 
 /** What a correct kernel may keep after a drain (see the header): per CPU, a refilled memcg stock and an object stock. */
 export function memcgTolerance(ncpus: number, pageSize: number): Tolerance {

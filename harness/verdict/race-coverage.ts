@@ -12,8 +12,8 @@
  * known why (a missed tracer call, a record lost between the two sides) they are not a verdict.
  * On kernels without the series (6.12) none of this applies, and that is no failure.
  */
-import type { RaceCoverageSummary } from '../counters/race-coverage.js';
-import type { Check } from './lingering.js';
+import type { RaceCoverageSummary } from '../results/race-coverage.js';
+import type { Check } from '../results/checks.js';
 
 export function raceCoverageChecks(cov: RaceCoverageSummary, requireRace: boolean): Check[] {
   if (!cov.applicable) return [];

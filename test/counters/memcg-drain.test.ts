@@ -6,7 +6,7 @@
 // 300 rounds: the drift grows with the rounds (364..937 KiB handed back after 100 in five
 // runs), so it stays well above the one-CPU tolerance.
 import t from 'tap';
-import type { ScenarioResult } from '../../harness/report/summary-types.js';
+import type { ScenarioResult } from '../../harness/results/summary.js';
 import { parseSummary, runCli } from '../helpers/cli.js';
 
 const RACE = 'sk-map-free-vs-close-race';

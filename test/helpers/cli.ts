@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { projectRoot } from '../../harness/util/paths.js';
-import type { Summary } from '../../harness/report/summary-types.js';
+import type { Summary } from '../../harness/results/summary.js';
 
 export interface CliRun {
   status: number | null;

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ComparisonSet } from '../../harness/run/compare.js';
-import type { MultiSummary } from '../../harness/report/multi-summary.js';
+import type { MultiSummary } from '../../harness/results/multi-summary.js';
 import { projectRoot } from '../../harness/util/paths.js';
 import { runCli } from '../helpers/cli.js';
 

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ScenarioResult, Summary } from '../../harness/report/summary-types.js';
+import type { ScenarioResult, Summary } from '../../harness/results/summary.js';
 import { parseSummary, runCli } from '../helpers/cli.js';
 
 const SCENARIOS = [

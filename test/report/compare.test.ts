@@ -10,7 +10,7 @@ import {
 } from '../../harness/report/compare.js';
 import { renderComparison, renderDifferences, renderGrid } from '../../harness/report/compare-table.js';
 import { loadSummary } from '../../harness/report/load-summary.js';
-import type { Summary } from '../../harness/report/summary-types.js';
+import type { Summary } from '../../harness/results/summary.js';
 import { pairAndCompare } from '../../harness/run/compare.js';
 import { SetupError } from '../../harness/util/errors.js';
 import { projectRoot } from '../../harness/util/paths.js';

@@ -3,7 +3,7 @@ import { Parser, type FinalResults } from 'tap-parser';
 import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ScenarioResult, Summary } from '../../harness/report/summary-types.js';
+import type { ScenarioResult, Summary } from '../../harness/results/summary.js';
 import { summaryToTap } from '../../harness/report/tap.js';
 import { summaryToJUnit } from '../../harness/report/junit.js';
 import { renderTable } from '../../harness/report/table.js';

@@ -4,7 +4,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitHeading, waitMarkers, waitPanels } from '../../harness/report/html/settle-charts.js';
-import type { SettleSeries, Summary } from '../../harness/report/summary-types.js';
+import type { SettleSeries, Summary } from '../../harness/results/summary.js';
 import { projectRoot } from '../../harness/util/paths.js';
 
 const load = (name: string): Summary => JSON.parse(readFileSync(join(projectRoot, 'test', 'fixtures', 'report', name, 'summary.json'), 'utf8')) as Summary;

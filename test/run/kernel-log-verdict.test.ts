@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { PassThrough, Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { AgentClient } from '../../harness/agent/client.js';
-import type { ScenarioResult, Summary } from '../../harness/report/summary-types.js';
+import type { ScenarioResult, Summary } from '../../harness/results/summary.js';
 import { renderTable } from '../../harness/report/table.js';
 import { afterRunProblem, attributeAfterRun, consoleReports, readKernelLogAfterRun } from '../../harness/run/after-run.js';
 import { scanScenarioKernelLog } from '../../harness/run/scenario-runner.js';

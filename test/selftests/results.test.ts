@@ -7,7 +7,7 @@ import { firstFailureLine, parseTestProgsJson, parseTestProgsOutput, testMapsRes
 import { summaryToJUnit } from '../../harness/report/junit.js';
 import { summaryToTap } from '../../harness/report/tap.js';
 import { renderTable } from '../../harness/report/table.js';
-import type { Summary } from '../../harness/report/summary-types.js';
+import type { Summary } from '../../harness/results/summary.js';
 import { projectRoot } from '../../harness/util/paths.js';
 
 const fixture = (run: string, file: string): string => readFileSync(join(projectRoot, 'test', 'fixtures', 'selftests', run, file), 'utf8');

@@ -3,7 +3,8 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../../harness/util/paths.js';
-import { caughtBy, checkMapsFreed, checkMemcg, checkOptmem, isSetupCheck, memcgSensitivity, memcgTolerance, signalOf, verdictOf, type Check } from '../../harness/verdict/lingering.js';
+import { caughtBy, checkMapsFreed, checkMemcg, checkOptmem, isSetupCheck, memcgSensitivity, memcgTolerance, signalOf, verdictOf } from '../../harness/verdict/lingering.js';
+import type { Check } from '../../harness/results/checks.js';
 import type { Reading } from '../../harness/counters/collect.js';
 
 const rec = JSON.parse(readFileSync(join(projectRoot, 'test/fixtures/run/live-owners-7.3.optmem.json'), 'utf8')) as Record<'before' | 'peak' | 'afterClose' | 'settled', number[]>;

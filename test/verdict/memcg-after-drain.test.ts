@@ -8,9 +8,10 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Reading } from '../../harness/counters/collect.js';
-import type { CounterSnapshot, MemcgFigures } from '../../harness/report/summary-types.js';
+import type { CounterSnapshot, MemcgFigures } from '../../harness/results/summary.js';
 import { projectRoot } from '../../harness/util/paths.js';
-import { caughtBy, CHARGE_FINDING, checkMemcg, memcgFigures, memcgTolerance, worstMemcg, type Tolerance } from '../../harness/verdict/lingering.js';
+import { caughtBy, CHARGE_FINDING, checkMemcg, memcgFigures, memcgTolerance, worstMemcg } from '../../harness/verdict/lingering.js';
+import type { Tolerance } from '../../harness/results/checks.js';
 
 interface RecordedScenario {
   name: string;

@@ -8,8 +8,8 @@
 import { relative, sep } from 'node:path';
 import { buildGrid, firstClause, type LabelledRun } from '../compare.js';
 import { checksOf, ms, scenariosOf, str, verdictOf } from '../format.js';
-import type { MultiRun, MultiSummary } from '../multi-summary.js';
-import type { ScenarioResult, SettleSeries, Summary } from '../summary-types.js';
+import type { MultiRun, MultiSummary } from '../../results/multi-summary.js';
+import type { ScenarioResult, SettleSeries, Summary } from '../../results/summary.js';
 import { renderChart, unionDomain, type ChartSpec } from './chart.js';
 import { badge, esc, page } from './page.js';
 import { waitHeading, waitPanels, type Panel } from './settle-charts.js';

@@ -3,7 +3,7 @@
  * time since the map's last reference drop, with the baseline, the tolerance band and the
  * moments the map was found freed and the counters settled (or the deadline passed).
  */
-import type { CounterSnapshot, SettleSample, SettleSeries } from '../summary-types.js';
+import type { CounterSnapshot, SettleSample, SettleSeries } from '../../results/summary.js';
 import { domainOf, type ChartMarker, type ChartSeries, type ChartSpec } from './chart.js';
 
 /** Which chart of a wait: the keys side-by-side layouts line charts up by. */

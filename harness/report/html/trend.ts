@@ -7,7 +7,7 @@
  */
 import { compareRuns, firstClause, SETTLE_FACTOR, SETTLE_MIN_DELTA_MS, type Change } from '../compare.js';
 import { ms, scenariosOf, str, verdictOf } from '../format.js';
-import type { CounterSnapshot, ScenarioResult, Summary } from '../summary-types.js';
+import type { CounterSnapshot, ScenarioResult, Summary } from '../../results/summary.js';
 import { domainOf, renderChart, type ChartMarker, type ChartPoint, type ChartSeries } from './chart.js';
 import { badge, esc, page } from './page.js';
 

@@ -1,6 +1,6 @@
-import type { SiteGrowth } from '../counters/allocinfo.js';
-import type { DebugCheckSummary } from '../counters/debug-kernel.js';
-import type { RaceCoverageSummary } from '../counters/race-coverage.js';
+import type { Check } from './checks.js';
+import type { DebugCheckSummary, SiteGrowth } from './debug.js';
+import type { RaceCoverageSummary } from './race-coverage.js';
 /**
  * summary.json, version 1. Nightly jobs and `compare` read it: add fields, never rename or
  * remove one without bumping `version`.
@@ -124,7 +124,7 @@ export interface ScenarioResult {
   settleMs: number | null;
   durationMs: number;
   /** Each check that ran: its name, whether it passed and its message. */
-  checks: Array<{ name: string; ok: boolean; message: string }>;
+  checks: Check[];
   /** Kernel log lines that failed the scenario. */
   kernelLog?: string[];
   /** Throughput figures (race rounds per second, elements per second). */

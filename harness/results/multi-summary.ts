@@ -4,7 +4,7 @@
  * enough for `compare` and a nightly job. Add fields, never rename or remove one without bumping
  * `version`.
  */
-import type { Summary } from './summary-types.js';
+import type { Summary } from './summary.js';
 
 export interface MultiRun {
   /** The kernel as given on the command line: debian:<series> or a path. */
