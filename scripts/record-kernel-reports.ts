@@ -17,7 +17,7 @@
 import { writeFileSync } from 'node:fs';
 import { AgentClient } from '../harness/agent/client.js';
 import { resolveKernel } from '../harness/kernel/resolve.js';
-import { GuestOps } from '../harness/scenarios/guest-ops.js';
+import { GuestOps } from '../harness/agent/guest-ops.js';
 import { sleep } from '../harness/util/deadline.js';
 import { chooseChannel } from '../harness/vm/channel.js';
 import { buildGuestInitramfs } from '../harness/vm/guest-image.js';

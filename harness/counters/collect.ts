@@ -10,7 +10,7 @@
  * anew (mm/memcontrol.c, __refill_obj_stock): without a drain it grows with contended frees and
  * stays charged, with no element behind it (see verdict/lingering.ts).
  */
-import type { GuestOps } from '../scenarios/guest-ops.js';
+import type { GuestOps } from '../agent/guest-ops.js';
 import type { CounterSnapshot } from '../results/summary.js';
 import { parseAllocinfo, type AllocSite } from './allocinfo.js';
 import { parseMemoryCurrent, parseMemoryStat } from './memcg.js';

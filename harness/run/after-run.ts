@@ -8,7 +8,7 @@
  * which make each of these happen for real in the guest.
  */
 import type { AfterRunLog, ScenarioResult, Summary } from '../results/summary.js';
-import type { GuestOps } from '../scenarios/guest-ops.js';
+import type { GuestOps } from '../agent/guest-ops.js';
 import { sleep } from '../util/deadline.js';
 import { SetupError } from '../util/errors.js';
 import { TESTMOD_GUEST_PATH } from '../vm/testmod.js';

@@ -4,7 +4,7 @@
  */
 import { AgentCallError } from '../agent/client.js';
 import type { ScenarioResult, SettleSeries } from '../results/summary.js';
-import type { GuestOps, KmsgRead } from '../scenarios/guest-ops.js';
+import type { GuestOps, KmsgRead } from '../agent/guest-ops.js';
 import type { Fault } from '../scenarios/faults.js';
 import type { Scenario, SizeLevel } from '../scenarios/types.js';
 import { withDeadline } from '../util/deadline.js';

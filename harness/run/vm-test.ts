@@ -12,7 +12,7 @@ import { createRunDir, writeRunReport, type RunDir } from '../report/results-dir
 import { renderTable } from '../report/table.js';
 import { isAcceptable } from '../report/format.js';
 import type { ScenarioResult, Summary } from '../results/summary.js';
-import { GuestOps } from '../scenarios/guest-ops.js';
+import { GuestOps } from '../agent/guest-ops.js';
 import { selectScenarios } from '../scenarios/registry.js';
 import { faultFor, type FaultRequest } from '../scenarios/faults.js';
 import type { SizeLevel } from '../scenarios/types.js';

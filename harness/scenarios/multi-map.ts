@@ -13,7 +13,7 @@ import { takeReading, toSnapshot } from '../counters/collect.js';
 import { elementsOfMap, inspectorCounts, ownersHolding, type InspectorReading } from '../counters/inspector.js';
 import { sleep } from '../util/deadline.js';
 import type { Check } from '../results/checks.js';
-import type { ValueSize, Via } from './guest-ops.js';
+import type { ValueSize, Via } from '../agent/guest-ops.js';
 import { CGRP, inspectOwners, SK, TASK, type OwnerKind } from './owners.js';
 import { waitForSettle } from './settle.js';
 import { FAULT_EVERY_OWNERS } from './faults.js';

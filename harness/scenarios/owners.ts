@@ -4,7 +4,7 @@
  * inspector looks. The scenarios are written once against this (storage.ts).
  */
 import { parseInspectorRecords, type InspectorReading } from '../counters/inspector.js';
-import type { OwnerKindName } from './guest-ops.js';
+import type { OwnerKindName } from '../agent/guest-ops.js';
 import type { ScenarioContext } from './types.js';
 
 export interface OwnerKind {

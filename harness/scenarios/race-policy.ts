@@ -33,7 +33,7 @@
  * round of each race call keeps the seeded drop in the middle of the releases (seeded: 1), so a
  * scenario still drops a map while owners are being released.
  */
-import type { OwnerKindName, RaceParams, Via } from './guest-ops.js';
+import type { OwnerKindName, RaceParams, Via } from '../agent/guest-ops.js';
 
 /** Default hold of the map-free gap, microseconds (`--set widenUs=0` disarms it). */
 export const DEFAULT_WIDEN_US = 5000;

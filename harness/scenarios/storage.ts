@@ -5,14 +5,15 @@
  */
 import { takeReading, toSnapshot, type Reading } from '../counters/collect.js';
 import { inspectorCounts } from '../counters/inspector.js';
-import { summarizeRaceCoverage, type RaceCoverageReply } from '../counters/race-coverage.js';
+import type { RaceCoverageReply } from '../agent/race-coverage.js';
+import { summarizeRaceCoverage } from '../counters/race-coverage.js';
 import type { RaceCoverageSummary } from '../results/race-coverage.js';
 import type { InspectorCounts, MemcgFigures } from '../results/summary.js';
 import type { Check } from '../results/checks.js';
 import { checkInspectorPeak, kib, memcgSensitivity, worstMemcg } from '../verdict/lingering.js';
 import { FAULT_EVERY_OWNERS, holdEvery } from './faults.js';
 import { raceCoverageChecks, tracerDetachedCheck } from '../verdict/race-coverage.js';
-import type { RaceCovLoad, RaceResult, Via } from './guest-ops.js';
+import type { RaceCovLoad, RaceResult, Via } from '../agent/guest-ops.js';
 import { inspectOwners, type OwnerKind } from './owners.js';
 import { DEFAULT_WIDEN_US, raceSteering } from './race-policy.js';
 import { waitForSettle } from './settle.js';

@@ -2,7 +2,7 @@ import type { RaceCoverageSummary } from '../results/race-coverage.js';
 import type { CounterSnapshot, InspectorCounts, MemcgFigures, SettleSeries } from '../results/summary.js';
 import type { Check, Tolerance } from '../results/checks.js';
 import type { Family, Fault } from './faults.js';
-import type { GuestOps } from './guest-ops.js';
+import type { GuestOps } from '../agent/guest-ops.js';
 
 export type SizeLevel = 'small' | 'default' | 'stress';
 

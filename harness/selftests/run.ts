@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ScenarioResult } from '../results/summary.js';
-import type { ExecResult, GuestOps, KmsgRead } from '../scenarios/guest-ops.js';
+import type { ExecResult, GuestOps, KmsgRead } from '../agent/guest-ops.js';
 import { GuestError } from '../util/errors.js';
 import { lostMessage, scanKernelLog } from '../verdict/kernel-log.js';
 import type { BuiltSelftests } from './build.js';

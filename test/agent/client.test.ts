@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { AgentCallError, AgentClient } from '../../harness/agent/client.js';
 import { DeadlineError } from '../../harness/util/deadline.js';
-import { GuestOps } from '../../harness/scenarios/guest-ops.js';
+import { GuestOps } from '../../harness/agent/guest-ops.js';
 import { bpfBuildDir } from '../../harness/util/paths.js';
 
 const agentPath = join(bpfBuildDir, 'bpf-agent');

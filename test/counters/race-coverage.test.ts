@@ -4,7 +4,8 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseRaceCoverage, summarizeRaceCoverage, type RaceCoverageReply } from '../../harness/counters/race-coverage.js';
+import { parseRaceCoverage, type RaceCoverageReply } from '../../harness/agent/race-coverage.js';
+import { summarizeRaceCoverage } from '../../harness/counters/race-coverage.js';
 import { raceCoverageLine } from '../../harness/report/table.js';
 import { raceCoverageChecks, raceCoverageNote, tracerDetachedCheck } from '../../harness/verdict/race-coverage.js';
 

@@ -7,7 +7,7 @@ import { appendFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveKernel } from '../../harness/kernel/resolve.js';
-import { GuestOps } from '../../harness/scenarios/guest-ops.js';
+import { GuestOps } from '../../harness/agent/guest-ops.js';
 import { chooseChannel } from '../../harness/vm/channel.js';
 import { buildGuestInitramfs, sharedLibraryEntries } from '../../harness/vm/guest-image.js';
 import { fileEntry } from '../../harness/vm/initramfs.js';

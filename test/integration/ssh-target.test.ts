@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { GuestOps } from '../../harness/scenarios/guest-ops.js';
+import { GuestOps } from '../../harness/agent/guest-ops.js';
 import type { Summary } from '../../harness/results/summary.js';
 import { cacheDir, projectRoot } from '../../harness/util/paths.js';
 import { bootSshGuest, generateKeys, knownHostsLine, PLAIN_USER, type SshGuest } from '../../harness/vm/ssh-guest.js';

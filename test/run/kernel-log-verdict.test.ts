@@ -12,7 +12,7 @@ import type { ScenarioResult, Summary } from '../../harness/results/summary.js';
 import { renderTable } from '../../harness/report/table.js';
 import { afterRunProblem, attributeAfterRun, consoleReports, readKernelLogAfterRun } from '../../harness/run/after-run.js';
 import { scanScenarioKernelLog } from '../../harness/run/scenario-runner.js';
-import { GuestOps, type KmsgRead } from '../../harness/scenarios/guest-ops.js';
+import { GuestOps, type KmsgRead } from '../../harness/agent/guest-ops.js';
 import { GuestError } from '../../harness/util/errors.js';
 import { ConsoleMonitor } from '../../harness/vm/console.js';
 import { runnerKernelLogResults } from '../../harness/selftests/run.js';

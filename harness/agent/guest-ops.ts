@@ -1,10 +1,11 @@
 /**
- * Typed wrappers over the agent verbs the scenarios use. Each returns exactly what the agent
- * counted; interpretation is left to the verdict modules.
+ * The typed agent API: one method per agent verb (docs/PROTOCOL.md), the one place where each
+ * verb's arguments are built and its reply is read. Each returns exactly what the agent
+ * counted; interpretation is left to the counters and verdict modules.
  */
-import type { AgentClient, AgentReply } from '../agent/client.js';
-import { parseRaceCoverage, type RaceCoverageReply } from '../counters/race-coverage.js';
 import type { RaceDrop } from '../results/race-coverage.js';
+import type { AgentClient, AgentReply } from './client.js';
+import { parseRaceCoverage, type RaceCoverageReply } from './race-coverage.js';
 
 export type Via = 'user' | 'prog';
 /** The storage owner kinds: sockets, threads (task storage), cgroups. */
@@ -132,14 +133,15 @@ export class GuestOps {
 
   constructor(readonly agent: AgentClient) {}
 
-  async read(path: string): Promise<string> {
-    const r = await this.agent.call('read', { path });
+  /** `deadlineMs`: the agent's default, or longer for a file the kernel is slow to produce (kmemleak). */
+  async read(path: string, deadlineMs?: number): Promise<string> {
+    const r = await this.agent.call('read', { path }, deadlineMs);
     if (typeof r.data !== 'string') throw new Error(`agent read ${path}: no data`);
     return r.data;
   }
 
-  async write(path: string, value: string | number): Promise<void> {
-    await this.agent.call('write', { path, value });
+  async write(path: string, value: string | number, deadlineMs?: number): Promise<void> {
+    await this.agent.call('write', { path, value }, deadlineMs);
   }
 
   /** Makes the kernel drain the cgroup's per-CPU charge caches (docs/PROTOCOL.md, memcg-drain). */
