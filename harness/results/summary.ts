@@ -217,7 +217,7 @@ export interface Summary {
     /** test_progs' watchdog and workers: -w SECONDS, -j N. */
     runnerArgs?: string[];
   };
-  /** Debug kernels only: the allocinfo counter and kmemleak verdicts (harness/counters/debug-kernel.ts). */
+  /** Debug kernels only: the allocinfo counter and kmemleak verdicts (harness/verdict/debug-kernel.ts). */
   debug?: DebugCheckSummary;
   /** The kernel log read once more after the last scenario, and the console after power-off (harness/run/after-run.ts). */
   afterRun?: AfterRunLog;

@@ -11,9 +11,16 @@
  * and bpf_local_storage), so at most two kmalloc caches: the bound is
  * 2 x ncpus x max(sheaf_capacity of the kmalloc-cg caches), whatever N or the number of rounds.
  */
+import type { AgentClient } from '../agent/client.js';
+import { GuestOps } from '../agent/guest-ops.js';
 import { siteTotal, type AllocSite } from '../counters/allocinfo.js';
+import { confirmedKmemleak, readAllocinfo, type DebugBaseline } from '../counters/debug-kernel.js';
 import type { LeakRecord } from '../counters/kmemleak.js';
-import type { AllocinfoTolerance, AllocinfoVerdict, SiteGrowth } from '../results/debug.js';
+import type { AllocinfoTolerance, AllocinfoVerdict, DebugCheckSummary, SiteGrowth } from '../results/debug.js';
+import { sleep } from '../util/deadline.js';
+
+/** How long the allocinfo verdict is polled for objects still on their way to being freed. */
+const ALLOCINFO_SETTLE_MS = 30_000;
 
 /** `sheafCapacities`: cache name -> sheaf_capacity read from /sys/kernel/slab/<cache>/sheaf_capacity. */
 export function allocinfoTolerance(ncpus: number, sheafCapacities: ReadonlyMap<string, number>): AllocinfoTolerance {
@@ -59,4 +66,38 @@ export function describeAllocinfoGrowth(grown: readonly SiteGrowth[]): string {
   if (grown.length === 0) return 'no /proc/allocinfo site grew over the scenario';
   const sites = grown.map((g) => `${g.func} (${g.site}${g.module ? ` [${g.module}]` : ''}) +${g.bytes} B in ${g.calls >= 0 ? '+' : ''}${g.calls} objects`);
   return `allocinfo sites that grew over the scenario: ${sites.join(', ')}`;
+}
+
+/** After the scenarios: the allocinfo verdict (polled until within tolerance or a deadline), then two kmemleak scans. */
+export async function debugFinal(agent: AgentClient, base: DebugBaseline, log: (line: string) => void): Promise<DebugCheckSummary> {
+  const ops = new GuestOps(agent);
+  const out: DebugCheckSummary = { ok: true, reasons: [] };
+  if (base.allocinfo) {
+    const tol = allocinfoTolerance(base.ncpus, base.sheafCapacities);
+    const t0 = Date.now();
+    let v = judgeAllocinfo(base.allocinfo, await readAllocinfo(ops), tol);
+    while (!v.ok && v.sites.length > 0 && Date.now() - t0 < ALLOCINFO_SETTLE_MS) {
+      await sleep(1000);
+      v = judgeAllocinfo(base.allocinfo, await readAllocinfo(ops), tol);
+    }
+    out.allocinfo = { ...v, settleMs: Date.now() - t0 };
+    log(`debug kernel: allocinfo ${v.ok ? 'ok' : 'FAIL'}: ${v.reason}`);
+    if (!v.ok) {
+      out.ok = false;
+      out.reasons.push(v.reason);
+    }
+  }
+  if (base.kmemleak) {
+    const t0 = Date.now();
+    const leaks = await confirmedKmemleak(ops);
+    const ours = localStorageLeaks(leaks);
+    out.kmemleak = { unreferenced: leaks.length, localStorage: ours.length, reports: ours.slice(0, 10).map((l) => l.text), scanMs: Date.now() - t0 };
+    const line = `kmemleak: ${leaks.length} unreferenced object(s) since the baseline, ${ours.length} in BPF local storage`;
+    log(`debug kernel: ${ours.length === 0 ? 'ok' : 'FAIL'}: ${line} (scans took ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    if (ours.length > 0) {
+      out.ok = false;
+      out.reasons.push(`${line}; first: ${ours[0]!.backtrace.slice(0, 6).join(' <- ')}`);
+    }
+  }
+  return out;
 }
