@@ -9,12 +9,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync, appendFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { execa } from 'execa';
 import { sha256 } from '../kernel-build/build-key.js';
 import { selectScenarios } from '../scenarios/registry.js';
 import { onAbort } from '../util/children.js';
 import { HarnessError, SetupError } from '../util/errors.js';
 import { cacheDir, projectRoot, resultsRoot as defaultResultsRoot } from '../util/paths.js';
+import { git } from '../util/git.js';
 import { fmtMs, readStepRecords, type BisectRunSettings, type BisectState, type StepRecord } from './step.js';
 
 export interface BisectOptions extends BisectRunSettings {
@@ -58,11 +58,6 @@ export interface BisectResult {
 }
 
 const GIT_TIMEOUT_MS = 120_000;
-
-async function git(cwd: string, args: string[]): Promise<{ ok: boolean; out: string; err: string }> {
-  const r = await execa('git', args, { cwd, reject: false, timeout: GIT_TIMEOUT_MS, stdin: 'ignore', env: { LC_ALL: 'C' } });
-  return { ok: !r.failed, out: String(r.stdout).trim(), err: String(r.stderr).trim() };
-}
 
 function gitSync(cwd: string, args: string[]): void {
   spawnSync('git', args, { cwd, stdio: 'ignore', timeout: GIT_TIMEOUT_MS, env: { ...process.env, LC_ALL: 'C' } });

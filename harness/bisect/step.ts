@@ -11,7 +11,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { gitOut } from '../util/git.js';
 import type { SizeLevel } from '../scenarios/types.js';
 import type { BuiltKernel } from '../kernel-build/kernel-build.js';
 import type { AccelRequest } from '../vm/accel.js';
@@ -152,11 +152,6 @@ export function fmtMs(ms: number): string {
   return m < 60 ? `${m}m${String(s % 60).padStart(2, '0')}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
-async function gitOut(cwd: string, args: string[]): Promise<string> {
-  const r = await execa('git', args, { cwd, timeout: 60_000, stdin: 'ignore', env: { LC_ALL: 'C' } });
-  return String(r.stdout).trim();
-}
-
 /**
  * The whole step, run in the worktree (cwd) with the commit under test checked out. Writes the
  * step's record (steps/NN-<commit>.json), prints progress lines, returns the exit code.
@@ -164,8 +159,8 @@ async function gitOut(cwd: string, args: string[]): Promise<string> {
 export async function runStep(stateFile: string, runner: StepRunner, out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
   const t0 = Date.now();
   const state = readState(stateFile);
-  const commit = await gitOut(state.worktree, ['rev-parse', 'HEAD']);
-  const subject = await gitOut(state.worktree, ['log', '-1', '--format=%s', commit]);
+  const commit = await gitOut(state.worktree, ['rev-parse', 'HEAD'], { timeoutMs: 60_000 });
+  const subject = await gitOut(state.worktree, ['log', '-1', '--format=%s', commit], { timeoutMs: 60_000 });
   const k = readStepRecords(state.dir).length + 1;
   const tag = `bisect: step ${k} of ~${state.expectedSteps}: ${commit.slice(0, 12)}`;
   out(`${tag} "${subject}": building`);

@@ -12,8 +12,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
-import { SetupError } from '../util/errors.js';
+import { gitBytes, gitOut } from '../util/git.js';
 
 export interface TreeState {
   kind: 'git' | 'plain';
@@ -69,10 +68,9 @@ export function isGitTree(tree: string): boolean {
   return existsSync(join(tree, '.git'));
 }
 
-async function git(tree: string, args: string[], encoding: 'utf8' | 'buffer' = 'utf8'): Promise<string | Buffer> {
-  const r = await execa('git', ['-C', tree, ...args], { reject: false, timeout: 300_000, stdin: 'ignore', encoding: encoding === 'buffer' ? 'buffer' : 'utf8', maxBuffer: 1 << 30 });
-  if (r.failed) throw new SetupError(`git ${args[0]} in ${tree} failed: ${String(r.stderr).trim().split('\n')[0] || (r.timedOut ? 'timed out' : `exit ${r.exitCode}`)}: is ${tree} a valid git checkout?`);
-  return r.stdout as string | Buffer;
+/** A tree's git calls: a kernel tree's diff can take minutes; a failure names the fix. */
+function treeGit(tree: string): { timeoutMs: number; hint: string } {
+  return { timeoutMs: 300_000, hint: `is ${tree} a valid git checkout?` };
 }
 
 /**
@@ -88,10 +86,10 @@ export interface TreeScope {
 export async function treeState(tree: string, scope?: TreeScope): Promise<TreeState> {
   const keep = scope?.keep ?? ((): boolean => true);
   if (isGitTree(tree)) {
-    const commit = String(await git(tree, ['rev-parse', 'HEAD'])).trim();
+    const commit = (await gitOut(tree, ['rev-parse', 'HEAD'], treeGit(tree))).trim();
     const pathspec = ['--', ...(scope ? scope.paths : ['.', ...NOT_KERNEL_INPUT.map((p) => `:(exclude)${p}`)])];
-    const diff = (await git(tree, ['diff', 'HEAD', '--binary', ...pathspec], 'buffer')) as Buffer;
-    const untracked = String(await git(tree, ['ls-files', '--others', '--exclude-standard', '-z', ...pathspec])).split('\0').filter((f) => f && keep(f)).sort();
+    const diff = await gitBytes(tree, ['diff', 'HEAD', '--binary', ...pathspec], treeGit(tree));
+    const untracked = (await gitOut(tree, ['ls-files', '--others', '--exclude-standard', '-z', ...pathspec], treeGit(tree))).split('\0').filter((f) => f && keep(f)).sort();
     const h = createHash('sha256').update(diff);
     for (const f of untracked) {
       h.update(`\0${f}\0`);
