@@ -23,15 +23,12 @@ import { killAllChildren } from './util/children.js';
 import { GuestError, HarnessError, SetupError } from './util/errors.js';
 import { stdoutFlushed } from './util/stdout.js';
 import { numberOption, RANGES } from './util/whole-number.js';
+import { randomSeed } from './util/seed.js';
 import type { AccelRequest } from './vm/accel.js';
 import type { ChannelKind } from './vm/channel.js';
 import type { BackendRequest } from './vm/vng.js';
 
 export const DEFAULT_KERNEL = 'debian:7.3';
-
-function randomSeed(): number {
-  return Math.floor(Math.random() * 2 ** 31);
-}
 
 /** --set key=value (repeatable): whole numbers only, as every scenario parameter is a count. */
 function parseOverrides(words: string[] | undefined): Record<string, number> {

@@ -15,6 +15,7 @@ import { onAbort } from '../util/children.js';
 import { HarnessError, SetupError } from '../util/errors.js';
 import { cacheDir, projectRoot, resultsRoot as defaultResultsRoot } from '../util/paths.js';
 import { git } from '../util/git.js';
+import { stamp } from '../util/stamp.js';
 import { fmtMs, readStepRecords, type BisectRunSettings, type BisectState, type StepRecord } from './step.js';
 
 export interface BisectOptions extends BisectRunSettings {
@@ -61,10 +62,6 @@ const GIT_TIMEOUT_MS = 120_000;
 
 function gitSync(cwd: string, args: string[]): void {
   spawnSync('git', args, { cwd, stdio: 'ignore', timeout: GIT_TIMEOUT_MS, env: { ...process.env, LC_ALL: 'C' } });
-}
-
-function stamp(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
 }
 
 /** The worktree and O= directory of a tree's bisects: fixed per tree, so builds stay incremental. */

@@ -7,6 +7,7 @@ import { VM_TEST_DEFAULTS } from '../run/repeat.js';
 import { ALL_SCENARIOS } from '../scenarios/registry.js';
 import { stdoutFlushed } from '../util/stdout.js';
 import { numberOption, RANGES } from '../util/whole-number.js';
+import { randomSeed } from '../util/seed.js';
 import type { SizeLevel } from '../scenarios/types.js';
 import type { AccelRequest } from '../vm/accel.js';
 import { checkKernelHistory, renderBisect, runBisect } from './bisect.js';
@@ -66,7 +67,7 @@ export function bisectCommands(fail: (err: unknown) => never): CommandModule[] {
           selftests: a.selftest ?? [],
           sizes: a.sizes,
           retries: a.retries,
-          seed: a.seed ?? Math.floor(Math.random() * 2 ** 31),
+          seed: a.seed ?? randomSeed(),
           debug: a.debug,
           accel: a.accel,
           out: a.out,

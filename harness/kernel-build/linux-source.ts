@@ -7,7 +7,9 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { DEBIAN_KEYRING, LISTS_MAX_AGE_MS, PrivateApt, discoverDebianMirror, firstLine, which } from '../kernel/apt.js';
+import { DEBIAN_KEYRING, LISTS_MAX_AGE_MS, PrivateApt, discoverDebianMirror } from '../kernel/apt.js';
+import { which } from '../util/which.js';
+import { firstLine } from '../util/first-line.js';
 import { compareDebVersions } from '../kernel/debversion.js';
 import { SetupError } from '../util/errors.js';
 import { cacheDir } from '../util/paths.js';

@@ -5,9 +5,10 @@
  * of the system's state. Only the mirror URI is borrowed from the system's sources.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { SetupError } from '../util/errors.js';
+import { firstLine } from '../util/first-line.js';
 
 /** The suites searched for kernels, oldest first. */
 export const DEBIAN_SUITES = ['trixie', 'sid', 'experimental'] as const;
@@ -87,20 +88,6 @@ export function discoverDebianMirror(etcApt = '/etc/apt'): string | undefined {
     else if (name.endsWith('.list')) read(join(etcApt, 'sources.list.d', name), 'one-line');
   }
   return pickDebianMirror(uris);
-}
-
-/** The absolute path of `cmd` on PATH, or undefined. */
-export function which(cmd: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    const p = join(dir, cmd);
-    try {
-      if (statSync(p).isFile()) return p;
-    } catch {
-      /* not here */
-    }
-  }
-  return undefined;
 }
 
 /** One version of a package in the lists. */
@@ -254,11 +241,6 @@ export class PrivateApt {
       throw new SetupError(`apt-get download ${items.map((i) => i.pkg).join(' ')} failed: ${firstLine(r.stderr, /^E:/) || `exit ${r.exitCode}`}: check the network or the mirror ${this.mirror}`);
     }
   }
-}
-
-export function firstLine(text: unknown, prefer?: RegExp): string {
-  const lines = String(text ?? '').split('\n').map((l) => l.trim()).filter(Boolean);
-  return ((prefer && lines.find((l) => prefer.test(l))) ?? lines[0] ?? '').slice(0, 300);
 }
 
 function writeIfChanged(path: string, text: string, mode = 0o644): void {

@@ -10,7 +10,8 @@ import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { SetupError } from '../util/errors.js';
 import { cacheDir } from '../util/paths.js';
-import { DEBIAN_KEYRING, PrivateApt, discoverDebianMirror, firstLine } from './apt.js';
+import { DEBIAN_KEYRING, PrivateApt, discoverDebianMirror } from './apt.js';
+import { firstLine } from '../util/first-line.js';
 
 /** A module name as the kernel knows it: dashes and underscores are the same. */
 export function moduleName(fileOrName: string): string {

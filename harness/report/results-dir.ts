@@ -10,15 +10,11 @@ import type { MultiSummary } from '../results/multi-summary.js';
 import type { Summary } from '../results/summary.js';
 import { summaryToTap } from './tap.js';
 import { summaryToJUnit } from './junit.js';
+import { stamp } from '../util/stamp.js';
 
 export interface RunDir {
   dir: string;
   name: string;
-}
-
-function stamp(d: Date): string {
-  const p = (n: number, w = 2): string => String(n).padStart(w, '0');
-  return `${p(d.getUTCFullYear(), 4)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}-${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
 }
 
 /** Keeps [A-Za-z0-9._-], turns every other run of characters into "_", at most 64 characters. */

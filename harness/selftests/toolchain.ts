@@ -6,7 +6,7 @@
  */
 import { chmodSync, writeFileSync } from 'node:fs';
 import { SetupError } from '../util/errors.js';
-import { which } from '../kernel/apt.js';
+import { which } from '../util/which.js';
 import { compareVersions, minToolVersion, toolVersion } from '../kernel-build/toolchain.js';
 
 export interface SelftestsLlvm {

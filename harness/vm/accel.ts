@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { cacheDir } from '../util/paths.js';
 import { sleep } from '../util/deadline.js';
 import { SetupError } from '../util/errors.js';
+import { firstLine } from '../util/first-line.js';
 import { ConsoleMonitor } from './console.js';
 import { startGuest, type Accel, type GuestSpec } from './qemu.js';
 
@@ -74,10 +75,6 @@ export async function probeKvm(spec: GuestSpec): Promise<{ usable: boolean; why:
   } finally {
     guest.kill();
   }
-}
-
-function firstLine(text: string): string {
-  return text.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? '';
 }
 
 export async function chooseAccel(request: AccelRequest, spec: GuestSpec, log: (line: string) => void): Promise<AccelChoice> {

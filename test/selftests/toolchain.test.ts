@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { which } from '../../harness/kernel/apt.js';
+import { which } from '../../harness/util/which.js';
 import { chooseSelftestsLlvm, clangCommand } from '../../harness/selftests/toolchain.js';
 
 const tree = mkdtempSync(join(tmpdir(), 'bpfh-llvm-tree-'));
