@@ -7,10 +7,10 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { DEBIAN_KEYRING, LISTS_MAX_AGE_MS, PrivateApt, discoverDebianMirror } from '../kernel/apt.js';
+import { DEBIAN_KEYRING, LISTS_MAX_AGE_MS, PrivateApt, discoverDebianMirror } from '../host/apt.js';
 import { which } from '../util/which.js';
 import { firstLine } from '../util/first-line.js';
-import { compareDebVersions } from '../kernel/debversion.js';
+import { compareDebVersions } from '../host/debversion.js';
 import { SetupError } from '../util/errors.js';
 import { cacheDir } from '../util/paths.js';
 

@@ -7,7 +7,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { discoverDebianMirror } from '../kernel/apt.js';
+import { discoverDebianMirror } from '../host/apt.js';
 import { which } from '../util/which.js';
 import { registerChild } from '../util/children.js';
 import { SetupError } from '../util/errors.js';

@@ -10,7 +10,7 @@ import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { SetupError } from '../util/errors.js';
 import { cacheDir } from '../util/paths.js';
-import { DEBIAN_KEYRING, PrivateApt, discoverDebianMirror } from './apt.js';
+import { DEBIAN_KEYRING, PrivateApt, discoverDebianMirror } from '../host/apt.js';
 import { firstLine } from '../util/first-line.js';
 
 /** A module name as the kernel knows it: dashes and underscores are the same. */

@@ -8,10 +8,10 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { PrivateApt, discoverDebianMirror } from '../kernel/apt.js';
+import { PrivateApt, discoverDebianMirror } from '../host/apt.js';
 import { which } from '../util/which.js';
 import { firstLine } from '../util/first-line.js';
-import { compareDebVersions } from '../kernel/debversion.js';
+import { compareDebVersions } from '../host/debversion.js';
 import { SetupError } from '../util/errors.js';
 import { cacheDir } from '../util/paths.js';
 

@@ -3,9 +3,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { discoverDebianMirror, parseSourceUris, pickAcquireSettings, pickDebianMirror } from '../../harness/kernel/apt.js';
+import { discoverDebianMirror, parseSourceUris, pickAcquireSettings, pickDebianMirror } from '../../harness/host/apt.js';
 import { chooseCandidate, parseKernelPackage, seriesMatches, seriesOf, type KernelCandidate } from '../../harness/kernel/debian.js';
-import { compareDebVersions } from '../../harness/kernel/debversion.js';
+import { compareDebVersions } from '../../harness/host/debversion.js';
 import { projectRoot } from '../../harness/util/paths.js';
 
 const fixture = (name: string): string => join(projectRoot, 'test', 'fixtures', 'kernel', name);
