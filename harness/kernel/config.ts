@@ -1,5 +1,4 @@
 import { SetupError } from '../util/errors.js';
-import type { KernelImage } from './resolve.js';
 
 /**
  * Parse a kernel .config: `CONFIG_X=value` lines into a map CONFIG_X -> raw value text
@@ -78,11 +77,17 @@ export const REQUIRED_BASE: readonly string[] = [
   'CONFIG_SERIAL_8250_CONSOLE',
 ];
 
+/** A kernel as assertConfig judges it: what the user called it and its parsed config (a KernelImage fits). */
+export interface ConfiguredKernel {
+  spec: string;
+  config: Map<string, string>;
+}
+
 /**
  * Throw a SetupError naming every requirement (REQUIRED_BASE plus `extra`) that `kernel`'s
  * config does not meet.
  */
-export function assertConfig(kernel: Pick<KernelImage, 'spec' | 'config'>, extra: readonly string[]): void {
+export function assertConfig(kernel: ConfiguredKernel, extra: readonly string[]): void {
   const shown: string[] = [];
   for (const r of [...REQUIRED_BASE, ...extra]) {
     if (satisfied(kernel.config, r)) continue;

@@ -6,14 +6,14 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { SetupError } from '../util/errors.js';
-import { cacheDir } from '../util/paths.js';
 import { DEBIAN_KEYRING, DEBIAN_SUITES, LISTS_MAX_AGE_MS, PrivateApt, discoverDebianMirror } from '../host/apt.js';
-import { which } from '../util/which.js';
+import { compareDebVersions } from '../host/debversion.js';
+import { SetupError } from '../util/errors.js';
 import { firstLine } from '../util/first-line.js';
+import { cacheDir } from '../util/paths.js';
+import { which } from '../util/which.js';
 import { readBzImageInfo, releaseOf } from './bzimage.js';
 import { parseKernelConfig } from './config.js';
-import { compareDebVersions } from '../host/debversion.js';
 
 /** A kernel ABI in a package name: 7.3, 7.2.13+deb14, 6.12.117+deb13, 6.1.0-30. */
 const ABI = String.raw`\d+\.\d+(?:\.\d+)*(?:-\d+)?(?:\+[a-z0-9.]+)?`;

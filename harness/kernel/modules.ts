@@ -8,10 +8,10 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { SetupError } from '../util/errors.js';
-import { cacheDir } from '../util/paths.js';
 import { DEBIAN_KEYRING, PrivateApt, discoverDebianMirror } from '../host/apt.js';
+import { SetupError } from '../util/errors.js';
 import { firstLine } from '../util/first-line.js';
+import { cacheDir } from '../util/paths.js';
 
 /** A module name as the kernel knows it: dashes and underscores are the same. */
 export function moduleName(fileOrName: string): string {
