@@ -150,6 +150,11 @@ export class GuestOps {
     return { currentBefore: num(r, 'currentBefore'), currentAfter: num(r, 'currentAfter'), drainUs: num(r, 'drainUs'), restoreUs: num(r, 'restoreUs') };
   }
 
+  /** Asks the guest to power off; the reply may never come (the guest is gone first). */
+  async poweroff(deadlineMs: number): Promise<void> {
+    await this.agent.call('poweroff', {}, deadlineMs);
+  }
+
   async mkdir(path: string): Promise<void> {
     await this.agent.call('mkdir', { path });
   }
@@ -256,8 +261,9 @@ export class GuestOps {
     await this.agent.call('map-close', { ...mapArg(mapId), ...(o.hold ? { hold: 1 } : {}) });
   }
 
-  async mapAlive(id: number): Promise<boolean> {
-    return (await this.agent.call('map-alive', { id })).alive === true;
+  /** Whether map `id` still exists; an AgentCallError (with the errno) when bpf() itself fails. */
+  async mapAlive(id: number, deadlineMs?: number): Promise<boolean> {
+    return (await this.agent.call('map-alive', { id }, deadlineMs)).alive === true;
   }
 
   /** The inspector's raw records (counters/inspector.ts parses them). */

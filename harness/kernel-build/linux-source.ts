@@ -1,6 +1,6 @@
 /**
  * A kernel source tree from Debian's linux-source-<series> package (the upstream source with
- * Debian's patch series applied, as a tarball), fetched through the private apt (kernel/apt.ts)
+ * Debian's patch series applied, as a tarball), fetched through the private apt (host/apt.ts)
  * and unpacked once into cacheDir()/src/linux-source-<series>_<version>/. Measured here for 7.3:
  * 166 MB download in 2 s, tar -xJ in 14 s.
  */

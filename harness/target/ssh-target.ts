@@ -13,6 +13,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentCallError, AgentClient, type AgentReply } from '../agent/client.js';
+import { GuestOps } from '../agent/guest-ops.js';
 import { parseKernelConfig } from '../kernel/config.js';
 import type { Backend } from '../run/backend.js';
 import type { TargetSummary } from '../results/summary.js';
@@ -199,7 +200,7 @@ async function startRemoteAgent(conn: SshConnection, target: TargetSummary, boot
 /** bpf() itself: the agent asks for map id 1; ENOENT or a map both mean bpf() works. */
 async function probeBpf(spec: TargetSpec, agent: AgentClient): Promise<void> {
   try {
-    await agent.call('map-alive', { id: 1 }, 30_000);
+    await new GuestOps(agent).mapAlive(1, 30_000);
   } catch (err) {
     const errno = err instanceof AgentCallError ? err.reply.errno : undefined;
     if (errno !== undefined && NO_BPF[errno]) {

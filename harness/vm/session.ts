@@ -4,6 +4,7 @@
  * killed and the error carries the console tail.
  */
 import { AgentClient, type AgentReply } from '../agent/client.js';
+import { GuestOps } from '../agent/guest-ops.js';
 import { withDeadline } from '../util/deadline.js';
 import { GuestError } from '../util/errors.js';
 import { ConsoleMonitor } from './console.js';
@@ -67,7 +68,7 @@ export async function bootGuest(spec: GuestSpec, opts: BootOptions): Promise<Gue
     bootMs: Date.now() - started,
     kill: () => running.kill(),
     shutdown: async (deadlineMs = 20_000) => {
-      agent.call('poweroff', {}, deadlineMs).catch(() => undefined); // the reply may never come
+      new GuestOps(agent).poweroff(deadlineMs).catch(() => undefined); // the reply may never come
       try {
         await withDeadline(running.exited, deadlineMs, 'guest power-off');
       } finally {
