@@ -9,7 +9,7 @@ import { compareCommand } from './run/compare.js';
 import { trendCommand } from './run/trend.js';
 import { multiKernelTest } from './run/multi-kernel.js';
 import { bisectCommands } from './bisect/cli-bisect.js';
-import { kernelCommand } from './kernel-build/cli-kernel.js';
+import { kernelCommand } from './commands/kernel.js';
 import { selftestsCommand } from './selftests/cli-selftests.js';
 import { shellCommandModule } from './shell/cli-shell.js';
 import { VM_TEST_DEFAULTS } from './run/repeat.js';

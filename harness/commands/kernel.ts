@@ -3,7 +3,7 @@
  */
 import type { Argv, CommandModule } from 'yargs';
 import { numberOption, RANGES } from '../util/whole-number.js';
-import { buildKernel, defaultJobs, type KernelBuildOptions } from './kernel-build.js';
+import { buildKernel, defaultJobs, type KernelBuildOptions } from '../kernel-build/kernel-build.js';
 
 /** The command line's words: the build's options, with the deadline in whole minutes. */
 type KernelBuildArgs = Omit<KernelBuildOptions, 'log' | 'deadlineMin'> & { deadline: number };
