@@ -10,7 +10,7 @@ import { trendCommand } from './run/trend.js';
 import { multiKernelTest } from './run/multi-kernel.js';
 import { bisectCommands } from './bisect/cli-bisect.js';
 import { kernelCommand } from './commands/kernel.js';
-import { selftestsCommand } from './selftests/cli-selftests.js';
+import { selftestsCommand } from './commands/selftests.js';
 import { shellCommandModule } from './shell/cli-shell.js';
 import { VM_TEST_DEFAULTS } from './run/repeat.js';
 import { parseTargetUrl } from './target/ssh.js';

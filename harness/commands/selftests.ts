@@ -9,7 +9,7 @@ import { stdoutFlushed } from '../util/stdout.js';
 import { numberOption, RANGES } from '../util/whole-number.js';
 import type { AccelRequest } from '../vm/accel.js';
 import type { BackendRequest } from '../vm/vng.js';
-import { DEFAULT_ALLOW } from './selection.js';
+import { DEFAULT_ALLOW } from '../selftests/selection.js';
 
 interface SelftestsArgs {
   kernel: string;
