@@ -8,7 +8,7 @@ import { hideBin } from 'yargs/helpers';
 import { compareCommand } from './run/compare.js';
 import { trendCommand } from './run/trend.js';
 import { multiKernelTest } from './run/multi-kernel.js';
-import { bisectCommands } from './bisect/cli-bisect.js';
+import { bisectCommands } from './commands/bisect.js';
 import { kernelCommand } from './commands/kernel.js';
 import { selftestsCommand } from './commands/selftests.js';
 import { shellCommandModule } from './shell/cli-shell.js';

@@ -10,9 +10,9 @@ import { numberOption, RANGES } from '../util/whole-number.js';
 import { randomSeed } from '../util/seed.js';
 import type { SizeLevel } from '../scenarios/types.js';
 import type { AccelRequest } from '../vm/accel.js';
-import { checkKernelHistory, renderBisect, runBisect } from './bisect.js';
-import { kernelStepRunner } from './kernel-step.js';
-import { EXIT_ABORT, runStep } from './step.js';
+import { checkKernelHistory, renderBisect, runBisect } from '../bisect/bisect.js';
+import { kernelStepRunner } from '../bisect/kernel-step.js';
+import { EXIT_ABORT, runStep } from '../bisect/step.js';
 
 interface BisectArgs {
   tree: string;
