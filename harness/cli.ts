@@ -11,7 +11,7 @@ import { multiKernelTest } from './run/multi-kernel.js';
 import { bisectCommands } from './commands/bisect.js';
 import { kernelCommand } from './commands/kernel.js';
 import { selftestsCommand } from './commands/selftests.js';
-import { shellCommandModule } from './shell/cli-shell.js';
+import { shellCommandModule } from './commands/shell.js';
 import { VM_TEST_DEFAULTS } from './run/repeat.js';
 import { parseTargetUrl } from './target/ssh.js';
 import { vmTest } from './run/vm-test.js';

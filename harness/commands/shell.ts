@@ -4,7 +4,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { VM_TEST_DEFAULTS } from '../run/repeat.js';
 import { numberOption, RANGES } from '../util/whole-number.js';
-import { LEAVE_KEY_NAME, shellCommand, type ShellOptions } from './shell.js';
+import { LEAVE_KEY_NAME, shellCommand, type ShellOptions } from '../shell/shell.js';
 
 type ShellArgs = Omit<ShellOptions, 'memoryMiB' | 'bootDeadlineS' | 'knownHosts'> & { memory: number; 'boot-deadline': number; 'known-hosts'?: string };
 
