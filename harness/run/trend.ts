@@ -3,15 +3,14 @@
  * (results/nightly-<time>/, a summary.json in it and the tree's commit in tree-commit.txt), any
  * results directory or summary.json, or a directory holding nights (results/: its nightly-*
  * directories). Nights are ordered by their start time; bad input is one line naming the fix.
+ * The command itself: commands/trend.ts.
  */
 import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { Argv, CommandModule } from 'yargs';
 import { renderTrend, type Night } from '../report/html/trend.js';
 import { loadSummary } from '../report/load-summary.js';
 import type { Summary } from '../results/summary.js';
 import { SetupError } from '../util/errors.js';
-import { numberOption } from '../util/whole-number.js';
 import { runLabel } from './multi-kernel.js';
 
 export interface TrendOptions {
@@ -82,31 +81,4 @@ export function writeTrend(opts: TrendOptions): { path: string; nights: Night[] 
     throw new SetupError(`${out}: cannot be written (${(err as Error).message}); give --out a writable path`);
   }
   return { path: out, nights };
-}
-
-interface TrendArgs {
-  dirs: string[] | undefined;
-  out: string | undefined;
-  last: number;
-}
-
-export function trendCommand(fail: (err: unknown) => never): CommandModule<object, TrendArgs> {
-  return {
-    command: 'trend <dirs..>',
-    describe: 'trend.html from nightly results: settle time, residue and race rate per scenario across nights, regressions marked',
-    builder: (y: Argv<object>): Argv<TrendArgs> =>
-      y
-        .positional('dirs', { type: 'string', array: true, describe: 'nightly results directories (results/nightly-<time>), summary.json files, or a directory holding nights (results/)' })
-        .option('out', { type: 'string', describe: 'where to write the page (default: trend.html in the first DIR)' })
-        .option('last', numberOption('--last', TREND_NIGHTS, { default: 60, describe: `only the newest N nights, ${TREND_NIGHTS.min}-${TREND_NIGHTS.max}` })),
-    handler: (a) => {
-      try {
-        const { path, nights } = writeTrend({ dirs: a.dirs ?? [], out: a.out, last: a.last });
-        process.stdout.write(`trend of ${nights.length} night${nights.length === 1 ? '' : 's'}: ${path}\n`);
-        process.exit(0);
-      } catch (err) {
-        fail(err);
-      }
-    },
-  };
 }
