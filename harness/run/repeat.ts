@@ -64,7 +64,10 @@ function unlessDefault(flag: string, value: string | number | undefined, def: st
   return value === undefined || value === def ? [] : [flag, String(value)];
 }
 
-/** The guest and its deadlines: shared by vm-test and selftests. */
+/**
+ * The guest the harness boots: shared by vm-test and selftests. An SSH target boots nothing,
+ * so a line of targets alone leaves these out (and the channel: a target's is its SSH session).
+ */
 function guestArgs(o: RepeatableOptions): string[] {
   return [
     '--cpus', String(o.cpus),
@@ -113,8 +116,7 @@ export function repeatCommand(kernels: readonly string[], o: RepeatableOptions):
     '--sizes', o.sizes,
     '--seed', String(o.seed),
     ...(o.scenarios ?? []).flatMap((s) => ['--scenario', s]),
-    ...guestArgs(o),
-    ...unlessDefault('--channel', o.channel, undefined),
+    ...(local.length ? [...guestArgs(o), ...unlessDefault('--channel', o.channel, undefined)] : []),
     ...unlessDefault('--boot-deadline', o.bootDeadlineS, VM_TEST_DEFAULTS.bootDeadlineS),
     ...unlessDefault('--settle-deadline', o.settleDeadlineS, VM_TEST_DEFAULTS.settleDeadlineS),
     ...Object.entries(o.overrides ?? {}).flatMap(([k, v]) => ['--set', `${k}=${v}`]),

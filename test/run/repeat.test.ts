@@ -67,6 +67,13 @@ t.test('SSH targets: --target each, with the identity and known_hosts they were 
   t.notOk(repeatCommand(['debian:7.3'], { ...everything, ssh: { identity: '/k/id' } }).includes('--identity'), 'no target, no --identity');
 });
 
+t.test('SSH targets alone: no guest is booted, so no guest option is written', async (t) => {
+  const words = shellWords(repeatCommand(['ssh://root@h:2222'], { ...everything, ssh: { identity: '/k/id' } }));
+  t.same(valueAfter(words, '--target'), ['ssh://root@h:2222']);
+  for (const f of ['--cpus', '--memory', '--accel', '--backend', '--mirror', '--channel', '--kernel', '--kernels']) t.notOk(words.includes(f), `no ${f}`);
+  for (const f of ['--sizes', '--seed', '--scenario', '--boot-deadline', '--settle-deadline', '--set', '--identity']) t.ok(words.includes(f), `still ${f}`);
+});
+
 t.test('defaults stay out, except the guest size, which sets the memcg tolerance', async (t) => {
   const plain: RepeatableOptions = {
     sizes: 'default', seed: 1, accel: VM_TEST_DEFAULTS.accel, backend: VM_TEST_DEFAULTS.backend, cpus: VM_TEST_DEFAULTS.cpus,
@@ -93,9 +100,14 @@ t.test('shell words: plain words bare, others single-quoted', async (t) => {
   t.equal(shellWord("it's"), `'it'\\''s'`);
 });
 
+/** The options a command's --help lists, as typed: --name and -x. */
+function helpOptions(command: string): string[] {
+  const help = spawnSync(process.execPath, [join(projectRoot, 'dist', 'harness', 'cli.js'), command, '--help'], { encoding: 'utf8' }).stdout;
+  return [...help.matchAll(/^\s+(--?[\w-]+)/gm)].map((m) => m[1]!);
+}
+
 t.test('every vm-test option is either replayed or named here as not changing the run', async (t) => {
-  const help = spawnSync(process.execPath, [join(projectRoot, 'dist', 'harness', 'cli.js'), 'vm-test', '--help'], { encoding: 'utf8' }).stdout;
-  const options = [...help.matchAll(/^\s+--([\w-]+)/gm)].map((m) => m[1]!);
+  const options = helpOptions('vm-test').map((o) => o.replace(/^--/, ''));
   t.ok(options.length > 10, `vm-test --help lists its options (${options.length})`);
   const notReplayed = new Set(['help', 'version', 'json', 'kernel', 'kernels']);
   const target = repeatCommand(['debian:7.3', 'ssh://root@127.0.0.1:2222'], { ...everything, ssh: { identity: '/keys/id', knownHosts: '/keys/kh' } });
@@ -104,5 +116,21 @@ t.test('every vm-test option is either replayed or named here as not changing th
     if (notReplayed.has(o)) continue;
     const flag = o === 'selftest' ? '--selftest ' : `--${o}`;
     t.ok(line.includes(flag), `--${o} is in the repeat line when set`);
+  }
+});
+
+t.test('every selftests option is either replayed by its line or named here as not changing the run', async (t) => {
+  const options = helpOptions('selftests');
+  t.ok(options.length > 10, `selftests --help lists its options (${options.length})`);
+  const notReplayed = new Set(['--help', '--version', '--json']);
+  const words = shellWords(repeatCommand(['/src/linux'], {
+    ...everything,
+    noScenarios: true,
+    selftests: { user: { names: ['a'], allow: ['b'], deny: ['c'] }, deadlineMin: 12, debug: true, lists: { deny: ['d1'], allow: ['a1'] } },
+  }));
+  t.same(words.slice(0, 3), ['npx', 'bpf-harness', 'selftests']);
+  for (const o of options) {
+    if (notReplayed.has(o)) continue;
+    t.ok(words.includes(o), `${o} is in the selftests repeat line when set`);
   }
 });
