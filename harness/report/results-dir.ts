@@ -5,12 +5,10 @@
  */
 import { mkdirSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderMultiReport, renderRunReport } from './html/run-report.js';
 import type { MultiSummary } from '../results/multi-summary.js';
 import type { Summary } from '../results/summary.js';
-import { summaryToTap } from './tap.js';
-import { summaryToJUnit } from './junit.js';
 import { stamp } from '../util/stamp.js';
+import { fileReporters, MULTI_REPORTERS, RUN_REPORTERS, type Reporter } from './reporters.js';
 
 export interface RunDir {
   dir: string;
@@ -73,19 +71,21 @@ function writeAtomic(path: string, make: () => string): boolean {
   }
 }
 
-/**
- * Writes summary.json (2-space JSON), results.tap, junit.xml and report.html (charts, see
- * html/run-report.ts) into the run directory. Never throws, whatever state the Summary is in:
- * each file is attempted on its own.
- */
-export function writeRunReport(run: RunDir, s: Summary): void {
-  writeAtomic(join(run.dir, 'summary.json'), () => JSON.stringify(s, null, 2) + '\n');
-  writeAtomic(join(run.dir, 'results.tap'), () => summaryToTap(s));
-  writeAtomic(join(run.dir, 'junit.xml'), () => summaryToJUnit(s));
-  writeAtomic(join(run.dir, 'report.html'), () => renderRunReport(s));
+/** Every reporter's file of `list` into `dir`, each attempted on its own; false when one was not written. */
+function writeReports<S>(dir: string, list: Record<string, Reporter<S>>, s: S): boolean {
+  return fileReporters(list).map((r) => writeAtomic(join(dir, r.file), () => r.render(s, { color: false }))).every(Boolean);
 }
 
-/** report.html of a multi-kernel run (the kernels side by side); never throws. */
+/**
+ * Writes the files of the run reporters (reporters.ts: summary.json, results.tap, junit.xml,
+ * report.html) into the run directory. Never throws, whatever state the Summary is in: each
+ * file is attempted on its own.
+ */
+export function writeRunReport(run: RunDir, s: Summary): void {
+  writeReports(run.dir, RUN_REPORTERS, s);
+}
+
+/** The files of a multi-kernel run (summary.json, comparison.txt, report.html); never throws. */
 export function writeMultiReport(dir: string, m: MultiSummary): boolean {
-  return writeAtomic(join(dir, 'report.html'), () => renderMultiReport(m));
+  return writeReports(dir, MULTI_REPORTERS, m);
 }

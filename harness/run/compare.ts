@@ -9,7 +9,7 @@ import { renderComparison } from '../report/compare-table.js';
 import { loadSummary, type LoadedSummary } from '../report/load-summary.js';
 import type { Summary } from '../results/summary.js';
 import { SetupError } from '../util/errors.js';
-import { runLabel } from './multi-kernel.js';
+import { runLabel } from '../report/multi-table.js';
 
 export interface CompareOptions {
   a: string;

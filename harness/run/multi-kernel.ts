@@ -5,11 +5,10 @@
  * the combined summary.json and comparison.txt, on every exit path, and prints the
  * scenario-by-kernel table. Exit code: the worst of the runs.
  */
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildGrid, gridDifferences, worstExitCode, type LabelledRun } from '../report/compare.js';
-import { renderDifferences, renderGrid } from '../report/compare-table.js';
+import { worstExitCode } from '../report/compare.js';
 import type { MultiRun, MultiSummary } from '../results/multi-summary.js';
+import { MULTI_REPORTERS, stdoutReporter, stdoutText } from '../report/reporters.js';
 import { createRunDir, writeMultiReport } from '../report/results-dir.js';
 import type { Summary } from '../results/summary.js';
 import { selectScenarios } from '../scenarios/registry.js';
@@ -24,31 +23,10 @@ export interface MultiKernelOptions extends Omit<VmTestOptions, 'kernel' | 'onSu
   kernels: string[];
 }
 
-/** A kernel's label in the table: the spec as typed, or its release when the spec is a path. */
-export function runLabel(r: MultiRun): string {
-  const release = r.summary?.kernel?.release;
-  return r.kernel.includes('/') && release ? release : r.kernel;
-}
-
-function labelledRuns(m: MultiSummary): LabelledRun[] {
-  return m.runs.filter((r): r is MultiRun & { summary: Summary } => r.summary !== null).map((r) => ({ label: runLabel(r), summary: r.summary }));
-}
-
-export function renderMultiReport(m: MultiSummary): string {
-  const runs = labelledRuns(m);
-  const grid = buildGrid(runs);
-  const out = [`kernels side by side: ${m.kernels.join(', ')} (sizes ${m.sizes}, seed ${m.seed})`, renderGrid(grid), '', renderDifferences(gridDifferences(grid))];
-  for (const r of m.runs) if (r.error) out.push(`${r.kernel}: ended early (exit ${r.exitCode}): ${r.error}`);
-  if (m.aborted) out.push(`ABORTED: ${m.aborted}`);
-  return out.join('\n');
-}
-
 /** Writes results/<start time>-multi/{summary.json,comparison.txt,report.html}. Synchronous: it runs from exit paths. */
 function writeMulti(m: MultiSummary, started: Date): string {
   const run = createRunDir(resultsRoot, 'multi', started);
   m.resultsDir = run.dir;
-  writeFileSync(join(run.dir, 'summary.json'), JSON.stringify(m, null, 2) + '\n');
-  writeFileSync(join(run.dir, 'comparison.txt'), renderMultiReport(m) + '\n');
   writeMultiReport(run.dir, m);
   return run.dir;
 }
@@ -103,8 +81,7 @@ export async function multiKernelTest(opts: MultiKernelOptions): Promise<number>
     unregister();
     m.exitCode = worstExitCode(m.runs.map((r) => r.exitCode));
     const dir = writeMulti(m, started);
-    if (opts.json) process.stdout.write(JSON.stringify(m, null, 2) + '\n');
-    else log(`\n${renderMultiReport(m)}`);
+    process.stdout.write(stdoutText(MULTI_REPORTERS[stdoutReporter(opts)], m, { color: false }));
     log(`combined results: ${dir}`);
     log(`report: ${join(dir, 'report.html')}`);
     if (m.exitCode !== 0) log(`repeat with: ${m.repeat}`);

@@ -11,7 +11,7 @@ import { renderTrend, type Night } from '../report/html/trend.js';
 import { loadSummary } from '../report/load-summary.js';
 import type { Summary } from '../results/summary.js';
 import { SetupError } from '../util/errors.js';
-import { runLabel } from './multi-kernel.js';
+import { runLabel } from '../report/multi-table.js';
 
 export interface TrendOptions {
   dirs: string[];

@@ -9,7 +9,7 @@ import { assertConfig, missingOptions } from '../kernel/config.js';
 import { resolveKernel, type KernelImage } from '../kernel/resolve.js';
 import { parseKmsgRecord, scanKernelLog } from '../verdict/kernel-log.js';
 import { createRunDir, writeRunReport, type RunDir } from '../report/results-dir.js';
-import { renderTable } from '../report/table.js';
+import { RUN_REPORTERS, stdoutReporter, stdoutText } from '../report/reporters.js';
 import { isAcceptable } from '../report/format.js';
 import type { ScenarioResult, Summary } from '../results/summary.js';
 import { GuestOps } from '../agent/guest-ops.js';
@@ -309,12 +309,7 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
 }
 
 function report(summary: Summary, run: RunDir, opts: VmTestOptions, log: (line: string) => void): void {
-  if (opts.json) {
-    process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
-  } else {
-    log('');
-    log(renderTable(summary, { color: process.stdout.isTTY === true }));
-  }
+  process.stdout.write(stdoutText(RUN_REPORTERS[stdoutReporter(opts)], summary, { color: process.stdout.isTTY === true }));
   log(`results: ${run.dir}`);
   log(`report: ${join(run.dir, 'report.html')}`);
   if (summary.exitCode !== 0) log(`repeat with: ${summary.repeat}`);

@@ -1,0 +1,28 @@
+/**
+ * The plain-text report of `vm-test --kernels`, beside table.ts: the scenario-by-kernel grid,
+ * what differs between the kernels, and the kernels that ended early (comparison.txt, and what
+ * goes to stdout without --json).
+ */
+import { buildGrid, gridDifferences, type LabelledRun } from './compare.js';
+import { renderDifferences, renderGrid } from './compare-table.js';
+import type { MultiRun, MultiSummary } from '../results/multi-summary.js';
+import type { Summary } from '../results/summary.js';
+
+/** A kernel's label in the table: the spec as typed, or its release when the spec is a path. */
+export function runLabel(r: MultiRun): string {
+  const release = r.summary?.kernel?.release;
+  return r.kernel.includes('/') && release ? release : r.kernel;
+}
+
+function labelledRuns(m: MultiSummary): LabelledRun[] {
+  return m.runs.filter((r): r is MultiRun & { summary: Summary } => r.summary !== null).map((r) => ({ label: runLabel(r), summary: r.summary }));
+}
+
+export function renderMultiTable(m: MultiSummary): string {
+  const runs = labelledRuns(m);
+  const grid = buildGrid(runs);
+  const out = [`kernels side by side: ${m.kernels.join(', ')} (sizes ${m.sizes}, seed ${m.seed})`, renderGrid(grid), '', renderDifferences(gridDifferences(grid))];
+  for (const r of m.runs) if (r.error) out.push(`${r.kernel}: ended early (exit ${r.exitCode}): ${r.error}`);
+  if (m.aborted) out.push(`ABORTED: ${m.aborted}`);
+  return out.join('\n');
+}
