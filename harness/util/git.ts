@@ -18,9 +18,9 @@ export interface GitOptions {
 
 export interface GitResult {
   ok: boolean;
-  /** stdout without its trailing newlines. */
+  /** stdout without its final newline (execa strips it). */
   out: string;
-  /** stderr without its trailing newlines. */
+  /** stderr without its final newline. */
   err: string;
   code: number | undefined;
   timedOut: boolean;
@@ -40,14 +40,10 @@ function execaOptions(cwd: string, o: GitOptions): { cwd: string; reject: false;
   };
 }
 
-function chomp(text: unknown): string {
-  return String(text ?? '').replace(/\n+$/, '');
-}
-
 /** git `args` in `cwd`; never throws. */
 export async function git(cwd: string, args: readonly string[], o: GitOptions = {}): Promise<GitResult> {
   const r = await execa('git', args, execaOptions(cwd, o));
-  return { ok: !r.failed, out: chomp(r.stdout), err: chomp(r.stderr), code: r.exitCode, timedOut: r.timedOut };
+  return { ok: !r.failed, out: String(r.stdout), err: String(r.stderr), code: r.exitCode, timedOut: r.timedOut };
 }
 
 function failure(cwd: string, args: readonly string[], r: { stderr: unknown; timedOut: boolean; exitCode?: number }, hint?: string): SetupError {
@@ -55,14 +51,18 @@ function failure(cwd: string, args: readonly string[], r: { stderr: unknown; tim
   return new SetupError(`git ${args[0]} in ${cwd} failed: ${why}${hint ? `: ${hint}` : ''}`);
 }
 
-/** stdout of git `args` in `cwd` without its trailing newlines; a failure is a SetupError, `hint` its fix. */
+/** stdout of git `args` in `cwd` without its final newline; a failure is a SetupError, `hint` its fix. */
 export async function gitOut(cwd: string, args: readonly string[], o: GitOptions & { hint?: string } = {}): Promise<string> {
   const r = await execa('git', args, execaOptions(cwd, o));
   if (r.failed) throw failure(cwd, args, r, o.hint);
-  return chomp(r.stdout);
+  return String(r.stdout);
 }
 
-/** stdout of git `args` in `cwd` as bytes (a binary diff); a failure is a SetupError, `hint` its fix. */
+/**
+ * stdout of git `args` in `cwd` as bytes (a binary diff) less its final newline (execa's
+ * default, which the build key has always hashed: keep it, or every build key changes); a
+ * failure is a SetupError, `hint` its fix.
+ */
 export async function gitBytes(cwd: string, args: readonly string[], o: GitOptions & { hint?: string } = {}): Promise<Buffer> {
   const r = await execa('git', args, { ...execaOptions(cwd, o), encoding: 'buffer' });
   if (r.failed) throw failure(cwd, args, { stderr: Buffer.from(r.stderr).toString('utf8'), timedOut: r.timedOut, exitCode: r.exitCode }, o.hint);
