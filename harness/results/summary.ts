@@ -1,10 +1,11 @@
-import type { Check } from './checks.js';
-import type { DebugCheckSummary, SiteGrowth } from './debug.js';
-import type { RaceCoverageSummary } from './race-coverage.js';
 /**
  * summary.json, version 1. Nightly jobs and `compare` read it: add fields, never rename or
  * remove one without bumping `version`.
  */
+import type { Check } from './checks.js';
+import type { DebugCheckSummary, SiteGrowth } from './debug.js';
+import type { RaceCoverageSummary } from './race-coverage.js';
+
 /** 'skip': a BPF selftest its runner skipped (never a scenario's verdict). */
 export type Verdict = 'pass' | 'fail' | 'error' | 'skip';
 
