@@ -65,6 +65,9 @@ fi
 
 # TypeScript: incremental, a no-op when nothing changed.
 npx tsc -p tsconfig.json
+# The bin npx runs: npm marks it executable only when it first links the package, so a dist/
+# rebuilt from scratch afterwards would leave `npx bpf-harness` with "Permission denied".
+chmod +x dist/harness/cli.js
 
 # Agent and BPF objects: make rebuilds only what changed.
 make -s -C bpf
