@@ -5,8 +5,7 @@ import { SK_SCENARIOS } from './sk.js';
 import { TASK_SCENARIOS } from './task.js';
 import type { Scenario } from './types.js';
 
-// Widened on purpose: the runner treats every scenario's params as a plain record.
-export const ALL_SCENARIOS: readonly Scenario[] = [...SK_SCENARIOS, ...TASK_SCENARIOS, ...CGRP_SCENARIOS, ...MULTI_MAP_SCENARIOS] as unknown as Scenario[];
+export const ALL_SCENARIOS: readonly Scenario[] = [...SK_SCENARIOS, ...TASK_SCENARIOS, ...CGRP_SCENARIOS, ...MULTI_MAP_SCENARIOS];
 
 export function selectScenarios(names: readonly string[] | undefined): Scenario[] {
   if (!names || names.length === 0) return [...ALL_SCENARIOS];
