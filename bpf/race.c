@@ -7,13 +7,17 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <linux/membarrier.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <bpf/bpf.h>
 
 #include "agent.h"
 #include "racecov.h"
@@ -23,6 +27,14 @@
 #define WALK_WAIT_US		(5 * 1000 * 1000)
 /* How long a via=prog round waits for its closed programs' map references. */
 #define PROG_REFS_WAIT_US	(10 * 1000 * 1000)
+/* How long a drop=gather round waits for its cgroups' other references. */
+#define GATHER_WAIT_US		(10 * 1000 * 1000)
+/*
+ * How long its gather keeps a CPU: two grace periods, 20-60 ms under TCG on
+ * an idle host, longer on a loaded one; below the 950 ms of each second a
+ * SCHED_FIFO thread may have.
+ */
+#define GATHER_HOG_US		(1000 * 1000)
 /* How long the coverage of the last rounds may take to be final. */
 #define COVERAGE_WAIT_US	(30 * 1000 * 1000)
 
@@ -52,6 +64,10 @@ struct race_round {
 	bool after_walk;	/* late releases wait for the map-free walk */
 	bool drop_on_destroy;	/* the drop waits for the first owner destroy */
 	bool drop_on_release;	/* ... for every owner's last grace period */
+	int gather_fd;		/* drop=gather: cgroup array holding each cgroup, or -1 */
+	unsigned long long ready0;	/* the tracer's gather_ready count before */
+	unsigned long long gather_released0;	/* ... and its gather_released */
+	atomic_bool gathered;	/* the gather put every cgroup's last reference */
 	unsigned long long released0;	/* the tracer's release count before */
 	bool pin;		/* dropper on CPU 0, closers on the others */
 	long ncpus;
@@ -230,6 +246,78 @@ static void pin_owner_threads(const struct race_round *rr)
 	}
 }
 
+/* Sets this thread's policy: SCHED_FIFO (priority 1) or back to SCHED_OTHER. */
+static bool set_fifo(bool fifo)
+{
+	struct sched_param p = { .sched_priority = fifo ? 1 : 0 };
+	int ret;
+
+	ret = pthread_setschedparam(pthread_self(), fifo ? SCHED_FIFO : SCHED_OTHER, &p);
+	if (ret)
+		fprintf(stderr, "bpf-agent: race: %s: %s\n",
+			fifo ? "SCHED_FIFO" : "SCHED_OTHER", strerror(ret));
+	return !ret;
+}
+
+/*
+ * drop=gather, run by closer 0 (on a CPU other than the dropper's) once its
+ * share is removed. It waits until every cgroup is removed and the agent's
+ * reference is the only one left on each (the tracer counts them), then
+ * puts them all at once, as a SCHED_FIFO thread: every cgroup's own css is
+ * released on this CPU, so its free (with the storage destroy) is queued a
+ * grace period later on this CPU's cgroup_free work queue, whose kworker
+ * cannot run while this thread spins here. The dropper, once a grace period
+ * has passed since the releases (their frees are queued, or about to be),
+ * drops the map; its map-free work runs on the other CPU, and when its walk
+ * begins this thread stops spinning: the queued destroys then run here
+ * while the walk holds its gap open there. (Otherwise the destroys either
+ * come before the walk, or a grace period after it begins, which the walk's
+ * own RCU read section holds off.) A wait that times out is counted in
+ * waitTimeouts and the round goes on.
+ */
+static void gather(struct race_round *rr)
+{
+	struct timespec ts = { 0, 50 * 1000 };
+	__u64 deadline = now_us() + GATHER_WAIT_US;
+	bool fifo;
+	__u32 i;
+
+	while (atomic_load_explicit(&rr->closed, memory_order_acquire) < rr->n &&
+	       now_us() < deadline)
+		relax(rr);
+	/* several grace periods and work items: sleep, do not spin */
+	while (racecov_gather_ready(rr->cov) - rr->ready0 < rr->n) {
+		if (now_us() > deadline) {
+			atomic_fetch_add(&rr->wait_timeouts, 1);
+			break;
+		}
+		nanosleep(&ts, NULL);
+	}
+	fifo = set_fifo(true);
+	for (i = 0; i < rr->n; i++)
+		if (bpf_map_delete_elem(rr->gather_fd, &i))
+			atomic_fetch_add(&rr->close_errors, 1);
+	/* the releases run in this CPU's kworker: sleep while they do */
+	while (racecov_gather_released(rr->cov) - rr->gather_released0 < rr->n) {
+		if (now_us() > deadline) {
+			atomic_fetch_add(&rr->wait_timeouts, 1);
+			break;
+		}
+		nanosleep(&ts, NULL);
+	}
+	atomic_store_explicit(&rr->gathered, true, memory_order_release);
+	deadline = now_us() + GATHER_HOG_US;
+	while (racecov_walking(rr->cov) != rr->map_id) {
+		if (now_us() > deadline) {
+			atomic_fetch_add(&rr->wait_timeouts, 1);
+			break;
+		}
+		__builtin_ia32_pause();
+	}
+	if (fifo)
+		set_fifo(false);
+}
+
 static void *closer_fn(void *arg)
 {
 	struct closer *c = arg;
@@ -250,6 +338,8 @@ static void *closer_fn(void *arg)
 			atomic_fetch_add(&rr->close_errors, 1);
 		atomic_fetch_add_explicit(&rr->closed, 1, memory_order_release);
 	}
+	if (rr->gather_fd >= 0 && c->index == 0)
+		gather(rr);
 	return NULL;
 }
 
@@ -264,6 +354,17 @@ static void *dropper_fn(void *arg)
 		relax(rr);
 	if (rr->drop_on_destroy)
 		wait_for(rr, racecov_destroying);
+	if (rr->gather_fd >= 0) {
+		struct timespec ts = { 0, 50 * 1000 };
+
+		/* the gather waits for grace periods: do not hog this CPU */
+		while (!atomic_load_explicit(&rr->gathered, memory_order_acquire))
+			nanosleep(&ts, NULL);
+		/* a grace period after the releases: their frees are queued */
+		if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0))
+			fprintf(stderr, "bpf-agent: race: membarrier: %s\n",
+				strerror(errno));
+	}
 	if (rr->drop_on_release)
 		wait_for_released(rr);
 	rr->observed = atomic_load(&rr->closed);
@@ -320,6 +421,50 @@ static int race_once(struct race_round *rr, char *err, size_t errlen)
 		pthread_join(closers[i].thread, NULL);
 	pthread_join(dropper, NULL);
 	return 0;
+}
+
+/*
+ * drop=gather: the agent takes a reference on each of the round's cgroups
+ * (a cgroup array entry per directory fd) and the tracer watches them.
+ * 0 or -errno (then nothing is held).
+ */
+static int gather_hold(struct race_round *rr, const struct cgset *cg,
+		       struct racecov *cov)
+{
+	__u32 i;
+	int fd, ret;
+
+	fd = bpf_map_create(BPF_MAP_TYPE_CGROUP_ARRAY, "bpfh_gather",
+			    sizeof(__u32), sizeof(__u32), cg->n, NULL);
+	if (fd < 0)
+		return -errno;
+	for (i = 0; i < cg->n; i++) {
+		if (bpf_map_update_elem(fd, &i, &cg->fd[i], BPF_ANY)) {
+			ret = -errno;
+			close(fd);
+			return ret;
+		}
+	}
+	rr->ready0 = racecov_gather_ready(cov);
+	rr->gather_released0 = racecov_gather_released(cov);
+	ret = racecov_gather_watch(cov, cg->id, cg->n);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	rr->gather_fd = fd;
+	return 0;
+}
+
+/* After the round: what the gather did not put goes with the array. */
+static void gather_end(struct race_round *rr, const struct cgset *cg,
+		       struct racecov *cov)
+{
+	if (rr->gather_fd < 0)
+		return;
+	racecov_gather_unwatch(cov, cg->id, cg->n);
+	close(rr->gather_fd);
+	rr->gather_fd = -1;
 }
 
 static int owners_make(struct round_owners *o, size_t n, unsigned int tcp,
@@ -402,7 +547,8 @@ static void reply_round_coverage(struct jbuf *out, __u32 map_id,
 			  "\"handshakeMapFree\":%llu,\"handshakeDestroy\":%llu,"
 			  "\"handshakeUnknown\":%llu,\"lateMapFree\":%llu,"
 			  "\"lateDestroy\":%llu,\"lateUnknown\":%llu,"
-			  "\"unfreed\":%llu,\"orphaned\":%llu,\"widened\":%llu",
+			  "\"unfreed\":%llu,\"orphaned\":%llu,\"widened\":%llu,"
+			  "\"destroyedBeforeWalk\":%llu",
 			  (unsigned long long)k->walked,
 			  (unsigned long long)k->destroyed,
 			  (unsigned long long)k->met,
@@ -414,7 +560,8 @@ static void reply_round_coverage(struct jbuf *out, __u32 map_id,
 			  (unsigned long long)k->late_unknown,
 			  (unsigned long long)k->unfreed,
 			  (unsigned long long)k->orphaned,
-			  (unsigned long long)k->widened);
+			  (unsigned long long)k->widened,
+			  (unsigned long long)k->destroyed_before_walk);
 	jb_raw(out, "}", 1);
 }
 
@@ -477,7 +624,7 @@ int verb_race(struct agent *a, struct req *r)
 	const char *after = arg_str(r, "after");
 	const char *drop = arg_str(r, "drop");
 	const char *progs = arg_str(r, "progs");
-	bool progs_first;
+	bool progs_first, gather_drop;
 	size_t wait_timeouts = 0;
 	bool after_walk;
 	const char *count_key = arg_str(r, "owners") ? "owners" : "sockets";
@@ -510,11 +657,13 @@ int verb_race(struct agent *a, struct req *r)
 		return req_fail(r, EINVAL, "after must be drop or walk");
 	after_walk = after && !strcmp(after, "walk");
 	if (drop && strcmp(drop, "seeded") && strcmp(drop, "end") &&
-	    strcmp(drop, "destroy") && strcmp(drop, "release"))
-		return req_fail(r, EINVAL, "drop must be seeded, end, destroy or release");
-	if (drop && (!strcmp(drop, "destroy") || !strcmp(drop, "release")) &&
-	    !a->cov)
-		return req_fail(r, EINVAL, "drop=destroy and drop=release need the racecov verb first");
+	    strcmp(drop, "destroy") && strcmp(drop, "release") &&
+	    strcmp(drop, "gather"))
+		return req_fail(r, EINVAL, "drop must be seeded, end, destroy, release or gather");
+	gather_drop = drop && !strcmp(drop, "gather");
+	if (drop && (!strcmp(drop, "destroy") || !strcmp(drop, "release") ||
+		     gather_drop) && !a->cov)
+		return req_fail(r, EINVAL, "drop=destroy, release and gather need the racecov verb first");
 	if ((after_walk || widen_ns || progs_first) && !a->cov)
 		return req_fail(r, EINVAL, "after=walk, widen and progs=first need the racecov verb first");
 	if (arg_str(r, "owners") && arg_str(r, "sockets"))
@@ -532,6 +681,8 @@ int verb_race(struct agent *a, struct req *r)
 		return req_fail(r, EINVAL, "cgroup is for via=prog");
 	if (progs_first && !via_prog)
 		return req_fail(r, EINVAL, "progs=first is for via=prog");
+	if (gather_drop && own.kind != OWNER_CGRP)
+		return req_fail(r, EINVAL, "drop=gather is for kind=cgrp");
 
 	map_ids = calloc(rounds, sizeof(*map_ids));
 	drop_after = calloc(rounds, sizeof(*drop_after));
@@ -608,6 +759,7 @@ int verb_race(struct agent *a, struct req *r)
 		 */
 		rr.drop_on_destroy = drop && !strcmp(drop, "destroy");
 		rr.drop_on_release = drop && !strcmp(drop, "release");
+		rr.gather_fd = -1;
 		rr.released0 = a->cov ? racecov_released(a->cov) : 0;
 		pin_owner_threads(&rr);
 		/* seeded=N: the first N rounds drop at the seeded target */
@@ -648,9 +800,20 @@ int verb_race(struct agent *a, struct req *r)
 			rr.drop_on_release = false;
 		}
 
+		if (gather_drop && !round_seeded && !own.keep_first) {
+			ret = gather_hold(&rr, &own.cgroups, a->cov);
+			if (ret) {
+				owners_reap(&own);
+				stgmap_close(&map);
+				req_fail(r, -ret, "round %llu: gather: %s", done,
+					 strerror(-ret));
+				goto fail;
+			}
+		}
 		race_us -= now_us();
 		ret = race_once(&rr, err, sizeof(err));
 		race_us += now_us();
+		gather_end(&rr, &own.cgroups, a->cov);
 		if (ret) {
 			owners_reap(&own);
 			stgmap_close(&map);

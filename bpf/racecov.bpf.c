@@ -35,7 +35,8 @@
  * half unlinked. The hold is inside the walk's RCU read section: an owner
  * whose destroy still waits for a grace period cannot come during it.
  *
- * The release counters (drop=release) are at the end of the file.
+ * The release counters (drop=release, drop=gather) are at the end of the
+ * file.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -184,6 +185,14 @@ static void classify(struct selem_rec *r)
 	}
 }
 
+static void destroyed_before_walk(__u64 smap)
+{
+	struct racecov_counts *c = counts_of(smap);
+
+	if (c)
+		__sync_fetch_and_add(&c->destroyed_before_walk, 1);
+}
+
 static __u64 smap_of(struct bpf_local_storage_elem *selem)
 {
 	return (__u64)BPF_CORE_READ(selem, sdata.smap);
@@ -207,10 +216,14 @@ int BPF_PROG(nofail_enter, struct bpf_local_storage_elem *selem, void *b)
 			smap = *worker;
 	}
 	id = bpf_map_lookup_elem(&map_ids, &smap);
-	if (id && side == SIDE_MAP_FREE)
+	if (id && side == SIDE_MAP_FREE) {
 		g.walking_id = *id;
-	else if (id)
+	} else if (id) {
 		g.destroying_id = *id;
+		/* rounds run one after the other: its walk has not begun */
+		if (g.walking_id != *id)
+			destroyed_before_walk(smap);
+	}
 	r = bpf_map_lookup_elem(&selems, &key);
 	if (r && smap && r->smap != smap) {
 		/* the address was freed and reused by an element of another map */
@@ -456,16 +469,121 @@ int BPF_PROG(map_put, struct bpf_map *map)
 	return 0;
 }
 
-SEC("fentry/css_release_work_fn")
-int BPF_PROG(css_released, struct work_struct *work)
+/*
+ * drop=gather (cgroups): the agent holds one reference on each of the
+ * round's cgroups (a cgroup array entry) while they are removed, and puts
+ * them all at once when nothing else holds them: then every cgroup's own
+ * css is released in the same moment, and all their storage destroys come
+ * out of one grace period together, where the map-free walk can meet them.
+ * Without it each cgroup's release waits for its own chain (its
+ * controllers' css freed, its BPF state released: several grace periods and
+ * work items after its rmdir), and the destroys trickle in one by one.
+ * The other references go in css_free_rwork_fn() (a controller's css, which
+ * holds its cgroup) and cgroup_bpf_release(); after each, a watched cgroup
+ * whose own css, killed, counts 1 has only the agent's reference left.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);	/* cgroup id */
+	__type(value, __u64);	/* GATHER_WATCHED, then GATHER_READY */
+} gather_ids SEC(".maps");
+
+#define GATHER_WATCHED	1
+#define GATHER_READY	2
+
+/* css_free_rwork_fn() workers: pid_tgid -> the cgroup of the css it frees. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u64);
+	__type(value, __u64);
+} css_freeing SEC(".maps");
+
+#define PERCPU_REF_ATOMIC	1UL	/* __PERCPU_REF_ATOMIC: killed, switched */
+
+static void note_if_only_agent_ref(struct cgroup *cgrp)
 {
+	__u64 id = BPF_CORE_READ(cgrp, kn, id);
+	unsigned long ptr;
+	__u64 *state;
+
+	state = bpf_map_lookup_elem(&gather_ids, &id);
+	if (!state || *state != GATHER_WATCHED)
+		return;
+	ptr = BPF_CORE_READ(cgrp, self.refcnt.percpu_count_ptr);
+	if (!(ptr & PERCPU_REF_ATOMIC) ||
+	    BPF_CORE_READ(cgrp, self.refcnt.data, count.counter) != 1)
+		return;
+	/* counted once: two CPUs may both see 1 */
+	if (__sync_val_compare_and_swap(state, GATHER_WATCHED, GATHER_READY) ==
+	    GATHER_WATCHED)
+		__sync_fetch_and_add(&g.gather_ready, 1);
+}
+
+SEC("fentry/css_free_rwork_fn")
+int BPF_PROG(css_free_enter, struct work_struct *work)
+{
+	__u64 pid = bpf_get_current_pid_tgid(), cgrp;
 	struct cgroup_subsys_state *css;
 
 	if (!g.tracking)
 		return 0;
-	css = (void *)work - bpf_core_field_offset(struct cgroup_subsys_state, destroy_work);
+	css = (void *)work - bpf_core_field_offset(struct cgroup_subsys_state, destroy_rwork) -
+	      bpf_core_field_offset(struct rcu_work, work);
 	if (!BPF_CORE_READ(css, ss))
-		__sync_fetch_and_add(&g.released, 1);
+		return 0;
+	cgrp = (__u64)BPF_CORE_READ(css, cgroup);
+	bpf_map_update_elem(&css_freeing, &pid, &cgrp, BPF_ANY);
+	return 0;
+}
+
+/* The css may be freed now; its cgroup is not while the agent holds it. */
+SEC("fexit/css_free_rwork_fn")
+int BPF_PROG(css_free_exit, struct work_struct *work)
+{
+	__u64 pid = bpf_get_current_pid_tgid(), *cgrp;
+
+	if (!g.tracking)
+		return 0;
+	cgrp = bpf_map_lookup_elem(&css_freeing, &pid);
+	if (!cgrp)
+		return 0;
+	note_if_only_agent_ref((struct cgroup *)*cgrp);
+	bpf_map_delete_elem(&css_freeing, &pid);
+	return 0;
+}
+
+SEC("fexit/cgroup_bpf_release")
+int BPF_PROG(cgroup_bpf_released, struct work_struct *work)
+{
+	if (!g.tracking)
+		return 0;
+	note_if_only_agent_ref((void *)work - bpf_core_field_offset(struct cgroup, bpf.release_work));
+	return 0;
+}
+
+/*
+ * A cgroup's own css released (drop=release, drop=gather): counted on the
+ * way out, once css_release_work_fn() has queued its free (the css is freed
+ * a grace period later, so it can still be read here).
+ */
+SEC("fexit/css_release_work_fn")
+int BPF_PROG(css_released, struct work_struct *work)
+{
+	struct cgroup_subsys_state *css;
+	__u64 id;
+
+	if (!g.tracking)
+		return 0;
+	css = (void *)work - bpf_core_field_offset(struct cgroup_subsys_state, destroy_work);
+	if (BPF_CORE_READ(css, ss))
+		return 0;
+	__sync_fetch_and_add(&g.released, 1);
+	/* a watched one (drop=gather): counted apart from any other cgroup's */
+	id = BPF_CORE_READ(css, cgroup, kn, id);
+	if (!bpf_map_delete_elem(&gather_ids, &id))
+		__sync_fetch_and_add(&g.gather_released, 1);
 	return 0;
 }
 

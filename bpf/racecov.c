@@ -22,7 +22,7 @@
 #include "agent.h"
 #include "racecov.h"
 
-#define RACECOV_MAX_LINKS	16
+#define RACECOV_MAX_LINKS	24
 
 struct racecov {
 	struct bpf_object *obj;
@@ -32,6 +32,7 @@ struct racecov {
 	volatile struct racecov_globals *g;
 	size_t g_len;
 	int done_fd;
+	int gather_ids_fd;
 };
 
 /* Detaches every program (tracking off first); safe when detached. */
@@ -203,11 +204,12 @@ static int racecov_load(struct agent *a, struct req *r)
 	}
 	c->g = globals_of(c->obj, &c->g_len);
 	c->done_fd = bpf_object__find_map_fd_by_name(c->obj, "done");
+	c->gather_ids_fd = bpf_object__find_map_fd_by_name(c->obj, "gather_ids");
 	c->kick = ring_buffer__new(bpf_object__find_map_fd_by_name(c->obj, "kick"),
 				   kick_ignored, NULL, NULL);
-	if (!c->g || c->done_fd < 0 || !c->kick) {
+	if (!c->g || c->done_fd < 0 || c->gather_ids_fd < 0 || !c->kick) {
 		racecov_free(c);
-		return req_fail(r, EINVAL, "racecov.bpf.o: .bss, done or kick missing");
+		return req_fail(r, EINVAL, "racecov.bpf.o: .bss, done, gather_ids or kick missing");
 	}
 	a->cov = c;
 	return 0;
@@ -327,4 +329,47 @@ int racecov_take(struct racecov *c, __u32 map_id, struct racecov_counts *out)
 		return -errno;
 	bpf_map_delete_elem(c->done_fd, &map_id);
 	return 0;
+}
+
+/*
+ * drop=gather: watches the cgroups with these ids until only the agent's
+ * reference is left on each (counted in racecov_gather_ready()). 0 or
+ * -errno (then none is watched).
+ */
+int racecov_gather_watch(struct racecov *c, const __u64 *ids, size_t n)
+{
+	__u64 one = 1;	/* watched */
+	size_t i;
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		if (bpf_map_update_elem(c->gather_ids_fd, &ids[i], &one, BPF_ANY)) {
+			ret = -errno;
+			racecov_gather_unwatch(c, ids, i);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* Stops watching them (those released are already gone from the map). */
+void racecov_gather_unwatch(struct racecov *c, const __u64 *ids, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		bpf_map_delete_elem(c->gather_ids_fd, &ids[i]);
+}
+
+/* Watched cgroups seen with only the agent's reference left, since load. */
+unsigned long long racecov_gather_ready(const struct racecov *c)
+{
+	return __atomic_load_n(&c->g->gather_ready, __ATOMIC_ACQUIRE);
+}
+
+
+/* Watched cgroups whose own css was released, since load. */
+unsigned long long racecov_gather_released(const struct racecov *c)
+{
+	return __atomic_load_n(&c->g->gather_released, __ATOMIC_ACQUIRE);
 }

@@ -20,6 +20,7 @@ struct racecov_counts {
 	__u64 orphaned;		/* half unlinked by its only visitor: a leak */
 	__u64 widened;		/* elements whose map-free gap was widened */
 	__u64 final;		/* 1: the map-free worker has finished */
+	__u64 destroyed_before_walk;	/* owner destroys before the map-free walk began */
 };
 
 /* The object's .bss: what the agent sets and reads while it runs. */
@@ -34,6 +35,8 @@ struct racecov_globals {
 	__u32 watch_id;		/* agent: the map whose references map_put follows */
 	__u32 pad;
 	__s64 watch_refs;	/* BPF: its references after the last put seen */
+	__u64 gather_ready;	/* BPF: watched cgroups left with only the agent's reference */
+	__u64 gather_released;	/* BPF: watched cgroups whose own css was released */
 };
 
 #endif

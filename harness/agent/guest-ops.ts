@@ -34,7 +34,7 @@ export interface RaceParams {
   widenNs?: number;
   /** Releases beyond the drop target start at the drop, or once the map-free walk began. */
   after?: 'drop' | 'walk';
-  /** The drop: at the seeded target, after every release, or at the first owner destroy. */
+  /** The drop: at the seeded target, after every release, at the first owner destroy, once every owner is a grace period from its destroy (release), or gathered (cgroups). */
   drop?: RaceDrop;
   /** Dropper on CPU 0 (where the map-free work then runs), closers on the other CPUs. */
   pin?: boolean;

@@ -30,13 +30,15 @@ export interface RaceCoverageRound {
   orphaned: number;
   /** Elements whose map-free gap was widened by the busy-wait. */
   widened: number;
+  /** Elements the owner destroy reached before the map-free walk began (absent from older agents). */
+  destroyedBeforeWalk?: number;
 }
 
 /** The `coverage` field of one race reply. */
 export interface RaceCoverageReply {
   widenNs: number;
   after: 'drop' | 'walk';
-  /** When the last map reference goes: seeded (random), end (after every release), destroy (at the first owner destroy), release (once every owner entered its last grace period). */
+  /** When the last map reference goes: seeded (random), end (after every release), destroy (at the first owner destroy), release (once every owner entered its last grace period), gather (cgroups: the agent's last references put at once, their destroys held until the walk begins). */
   drop: RaceDrop;
   /** Waits (closers for the map-free walk, the dropper for the first destroy) that timed out. */
   waitTimeouts: number;
@@ -47,7 +49,7 @@ export interface RaceCoverageReply {
   rounds: RaceCoverageRound[];
 }
 
-const DROPS: readonly string[] = ['seeded', 'end', 'destroy', 'release'];
+const DROPS: readonly string[] = ['seeded', 'end', 'destroy', 'release', 'gather'];
 
 const COUNT_FIELDS = [
   'walked', 'destroyed', 'met', 'handshakeMapFree', 'handshakeDestroy', 'handshakeUnknown',
@@ -78,6 +80,7 @@ function parseRound(v: unknown, i: number): RaceCoverageRound {
     lateMapFree: 0, lateDestroy: 0, lateUnknown: 0, unfreed: 0, orphaned: 0, widened: 0,
   };
   if (v.final) for (const f of COUNT_FIELDS) round[f] = count(v, f, where);
+  if (v.final && v.destroyedBeforeWalk !== undefined) round.destroyedBeforeWalk = count(v, 'destroyedBeforeWalk', where);
   return round;
 }
 

@@ -40,6 +40,9 @@ export function summarizeRaceCoverage(replies: readonly RaceCoverageReply[]): Ra
     // Both are totals since the tracer was loaded.
     overflow: Math.max(0, ...replies.map((r) => r.overflow)),
     misses: Math.max(0, ...replies.map((r) => r.misses)),
-    perRound: rounds.map((r) => ({ mapId: r.mapId, final: r.final, handshake: handshakes(r), met: r.met })),
+    perRound: rounds.map((r) => ({
+      mapId: r.mapId, final: r.final, handshake: handshakes(r), met: r.met,
+      ...(r.destroyedBeforeWalk === undefined ? {} : { destroyedBeforeWalk: r.destroyedBeforeWalk }),
+    })),
   };
 }

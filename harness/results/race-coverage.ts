@@ -4,7 +4,7 @@
  */
 
 /** When the last map reference goes: seeded (random), end (after every release), destroy (at the first owner destroy), release (once every owner entered its last grace period). */
-export type RaceDrop = 'seeded' | 'end' | 'destroy' | 'release';
+export type RaceDrop = 'seeded' | 'end' | 'destroy' | 'release' | 'gather';
 
 /** summary.json's `raceCoverage` of one race scenario. */
 export type RaceCoverageSummary =
@@ -32,6 +32,6 @@ export type RaceCoverageSummary =
       waitTimeouts: number;
       overflow: number;
       misses: number;
-      /** Per round, in order: handshakes (the contended path) and elements met. */
-      perRound: Array<{ mapId: number; final: boolean; handshake: number; met: number }>;
+      /** Per round, in order: handshakes (the contended path), elements met, and destroys before the walk began (when the agent reports them). */
+      perRound: Array<{ mapId: number; final: boolean; handshake: number; met: number; destroyedBeforeWalk?: number }>;
     };

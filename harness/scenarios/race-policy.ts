@@ -18,11 +18,16 @@
  *   one of them reaching the handshake is enough; dropping once half the threads were that far
  *   made it worse (11 of 30 rounds against 22): the walk then held elements whose destroys
  *   still waited for a grace period it was holding off;
- * - a cgroup's storage goes in css_free_rwork_fn(), several grace periods and work items after
- *   rmdir, a grace period after its own css is released: the drop waits until every cgroup's css
- *   was released (drop=release), so both sides come out of the same grace period. (Dropping at
- *   the first storage destroy, drop=destroy, reached a third of the rounds; at the rmdir, none:
- *   the walk's held gap, an RCU read section, kept the cgroups' grace periods from ending.)
+ * - a cgroup's storage goes in css_free_rwork_fn(), a grace period after its own css is
+ *   released, which waits for its controllers' css and its BPF state to go: several grace periods
+ *   and work items after rmdir, each cgroup on its own schedule. Dropping once every cgroup's css
+ *   was released (drop=release) reached 20 of 30 rounds: the destroys trickled in over 15-80 ms,
+ *   most of them before the walk. drop=gather: the agent holds every cgroup until nothing else
+ *   does, puts them all at once, and keeps their frees queued behind a spinning SCHED_FIFO thread
+ *   on their CPU until the walk has begun on the other (26-28 of 30; with that hold removed, 10).
+ *   (Dropping at the first storage destroy, drop=destroy, reached a third of the rounds; at the
+ *   rmdir, none: the walk's held gap, an RCU read section, kept the cgroups' grace periods from
+ *   ending.)
  * - elements a program made: the programs hold map references that go grace periods after they
  *   are closed, so the map's free would follow the programs, not the drop. The programs are
  *   closed before the race and the agent waits until their references are gone (progs=first);
@@ -51,7 +56,8 @@ export function raceSteering(kind: OwnerKindName, via: Via, widenUs: number, ncp
     case 'sk':
       return { ...common, after: 'walk', drop: 'seeded' };
     case 'task':
-    case 'cgrp':
       return { ...common, ...progs, after: 'drop', drop: 'release', seeded: 1 };
+    case 'cgrp':
+      return { ...common, ...progs, after: 'drop', drop: 'gather', seeded: 1 };
   }
 }

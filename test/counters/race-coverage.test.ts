@@ -116,3 +116,33 @@ t.test('the tracer is attached during a race only: the kernel listed its links t
   t.equal(check.ok, false, 'left attached: a failure');
   t.match(check.message, /still attached after the races \(\d+ links\)/);
 });
+
+// gathered-7.3.jsonl: the same run once cgroups were gathered (drop=gather, README "Race
+// coverage"): the agent held every cgroup until the map-free walk began, so no storage was
+// destroyed before it, and the walk met them.
+t.test('gathered cgroups: no destroy before the walk, and every gathered round reached it', async (t) => {
+  const races = verbReplies('gathered-7.3.jsonl', 'race').map(coverageOf);
+  t.equal(races.length, 5);
+  const cgrp = summarizeRaceCoverage(races.slice(3, 5));
+  if (!cgrp.applicable) throw new Error('applicable expected');
+  t.equal(cgrp.drop, 'gather');
+  t.equal(cgrp.waitTimeouts, 0, 'no gather wait timed out');
+  const gathered = cgrp.perRound.filter((_, i) => i % 15 !== 0);
+  t.ok(gathered.every((r) => r.destroyedBeforeWalk === 0), 'no storage destroyed before the walk in a gathered round');
+  t.equal(gathered.filter((r) => r.handshake > 0).length, 28);
+  t.equal(cgrp.roundsReached, 28);
+  const task = summarizeRaceCoverage(races.slice(1, 3));
+  if (!task.applicable) throw new Error('applicable expected');
+  t.ok(task.perRound.some((r) => (r.destroyedBeforeWalk ?? 0) > 0), 'threads (drop=release) are destroyed before the walk in some rounds: the count is not a constant 0');
+  const old = summarizeRaceCoverage(verbReplies('steered-7.3.jsonl', 'race').map(coverageOf).slice(3, 5));
+  if (!old.applicable) throw new Error('applicable expected');
+  t.ok(old.perRound.every((r) => r.destroyedBeforeWalk === undefined), 'an older agent without the count: absent, not 0');
+});
+
+t.test('a destroyedBeforeWalk that is not a count is an error', async (t) => {
+  const raw = verbReplies('gathered-7.3.jsonl', 'race')[3];
+  if (!raw) throw new Error('fixture');
+  const cov = JSON.parse(JSON.stringify(raw.coverage)) as { rounds: Array<Record<string, unknown>> };
+  cov.rounds[2]!.destroyedBeforeWalk = -1;
+  t.throws(() => parseRaceCoverage(cov), /round 2: destroyedBeforeWalk is not a count/);
+});

@@ -94,6 +94,22 @@ for (const [kernel, releasePrefix] of [['debian:7.3', '7.3'], ['debian:6.12', '6
       t.ok(Number(notes?.tracerLinksDuring) > 0 && notes?.tracerLinksAfter === 0, `${name}: the tracer was attached during the races only (${notes?.tracerLinksDuring} links, ${notes?.tracerLinksAfter} after)`);
     }
 
+    // The cgroup race's gather (drop=gather, bpf/race.c): the agent holds every cgroup until
+    // nothing else does, puts them at once, and keeps their storage destroys queued until the
+    // map-free walk has begun. So in a gathered round (all but the first of each creation path,
+    // which drops at its seeded moment: race-policy.ts) no destroy comes before the walk, and
+    // the walk meets them. Without the hold they come before it (README "Race coverage").
+    const cgrpCov = scenario(s, 'cgrp-map-free-vs-rmdir-race').raceCoverage;
+    if (releasePrefix === '7.3' && cgrpCov?.applicable) {
+      t.equal(cgrpCov.drop, 'gather');
+      const perVia = cgrpCov.rounds / 2;
+      const gathered = cgrpCov.perRound.filter((_, i) => i % perVia !== 0);
+      const early = gathered.map((r) => r.destroyedBeforeWalk);
+      t.ok(gathered.length > 0 && early.every((n) => n === 0), `cgrp: no storage destroyed before the walk in a gathered round (${early.join(', ')})`);
+      const reached = gathered.filter((r) => r.handshake > 0).length;
+      t.ok(reached * 2 > gathered.length, `cgrp: most gathered rounds reached the contended path (${reached} of ${gathered.length})`);
+    }
+
     const dir = s.resultsDir ?? '';
     for (const f of ['summary.json', 'results.tap', 'junit.xml', 'report.html', 'console.log', 'kernel.log', 'agent.jsonl']) {
       t.ok(existsSync(join(dir, f)), `${f} written`);
