@@ -252,7 +252,8 @@ static bool set_fifo(bool fifo)
 	struct sched_param p = { .sched_priority = fifo ? 1 : 0 };
 	int ret;
 
-	ret = pthread_setschedparam(pthread_self(), fifo ? SCHED_FIFO : SCHED_OTHER, &p);
+	ret = pthread_setschedparam(pthread_self(),
+				    fifo ? SCHED_FIFO : SCHED_OTHER, &p);
 	if (ret)
 		fprintf(stderr, "bpf-agent: race: %s: %s\n",
 			fifo ? "SCHED_FIFO" : "SCHED_OTHER", strerror(ret));

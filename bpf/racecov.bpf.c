@@ -473,8 +473,9 @@ int BPF_PROG(map_put, struct bpf_map *map)
  * drop=gather (cgroups): the agent holds one reference on each of the
  * round's cgroups (a cgroup array entry) while they are removed, and puts
  * them all at once when nothing else holds them: then every cgroup's own
- * css is released in the same moment, and all their storage destroys come
- * out of one grace period together, where the map-free walk can meet them.
+ * css is released in the same moment on the agent's CPU, and their storage
+ * frees are queued there together a grace period later, where the agent
+ * keeps them waiting until the map-free walk begins (bpf/race.c, gather()).
  * Without it each cgroup's release waits for its own chain (its
  * controllers' css freed, its BPF state released: several grace periods and
  * work items after its rmdir), and the destroys trickle in one by one.
