@@ -274,13 +274,14 @@ static bool set_fifo(bool fifo)
  * while the walk holds its gap open there. (Otherwise the destroys either
  * come before the walk, or a grace period after it begins, which the walk's
  * own RCU read section holds off.) A wait that times out is counted in
- * waitTimeouts and the round goes on.
+ * waitTimeouts and the round goes on. Without pin=1 on 2 CPUs or more there
+ * is no such hold: the puts are still gathered.
  */
 static void gather(struct race_round *rr)
 {
 	struct timespec ts = { 0, 50 * 1000 };
 	__u64 deadline = now_us() + GATHER_WAIT_US;
-	bool fifo;
+	bool hold, fifo;
 	__u32 i;
 
 	while (atomic_load_explicit(&rr->closed, memory_order_acquire) < rr->n &&
@@ -294,7 +295,9 @@ static void gather(struct race_round *rr)
 		}
 		nanosleep(&ts, NULL);
 	}
-	fifo = set_fifo(true);
+	/* one CPU: the map-free work could not run while this thread spins */
+	hold = rr->pin && rr->ncpus >= 2;
+	fifo = hold && set_fifo(true);
 	for (i = 0; i < rr->n; i++)
 		if (bpf_map_delete_elem(rr->gather_fd, &i))
 			atomic_fetch_add(&rr->close_errors, 1);
@@ -308,7 +311,7 @@ static void gather(struct race_round *rr)
 	}
 	atomic_store_explicit(&rr->gathered, true, memory_order_release);
 	deadline = now_us() + GATHER_HOG_US;
-	while (racecov_walking(rr->cov) != rr->map_id) {
+	while (hold && racecov_walking(rr->cov) != rr->map_id) {
 		if (now_us() > deadline) {
 			atomic_fetch_add(&rr->wait_timeouts, 1);
 			break;
