@@ -82,7 +82,8 @@ export async function applyPatches(tree: string, patchFiles: readonly string[], 
   }
 
   // The user's uncommitted changes (staged, unstaged and untracked files) as one commit.
-  const diff = await execa('git', ['-C', tree, 'diff', 'HEAD', '--binary'], { reject: false, encoding: 'buffer', timeout: GIT_TIMEOUT_MS, stdin: 'ignore', maxBuffer: 1 << 30 });
+  // stripFinalNewline off: without the diff's last newline `git apply` calls it a corrupt patch.
+  const diff = await execa('git', ['-C', tree, 'diff', 'HEAD', '--binary'], { reject: false, encoding: 'buffer', stripFinalNewline: false, timeout: GIT_TIMEOUT_MS, stdin: 'ignore', maxBuffer: 1 << 30 });
   const untracked = (await git(tree, ['ls-files', '--others', '--exclude-standard', '-z'], AS_HARNESS)).out.split('\0').filter(Boolean);
   const diffBuf = Buffer.from(diff.stdout as Uint8Array);
   if (diffBuf.length > 0 || untracked.length > 0) {

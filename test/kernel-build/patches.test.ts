@@ -51,6 +51,20 @@ t.test('a series applies in a worktree, never in the checkout', async (t) => {
   t.equal(p2.applied.length, 2);
 });
 
+t.test("edits to tracked files that are not committed come along too", async (t) => {
+  const repo = gitRepo('patch-dirty');
+  writeFileSync(join(repo, 'b.c'), 'int b0;\n');
+  git(repo, 'add', 'b.c');
+  git(repo, 'commit', '-qm', 'add b.c');
+  const mbox = makeSeries(repo);
+  writeFileSync(join(repo, 'b.c'), 'int b0;\nint b1; /* not committed */\n'); // tracked, modified
+  const wt = join(mkdtempSync(join(tmpdir(), 'bpfh-wt-')), 'wt');
+  const p = await applyPatches(repo, [mbox], wt, () => undefined);
+  t.equal(p.applied.length, 2);
+  t.equal(readFileSync(join(wt, 'b.c'), 'utf8'), 'int b0;\nint b1; /* not committed */\n');
+  t.equal(git(repo, 'status', '--porcelain'), ' M b.c', "the user's edit stays uncommitted in the checkout");
+});
+
 t.test('a patch that does not apply is named', async (t) => {
   const repo = gitRepo('nopatch');
   const mbox = makeSeries(repo);
