@@ -6,12 +6,12 @@
  * `git bisect reset`. Everything lands in results/bisect-<time>/: bisect.json (the state the
  * steps read), steps/ (one record and the vm-test runs per step), bisect.log, result.json.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync, appendFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { sha256 } from '../kernel-build/build-key.js';
 import { selectScenarios } from '../scenarios/registry.js';
-import { onAbort } from '../util/children.js';
+import { onAbort, pidAlive, spawnGroup, type ProcessGroup } from '../util/children.js';
 import { HarnessError, SetupError } from '../util/errors.js';
 import { cacheDir, projectRoot, resultsRoot as defaultResultsRoot } from '../util/paths.js';
 import { git } from '../util/git.js';
@@ -83,19 +83,6 @@ export function parseBisectOutput(text: string): { firstBad?: string; possible?:
   const s = /only 'skip'ped commits left to test\.\nThe first bad commit could be any of:\n((?:[0-9a-f]{40}\n?)+)/m.exec(text);
   if (s) return { possible: s[1]!.trim().split('\n') };
   return {};
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /**
@@ -204,29 +191,10 @@ export async function runBisect(o: BisectOptions): Promise<BisectResult> {
   writeFileSync(stepScript, `#!/bin/sh\n# one bisect step on the commit checked out in ${worktree}\nexec ${stepArgv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')}\n`, { mode: 0o755 });
 
   const runLog = join(dir, 'bisect-run.log');
-  let child: ReturnType<typeof spawn> | undefined;
+  let group: ProcessGroup | undefined;
   let interrupted: string | undefined;
-  /** git bisect run and its step run in their own process group, stopped as a group. */
-  const stopChild = (): void => {
-    const pid = child?.pid;
-    if (!pid || !pidAlive(-pid)) return;
-    // SIGTERM first: the step's own handlers stop its guest and write its results.
-    try {
-      process.kill(-pid, 'SIGTERM');
-    } catch {
-      return;
-    }
-    for (let i = 0; i < 100 && pidAlive(-pid); i++) sleepSync(100);
-    killGroup();
-  };
-  const killGroup = (): void => {
-    try {
-      if (child?.pid) process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  };
-  process.once('exit', killGroup);
+  /** git bisect run and its step run in their own process group; SIGTERM first: the step's own handlers stop its guest and write its results. */
+  const stopChild = (): void => group?.stop(10_000);
   const finish = (r: Omit<BisectResult, 'steps' | 'flaky' | 'skipped' | 'dir' | 'elapsedMs' | 'version' | 'kind' | 'tree' | 'good' | 'bad'>): BisectResult => {
     const steps = readStepRecords(dir);
     const result: BisectResult = {
@@ -269,7 +237,8 @@ export async function runBisect(o: BisectOptions): Promise<BisectResult> {
     const deadlineMs = o.deadlineMin * 60_000;
     let timedOut = false;
     const text = await new Promise<string>((res, rej) => {
-      child = spawn('git', ['bisect', 'run', 'sh', stepScript], { cwd: worktree, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+      const spawned = spawnGroup('git', ['bisect', 'run', 'sh', stepScript], { cwd: worktree, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+      group = spawned.group;
       let all = '';
       let partial = '';
       const onData = (b: Buffer): void => {
@@ -280,17 +249,17 @@ export async function runBisect(o: BisectOptions): Promise<BisectResult> {
         partial = lines.pop() ?? '';
         for (const l of lines) if (!/^running /.test(l) && l.trim()) log(l);
       };
-      child.stdout?.on('data', onData);
-      child.stderr?.on('data', onData);
+      spawned.child.stdout?.on('data', onData);
+      spawned.child.stderr?.on('data', onData);
       const timer = setTimeout(() => {
         timedOut = true;
         stopChild();
       }, deadlineMs);
-      child.once('error', (e) => {
+      spawned.child.once('error', (e) => {
         clearTimeout(timer);
         rej(e);
       });
-      child.once('close', () => {
+      spawned.child.once('close', () => {
         clearTimeout(timer);
         if (partial.trim()) log(partial);
         res(all);
@@ -318,8 +287,8 @@ export async function runBisect(o: BisectOptions): Promise<BisectResult> {
     return finish({ outcome: 'aborted', reason: why, exitCode: 1 });
   } finally {
     unAbort();
-    killGroup();
-    process.removeListener('exit', killGroup);
+    group?.kill();
+    group?.release();
     removeWorktree();
   }
 }

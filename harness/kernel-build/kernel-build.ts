@@ -8,7 +8,7 @@ import { appendFileSync, copyFileSync, createWriteStream, existsSync, mkdirSync,
 import { availableParallelism } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
 import { execa } from 'execa';
-import { onAbort, registerChild } from '../util/children.js';
+import { processGroup, registerChild } from '../util/children.js';
 import { HarnessError, SetupError } from '../util/errors.js';
 import { cacheDir } from '../util/paths.js';
 import { buildKey, sha256, treeState, type BuildKeyInputs } from './build-key.js';
@@ -355,15 +355,7 @@ export async function runMake(source: string, args: string[], o: { logPath: stri
   const child = execa('nice', full, { reject: false, stdin: 'ignore', detached: true, buffer: false, env: { LC_ALL: 'C', ...o.env }, forceKillAfterDelay: 5000 });
   registerChild(child);
   lowerAutogroupPriority(child.pid);
-  const killGroup = (): void => {
-    try {
-      if (child.pid) process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  };
-  const unAbort = onAbort(killGroup);
-  process.once('exit', killGroup);
+  const group = processGroup(child, { killOnAbort: true });
   const t0 = Date.now();
   let objects = 0;
   let step = 'starting';
@@ -383,7 +375,7 @@ export async function runMake(source: string, args: string[], o: { logPath: stri
   child.stdout?.on('data', onData);
   child.stderr?.on('data', (b: Buffer) => out.write(b));
   const ticker = o.quiet ? undefined : setInterval(() => o.log(`step ${step}, ${objects} objects built, ${fmtElapsed(Date.now() - t0)}`), 20_000);
-  const deadline = setTimeout(killGroup, o.deadlineMs);
+  const deadline = setTimeout(group.kill, o.deadlineMs);
   try {
     const r = await child;
     await new Promise<void>((res) => out.end(res));
@@ -395,8 +387,7 @@ export async function runMake(source: string, args: string[], o: { logPath: stri
   } finally {
     if (ticker) clearInterval(ticker);
     clearTimeout(deadline);
-    unAbort();
-    process.removeListener('exit', killGroup);
+    group.release();
   }
 }
 

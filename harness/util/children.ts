@@ -3,7 +3,7 @@
  * killed on exit, on Ctrl-C / SIGTERM and on uncaught errors. Cleanup hooks (writing the
  * results gathered so far) run first, synchronously, so nothing gathered is lost.
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 
 const children = new Set<ChildProcess>();
 const cleanups: Array<(reason: string) => void> = [];
@@ -54,4 +54,73 @@ function installExitHandlers(): void {
       process.exit(sig === 'SIGINT' ? 130 : 143);
     });
   }
+}
+
+/** Whether a process (or, for a negative pid, a process group) still exists. */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * A child spawned with `detached: true` leads a process group of its own (its grandchildren
+ * too: a launcher's QEMU, make's compilers, git bisect run's step). Killing the child alone
+ * would leave them running, so the whole group is killed: by kill(), by stop(), and when the
+ * harness exits (and on Ctrl-C / SIGTERM with `killOnAbort`) until release().
+ */
+export interface ProcessGroup {
+  /** SIGKILL to the whole group; nothing when it is gone. */
+  kill(): void;
+  /**
+   * SIGTERM to the group first (its own handlers may write what they gathered), up to
+   * `graceMs` for it to end, then SIGKILL. Synchronous: it runs inside signal handlers.
+   */
+  stop(graceMs: number): void;
+  /** The harness no longer kills the group on its way out (the child has ended or been killed). */
+  release(): void;
+}
+
+export function processGroup(child: { readonly pid?: number | undefined }, opts: { killOnAbort?: boolean } = {}): ProcessGroup {
+  const kill = (): void => {
+    try {
+      if (child.pid) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  };
+  const stop = (graceMs: number): void => {
+    const pid = child.pid;
+    if (!pid || !pidAlive(-pid)) return;
+    try {
+      process.kill(-pid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    for (let waited = 0; waited < graceMs && pidAlive(-pid); waited += 100) sleepSync(100);
+    kill();
+  };
+  process.once('exit', kill);
+  const unAbort = opts.killOnAbort ? onAbort(kill) : undefined;
+  return {
+    kill,
+    stop,
+    release: () => {
+      unAbort?.();
+      process.removeListener('exit', kill);
+    },
+  };
+}
+
+/** spawn() in a process group of its own, with the group's killer (see processGroup). */
+export function spawnGroup(cmd: string, args: readonly string[], options: SpawnOptions, groupOpts: { killOnAbort?: boolean } = {}): { child: ChildProcess; group: ProcessGroup } {
+  const child = spawn(cmd, args, { ...options, detached: true });
+  return { child, group: processGroup(child, groupOpts) };
 }

@@ -7,7 +7,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { registerChild } from '../util/children.js';
+import { registerChild, spawnGroup } from '../util/children.js';
 import { withDeadline } from '../util/deadline.js';
 import { SetupError } from '../util/errors.js';
 import type { ChannelKind } from './channel.js';
@@ -122,30 +122,21 @@ export async function startGuest(spec: GuestSpec, onConsole: (text: string) => v
 
   const launch = spec.launcher?.(socketPath, spec);
   const binary = launch?.cmd ?? spec.qemu ?? QEMU_BINARY;
-  const child = launch
-    ? spawn(launch.cmd, launch.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...launch.env }, detached: true })
-    : spawn(binary, qemuArgs(spec, socketPath), { stdio: ['pipe', 'pipe', 'pipe'] });
+  // A launcher's QEMU is its grandchild: it runs in a group of its own, killed as a whole.
+  const launched = launch ? spawnGroup(launch.cmd, launch.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...launch.env } }) : undefined;
+  const child = launched?.child ?? spawn(binary, qemuArgs(spec, socketPath), { stdio: ['pipe', 'pipe', 'pipe'] });
   registerChild(child);
-  // A launcher's QEMU is its grandchild: kill the whole group, on every exit path too.
-  const killGroup = (): void => {
-    try {
-      if (launch && child.pid) process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  };
-  if (launch) process.once('exit', killGroup);
   const spawnFailed = new Promise<never>((_, reject) =>
     child.once('error', (err: NodeJS.ErrnoException) =>
       reject(err.code === 'ENOENT' ? new SetupError(`${binary} not found: install qemu-system-x86 (apt-get install qemu-system-x86)`) : err),
     ),
   );
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
-  child.stdout.setEncoding('utf8').on('data', onConsole);
-  child.stderr.setEncoding('utf8').on('data', (text: string) => onConsole(text.replace(/^/gm, '[qemu] ')));
+  child.stdout?.setEncoding('utf8').on('data', onConsole);
+  child.stderr?.setEncoding('utf8').on('data', (text: string) => onConsole(text.replace(/^/gm, '[qemu] ')));
 
   const kill = (): void => {
-    killGroup();
+    launched?.group.kill();
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     server.close();
     rmSync(dir, { recursive: true, force: true });
