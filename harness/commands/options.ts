@@ -11,12 +11,11 @@ import type { SizeLevel } from '../scenarios/types.js';
 import { numberOption, RANGES } from '../util/whole-number.js';
 import type { AccelRequest } from '../vm/accel.js';
 import type { ChannelKind } from '../vm/channel.js';
-import type { BackendRequest } from '../vm/vng.js';
+import { BACKEND_CHOICES as BACKENDS } from '../backend/registry.js';
 
 export const DEFAULT_KERNEL = 'debian:7.3';
 
 const ACCELS = ['auto', 'kvm', 'tcg'] as const satisfies readonly AccelRequest[];
-const BACKENDS = ['qemu', 'vng', 'auto'] as const satisfies readonly BackendRequest[];
 const CHANNELS = ['virtio', 'ttyS1'] as const satisfies readonly ChannelKind[];
 const SIZES = ['small', 'default', 'stress'] as const satisfies readonly SizeLevel[];
 

@@ -5,7 +5,7 @@
  */
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertConfig, missingOptions } from '../kernel/config.js';
+import { assertConfig } from '../kernel/config.js';
 import { resolveKernel, type KernelImage } from '../kernel/resolve.js';
 import { parseKmsgRecord, scanKernelLog } from '../verdict/kernel-log.js';
 import { createRunDir, writeRunReport, type RunDir } from '../report/results-dir.js';
@@ -18,14 +18,14 @@ import { faultFor, type FaultRequest } from '../scenarios/faults.js';
 import type { SizeLevel } from '../scenarios/types.js';
 import { onAbort } from '../util/children.js';
 import { GuestError, HarnessError, SetupError } from '../util/errors.js';
-import { bpfBuildDir, resultsRoot, vmDir } from '../util/paths.js';
-import { chooseBackend, VNG_NEEDS, vngLauncher, type BackendRequest } from '../vm/vng.js';
+import { resultsRoot } from '../util/paths.js';
+import { chooseLocalBackend, type BackendRequest } from '../backend/registry.js';
 import { debugBaseline } from '../counters/debug-kernel.js';
 import { debugFinal } from '../verdict/debug-kernel.js';
 import { memcgTolerance } from '../verdict/lingering.js';
 import { chooseAccel, type AccelRequest } from '../vm/accel.js';
 import { chooseChannel, type ChannelKind } from '../vm/channel.js';
-import { BOOT_ATTEMPTS, bootGuestRetrying, type GuestSession } from '../vm/session.js';
+import type { GuestSession } from '../vm/session.js';
 import { SHARE_NEEDS } from '../vm/qemu.js';
 import { buildGuestInitramfs } from '../vm/guest-image.js';
 import { defaultJobs, type BuiltKernel } from '../kernel-build/kernel-build.js';
@@ -35,9 +35,9 @@ import { runSelftests } from '../selftests/run.js';
 import { progTestNames, treeLists, userLists } from '../selftests/lists.js';
 import { applyLists, effectiveSelection, testProgsArgs, testProgsRunnerArgs, type Selection } from '../selftests/selection.js';
 import { repeatCommand } from './repeat.js';
-import type { Backend } from './backend.js';
+import type { PreparedGuest } from '../backend/backend.js';
+import { sshBackend } from '../backend/ssh.js';
 import { isTargetSpec } from '../target/ssh.js';
-import { prepareSshTarget } from '../target/ssh-target.js';
 import type { BuiltSelftests } from '../selftests/build.js';
 import { checkOverrides, runScenario } from './scenario-runner.js';
 import { AFTER_RUN_MIN_WAIT_MS, armKernelWarn, attributeAfterRun, consoleReports, floodKmsg, readKernelLogAfterRun, type KernelLogFault } from './after-run.js';
@@ -120,7 +120,7 @@ function formatKmsg(records: readonly string[]): string {
 }
 
 /** The local guest: the kernel, the initramfs, QEMU or vng. Nothing boots until start(). */
-async function prepareLocalGuest(opts: VmTestOptions, log: (line: string) => void, timings: Record<string, number>): Promise<{ backend: Backend; selftests?: BuiltSelftests }> {
+async function prepareLocalGuest(opts: VmTestOptions, log: (line: string) => void, timings: Record<string, number>): Promise<{ backend: PreparedGuest; selftests?: BuiltSelftests }> {
   const t0 = Date.now();
   const resolved = await resolveKernel(opts.kernel, { mirror: opts.mirror, log, ...(opts.selftests && !opts.selftests.build ? { selftests: { debug: opts.selftests.debug } } : {}) });
   const kernel = opts.selftests?.build ? { ...resolved, build: opts.selftests.build } : resolved;
@@ -138,28 +138,12 @@ async function prepareLocalGuest(opts: VmTestOptions, log: (line: string) => voi
   const shares = selftests ? [{ tag: 'bpfh.selftests', hostPath: selftests.dir, guestPath: selftests.dir }] : undefined;
   const spec = { bzImage: kernel.bzImage, initramfs: image.path, accel: 'tcg' as const, channel: channel.kind, cpus: opts.cpus, memoryMiB: opts.memoryMiB, shares };
   const accel = await chooseAccel(opts.accel, spec, log);
-  const backend = await chooseBackend(opts.backend ?? 'qemu', kernel.source, { mirror: opts.mirror, log });
-  if (backend.vng) {
-    if (channel.kind !== 'virtio') throw new SetupError(`--backend vng needs the virtio agent channel, and ${kernel.spec} has ${channel.kind}: build the kernel with vm/config/base.config or use --backend qemu`);
-    const lacks = missingOptions(kernel.config, VNG_NEEDS);
-    if (lacks.length > 0) throw new SetupError(`--backend vng shares the host's root over 9p, and ${kernel.spec} lacks ${lacks.join(', ')} built in: build the kernel with vm/config/base.config (bpf-harness kernel build) or use --backend qemu`);
-    Object.assign(spec, { launcher: vngLauncher(backend.vng, { vmDir, bpfBuildDir }) });
-    log(`backend vng: ${backend.why}`);
-  }
-  return {
-    selftests,
-    backend: {
-      kernel: { spec: kernel.spec, release: kernel.release, bzImage: kernel.bzImage },
-      tag: kernelTag(kernel),
-      accel: accel.accel,
-      backend: backend.backend,
-      channel: channel.kind,
-      config: kernel.config,
-      startLine: `booting ${kernel.release} under ${accel.accel.toUpperCase()} (${opts.cpus} CPUs, ${opts.memoryMiB} MiB)`,
-      start: (boot, startLog) => bootGuestRetrying({ ...spec, accel: accel.accel }, boot, BOOT_ATTEMPTS, startLog),
-      discard: () => undefined,
-    },
-  };
+  const chosen = await chooseLocalBackend(opts.backend ?? 'qemu', kernel.source, { mirror: opts.mirror, log });
+  const guest = { kernel, tag: kernelTag(kernel), spec: { ...spec, accel: accel.accel } };
+  const refused = chosen.backend.refusal(guest);
+  if (refused) throw new SetupError(refused);
+  if (chosen.backend.name !== 'qemu') log(`backend ${chosen.backend.name}: ${chosen.why}`);
+  return { selftests, backend: await chosen.backend.prepare(guest, log) };
 }
 
 export async function vmTest(opts: VmTestOptions): Promise<number> {
@@ -175,7 +159,7 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
   // The kernel-log self-tests load a module, flood the log or panic the kernel: never on a machine that is not ours.
   if (isTargetSpec(opts.kernel) && opts.fault) throw new SetupError(`--inject-fault ${opts.fault} warns, floods or panics the kernel: it runs in a guest the harness boots, never on --target ${opts.kernel}`);
   const prepared = isTargetSpec(opts.kernel)
-    ? { backend: await prepareSshTarget(opts.kernel, { ...opts.ssh, bootDeadlineS: opts.bootDeadlineS, log }), selftests: undefined }
+    ? { backend: await sshBackend.prepare({ url: opts.kernel, ...opts.ssh, bootDeadlineS: opts.bootDeadlineS }, log), selftests: undefined }
     : await prepareLocalGuest(opts, log, timings);
   const { backend, selftests } = prepared;
   const run = createRunDir(opts.resultsRoot ?? resultsRoot, backend.tag);

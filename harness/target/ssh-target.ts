@@ -15,7 +15,6 @@ import { join } from 'node:path';
 import { AgentCallError, AgentClient, type AgentReply } from '../agent/client.js';
 import { GuestOps } from '../agent/guest-ops.js';
 import { parseKernelConfig } from '../kernel/config.js';
-import type { Backend } from '../run/backend.js';
 import type { TargetSummary } from '../results/summary.js';
 import { withDeadline } from '../util/deadline.js';
 import { GuestError, SetupError } from '../util/errors.js';
@@ -97,8 +96,20 @@ export function agentCommand(dir: string): string {
   ].join('\n');
 }
 
-/** Connects and checks the target; the Backend's start() uploads and starts the agent. */
-export async function prepareSshTarget(url: string, opts: TargetOptions): Promise<Backend> {
+/** A target connected and checked, nothing uploaded yet: start() uploads and starts the agent, discard() hangs up. */
+export interface PreparedTarget {
+  spec: TargetSpec;
+  facts: TargetFacts;
+  /** Who, and the host key that was verified; start() records the cleanup in it. */
+  target: TargetSummary;
+  /** The kernel's config (the debug-kernel checks read it); empty when the target has none to read. */
+  config: Map<string, string>;
+  start(boot: BootOptions, log: (line: string) => void): Promise<GuestSession>;
+  discard(): void;
+}
+
+/** Connects and checks the target; the returned start() uploads and starts the agent. */
+export async function prepareSshTarget(url: string, opts: TargetOptions): Promise<PreparedTarget> {
   const spec = parseTargetUrl(url);
   const deadlineMs = opts.bootDeadlineS * 1000;
   const conn = await connectSsh(spec, { identity: opts.identity, knownHosts: opts.knownHosts, connectDeadlineMs: Math.min(deadlineMs, 60_000) });
@@ -111,15 +122,11 @@ export async function prepareSshTarget(url: string, opts: TargetOptions): Promis
     const target: TargetSummary = { url, user: spec.user, host: spec.host, port: spec.port, hostKey: `${conn.hostKey.type} ${conn.hostKey.fingerprint}` };
     opts.log(`target ${url}: ${facts.release}, host key ${target.hostKey} (${conn.hostKey.file}:${conn.hostKey.line})${config.size ? '' : ', no kernel config to read'}`);
     return {
-      kernel: { spec: url, release: facts.release, bzImage: '' },
-      tag: `ssh-${spec.host}-${facts.release}`.replace(/[^\w.-]+/g, '_'),
-      accel: 'native',
-      backend: 'ssh',
-      channel: 'ssh',
-      config,
+      spec,
+      facts,
       target,
-      startLine: `starting the agent on ${url} (${facts.release}; never rebooted)`,
-      start: async (boot, log) => ({ session: await startRemoteAgent(conn, target, boot, deadlineMs, log), crashes: [] }),
+      config,
+      start: (boot, log) => startRemoteAgent(conn, target, boot, deadlineMs, log),
       discard: () => conn.close(),
     };
   } catch (err) {

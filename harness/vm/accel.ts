@@ -37,7 +37,7 @@ interface ProbeRecord {
 function probeKey(spec: GuestSpec): string {
   const st = statSync(spec.bzImage);
   const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown cpu';
-  return [hostname(), release(), cpu, spec.qemu ?? 'qemu', spec.bzImage, st.size, st.mtimeMs].join('|');
+  return [hostname(), release(), cpu, 'qemu', spec.bzImage, st.size, st.mtimeMs].join('|');
 }
 
 function kvmDeviceProblem(): string | null {
@@ -55,7 +55,7 @@ export async function probeKvm(spec: GuestSpec): Promise<{ usable: boolean; why:
   const monitor = new ConsoleMonitor();
   let guest;
   try {
-    guest = await startGuest({ ...spec, accel: 'kvm' }, (text) => monitor.push(text), PROBE_DEADLINE_MS);
+    guest = await startGuest({ ...spec, accel: 'kvm' }, (text) => monitor.push(text), { connectDeadlineMs: PROBE_DEADLINE_MS });
   } catch (err) {
     if (err instanceof SetupError) throw err;
     return { usable: false, why: `QEMU could not start with KVM: ${firstLine(monitor.all) || String(err)}` };

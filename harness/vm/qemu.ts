@@ -26,15 +26,15 @@ export interface GuestSpec {
   append?: string[];
   /** Host directories the guest mounts (vm/init.sh): the BPF selftests' build output. */
   shares?: GuestShare[];
-  qemu?: string;
   /** A network device with one port forwarded from the host's loopback (network.ts); none by default. */
   network?: GuestNetwork;
-  /**
-   * Another launcher of QEMU (the vng backend, harness/vm/vng.ts): the command to run given the
-   * agent socket. It runs in its own process group, killed as a whole.
-   */
-  launcher?: (agentSocket: string, spec: GuestSpec) => { cmd: string; args: string[]; env?: Record<string, string> };
 }
+
+/**
+ * Another launcher of QEMU (the vng backend, harness/backend/vng.ts): the command to run given
+ * the agent socket. It runs in its own process group, killed as a whole.
+ */
+export type Launcher = (agentSocket: string, spec: GuestSpec) => { cmd: string; args: string[]; env?: Record<string, string> };
 
 /**
  * A host directory exported read-only over 9p (virtio) and mounted by vm/init.sh at
@@ -110,7 +110,8 @@ export interface RunningGuest {
  * Starts QEMU and waits for it to connect to the agent socket. `onConsole` gets the console
  * (ttyS0) and QEMU's own messages as they come.
  */
-export async function startGuest(spec: GuestSpec, onConsole: (text: string) => void, connectDeadlineMs = 20_000): Promise<RunningGuest> {
+export async function startGuest(spec: GuestSpec, onConsole: (text: string) => void, opts: { connectDeadlineMs?: number; launcher?: Launcher } = {}): Promise<RunningGuest> {
+  const connectDeadlineMs = opts.connectDeadlineMs ?? 20_000;
   const dir = mkdtempSync(join(tmpdir(), 'bpfh-'));
   const socketPath = join(dir, 'agent.sock');
   const server: Server = createServer();
@@ -120,8 +121,8 @@ export async function startGuest(spec: GuestSpec, onConsole: (text: string) => v
   });
   const connected = new Promise<Socket>((resolve) => server.once('connection', resolve));
 
-  const launch = spec.launcher?.(socketPath, spec);
-  const binary = launch?.cmd ?? spec.qemu ?? QEMU_BINARY;
+  const launch = opts.launcher?.(socketPath, spec);
+  const binary = launch?.cmd ?? QEMU_BINARY;
   // A launcher's QEMU is its grandchild: it runs in a group of its own, killed as a whole.
   const launched = launch ? spawnGroup(launch.cmd, launch.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...launch.env } }) : undefined;
   const child = launched?.child ?? spawn(binary, qemuArgs(spec, socketPath), { stdio: ['pipe', 'pipe', 'pipe'] });

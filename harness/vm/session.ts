@@ -8,7 +8,7 @@ import { GuestOps } from '../agent/guest-ops.js';
 import { withDeadline } from '../util/deadline.js';
 import { GuestError } from '../util/errors.js';
 import { ConsoleMonitor } from './console.js';
-import { startGuest, type GuestSpec, type RunningGuest } from './qemu.js';
+import { startGuest, type GuestSpec, type Launcher, type RunningGuest } from './qemu.js';
 
 export interface GuestSession {
   agent: AgentClient;
@@ -36,6 +36,8 @@ export interface BootOptions {
   /** Every raw line on the agent channel, both directions. */
   recordAgent: (line: string) => void;
   onConsole?: (text: string) => void;
+  /** QEMU started by another program (vng) instead of directly. */
+  launcher?: Launcher;
 }
 
 export async function bootGuest(spec: GuestSpec, opts: BootOptions): Promise<GuestSession> {
@@ -45,7 +47,7 @@ export async function bootGuest(spec: GuestSpec, opts: BootOptions): Promise<Gue
   guest = await startGuest(spec, (text) => {
     monitor.push(text);
     opts.onConsole?.(text);
-  });
+  }, { launcher: opts.launcher });
   const running = guest;
   const agent = new AgentClient(running.agentSocket, opts.recordAgent);
   const fatal = (what: string): GuestError => new GuestError(`guest died: ${what}`, monitor.tail());

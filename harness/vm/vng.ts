@@ -2,8 +2,8 @@
  * virtme-ng (vng), groundwork for a `--backend vng`: find vng on PATH, or run it from Debian's
  * virtme-ng package unpacked into the cache (fetched through the private apt from trixie) with
  * the system's /usr/bin/python3, which on bookworm needs python3-requests and
- * python3-argcomplete (python3-pkg-resources for the entry script); and the vng backend of
- * vm-test (--backend vng|auto): a launcher of QEMU through vng, given to startGuest.
+ * python3-argcomplete (python3-pkg-resources for the entry script); and a launcher of QEMU
+ * through vng, given to startGuest by the vng backend (harness/backend/vng.ts).
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -140,7 +140,7 @@ export function vngArgs(spec: { bzImage: string; cpus: number; memoryMiB: number
 }
 
 /**
- * The GuestSpec launcher for the vng backend. vng insists that its stdout and stderr can be
+ * The QEMU launcher for the vng backend. vng insists that its stdout and stderr can be
  * opened read-write through /proc/self/fd (node's pipes are socketpairs, which cannot), so it
  * runs behind a shell pipeline; the console arrives on the pipe's output.
  */
@@ -151,28 +151,4 @@ export function vngLauncher(vng: Vng, dirs: { vmDir: string; bpfBuildDir: string
 /** Whether the host (the vng guest's root) has a udevd virtme-init would find. */
 export function hostHasUdevd(): boolean {
   return ['/usr/lib/systemd/systemd-udevd', '/lib/systemd/systemd-udevd'].some((p) => existsSync(p)) || which('udevd') !== undefined;
-}
-
-export type BackendRequest = 'qemu' | 'vng' | 'auto';
-
-/** What a kernel needs built in to boot under vng: the host's root over 9p, virtio-serial. */
-export const VNG_NEEDS = ['CONFIG_9P_FS', 'CONFIG_NET_9P', 'CONFIG_NET_9P_VIRTIO', 'CONFIG_VIRTIO_PCI', 'CONFIG_VIRTIO_CONSOLE'];
-
-/**
- * qemu: the plain QEMU backend. vng: virtme-ng (fetched from Debian when absent), or a one-line
- * error saying how to install it. auto: vng for a kernel tree when vng is at hand, else qemu.
- */
-export async function chooseBackend(req: BackendRequest, kernelSource: string, opts: { mirror?: string; log: (line: string) => void }): Promise<{ backend: 'qemu' | 'vng'; vng?: Vng; why: string }> {
-  if (req === 'qemu') return { backend: 'qemu', why: 'asked for' };
-  if (req === 'vng') {
-    const vng = await locateVng({ fetch: true, ...opts });
-    return { backend: 'vng', vng, why: `vng ${vng.version} (${vng.from === 'path' ? 'on PATH' : 'from its Debian package'})` };
-  }
-  if (kernelSource !== 'tree') return { backend: 'qemu', why: 'auto: not a kernel tree' };
-  try {
-    const vng = await locateVng({ fetch: false, ...opts });
-    return { backend: 'vng', vng, why: `auto: a kernel tree and vng ${vng.version}` };
-  } catch (e) {
-    return { backend: 'qemu', why: `auto: ${(e as Error).message.split(':')[0]}` };
-  }
 }

@@ -23,7 +23,7 @@ t.test('vng runs from its unpacked package', { skip: vngSkip }, async (t) => {
 });
 
 t.test('the vng command line: q35 with the agent port, 9p root, the guest script', async (t) => {
-  const { vngArgs, chooseBackend } = await import('../../harness/vm/vng.js');
+  const { vngArgs } = await import('../../harness/vm/vng.js');
   const a = vngArgs({ bzImage: '/k/bzImage', cpus: 2, memoryMiB: 2048, accel: 'tcg' }, '/run/bpfh/agent.sock', { vmDir: '/p/vm', bpfBuildDir: '/p/bpf/build' });
   t.same(a.slice(0, 2), ['--run', '/k/bzImage']);
   for (const f of ['--disable-microvm', '--force-9p', '--disable-kvm', '--verbose']) t.ok(a.includes(f), f);
@@ -32,8 +32,6 @@ t.test('the vng command line: q35 with the agent port, 9p root, the guest script
   t.match(qemuOpts, /^--qemu-opts=-chardev socket,id=bpfhagent,path=\/run\/bpfh\/agent\.sock .*virtserialport,bus=bpfhser\.0,chardev=bpfhagent,name=bpfh\.agent$/);
   t.same(a.slice(-2), ['--exec', '/p/vm/vng-guest.sh /p/bpf/build']);
   t.notOk(vngArgs({ bzImage: '/k', cpus: 1, memoryMiB: 512, accel: 'kvm' }, '/s', { vmDir: '/v', bpfBuildDir: '/b' }).includes('--disable-kvm'));
-  t.same(await chooseBackend('qemu', 'tree', { log: () => undefined }), { backend: 'qemu', why: 'asked for' });
-  t.match((await chooseBackend('auto', 'debian', { log: () => undefined })).why, /not a kernel tree/);
 });
 
 t.test('hosts without udevd get the stand-in over /usr/local/bin', async (t) => {
