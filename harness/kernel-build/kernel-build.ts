@@ -3,18 +3,24 @@
  * a directory keyed by the tree, with the harness's config fragments merged and checked. The
  * build key (build-key.ts) decides whether anything needs doing: an unchanged input returns at
  * once, a changed one rebuilds incrementally in the same directory.
+ *
+ * The parts: stamp.ts (the stamp and the output directory), configure.ts (fragments, merge,
+ * check), lock.ts (one build per directory), make.ts (make in its process group),
+ * tree-kernel.ts (a tree given as --kernel, built first).
  */
-import { appendFileSync, copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { basename, join, relative, resolve } from 'node:path';
-import { execa } from 'execa';
-import { processGroup, registerChild } from '../util/children.js';
+import { basename, join, resolve } from 'node:path';
 import { HarnessError, SetupError } from '../util/errors.js';
 import { cacheDir } from '../util/paths.js';
 import { buildKey, sha256, treeState, type BuildKeyInputs } from './build-key.js';
 import { ccacheCounts, ccacheSetup, describeCounts, writeCompilerLinks } from './ccache.js';
-import { droppedOptions, explainDropped, fragmentPaths, parseConfigWithUnset, parseFragment, selftestsFragmentPaths } from './kconfig.js';
+import { configureTree, readFragment, selftestsFragments } from './configure.js';
+import { fragmentPaths } from './kconfig.js';
+import { lockOutDir } from './lock.js';
+import { fmtElapsed, runMake } from './make.js';
 import { applyPatches, readPatchFiles } from './patches.js';
+import { defaultOutDir, readStamp, STAMP, writeStamp, type BuildStamp } from './stamp.js';
 import { chooseToolchain, writePaholeWrapper, type Toolchain } from './toolchain.js';
 
 export interface KernelBuildOptions {
@@ -52,37 +58,13 @@ export interface BuiltKernel {
   toolchain?: Toolchain;
 }
 
-/** What a finished build leaves in its output directory (bpfh-build.json). */
-export interface BuildStamp {
-  key: string;
-  tree: string;
-  source: string;
-  options: { debug: boolean; patches: string[]; config?: string; selftests?: boolean };
-  inputs: BuildKeyInputs;
-  finishedAt: string;
-  buildMs: number;
-}
 
-export const STAMP = 'bpfh-build.json';
 const DEFAULT_DEADLINE_MIN = 240;
 
 export function defaultJobs(): number {
   return Math.max(1, Math.min(2, availableParallelism()));
 }
 
-export function defaultOutDir(tree: string, patched: boolean, selftests = false): string {
-  const abs = resolve(tree);
-  const flavor = `${patched ? '-patched' : ''}${selftests ? '-selftests' : ''}`;
-  return join(cacheDir(), 'builds', `${basename(abs).replace(/[^A-Za-z0-9._-]/g, '_')}-${sha256(abs).slice(0, 10)}${flavor}`);
-}
-
-export function readStamp(outDir: string): BuildStamp | undefined {
-  try {
-    return JSON.parse(readFileSync(join(outDir, STAMP), 'utf8')) as BuildStamp;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Refuse what make would refuse later, with the fix. */
 export function checkTree(tree: string): void {
@@ -95,27 +77,6 @@ export function checkTree(tree: string): void {
       `${tree} has an in-tree build (${inTree.join(', ')}), and out-of-tree (O=) builds need a clean source: save its .config, run make -C ${tree} mrproper, and pass the saved file with --config`,
     );
   }
-}
-
-function fmtElapsed(ms: number): string {
-  const s = Math.round(ms / 1000);
-  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
-}
-
-/** Which phase a kbuild output line belongs to. */
-export function stepOf(line: string): string | undefined {
-  const m = /^\s+([A-Z][A-Z0-9_-]*)\s+(\S+)/.exec(line);
-  if (!m) return undefined;
-  const [, tag, what] = m;
-  if (tag === 'BTF' || tag === 'BTFIDS') return 'BTF';
-  if (tag === 'LD' && /vmlinux/.test(what!)) return 'linking vmlinux';
-  if (/arch\/x86\/boot\/(bzImage|setup\.(bin|elf)|vmlinux\.bin|compressed\/vmlinux)$/.test(what!)) return 'bzImage';
-  if (tag === 'HOSTCC' || tag === 'HOSTLD') return 'host tools';
-  // The BPF selftests' Makefile (harness/selftests/build.ts).
-  if (tag === 'CLNG-BPF' || tag === 'GEN-SKEL' || tag === 'LINK-BPF') return 'BPF objects';
-  if (tag === 'TEST-OBJ' || tag === 'EXT-OBJ' || tag === 'BINARY' || tag === 'TEST-HDR') return 'test runners';
-  if (['CC', 'AS', 'AR', 'LD', 'CPP', 'GEN', 'SYSHDR', 'SYSTBL', 'WRAP', 'UPD', 'CHK', 'MKELF', 'CALL', 'POLICY', 'CERT', 'DESCEND', 'INSTALL', 'OBJTOOL'].includes(tag!)) return 'compiling';
-  return undefined;
 }
 
 export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel> {
@@ -209,198 +170,9 @@ export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel
       finishedAt: new Date().toISOString(),
       buildMs: Date.now() - tMake,
     };
-    writeFileSync(join(outDir, `${STAMP}.tmp`), `${JSON.stringify(newStamp, null, 2)}\n`);
-    renameSync(join(outDir, `${STAMP}.tmp`), join(outDir, STAMP));
+    writeStamp(outDir, newStamp);
     log(`done in ${fmtElapsed(Date.now() - t0)}: ${bzImage}`);
     return { tree, source, outDir, bzImage, configPath, key, reused: false, elapsedMs: Date.now() - t0, logPath, toolchain };
   }
 }
 
-export interface Fragment {
-  path: string;
-  name: string;
-  options: Map<string, string>;
-  /**
-   * Ours (vm/config): an option olddefconfig drops is an error. The tree's selftests
-   * fragments are not ours to fix; what they lose is reported and the build goes on.
-   */
-  strict: boolean;
-}
-
-function readFragment(path: string, name: string, strict: boolean): Fragment & { text: string } {
-  const text = readFileSync(path, 'utf8');
-  return { path, name, text, options: parseFragment(text), strict };
-}
-
-function selftestsFragments(tree: string): Array<Fragment & { text: string }> {
-  return selftestsFragmentPaths(tree).map((p) => {
-    if (!existsSync(p)) throw new SetupError(`${tree} has no ${relative(tree, p)}: the BPF selftests kernel needs a tree with tools/testing/selftests/bpf (Linux 5.x or later)`);
-    return readFragment(p, `selftests/${basename(p)}`, false);
-  });
-}
-
-/**
- * Configure `outDir`: a start (defconfig + kvm_guest.config, or `startConfig`), the fragments
- * merged with the tree's merge_config.sh, olddefconfig; then every fragment option must have
- * survived, or a SetupError names each dropped one and the dependency that dropped it.
- */
-export async function configureTree(o: {
-  source: string;
-  makeVars: string[];
-  configPath: string;
-  outDir: string;
-  fragments: readonly Fragment[];
-  logPath: string;
-  log: (line: string) => void;
-  startConfig?: string;
-}): Promise<Map<string, string>> {
-  if (o.startConfig) copyFileSync(resolve(o.startConfig), o.configPath);
-  else await runMake(o.source, [...o.makeVars, 'defconfig', 'kvm_guest.config'], { logPath: o.logPath, deadlineMs: 300_000, log: o.log, jobs: 1, quiet: true });
-  // cwd outDir: merge_config.sh makes its temporary files in the current directory, never in the tree.
-  await runTool('sh', [join(o.source, 'scripts', 'kconfig', 'merge_config.sh'), '-m', '-O', o.outDir, o.configPath, ...o.fragments.map((f) => f.path)], o.outDir, o.logPath, 120_000, { KCONFIG_CONFIG: o.configPath });
-  await runMake(o.source, [...o.makeVars, 'olddefconfig'], { logPath: o.logPath, deadlineMs: 300_000, log: o.log, jobs: 1, quiet: true });
-  const merged = parseConfigWithUnset(readFileSync(o.configPath, 'utf8'));
-  const all = droppedOptions(o.fragments.map((f) => ({ name: f.name, options: f.options })), merged);
-  const strictNames = new Set(o.fragments.filter((f) => f.strict).map((f) => f.name));
-  const dropped = all.filter((d) => strictNames.has(d.fragment));
-  const lenient = all.filter((d) => !strictNames.has(d.fragment));
-  if (lenient.length > 0) {
-    const listPath = join(o.outDir, 'bpfh-dropped-options.txt');
-    writeFileSync(listPath, lenient.map((d) => `${explainDropped(o.source, d, merged)}\n`).join(''));
-    o.log(`${lenient.length} option(s) of the tree's selftests fragments did not survive olddefconfig (not ours to fix; listed in ${listPath}): ${lenient.slice(0, 6).map((d) => d.option).join(', ')}${lenient.length > 6 ? ', ...' : ''}`);
-  }
-  if (dropped.length > 0) {
-    throw new SetupError(
-      `${dropped.length} option${dropped.length === 1 ? '' : 's'} of the fragments did not survive olddefconfig in ${o.source}; fix the dependency or the fragment:\n` +
-        dropped.map((d) => `  ${explainDropped(o.source, d, merged)}`).join('\n'),
-    );
-  }
-  return merged;
-}
-
-/** One build per output directory at a time: a lock file holding the builder's pid. */
-export function lockOutDir(outDir: string): () => void {
-  const lock = join(outDir, 'bpfh-build.lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
-      const release = (): void => {
-        try {
-          if (readFileSync(lock, 'utf8').trim() === String(process.pid)) unlinkSync(lock);
-        } catch {
-          /* gone */
-        }
-      };
-      process.once('exit', release);
-      return () => {
-        process.removeListener('exit', release);
-        release();
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const pid = Number(readFileSync(lock, 'utf8').trim());
-      let alive = false;
-      try {
-        if (pid > 0) process.kill(pid, 0);
-        alive = pid > 0;
-      } catch (err) {
-        alive = (err as NodeJS.ErrnoException).code === 'EPERM';
-      }
-      if (alive) throw new SetupError(`another kernel build (pid ${pid}) is running in ${outDir}: wait for it to finish, or give another --out`);
-      unlinkSync(lock); // left by a build that died
-    }
-  }
-  throw new SetupError(`cannot take the build lock ${lock}: delete it if no build is running`);
-}
-
-function tailOf(path: string, n: number): string {
-  try {
-    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
-async function runTool(cmd: string, args: string[], cwd: string, logPath: string, timeout: number, env: Record<string, string> = {}): Promise<void> {
-  appendFileSync(logPath, `\n$ ${cmd} ${args.join(' ')}\n`);
-  const r = await execa(cmd, args, { cwd, reject: false, timeout, stdin: 'ignore', all: true, env: { LC_ALL: 'C', ...env } });
-  appendFileSync(logPath, String(r.all ?? ''));
-  if (r.failed) throw new HarnessError(`${basename(args[0] ?? cmd)} failed (${r.timedOut ? 'timed out' : `exit ${r.exitCode}`}); the last lines of ${logPath}:\n${tailOf(logPath, 20)}`, 2);
-}
-
-/**
- * make runs in a session of its own (detached, to be killed as a group), and with the
- * scheduler's autogroups (CONFIG_SCHED_AUTOGROUP, on in Debian) nice only ranks processes
- * within their session: a nice 19 build would still take an equal share of the CPUs from the
- * user's session and the guests the harness runs. Giving the build session's autogroup nice 19
- * too makes it yield for real. Best effort: without autogroups there is no file to write.
- */
-function lowerAutogroupPriority(pid: number | undefined): void {
-  if (!pid) return;
-  try {
-    writeFileSync(`/proc/${pid}/autogroup`, '19');
-  } catch {
-    /* no autogroups, or not allowed: plain nice still applies */
-  }
-}
-
-/**
- * make at nice 19 in its own process group (killed as a group on exit or Ctrl-C), output to the
- * log, progress (step, objects built, elapsed) every 20 s unless `quiet`.
- */
-export async function runMake(source: string, args: string[], o: { logPath: string; deadlineMs: number; log: (line: string) => void; jobs: number; quiet: boolean; env?: Record<string, string> }): Promise<void> {
-  const full = ['-n', '19', 'make', '-C', source, `-j${o.jobs}`, ...args];
-  appendFileSync(o.logPath, `\n$ nice ${full.join(' ')}\n`);
-  const out = createWriteStream(o.logPath, { flags: 'a' });
-  const child = execa('nice', full, { reject: false, stdin: 'ignore', detached: true, buffer: false, env: { LC_ALL: 'C', ...o.env }, forceKillAfterDelay: 5000 });
-  registerChild(child);
-  lowerAutogroupPriority(child.pid);
-  const group = processGroup(child, { killOnAbort: true });
-  const t0 = Date.now();
-  let objects = 0;
-  let step = 'starting';
-  let partial = '';
-  const onData = (buf: Buffer): void => {
-    out.write(buf);
-    const text = partial + buf.toString('utf8');
-    const lines = text.split('\n');
-    partial = lines.pop() ?? '';
-    for (const l of lines) {
-      const s = stepOf(l);
-      if (!s) continue;
-      step = s;
-      if (/^\s+(CC|AS|CLNG-BPF|TEST-OBJ|EXT-OBJ)\s/.test(l)) objects++;
-    }
-  };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', (b: Buffer) => out.write(b));
-  const ticker = o.quiet ? undefined : setInterval(() => o.log(`step ${step}, ${objects} objects built, ${fmtElapsed(Date.now() - t0)}`), 20_000);
-  const deadline = setTimeout(group.kill, o.deadlineMs);
-  try {
-    const r = await child;
-    await new Promise<void>((res) => out.end(res));
-    if (r.exitCode !== 0) {
-      const why = Date.now() - t0 >= o.deadlineMs ? `did not finish within ${Math.round(o.deadlineMs / 60_000)} min` : r.signal ? `was killed by ${r.signal}` : `failed (exit ${r.exitCode})`;
-      throw new HarnessError(`make ${args[args.length - 1]} ${why} at step ${step}; the full log is ${o.logPath}; its last lines:\n${tailOf(o.logPath, 25)}`, 2);
-    }
-    if (!o.quiet) o.log(`step ${step} done, ${objects} objects built, ${fmtElapsed(Date.now() - t0)}`);
-  } finally {
-    if (ticker) clearInterval(ticker);
-    clearTimeout(deadline);
-    group.release();
-  }
-}
-
-/**
- * For `vm-test --kernel <tree>`: the tree's bzImage, built first when missing or stale. Reuses
- * the options of the last harness build of that tree (debug, patches); a tree never built by
- * the harness gets the base config. `selftests`: the kernel for the tree's BPF selftests; its
- * `debug`, when given, replaces the last build's options (no patches).
- */
-export async function ensureTreeBuilt(tree: string, log: (line: string) => void, selftests?: { debug?: boolean }): Promise<BuiltKernel> {
-  const abs = resolve(tree);
-  const flavor = selftests !== undefined;
-  const stamp = readStamp(defaultOutDir(abs, false, flavor)) ?? readStamp(defaultOutDir(abs, true, flavor));
-  const options: BuildStamp['options'] = selftests?.debug !== undefined ? { debug: selftests.debug, patches: [] } : (stamp?.options ?? { debug: false, patches: [] });
-  return buildKernel({ tree: abs, debug: options.debug, patches: options.patches, config: options.config, selftests: flavor, log });
-}

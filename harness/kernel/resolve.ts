@@ -64,9 +64,9 @@ export async function resolveKernel(spec: string, opts: ResolveOptions): Promise
   if (st.isDirectory()) {
     if (!existsSync(join(path, 'Makefile'))) throw new SetupError(`${spec} is a directory but not a kernel build tree (no Makefile): ${USAGE}`);
     // A clean source tree (no in-tree build): built out of tree by the harness first, a no-op
-    // when its build key is unchanged (harness/kernel-build/kernel-build.ts).
+    // when its build key is unchanged (harness/kernel-build/tree-kernel.ts).
     if (!opts.config && !existsSync(join(path, '.config')) && existsSync(join(path, 'Kconfig')) && existsSync(join(path, 'arch', 'x86'))) {
-      const { ensureTreeBuilt } = await import('../kernel-build/kernel-build.js');
+      const { ensureTreeBuilt } = await import('../kernel-build/tree-kernel.js');
       const built = await ensureTreeBuilt(path, opts.log, opts.selftests);
       return { ...load(spec, 'tree', built.bzImage, built.configPath, opts), build: built };
     }

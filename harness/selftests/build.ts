@@ -9,7 +9,8 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { buildKey, sha256, treeState, type TreeState } from '../kernel-build/build-key.js';
-import { runMake, type BuiltKernel } from '../kernel-build/kernel-build.js';
+import type { BuiltKernel } from '../kernel-build/kernel-build.js';
+import { runMake } from '../kernel-build/make.js';
 import { SELFTESTS_SUBDIR } from '../kernel-build/kconfig.js';
 import { HarnessError, SetupError } from '../util/errors.js';
 import { projectRoot } from '../util/paths.js';

@@ -6,7 +6,7 @@ import t from 'tap';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { configureTree } from '../../harness/kernel-build/kernel-build.js';
+import { configureTree } from '../../harness/kernel-build/configure.js';
 import { droppedOptions, explainDropped, findKconfigSymbol, fragmentPaths, parseFragment, selftestsFragmentPaths, symbolsIn } from '../../harness/kernel-build/kconfig.js';
 import { ensureLinuxSource } from '../../harness/kernel-build/linux-source.js';
 import { minimumFromChanges } from '../../harness/kernel-build/toolchain.js';

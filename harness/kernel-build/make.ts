@@ -1,0 +1,111 @@
+/**
+ * make (and the tools around it) for kernel and selftests builds: a process group of its own at
+ * nice 19, the output to the build log, progress lines by kbuild step, a deadline.
+ */
+import { appendFileSync, createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { execa } from 'execa';
+import { processGroup, registerChild } from '../util/children.js';
+import { HarnessError } from '../util/errors.js';
+
+export function fmtElapsed(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
+
+
+/** Which phase a kbuild output line belongs to. */
+export function stepOf(line: string): string | undefined {
+  const m = /^\s+([A-Z][A-Z0-9_-]*)\s+(\S+)/.exec(line);
+  if (!m) return undefined;
+  const [, tag, what] = m;
+  if (tag === 'BTF' || tag === 'BTFIDS') return 'BTF';
+  if (tag === 'LD' && /vmlinux/.test(what!)) return 'linking vmlinux';
+  if (/arch\/x86\/boot\/(bzImage|setup\.(bin|elf)|vmlinux\.bin|compressed\/vmlinux)$/.test(what!)) return 'bzImage';
+  if (tag === 'HOSTCC' || tag === 'HOSTLD') return 'host tools';
+  // The BPF selftests' Makefile (harness/selftests/build.ts).
+  if (tag === 'CLNG-BPF' || tag === 'GEN-SKEL' || tag === 'LINK-BPF') return 'BPF objects';
+  if (tag === 'TEST-OBJ' || tag === 'EXT-OBJ' || tag === 'BINARY' || tag === 'TEST-HDR') return 'test runners';
+  if (['CC', 'AS', 'AR', 'LD', 'CPP', 'GEN', 'SYSHDR', 'SYSTBL', 'WRAP', 'UPD', 'CHK', 'MKELF', 'CALL', 'POLICY', 'CERT', 'DESCEND', 'INSTALL', 'OBJTOOL'].includes(tag!)) return 'compiling';
+  return undefined;
+}
+
+
+export function tailOf(path: string, n: number): string {
+  try {
+    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+export async function runTool(cmd: string, args: string[], cwd: string, logPath: string, timeout: number, env: Record<string, string> = {}): Promise<void> {
+  appendFileSync(logPath, `\n$ ${cmd} ${args.join(' ')}\n`);
+  const r = await execa(cmd, args, { cwd, reject: false, timeout, stdin: 'ignore', all: true, env: { LC_ALL: 'C', ...env } });
+  appendFileSync(logPath, String(r.all ?? ''));
+  if (r.failed) throw new HarnessError(`${basename(args[0] ?? cmd)} failed (${r.timedOut ? 'timed out' : `exit ${r.exitCode}`}); the last lines of ${logPath}:\n${tailOf(logPath, 20)}`, 2);
+}
+
+/**
+ * make runs in a session of its own (detached, to be killed as a group), and with the
+ * scheduler's autogroups (CONFIG_SCHED_AUTOGROUP, on in Debian) nice only ranks processes
+ * within their session: a nice 19 build would still take an equal share of the CPUs from the
+ * user's session and the guests the harness runs. Giving the build session's autogroup nice 19
+ * too makes it yield for real. Best effort: without autogroups there is no file to write.
+ */
+function lowerAutogroupPriority(pid: number | undefined): void {
+  if (!pid) return;
+  try {
+    writeFileSync(`/proc/${pid}/autogroup`, '19');
+  } catch {
+    /* no autogroups, or not allowed: plain nice still applies */
+  }
+}
+
+/**
+ * make at nice 19 in its own process group (killed as a group on exit or Ctrl-C), output to the
+ * log, progress (step, objects built, elapsed) every 20 s unless `quiet`.
+ */
+export async function runMake(source: string, args: string[], o: { logPath: string; deadlineMs: number; log: (line: string) => void; jobs: number; quiet: boolean; env?: Record<string, string> }): Promise<void> {
+  const full = ['-n', '19', 'make', '-C', source, `-j${o.jobs}`, ...args];
+  appendFileSync(o.logPath, `\n$ nice ${full.join(' ')}\n`);
+  const out = createWriteStream(o.logPath, { flags: 'a' });
+  const child = execa('nice', full, { reject: false, stdin: 'ignore', detached: true, buffer: false, env: { LC_ALL: 'C', ...o.env }, forceKillAfterDelay: 5000 });
+  registerChild(child);
+  lowerAutogroupPriority(child.pid);
+  const group = processGroup(child, { killOnAbort: true });
+  const t0 = Date.now();
+  let objects = 0;
+  let step = 'starting';
+  let partial = '';
+  const onData = (buf: Buffer): void => {
+    out.write(buf);
+    const text = partial + buf.toString('utf8');
+    const lines = text.split('\n');
+    partial = lines.pop() ?? '';
+    for (const l of lines) {
+      const s = stepOf(l);
+      if (!s) continue;
+      step = s;
+      if (/^\s+(CC|AS|CLNG-BPF|TEST-OBJ|EXT-OBJ)\s/.test(l)) objects++;
+    }
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', (b: Buffer) => out.write(b));
+  const ticker = o.quiet ? undefined : setInterval(() => o.log(`step ${step}, ${objects} objects built, ${fmtElapsed(Date.now() - t0)}`), 20_000);
+  const deadline = setTimeout(group.kill, o.deadlineMs);
+  try {
+    const r = await child;
+    await new Promise<void>((res) => out.end(res));
+    if (r.exitCode !== 0) {
+      const why = Date.now() - t0 >= o.deadlineMs ? `did not finish within ${Math.round(o.deadlineMs / 60_000)} min` : r.signal ? `was killed by ${r.signal}` : `failed (exit ${r.exitCode})`;
+      throw new HarnessError(`make ${args[args.length - 1]} ${why} at step ${step}; the full log is ${o.logPath}; its last lines:\n${tailOf(o.logPath, 25)}`, 2);
+    }
+    if (!o.quiet) o.log(`step ${step} done, ${objects} objects built, ${fmtElapsed(Date.now() - t0)}`);
+  } finally {
+    if (ticker) clearInterval(ticker);
+    clearTimeout(deadline);
+    group.release();
+  }
+}
+
