@@ -6,7 +6,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { resolveKernel } from '../harness/kernel/resolve.js';
+import { resolveAndBuildKernel } from '../harness/kernel-build/tree-kernel.js';
 import type { Summary } from '../harness/results/summary.js';
 import { INIT_MARKER } from '../harness/vm/accel.js';
 import { chooseChannel } from '../harness/vm/channel.js';
@@ -40,7 +40,7 @@ async function bareBootMs(bzImage: string, initramfs: string, channel: 'virtio' 
   });
 }
 
-const kernel = await resolveKernel(kernelSpec, { log: () => undefined });
+const kernel = await resolveAndBuildKernel(kernelSpec, { log: () => undefined });
 const image = buildGuestInitramfs();
 const bare = await bareBootMs(kernel.bzImage, image.path, chooseChannel(kernel.config).kind);
 

@@ -16,7 +16,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { AgentClient } from '../harness/agent/client.js';
-import { resolveKernel } from '../harness/kernel/resolve.js';
+import { resolveAndBuildKernel } from '../harness/kernel-build/tree-kernel.js';
 import { GuestOps } from '../harness/agent/guest-ops.js';
 import { sleep } from '../harness/util/deadline.js';
 import { chooseChannel } from '../harness/vm/channel.js';
@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   const steps = (stepList ?? '').split(',').filter((s) => s);
   if (!spec || !prefix || steps.length === 0 || steps.some((s) => !STEPS.includes(s))) throw new Error(`usage: record-kernel-reports.js debian:<series> OUTPUT_PREFIX STEP[,STEP...] (steps: ${STEPS.join(', ')})`);
   const log = (l: string): void => void process.stderr.write(`${l}\n`);
-  const kernel = await resolveKernel(spec, { log });
+  const kernel = await resolveAndBuildKernel(spec, { log });
   const mod = await ensureTestModule(kernel, { log });
   const image = buildGuestInitramfs([fileEntry(TESTMOD_GUEST_PATH.slice(1), mod.path, 0o644)]);
   const channel = chooseChannel(kernel.config);

@@ -1,7 +1,22 @@
-/** A kernel given as a clean source tree: built out of tree first when missing or stale. */
+/**
+ * A kernel given as a clean source tree (kernel/resolve.ts says it needs a build): built out of
+ * tree first when missing or stale, then loaded as any other kernel image.
+ */
 import { resolve } from 'node:path';
+import { loadBuiltTree, needsBuild, resolveKernel, type KernelImage, type ResolveOptions } from '../kernel/resolve.js';
 import { buildKernel, type BuiltKernel } from './kernel-build.js';
 import { defaultOutDir, readStamp, type BuildStamp } from './stamp.js';
+
+/** A kernel image, with the harness's build of it when it came from a source tree. */
+export type ResolvedKernel = KernelImage & { build?: BuiltKernel };
+
+/** resolveKernel(), with a tree that needs a build built first (ensureTreeBuilt). */
+export async function resolveAndBuildKernel(spec: string, opts: ResolveOptions): Promise<ResolvedKernel> {
+  const k = await resolveKernel(spec, opts);
+  if (!needsBuild(k)) return k;
+  const built = await ensureTreeBuilt(k.tree, opts.log, k.selftests);
+  return { ...loadBuiltTree(k.spec, built, opts), build: built };
+}
 
 /**
  * For `vm-test --kernel <tree>`: the tree's bzImage, built first when missing or stale. Reuses

@@ -2,12 +2,12 @@
  * Turn what the user gave (--kernel) into a validated bzImage plus its parsed config:
  *  - debian:<series>       the newest Debian amd64 kernel of that series (debian.ts)
  *  - a kernel build tree   <dir>/arch/x86/boot/bzImage with <dir>/.config (an in-tree build), or a
- *                          clean source tree, built out of tree first when missing or stale
+ *                          clean source tree: a TreeToBuild, which kernel-build/ builds out of
+ *                          tree (when missing or stale) and loadBuiltTree() turns into an image
  *  - a bzImage file        with its config from opts.config or found next to it
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { BuiltKernel } from '../kernel-build/kernel-build.js';
 import { SetupError } from '../util/errors.js';
 import { readBzImageInfo, releaseOf } from './bzimage.js';
 import { parseKernelConfig } from './config.js';
@@ -27,8 +27,22 @@ export interface KernelImage {
   /** The whole version string from the bzImage header. */
   version: string;
   source: 'debian' | 'bzimage' | 'tree';
-  /** A tree the harness built (kernel-build.ts): where, with which key and tools. */
-  build?: BuiltKernel;
+}
+
+/** A clean kernel source tree (no in-tree build): its image is the one the harness builds out of tree. */
+export interface TreeToBuild {
+  needsBuild: true;
+  /** What the user gave. */
+  spec: string;
+  /** The tree's absolute path. */
+  tree: string;
+  /** The kernel for the tree's BPF selftests (ResolveOptions.selftests). */
+  selftests?: { debug?: boolean };
+}
+
+/** Whether resolveKernel() said the tree needs a build first. */
+export function needsBuild(k: KernelImage | TreeToBuild): k is TreeToBuild {
+  return 'needsBuild' in k;
 }
 
 export interface ResolveOptions {
@@ -48,7 +62,7 @@ const USAGE = 'give a bzImage, a kernel build tree or debian:<series>';
 
 const SELFTESTS_NEED_TREE = 'the BPF selftests are built from the kernel source tree, with the kernel: give --kernel <kernel source tree>';
 
-export async function resolveKernel(spec: string, opts: ResolveOptions): Promise<KernelImage> {
+export async function resolveKernel(spec: string, opts: ResolveOptions): Promise<KernelImage | TreeToBuild> {
   if (opts.selftests && spec.startsWith('debian:')) throw new SetupError(`${spec} is a packaged kernel and ${SELFTESTS_NEED_TREE} (apt-get source linux, or the unpacked linux-source package)`);
   if (spec.startsWith('debian:')) {
     const deb = await resolveDebianKernel(spec, spec.slice('debian:'.length), opts);
@@ -64,11 +78,9 @@ export async function resolveKernel(spec: string, opts: ResolveOptions): Promise
   if (st.isDirectory()) {
     if (!existsSync(join(path, 'Makefile'))) throw new SetupError(`${spec} is a directory but not a kernel build tree (no Makefile): ${USAGE}`);
     // A clean source tree (no in-tree build): built out of tree by the harness first, a no-op
-    // when its build key is unchanged (harness/kernel-build/tree-kernel.ts).
+    // when its build key is unchanged (harness/kernel-build/).
     if (!opts.config && !existsSync(join(path, '.config')) && existsSync(join(path, 'Kconfig')) && existsSync(join(path, 'arch', 'x86'))) {
-      const { ensureTreeBuilt } = await import('../kernel-build/tree-kernel.js');
-      const built = await ensureTreeBuilt(path, opts.log, opts.selftests);
-      return { ...load(spec, 'tree', built.bzImage, built.configPath, opts), build: built };
+      return { needsBuild: true, spec, tree: path, ...(opts.selftests ? { selftests: opts.selftests } : {}) };
     }
     if (opts.selftests) throw new SetupError(`${spec} is ${existsSync(join(path, '.config')) ? 'a tree with an in-tree build' : 'not a clean kernel source tree'}, and ${SELFTESTS_NEED_TREE} the harness builds out of tree (run make mrproper in it first)`);
     const bzImage = join(path, 'arch', 'x86', 'boot', 'bzImage');
@@ -84,6 +96,11 @@ export async function resolveKernel(spec: string, opts: ResolveOptions): Promise
     throw new SetupError(`no config found for ${spec} (looked for config-${releaseOf(info.version)}, .config and config next to it): pass --config <its .config>`);
   }
   return load(spec, 'bzimage', path, configPath, opts);
+}
+
+/** The image of a tree the harness built out of tree (a TreeToBuild, once built). */
+export function loadBuiltTree(spec: string, built: { bzImage: string; configPath: string }, opts: Pick<ResolveOptions, 'log'>): KernelImage {
+  return load(spec, 'tree', built.bzImage, built.configPath, opts);
 }
 
 /**
@@ -114,7 +131,7 @@ export function findConfigNextTo(bzImage: string, release: string): string | und
   return undefined;
 }
 
-function load(spec: string, source: KernelImage['source'], bzImage: string, configPath: string, opts: ResolveOptions): KernelImage {
+function load(spec: string, source: KernelImage['source'], bzImage: string, configPath: string, opts: Pick<ResolveOptions, 'log'>): KernelImage {
   const info = readBzImageInfo(bzImage);
   let text: string;
   try {

@@ -6,7 +6,7 @@
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertConfig } from '../kernel/config.js';
-import { resolveKernel, type KernelImage } from '../kernel/resolve.js';
+import type { KernelImage } from '../kernel/resolve.js';
 import { parseKmsgRecord, scanKernelLog } from '../verdict/kernel-log.js';
 import { createRunDir, writeRunReport, type RunDir } from '../report/results-dir.js';
 import { RUN_REPORTERS, stdoutReporter, stdoutText } from '../report/reporters.js';
@@ -29,6 +29,7 @@ import type { GuestSession } from '../vm/session.js';
 import { SHARE_NEEDS } from '../vm/qemu.js';
 import { buildGuestInitramfs } from '../vm/guest-image.js';
 import { defaultJobs, type BuiltKernel } from '../kernel-build/kernel-build.js';
+import { resolveAndBuildKernel } from '../kernel-build/tree-kernel.js';
 import { buildSelftests } from '../selftests/build.js';
 import { selftestsGuestFiles } from '../selftests/guest-files.js';
 import { runSelftests } from '../selftests/run.js';
@@ -122,7 +123,8 @@ function formatKmsg(records: readonly string[]): string {
 /** The local guest: the kernel, the initramfs, QEMU or vng. Nothing boots until start(). */
 async function prepareLocalGuest(opts: VmTestOptions, log: (line: string) => void, timings: Record<string, number>): Promise<{ backend: PreparedGuest; selftests?: BuiltSelftests }> {
   const t0 = Date.now();
-  const resolved = await resolveKernel(opts.kernel, { mirror: opts.mirror, log, ...(opts.selftests && !opts.selftests.build ? { selftests: { debug: opts.selftests.debug } } : {}) });
+  // A tree resolveKernel says needs a build is built first (kernel-build/tree-kernel.ts).
+  const resolved = await resolveAndBuildKernel(opts.kernel, { mirror: opts.mirror, log, ...(opts.selftests && !opts.selftests.build ? { selftests: { debug: opts.selftests.debug } } : {}) });
   const kernel = opts.selftests?.build ? { ...resolved, build: opts.selftests.build } : resolved;
   timings.kernelMs = Date.now() - t0;
   const channel = chooseChannel(kernel.config, opts.channel);

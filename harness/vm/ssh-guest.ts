@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { debianKernelModules } from '../kernel/modules.js';
-import { resolveKernel, type KernelImage } from '../kernel/resolve.js';
+import type { KernelImage } from '../kernel/resolve.js';
+import { resolveAndBuildKernel } from '../kernel-build/tree-kernel.js';
 import { SetupError } from '../util/errors.js';
 import { chooseChannel } from './channel.js';
 import { guestEntries, sharedLibraryEntries } from './guest-image.js';
@@ -138,7 +139,7 @@ export interface SshGuest {
  * so it is written to the boot's own directory, not the initramfs cache.
  */
 export async function bootSshGuest(opts: SshGuestOptions): Promise<SshGuest> {
-  const kernel = await resolveKernel(opts.kernel, { mirror: opts.mirror, log: opts.log });
+  const kernel = await resolveAndBuildKernel(opts.kernel, { mirror: opts.mirror, log: opts.log });
   const modules = await networkModules(kernel, opts);
   const dir = mkdtempSync(join(tmpdir(), 'bpfh-ssh-guest-'));
   // The keys and image go on every exit path, also when the process dies of a signal or an

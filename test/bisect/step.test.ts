@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { execaSync } from 'execa';
 import { checksOf, decideStep, EXIT_ABORT, EXIT_BAD, EXIT_GOOD, EXIT_SKIP, readStepRecords, runStep, type AttemptResult, type BisectState, type BuildResult } from '../../harness/bisect/step.js';
 import { kernelStepRunner } from '../../harness/bisect/kernel-step.js';
-import { resolveKernel } from '../../harness/kernel/resolve.js';
+import { resolveAndBuildKernel } from '../../harness/kernel-build/tree-kernel.js';
 import { runCli } from '../helpers/cli.js';
 import { fakeRunner } from '../helpers/fake-bisect-step.js';
 import { gitRepo } from '../helpers/git.js';
@@ -109,7 +109,7 @@ t.test('the real step runner: a tree that does not build is skipped (125), throu
 });
 
 t.test('the real step runner on a real kernel: pass, and an image that is no kernel is untestable', async (t) => {
-  const k = await resolveKernel('debian:7.3', { log: () => {} });
+  const k = await resolveAndBuildKernel('debian:7.3', { log: () => {} });
   const repo = gitRepo('bstep-boot');
   const state = JSON.parse(readFileSync(stateFor(repo, 1), 'utf8')) as BisectState;
   const res = mkdtempSync(join(tmpdir(), 'bpfh-bstep-res-'));

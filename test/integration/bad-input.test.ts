@@ -3,7 +3,7 @@ import t, { type Test } from 'tap';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveKernel } from '../../harness/kernel/resolve.js';
+import { resolveAndBuildKernel } from '../../harness/kernel-build/tree-kernel.js';
 import { runCli } from '../helpers/cli.js';
 
 function oneErrorLine(t: Test, stderr: string, pattern: RegExp): void {
@@ -25,7 +25,7 @@ t.test('a file that is not a bzImage', async (t) => {
 t.test('a kernel without a needed CONFIG_ option', async (t) => {
   // A real bzImage (Debian 6.12, cached by the integration tests' download) with its real
   // config, minus two options the scenarios need.
-  const real = await resolveKernel('debian:6.12', { log: () => undefined });
+  const real = await resolveAndBuildKernel('debian:6.12', { log: () => undefined });
   const dir = mkdtempSync(join(tmpdir(), 'bpfh-cfg-'));
   copyFileSync(real.bzImage, join(dir, 'bzImage'));
   const config = readFileSync(real.configPath, 'utf8').replace(/^CONFIG_BPF_SYSCALL=y$/m, '# CONFIG_BPF_SYSCALL is not set').replace(/^CONFIG_MEMCG=y$/m, '# CONFIG_MEMCG is not set');

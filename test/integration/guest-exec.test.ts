@@ -6,7 +6,7 @@ import t from 'tap';
 import { appendFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveKernel } from '../../harness/kernel/resolve.js';
+import { resolveAndBuildKernel } from '../../harness/kernel-build/tree-kernel.js';
 import { GuestOps } from '../../harness/agent/guest-ops.js';
 import { chooseChannel } from '../../harness/vm/channel.js';
 import { buildGuestInitramfs, sharedLibraryEntries } from '../../harness/vm/guest-image.js';
@@ -14,7 +14,7 @@ import { fileEntry } from '../../harness/vm/initramfs.js';
 import { BOOT_ATTEMPTS, bootGuestRetrying } from '../../harness/vm/session.js';
 
 t.test('exec of a host program in the guest', async (t) => {
-  const kernel = await resolveKernel('debian:7.3', { log: () => undefined });
+  const kernel = await resolveAndBuildKernel('debian:7.3', { log: () => undefined });
   const program = '/usr/bin/stat';
   const image = buildGuestInitramfs([fileEntry(program.slice(1), program), ...sharedLibraryEntries([program])]);
   const agentLog = join(mkdtempSync(join(tmpdir(), 'bpfh-exec-')), 'agent.jsonl');

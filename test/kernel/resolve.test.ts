@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { missingOptions, REQUIRED_BASE } from '../../harness/kernel/config.js';
-import { resolveKernel } from '../../harness/kernel/resolve.js';
+import { needsBuild, resolveKernel, type KernelImage, type ResolveOptions } from '../../harness/kernel/resolve.js';
 import { SetupError } from '../../harness/util/errors.js';
 import { projectRoot } from '../../harness/util/paths.js';
 
@@ -12,6 +12,13 @@ const HEAD = fixture('vmlinuz-7.3-amd64.head64k');
 const CONFIG73 = fixture('config-7.3-amd64.trimmed');
 const CONFIG612 = fixture('config-6.12.117+deb13-amd64.trimmed');
 const tmp = (tag: string): string => mkdtempSync(join(tmpdir(), `bpfh-resolve-${tag}-`));
+
+/** resolveKernel() of what is an image already (no tree to build). */
+async function image(spec: string, opts: ResolveOptions): Promise<KernelImage> {
+  const k = await resolveKernel(spec, opts);
+  if (needsBuild(k)) throw new Error(`${spec} was taken for a tree to build`);
+  return k;
+}
 
 function logger(): { lines: string[]; log: (line: string) => void } {
   const lines: string[] = [];
@@ -37,7 +44,7 @@ t.test('a bzImage with a .config next to it', async (t) => {
   copyFileSync(HEAD, join(d, 'bzImage'));
   copyFileSync(CONFIG73, join(d, '.config'));
   const { lines, log } = logger();
-  const k = await resolveKernel(join(d, 'bzImage'), { log });
+  const k = await image(join(d, 'bzImage'), { log });
   t.equal(k.source, 'bzimage');
   t.equal(k.bzImage, join(d, 'bzImage'));
   t.equal(k.configPath, join(d, '.config'));
@@ -52,10 +59,10 @@ t.test('vmlinuz-<rel> finds config-<rel>; --config wins; a config of another ser
   copyFileSync(HEAD, join(d, 'vmlinuz-7.3-amd64'));
   copyFileSync(CONFIG73, join(d, 'config-7.3-amd64'));
   copyFileSync(CONFIG612, join(d, 'config-6.12.117+deb13-amd64'));
-  const k = await resolveKernel(join(d, 'vmlinuz-7.3-amd64'), { log: () => undefined });
+  const k = await image(join(d, 'vmlinuz-7.3-amd64'), { log: () => undefined });
   t.equal(k.configPath, join(d, 'config-7.3-amd64'));
   const { lines, log } = logger();
-  const o = await resolveKernel(join(d, 'vmlinuz-7.3-amd64'), { log, config: join(d, 'config-6.12.117+deb13-amd64') });
+  const o = await image(join(d, 'vmlinuz-7.3-amd64'), { log, config: join(d, 'config-6.12.117+deb13-amd64') });
   t.equal(o.configPath, join(d, 'config-6.12.117+deb13-amd64'));
   t.match(lines, [/warning: .* is a config for Linux 6\.12, the bzImage is 7\.3-amd64/]);
 });
@@ -80,14 +87,25 @@ t.test('a kernel build tree', async (t) => {
   copyFileSync(HEAD, join(d, 'arch', 'x86', 'boot', 'bzImage'));
   await t.rejects(resolveKernel(d, { log: () => undefined }), { message: /has no \.config/ });
   copyFileSync(CONFIG73, join(d, '.config'));
-  const k = await resolveKernel(d, { log: () => undefined });
+  const k = await image(d, { log: () => undefined });
   t.equal(k.source, 'tree');
   t.equal(k.bzImage, join(d, 'arch', 'x86', 'boot', 'bzImage'));
   t.equal(k.configPath, join(d, '.config'));
   // The tree's bzImage given as a file finds the tree's .config too.
-  const b = await resolveKernel(join(d, 'arch', 'x86', 'boot', 'bzImage'), { log: () => undefined });
+  const b = await image(join(d, 'arch', 'x86', 'boot', 'bzImage'), { log: () => undefined });
   t.equal(b.source, 'bzimage');
   t.equal(b.configPath, join(d, '.config'));
+});
+
+t.test('a clean source tree needs a build: resolveKernel says so and builds nothing', async (t) => {
+  const d = tmp('source');
+  writeFileSync(join(d, 'Makefile'), 'VERSION = 7\n');
+  writeFileSync(join(d, 'Kconfig'), 'mainmenu "Linux"\n');
+  mkdirSync(join(d, 'arch', 'x86'), { recursive: true });
+  t.same(await resolveKernel(d, { log: () => undefined }), { needsBuild: true, spec: d, tree: d });
+  t.same(await resolveKernel(d, { log: () => undefined, selftests: { debug: true } }), { needsBuild: true, spec: d, tree: d, selftests: { debug: true } });
+  // With --config the tree is taken as built in tree, as before.
+  await t.rejects(resolveKernel(d, { log: () => undefined, config: CONFIG73 }), new SetupError(`${d} has no arch/x86/boot/bzImage: build it first (make bzImage)`));
 });
 
 t.test('things that are not kernels', async (t) => {
@@ -120,7 +138,7 @@ t.test('debian: without apt on the host', async (t) => {
   });
   await withEnv({ BPF_HARNESS_CACHE: fakeCache(), PATH: '' }, async () => {
     const { lines, log } = logger();
-    const k = await resolveKernel('debian:7.3', { log });
+    const k = await image('debian:7.3', { log });
     t.equal(k.source, 'debian');
     t.equal(k.release, '7.3-amd64');
     t.match(lines, [/^kernel debian:7\.3: using cached linux-binary-7\.3-amd64 7\.3~rc7-1~exp1 \(apt-get, apt-cache, dpkg-deb not found/]);
@@ -137,7 +155,7 @@ t.test('debian: with the mirror unreachable', async (t) => {
   });
   await withEnv({ BPF_HARNESS_CACHE: fakeCache() }, async () => {
     const { lines, log } = logger();
-    const k = await resolveKernel('debian:7.3', { mirror, log });
+    const k = await image('debian:7.3', { mirror, log });
     t.equal(k.release, '7.3-amd64');
     t.match(lines.at(-1), /using cached linux-binary-7\.3-amd64 7\.3~rc7-1~exp1 \(offline\? apt-get update failed/);
   });
@@ -150,7 +168,7 @@ for (const [spec, release, pkg] of [
 ] as const) {
   t.test(`${spec} through apt, then from the cache`, async (t) => {
     const first = logger();
-    const k = await resolveKernel(spec, { log: first.log });
+    const k = await image(spec, { log: first.log });
     t.equal(k.source, 'debian');
     t.match(k.release, release);
     t.same(missingOptions(k.config, REQUIRED_BASE), [], `${k.release} has all of REQUIRED_BASE`);
@@ -160,7 +178,7 @@ for (const [spec, release, pkg] of [
 
     const second = logger();
     const t0 = Date.now();
-    const again = await resolveKernel(spec, { log: second.log });
+    const again = await image(spec, { log: second.log });
     const ms = Date.now() - t0;
     t.equal(again.bzImage, k.bzImage);
     t.equal(second.lines.length, 1, 'one line on a cache hit');

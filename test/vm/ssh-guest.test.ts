@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { execa } from 'execa';
 import { debianKernelModules, loadOrder, modinfoDepends, moduleName } from '../../harness/kernel/modules.js';
-import { resolveKernel } from '../../harness/kernel/resolve.js';
+import { resolveAndBuildKernel } from '../../harness/kernel-build/tree-kernel.js';
 import { networkArgs } from '../../harness/vm/network.js';
 import { bootSshGuest, type SshGuest } from '../../harness/vm/ssh-guest.js';
 
@@ -33,7 +33,7 @@ t.test('a 7.3 guest with an sshd', async (t) => {
     execa('ssh', ['-F', 'none', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=60', '-o', `UserKnownHostsFile=${g.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-p', String(g.port), ...extra, 'root@127.0.0.1', command], { timeout: 90_000, reject: false, stdin: 'ignore' });
 
   await t.test('the modules come from the kernel package, dependencies first', async (t) => {
-    const kernel = await resolveKernel('debian:7.3', { log: () => undefined });
+    const kernel = await resolveAndBuildKernel('debian:7.3', { log: () => undefined });
     const mods = await debianKernelModules(kernel.bzImage, ['virtio_net'], { log: (l) => t.comment(l) });
     t.same(mods.files.map((f) => basename(f)), ['failover.ko', 'net_failover.ko', 'virtio_net.ko']);
     t.same(modinfoDepends(readFileSync(mods.files[2]!)), ['net_failover'], "virtio_net's own modinfo names its dependency");
