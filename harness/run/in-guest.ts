@@ -1,0 +1,138 @@
+/**
+ * vm-test's middle stage, run in the guest: boot (or connect), the boot's kernel log, the
+ * scenarios, the tree's selftests, the debug-kernel checks, the kernel log after the run, and
+ * the shutdown. What it learns goes into the run's record (record.ts) as it comes.
+ */
+import type { PreparedGuest } from '../backend/backend.js';
+import { debugBaseline } from '../counters/debug-kernel.js';
+import { debugFinal } from '../verdict/debug-kernel.js';
+import { isAcceptable } from '../report/format.js';
+import type { ScenarioResult } from '../results/summary.js';
+import { faultFor } from '../scenarios/faults.js';
+import { GuestOps } from '../agent/guest-ops.js';
+import type { Scenario } from '../scenarios/types.js';
+import type { BuiltSelftests } from '../selftests/build.js';
+import { progTestNames, treeLists } from '../selftests/lists.js';
+import { runSelftests } from '../selftests/run.js';
+import { applyLists, effectiveSelection, testProgsArgs, testProgsRunnerArgs, type TestList } from '../selftests/selection.js';
+import { scanKernelLog } from '../verdict/kernel-log.js';
+import { memcgTolerance } from '../verdict/lingering.js';
+import type { GuestSession } from '../vm/session.js';
+import { AFTER_RUN_MIN_WAIT_MS, armKernelWarn, attributeAfterRun, consoleReports, floodKmsg, readKernelLogAfterRun } from './after-run.js';
+import type { RunRecord } from './record.js';
+import { runScenario } from './scenario-runner.js';
+import type { SelftestsRequest, VmTestOptions } from './options.js';
+
+export interface GuestPlan {
+  backend: PreparedGuest;
+  scenarios: readonly Scenario[];
+  /** The tree's selftests, built, with what the user asked of them and their own test lists. */
+  selftests?: { built: BuiltSelftests; request: SelftestsRequest; userLists: readonly TestList[] };
+}
+
+interface Guest {
+  session: GuestSession;
+  ops: GuestOps;
+  ncpus: number;
+  pageSize: number;
+}
+
+/** Runs everything in the guest; the record's summary gets its exit code (or the error is thrown). */
+export async function runInGuest(plan: GuestPlan, opts: VmTestOptions, rec: RunRecord, log: (line: string) => void): Promise<void> {
+  const timings = rec.summary.timings;
+  const guest = await boot(plan.backend, opts, rec, log);
+  const { session, ops, ncpus, pageSize } = guest;
+  await readBootLog(plan.backend, guest, rec, log);
+  // Debug kernels (allocinfo, kmemleak): a baseline now, the checks after the scenarios.
+  const debug = await debugBaseline(session.agent, plan.backend.config, ncpus, log);
+  if (opts.fault === 'kernel-warn') await armKernelWarn(ops);
+  if (opts.fault === 'kmsg-flood') await floodKmsg(ops);
+  const tolerance = memcgTolerance(ncpus, pageSize);
+  for (const scenario of plan.scenarios) {
+    log(`scenario ${scenario.name}: ${scenario.summary}`);
+    const result: ScenarioResult = await runScenario(scenario, {
+      ops, ncpus, pageSize, tolerance, seed: opts.seed, level: opts.sizes, log,
+      settleDeadlineMs: opts.settleDeadlineS * 1000, fault: faultFor(opts.faults, scenario), requireRace: opts.requireRace, overrides: opts.overrides ?? {},
+      allocinfo: debug?.allocinfo !== undefined,
+      onKernelLog: (records) => rec.kernelLog.push(...records),
+    });
+    rec.summary.scenarios.push(result);
+    log(`  ${result.verdict.toUpperCase()} in ${(result.durationMs / 1000).toFixed(1)} s: ${result.reason}`);
+    if (session.console.fatalError || session.gone?.()) break;
+  }
+  if (plan.selftests && !session.console.fatalError) await runTreeSelftests(plan.selftests, guest, rec, log);
+  if (debug && !session.console.fatalError) rec.summary.debug = await debugFinal(session.agent, debug, log);
+  // Deferred teardown of the last scenario runs after its own read: read once more, and
+  // look at the console after power-off for what came after this last read.
+  const afterRun = session.console.fatalError ? undefined : await readKernelLogAfterRun(ops, {
+    minWaitMs: AFTER_RUN_MIN_WAIT_MS, deadlineMs: opts.settleDeadlineS * 1000, onRecords: (records) => rec.kernelLog.push(...records),
+  });
+  if (opts.fault === 'panic-after-run') await ops.write('/proc/sysrq-trigger', 'c').catch(() => undefined);
+  const shutdownStart = Date.now();
+  const shutdownError = await session.shutdown().then(() => undefined, (err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+  timings.shutdownMs = Date.now() - shutdownStart;
+  let afterRunOk = true;
+  if (afterRun) {
+    afterRun.consoleAfterShutdown = consoleReports(session.console.linesAfter(ops.lastKmsgUsec ?? 0));
+    afterRunOk = attributeAfterRun(rec.summary, afterRun);
+    if (!afterRunOk) log(`after the run: ${afterRun.attributedTo ? `added to ${afterRun.attributedTo}: ` : ''}${rec.summary.afterRun?.kernelLog[0] ?? rec.summary.afterRun?.consoleAfterShutdown[0] ?? rec.summary.afterRun?.readError ?? `${afterRun.lost} kernel log records lost`}`);
+  }
+  if (shutdownError) throw shutdownError;
+  rec.summary.exitCode = rec.summary.scenarios.every(isAcceptable) && (rec.summary.debug?.ok ?? true) && afterRunOk ? 0 : 1;
+}
+
+/** Boots (or connects) until the agent answers; the record has the session from then on. */
+async function boot(backend: PreparedGuest, opts: VmTestOptions, rec: RunRecord, log: (line: string) => void): Promise<Guest> {
+  log(backend.startLine);
+  const booted = await backend.start({ bootDeadlineMs: opts.bootDeadlineS * 1000, recordAgent: rec.recordAgent }, log).catch((err: unknown) => {
+    rec.bootFailed(err);
+    throw err;
+  });
+  const session = booted.session;
+  rec.session = session;
+  const summary = rec.summary;
+  if (booted.crashes.length) summary.bootCrashes = booted.crashes;
+  summary.timings.bootMs = session.bootMs;
+  const ready = session.ready;
+  summary.kernel.release = String(ready.release ?? backend.kernel.release);
+  const ncpus = Number(ready.ncpus ?? opts.cpus);
+  const pageSize = Number(ready.pageSize ?? 4096);
+  log(`${backend.target ? 'agent' : 'guest'} up in ${(session.bootMs / 1000).toFixed(1)} s: ${summary.kernel.release}, ${ncpus} CPUs`);
+  return { session, ops: new GuestOps(session.agent), ncpus, pageSize };
+}
+
+/** The kernel log up to the run: kept, and what it reports is noted (it counts against no scenario). */
+async function readBootLog(backend: PreparedGuest, guest: Guest, rec: RunRecord, log: (line: string) => void): Promise<void> {
+  const bootRead = await guest.ops.kmsg();
+  rec.kernelLog.push(...bootRead.lines);
+  if (bootRead.lost) log(`note: ${bootRead.lost} kernel log records were overwritten while booting`);
+  // A target's kernel log holds what happened before the run: say where the run begins.
+  if (backend.target) rec.kernelLog.push(`--- ${backend.target.kernelLogBefore = bootRead.lines.length} records above were in the target's kernel log before this run ---`);
+  const bootFindings = scanKernelLog(bootRead.lines);
+  if (bootFindings.length) {
+    rec.summary.bootKernelLog = bootFindings.map((f) => f.line);
+    log(`note: the kernel reported ${bootFindings.length} problem(s) while booting (see kernel.log); they do not count against any scenario`);
+  }
+}
+
+/** The tree's BPF selftests in the same boot, after the scenarios. */
+async function runTreeSelftests(st: NonNullable<GuestPlan['selftests']>, guest: Guest, rec: RunRecord, log: (line: string) => void): Promise<void> {
+  const { built, request } = st;
+  const summary = rec.summary;
+  const tSelftests = Date.now();
+  const selection = effectiveSelection(request.user);
+  const lists = [...treeLists(built.tree), ...st.userLists];
+  const listed = applyLists(selection, lists, progTestNames(built.tree));
+  const plan = { built, selection, listed, deadlineMs: request.deadlineMin * 60_000, guestCpus: guest.ncpus };
+  summary.selftests = {
+    tree: built.tree, dir: built.dir, llvm: built.llvm, selection: testProgsArgs(selection),
+    lists: lists.map((l) => ({ label: l.label, kind: l.kind, origin: l.origin, entries: l.entries.length })),
+    removed: listed.removed,
+    runnerArgs: testProgsRunnerArgs(plan.deadlineMs, guest.ncpus),
+  };
+  if (listed.removed.length) log(`  selftests: the test lists took out ${listed.removed.map((r) => `${r.test} (${r.list})`).join(', ')}`);
+  await runSelftests(guest.ops, plan, rec.run.dir, log, (records) => rec.kernelLog.push(...records), (rs) => summary.scenarios.push(...rs));
+  summary.timings.selftestsMs = Date.now() - tSelftests;
+  const count = (v: string): number => summary.scenarios.filter((r) => r.kind === 'selftest' && r.verdict === v).length;
+  log(`  selftests: ${count('pass')} passed, ${count('fail')} failed, ${count('error')} errors, ${count('skip')} skipped in ${(summary.timings.selftestsMs / 1000).toFixed(1)} s`);
+}

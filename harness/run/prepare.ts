@@ -1,0 +1,80 @@
+/**
+ * vm-test's first stage, prepare: the kernel (built first when it is a tree, kernel-build/),
+ * the BPF selftests and test module it needs, the initramfs, the accelerator and the backend.
+ * Bad input is refused here, before anything boots. Nothing runs in a guest yet.
+ */
+import { assertConfig } from '../kernel/config.js';
+import type { KernelImage } from '../kernel/resolve.js';
+import { defaultJobs } from '../kernel-build/kernel-build.js';
+import { resolveAndBuildKernel, type ResolvedKernel } from '../kernel-build/tree-kernel.js';
+import type { PreparedGuest } from '../backend/backend.js';
+import { chooseLocalBackend } from '../backend/registry.js';
+import { sshBackend } from '../backend/ssh.js';
+import { buildSelftests, type BuiltSelftests } from '../selftests/build.js';
+import { selftestsGuestFiles } from '../selftests/guest-files.js';
+import { isTargetSpec } from '../target/ssh.js';
+import { SetupError } from '../util/errors.js';
+import { chooseAccel } from '../vm/accel.js';
+import { chooseChannel } from '../vm/channel.js';
+import { buildGuestInitramfs } from '../vm/guest-image.js';
+import { fileEntry } from '../vm/initramfs.js';
+import { SHARE_NEEDS } from '../vm/qemu.js';
+import { ensureTestModule, TESTMOD_GUEST_PATH } from '../vm/testmod.js';
+import type { VmTestOptions } from './options.js';
+
+export interface Prepared {
+  backend: PreparedGuest;
+  /** The tree's selftests, built, when the run has them. */
+  selftests?: BuiltSelftests;
+}
+
+/** What is refused of an SSH target before connecting to it. */
+export function checkTargetRequest(opts: VmTestOptions): void {
+  if (!isTargetSpec(opts.kernel)) return;
+  if (opts.selftests) throw new SetupError(`--with-selftests needs a kernel tree the harness builds and boots; it does not run on --target ${opts.kernel}`);
+  // The kernel-log self-tests load a module, flood the log or panic the kernel: never on a machine that is not ours.
+  if (opts.fault) throw new SetupError(`--inject-fault ${opts.fault} warns, floods or panics the kernel: it runs in a guest the harness boots, never on --target ${opts.kernel}`);
+}
+
+export async function prepare(opts: VmTestOptions, log: (line: string) => void, timings: Record<string, number>): Promise<Prepared> {
+  checkTargetRequest(opts);
+  if (isTargetSpec(opts.kernel)) return { backend: await sshBackend.prepare({ url: opts.kernel, ...opts.ssh, bootDeadlineS: opts.bootDeadlineS }, log) };
+  return prepareLocalGuest(opts, log, timings);
+}
+
+function kernelTag(k: KernelImage): string {
+  return k.source === 'debian' ? k.spec.replace(':', '-') : k.release;
+}
+
+/** The kernel of a local guest: a tree resolveKernel says needs a build is built first (kernel-build/). */
+async function kernelOf(opts: VmTestOptions, log: (line: string) => void): Promise<ResolvedKernel> {
+  const given = opts.selftests?.build;
+  const resolved = await resolveAndBuildKernel(opts.kernel, { mirror: opts.mirror, log, ...(opts.selftests && !given ? { selftests: { debug: opts.selftests.debug } } : {}) });
+  return given ? { ...resolved, build: given } : resolved;
+}
+
+/** The local guest: the kernel, the initramfs, QEMU or vng. Nothing boots until start(). */
+async function prepareLocalGuest(opts: VmTestOptions, log: (line: string) => void, timings: Record<string, number>): Promise<Prepared> {
+  const t0 = Date.now();
+  const kernel = await kernelOf(opts, log);
+  timings.kernelMs = Date.now() - t0;
+  const channel = chooseChannel(kernel.config, opts.channel);
+  assertConfig(kernel, [...channel.requires, ...(opts.selftests ? SHARE_NEEDS : [])]);
+  log(`kernel ${kernel.spec}: ${kernel.release}; agent channel ${channel.kind} (${channel.why})`);
+
+  const selftests = opts.selftests && kernel.build ? await buildSelftests({ tree: kernel.build.tree, kernel: kernel.build, jobs: defaultJobs(), log }) : undefined;
+  if (selftests) timings.selftestsBuildMs = selftests.elapsedMs;
+  // The selftests come over 9p at the same path as on the host; their shared libraries ride in the initramfs.
+  const testmod = opts.fault === 'kernel-warn' ? await ensureTestModule(kernel, { mirror: opts.mirror, log }) : undefined;
+  if (testmod) timings.testModuleMs = testmod.elapsedMs;
+  const image = buildGuestInitramfs([...(selftests ? selftestsGuestFiles(selftests) : []), ...(testmod ? [fileEntry(TESTMOD_GUEST_PATH.slice(1), testmod.path, 0o644)] : [])]);
+  const shares = selftests ? [{ tag: 'bpfh.selftests', hostPath: selftests.dir, guestPath: selftests.dir }] : undefined;
+  const spec = { bzImage: kernel.bzImage, initramfs: image.path, accel: 'tcg' as const, channel: channel.kind, cpus: opts.cpus, memoryMiB: opts.memoryMiB, shares };
+  const accel = await chooseAccel(opts.accel, spec, log);
+  const chosen = await chooseLocalBackend(opts.backend ?? 'qemu', kernel.source, { mirror: opts.mirror, log });
+  const guest = { kernel, tag: kernelTag(kernel), spec: { ...spec, accel: accel.accel } };
+  const refused = chosen.backend.refusal(guest);
+  if (refused) throw new SetupError(refused);
+  if (chosen.backend.name !== 'qemu') log(`backend ${chosen.backend.name}: ${chosen.why}`);
+  return { selftests, backend: await chosen.backend.prepare(guest, log) };
+}
