@@ -5,18 +5,23 @@
  * incremental; it is removed at the end, also on Ctrl-C and on a deadline, after
  * `git bisect reset`. Everything lands in results/bisect-<time>/: bisect.json (the state the
  * steps read), steps/ (one record and the vm-test runs per step), bisect.log, result.json.
+ * runBisect's stages: the inputs (here), the worktree (worktree.ts), git bisect run
+ * (git-bisect-run.ts), what is written (record.ts).
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync, appendFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { sha256 } from '../kernel-build/build-key.js';
 import { selectScenarios } from '../scenarios/registry.js';
-import { onAbort, pidAlive, spawnGroup, type ProcessGroup } from '../util/children.js';
+import { onAbort } from '../util/children.js';
 import { HarnessError, SetupError } from '../util/errors.js';
 import { cacheDir, projectRoot, resultsRoot as defaultResultsRoot } from '../util/paths.js';
 import { git } from '../util/git.js';
-import { stamp } from '../util/stamp.js';
-import { fmtMs, readStepRecords, type BisectRunSettings, type BisectState, type StepRecord } from './step.js';
+import { runGitBisect, type GitBisectRun } from './git-bisect-run.js';
+import { makeBisectDir, saveBisectLog, writeBisectResult, writeStepScript, type BisectEnd, type BisectResult } from './record.js';
+import { fmtMs, readStepRecords, type BisectRunSettings, type BisectState } from './step.js';
+import { claimWorktree, startBisect } from './worktree.js';
+
+export type { BisectResult } from './record.js';
 
 export interface BisectOptions extends BisectRunSettings {
   tree: string;
@@ -35,33 +40,6 @@ export interface BisectOptions extends BisectRunSettings {
   /** More checks of the input after the refs are known good (the CLI: a kernel history). */
   check?: () => Promise<void>;
   log: (line: string) => void;
-}
-
-export interface BisectResult {
-  version: 1;
-  kind: 'bisect';
-  tree: string;
-  good: string;
-  bad: string;
-  /** found: firstBad is the first bad commit; skipped: only skipped commits are left, one of `possible`; aborted: the bisect stopped. */
-  outcome: 'found' | 'skipped' | 'aborted';
-  firstBad?: { commit: string; subject: string };
-  possible?: Array<{ commit: string; subject: string }>;
-  /** The bad end was never tested and the first bad commit is it: every tested commit was good. */
-  untestedBadEnd?: boolean;
-  reason?: string;
-  steps: StepRecord[];
-  flaky: string[];
-  skipped: string[];
-  dir: string;
-  elapsedMs: number;
-  exitCode: number;
-}
-
-const GIT_TIMEOUT_MS = 120_000;
-
-function gitSync(cwd: string, args: string[]): void {
-  spawnSync('git', args, { cwd, stdio: 'ignore', timeout: GIT_TIMEOUT_MS, env: { ...process.env, LC_ALL: 'C' } });
 }
 
 /** The worktree and O= directory of a tree's bisects: fixed per tree, so builds stay incremental. */
@@ -128,39 +106,8 @@ export async function runBisect(o: BisectOptions): Promise<BisectResult> {
   const places = bisectPlaces(tree);
   const worktree = resolve(o.worktree ?? places.worktree);
   const outDir = resolve(o.out ?? places.outDir);
-  const dir = join(resolve(o.resultsRoot ?? defaultResultsRoot), `bisect-${stamp(new Date(t0))}`);
-  mkdirSync(join(dir, 'steps'), { recursive: true });
-
-  // One bisect per worktree: a lock holding our pid; a stale one (its bisect died) is cleaned up.
-  mkdirSync(join(worktree, '..'), { recursive: true });
-  const lock = `${worktree}.lock`;
-  if (existsSync(lock)) {
-    const pid = Number(readFileSync(lock, 'utf8').trim());
-    if (pid > 0 && pid !== process.pid && pidAlive(pid)) throw new SetupError(`another bisect of ${tree} (pid ${pid}) is running in ${worktree}: wait for it, or stop it with Ctrl-C`);
-  }
-  writeFileSync(lock, `${process.pid}\n`);
-  let cleaned = false;
-  const removeWorktree = (): void => {
-    if (cleaned) return;
-    cleaned = true;
-    if (existsSync(worktree)) gitSync(worktree, ['bisect', 'reset', '--quiet']);
-    gitSync(tree, ['worktree', 'remove', '--force', worktree]);
-    rmSync(worktree, { recursive: true, force: true });
-    gitSync(tree, ['worktree', 'prune']);
-    try {
-      unlinkSync(lock);
-    } catch {
-      /* gone */
-    }
-  };
-  if (existsSync(worktree)) {
-    log(`bisect: removing the worktree ${worktree} left by an interrupted bisect`);
-    removeWorktree();
-    cleaned = false;
-    writeFileSync(lock, `${process.pid}\n`);
-  }
-  gitSync(tree, ['worktree', 'prune']);
-
+  const dir = makeBisectDir(resolve(o.resultsRoot ?? defaultResultsRoot), t0);
+  const wt = claimWorktree(tree, worktree, log);
   const state: BisectState = {
     version: 1,
     tree,
@@ -183,114 +130,55 @@ export async function runBisect(o: BisectOptions): Promise<BisectResult> {
     buildDeadlineMin: o.buildDeadlineMin,
     startedAt: new Date(t0).toISOString(),
   };
-  const stateFile = join(dir, 'bisect.json');
-  writeFileSync(stateFile, `${JSON.stringify(state, null, 2)}\n`);
-  // The step as a script: git bisect run gets one plain word, and a user can re-run a step by hand.
-  const stepArgv = [...(o.stepCommand ?? [process.execPath, join(projectRoot, 'dist', 'harness', 'cli.js'), 'bisect-step']), '--state', stateFile];
-  const stepScript = join(dir, 'step.sh');
-  writeFileSync(stepScript, `#!/bin/sh\n# one bisect step on the commit checked out in ${worktree}\nexec ${stepArgv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')}\n`, { mode: 0o755 });
-
+  const stepScript = writeStepScript(state, o.stepCommand ?? [process.execPath, join(projectRoot, 'dist', 'harness', 'cli.js'), 'bisect-step']);
   const runLog = join(dir, 'bisect-run.log');
-  let group: ProcessGroup | undefined;
+  const finish = (end: BisectEnd): BisectResult => writeBisectResult(state, t0, end);
+  let run: GitBisectRun | undefined;
   let interrupted: string | undefined;
-  /** git bisect run and its step run in their own process group; SIGTERM first: the step's own handlers stop its guest and write its results. */
-  const stopChild = (): void => group?.stop(10_000);
-  const finish = (r: Omit<BisectResult, 'steps' | 'flaky' | 'skipped' | 'dir' | 'elapsedMs' | 'version' | 'kind' | 'tree' | 'good' | 'bad'>): BisectResult => {
-    const steps = readStepRecords(dir);
-    const result: BisectResult = {
-      version: 1,
-      kind: 'bisect',
-      tree,
-      good,
-      bad,
-      ...r,
-      steps,
-      flaky: steps.filter((s) => s.flaky).map((s) => s.commit),
-      skipped: steps.filter((s) => s.verdict === 'skip').map((s) => s.commit),
-      dir,
-      elapsedMs: Date.now() - t0,
-    };
-    writeFileSync(join(dir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
-    return result;
-  };
-  const saveBisectLog = (): void => {
-    if (!existsSync(worktree)) return;
-    const r = spawnSync('git', ['bisect', 'log'], { cwd: worktree, encoding: 'utf8', timeout: GIT_TIMEOUT_MS });
-    if (r.status === 0) writeFileSync(join(dir, 'bisect.log'), r.stdout);
-  };
   const unAbort = onAbort((reason) => {
     interrupted = reason;
-    stopChild();
-    saveBisectLog();
-    removeWorktree();
+    run?.stop();
+    saveBisectLog(worktree, dir);
+    wt.remove();
     finish({ outcome: 'aborted', reason, exitCode: 130 });
     process.stderr.write(`bisect: ${reason}; the worktree is removed, the steps so far are in ${dir}\n`);
   });
 
   try {
-    const add = await git(tree, ['worktree', 'add', '--detach', worktree, bad]);
-    if (!add.ok) throw new SetupError(`git worktree add ${worktree} failed: ${add.err.split('\n').pop()}: delete it and run git worktree prune in ${tree}`);
-    const start = await git(worktree, ['bisect', 'start', bad, good]);
-    if (!start.ok) throw new SetupError(`git bisect start failed in ${worktree}: ${start.err.split('\n').pop()}`);
+    await startBisect(tree, worktree, good, bad);
     log(`bisect: ${candidates} commit${candidates === 1 ? '' : 's'} in ${good.slice(0, 12)}..${bad.slice(0, 12)}, about ${state.expectedSteps} step${state.expectedSteps === 1 ? '' : 's'}; worktree ${worktree}, builds in ${outDir}, results ${dir}`);
-
-    const deadlineMs = o.deadlineMin * 60_000;
-    let timedOut = false;
-    const text = await new Promise<string>((res, rej) => {
-      const spawned = spawnGroup('git', ['bisect', 'run', 'sh', stepScript], { cwd: worktree, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
-      group = spawned.group;
-      let all = '';
-      let partial = '';
-      const onData = (b: Buffer): void => {
-        const s = b.toString('utf8');
-        all += s;
-        appendFileSync(runLog, s);
-        const lines = (partial + s).split('\n');
-        partial = lines.pop() ?? '';
-        for (const l of lines) if (!/^running /.test(l) && l.trim()) log(l);
-      };
-      spawned.child.stdout?.on('data', onData);
-      spawned.child.stderr?.on('data', onData);
-      const timer = setTimeout(() => {
-        timedOut = true;
-        stopChild();
-      }, deadlineMs);
-      spawned.child.once('error', (e) => {
-        clearTimeout(timer);
-        rej(e);
-      });
-      spawned.child.once('close', () => {
-        clearTimeout(timer);
-        if (partial.trim()) log(partial);
-        res(all);
-      });
-    });
+    run = runGitBisect(worktree, stepScript, runLog, o.deadlineMin * 60_000, log);
+    const { text, timedOut } = await run.output;
     if (interrupted) return finish({ outcome: 'aborted', reason: interrupted, exitCode: 130 });
-    saveBisectLog();
+    saveBisectLog(worktree, dir);
     if (timedOut) {
-      removeWorktree();
+      wt.remove();
       const r = finish({ outcome: 'aborted', reason: `did not finish within ${o.deadlineMin} min`, exitCode: 1 });
       throw new HarnessError(`bisect did not finish within ${o.deadlineMin} min (--deadline); ${r.steps.length} steps are in ${dir}`, 1);
     }
-    const parsed = parseBisectOutput(text);
-    const subject = async (c: string): Promise<string> => (await git(tree, ['log', '-1', '--format=%s', c])).out;
-    if (parsed.firstBad) {
-      const steps = readStepRecords(dir);
-      const untested = parsed.firstBad === bad && !steps.some((s) => s.commit === bad);
-      return finish({ outcome: 'found', firstBad: { commit: parsed.firstBad, subject: await subject(parsed.firstBad) }, ...(untested ? { untestedBadEnd: true } : {}), exitCode: 0 });
-    }
-    if (parsed.possible) {
-      return finish({ outcome: 'skipped', possible: await Promise.all(parsed.possible.map(async (c) => ({ commit: c, subject: await subject(c) }))), reason: 'only skipped commits are left: the first bad commit is one of them', exitCode: 1 });
-    }
-    const last = readStepRecords(dir).pop();
-    const why = last?.verdict === 'abort' ? `step ${last.step} (${last.commit.slice(0, 12)}) stopped the bisect: ${last.reason}` : `git bisect run ended without a verdict; see ${runLog}`;
-    return finish({ outcome: 'aborted', reason: why, exitCode: 1 });
+    return finish(await outcomeOf(text, tree, bad, dir, runLog));
   } finally {
     unAbort();
-    group?.kill();
-    group?.release();
-    removeWorktree();
+    run?.release();
+    wt.remove();
   }
+}
+
+/** What git bisect run's output and the last step say: the first bad commit, the skipped ones it may be, or why it stopped. */
+async function outcomeOf(text: string, tree: string, bad: string, dir: string, runLog: string): Promise<BisectEnd> {
+  const parsed = parseBisectOutput(text);
+  const subject = async (c: string): Promise<string> => (await git(tree, ['log', '-1', '--format=%s', c])).out;
+  if (parsed.firstBad) {
+    const steps = readStepRecords(dir);
+    const untested = parsed.firstBad === bad && !steps.some((s) => s.commit === bad);
+    return { outcome: 'found', firstBad: { commit: parsed.firstBad, subject: await subject(parsed.firstBad) }, ...(untested ? { untestedBadEnd: true } : {}), exitCode: 0 };
+  }
+  if (parsed.possible) {
+    return { outcome: 'skipped', possible: await Promise.all(parsed.possible.map(async (c) => ({ commit: c, subject: await subject(c) }))), reason: 'only skipped commits are left: the first bad commit is one of them', exitCode: 1 };
+  }
+  const last = readStepRecords(dir).pop();
+  const why = last?.verdict === 'abort' ? `step ${last.step} (${last.commit.slice(0, 12)}) stopped the bisect: ${last.reason}` : `git bisect run ended without a verdict; see ${runLog}`;
+  return { outcome: 'aborted', reason: why, exitCode: 1 };
 }
 
 /** The end of a bisect as the user reads it. */
