@@ -138,6 +138,7 @@ export async function startGuest(spec: GuestSpec, onConsole: (text: string) => v
 
   const kill = (): void => {
     launched?.group.kill();
+    launched?.group.release();
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     server.close();
     rmSync(dir, { recursive: true, force: true });
