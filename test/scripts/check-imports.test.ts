@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { checkImports } from '../../scripts/check-imports.js';
+import { projectRoot } from '../../harness/util/paths.js';
 
 function scratchHarness(files: Record<string, string>): string {
   const root = mkdtempSync(join(tmpdir(), 'bpfh-imports-'));
@@ -50,4 +51,8 @@ t.test('a dynamic import counts, and a folder with no layer is named', async (t)
   const root = scratchHarness({ ...downward, 'gadgets/g.ts': "export const g = () => import('../util/a.js');\n" });
   t.teardown(() => rmSync(root, { recursive: true, force: true }));
   t.same(checkImports(root).map((f) => f.text), ['module gadgets has no place in LAYERS (scripts/check-imports.ts)']);
+});
+
+t.test("this checkout's harness/: no cycle, no upward import, every module placed", async (t) => {
+  t.same(checkImports(projectRoot).map((f) => `${f.kind}: ${f.text}`), []);
 });
