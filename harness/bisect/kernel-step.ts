@@ -7,7 +7,7 @@ import { buildKernel } from '../kernel-build/kernel-build.js';
 import { firstClause } from '../report/compare.js';
 import { isAcceptable } from '../report/format.js';
 import type { Summary } from '../results/summary.js';
-import { vmTest } from '../run/vm-test.js';
+import { reportRun, vmTest, type VmTestOptions } from '../run/vm-test.js';
 import { SelftestsBuildError } from '../selftests/build.js';
 import { GuestError, SetupError } from '../util/errors.js';
 import type { AttemptResult, BisectState, BuildResult, StepRunner } from './step.js';
@@ -38,7 +38,7 @@ export const kernelStepRunner: StepRunner = {
     let summary: Summary | undefined;
     const t0 = Date.now();
     try {
-      const code = await vmTest({
+      const stepOpts: VmTestOptions = {
         kernel: bzImage,
         scenarios: state.scenarios.length ? state.scenarios : undefined,
         // Selftests alone when only they are named; a test_progs that does not build is a skip (125), like a kernel.
@@ -56,7 +56,8 @@ export const kernelStepRunner: StepRunner = {
         quiet: true,
         resultsRoot,
         onSummary: (s) => (summary = s),
-      });
+      };
+      const code = reportRun(await vmTest(stepOpts), stepOpts);
       const failed = (summary?.scenarios ?? []).filter((s) => !isAcceptable(s));
       const dir = summary?.resultsDir;
       if (code === 0) return { outcome: 'pass', reason: `${passedText(summary)}${attempt ? ` (re-run ${attempt})` : ''}`, resultsDir: dir, ms: Date.now() - t0 };

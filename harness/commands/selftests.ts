@@ -3,7 +3,7 @@
  * (run/vm-test.ts).
  */
 import { VM_TEST_DEFAULTS } from '../run/repeat.js';
-import { vmTest } from '../run/vm-test.js';
+import { reportRun, vmTest, type VmTestOptions } from '../run/vm-test.js';
 import { DEFAULT_ALLOW } from '../selftests/selection.js';
 import { numberOption, RANGES } from '../util/whole-number.js';
 import { defineCommand } from './command.js';
@@ -32,8 +32,8 @@ export const selftestsCommand = defineCommand({
         json: outputOptions.json('print summary.json instead of the table'),
       } as const)
       .epilog(`With no -t or -a: -a ${DEFAULT_ALLOW.join(' -a ')}, and test_maps for sk_storage_map. The tree's tools/testing/selftests/bpf/DENYLIST, DENYLIST.x86_64 (and ALLOWLIST files) apply first, then --denylist/--allowlist; test_progs runs with -w (its watchdog, a third of --deadline, at most 600 s) and -j N on a guest of N > 1 CPUs.`),
-  run: (a) =>
-    vmTest({
+  run: async (a) => {
+    const opts: VmTestOptions = {
       kernel: a.kernel,
       mirror: a.mirror,
       noScenarios: true,
@@ -47,5 +47,7 @@ export const selftestsCommand = defineCommand({
       settleDeadlineS: VM_TEST_DEFAULTS.settleDeadlineS,
       backend: a.backend,
       json: a.json,
-    }),
+    };
+    return reportRun(await vmTest(opts), opts);
+  },
 });

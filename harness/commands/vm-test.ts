@@ -4,7 +4,7 @@
  */
 import type { Argv } from 'yargs';
 import { multiKernelTest } from '../run/multi-kernel.js';
-import { vmTest } from '../run/vm-test.js';
+import { reportRun, vmTest } from '../run/vm-test.js';
 import { KERNEL_LOG_FAULTS } from '../run/after-run.js';
 import { faultHelp, parseFaults } from '../scenarios/faults.js';
 import { ALL_SCENARIOS, selectScenarios } from '../scenarios/registry.js';
@@ -96,6 +96,8 @@ export const vmTestCommand = defineCommand({
       ...(a['with-selftests'] || a.selftest?.length ? { selftests: { user: { names: a.selftest ?? [] }, deadlineMin: a['selftests-deadline'], lists: { deny: a.denylist, allow: a.allowlist } } } : {}),
     };
     // One kernel keeps the plain path: its --json output is one Summary.
-    return kernels.length === 1 ? vmTest({ ...common, kernel: kernels[0]! }) : multiKernelTest({ ...common, kernels });
+    if (kernels.length > 1) return multiKernelTest({ ...common, kernels });
+    const one = { ...common, kernel: kernels[0]! };
+    return reportRun(await vmTest(one), one);
   },
 });

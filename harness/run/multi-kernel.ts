@@ -17,7 +17,7 @@ import { GuestError, HarnessError } from '../util/errors.js';
 import { resultsRoot } from '../util/paths.js';
 import { repeatCommand } from './repeat.js';
 import { checkOverrides } from './scenario-runner.js';
-import { vmTest, type VmTestOptions } from './vm-test.js';
+import { reportRun, vmTest, type VmTestOptions } from './vm-test.js';
 
 export interface MultiKernelOptions extends Omit<VmTestOptions, 'kernel' | 'onSummary' | 'quiet'> {
   kernels: string[];
@@ -42,7 +42,7 @@ async function runOne(kernel: string, opts: MultiKernelOptions, onLive: (s: Summ
   let live: Summary | null = null;
   const vmOpts: VmTestOptions = { ...opts, kernel, quiet: opts.json, onSummary: (s) => { live = s; onLive(s); } };
   try {
-    const exitCode = await vmTest(vmOpts);
+    const exitCode = reportRun(await vmTest(vmOpts), vmOpts);
     return { kernel, exitCode, resultsDir: (live as Summary | null)?.resultsDir, summary: live };
   } catch (err) {
     const e = errorOf(err);

@@ -83,19 +83,19 @@ export class RunRecord {
     writeFileSync(join(this.run.dir, 'kernel.log'), formatKmsg(this.kernelLog) + '\n');
   }
 
-  /** The end of the run, however it ended: the files, then the report unless quiet. */
-  finish(startedAt: number, opts: VmTestOptions, log: (line: string) => void): void {
+  /** The end of the run, however it ended: the files. What goes to stdout is the caller's (printRun). */
+  finish(startedAt: number): void {
     this.unregister();
     this.summary.timings.totalMs = Date.now() - startedAt;
     this.saveLogs();
     writeRunReport(this.run, this.summary);
-    if (!opts.quiet) report(this.summary, this.run, opts, log);
   }
 }
 
-function report(summary: Summary, run: RunDir, opts: VmTestOptions, log: (line: string) => void): void {
+/** A run's report on stdout: the reporter --json chooses, then where its files are and how to repeat it. */
+export function printRun(summary: Summary, dir: string, opts: Pick<VmTestOptions, 'json'>, log: (line: string) => void): void {
   process.stdout.write(stdoutText(RUN_REPORTERS[stdoutReporter(opts)], summary, { color: process.stdout.isTTY === true }));
-  log(`results: ${run.dir}`);
-  log(`report: ${join(run.dir, 'report.html')}`);
+  log(`results: ${dir}`);
+  log(`report: ${join(dir, 'report.html')}`);
   if (summary.exitCode !== 0) log(`repeat with: ${summary.repeat}`);
 }

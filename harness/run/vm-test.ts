@@ -10,7 +10,8 @@ import { selectScenarios } from '../scenarios/registry.js';
 import { userLists } from '../selftests/lists.js';
 import { runInGuest } from './in-guest.js';
 import { prepare } from './prepare.js';
-import { RunRecord } from './record.js';
+import { printRun, RunRecord } from './record.js';
+import type { Summary } from '../results/summary.js';
 import type { VmTestOptions } from './options.js';
 import { checkOverrides } from './scenario-runner.js';
 
@@ -21,7 +22,19 @@ function makeLogger(json: boolean): (line: string) => void {
   return (line) => (json ? process.stderr : process.stdout).write(`${line}\n`);
 }
 
-export async function vmTest(opts: VmTestOptions): Promise<number> {
+/**
+ * A run's end: its summary and results directory, and the error it stopped on, if any (the
+ * summary says so too). Errors before the results directory exists (bad input, a kernel that
+ * cannot be had) are thrown instead: nothing was recorded.
+ */
+export interface RunOutcome {
+  exitCode: number;
+  summary: Summary;
+  dir: string;
+  error?: unknown;
+}
+
+export async function vmTest(opts: VmTestOptions): Promise<RunOutcome> {
   const log = makeLogger(opts.json);
   const t0 = Date.now();
   const timings: Record<string, number> = {};
@@ -32,15 +45,27 @@ export async function vmTest(opts: VmTestOptions): Promise<number> {
 
   const { backend, selftests } = await prepare(opts, log, timings);
   const rec = new RunRecord(backend, opts, t0, timings);
+  let error: unknown;
   try {
     await runInGuest({ backend, scenarios, ...(selftests && opts.selftests ? { selftests: { built: selftests, request: opts.selftests, userLists: userTestLists } } : {}) }, opts, rec, log);
   } catch (err) {
     rec.failed(err);
     if (rec.session) rec.session.kill();
     else backend.discard();
-    throw err;
+    error = err ?? new Error('the run stopped on an empty error');
   } finally {
-    rec.finish(t0, opts, log);
+    rec.finish(t0);
   }
-  return rec.summary.exitCode;
+  return { exitCode: rec.summary.exitCode, summary: rec.summary, dir: rec.run.dir, ...(error !== undefined ? { error } : {}) };
+}
+
+/**
+ * For a caller that reports a run: its report on stdout unless `quiet`, then the error the run
+ * stopped on is thrown (to the failure handler, after the report, as a user reads them), else
+ * its exit code.
+ */
+export function reportRun(out: RunOutcome, opts: Pick<VmTestOptions, 'json' | 'quiet'>): number {
+  if (!opts.quiet) printRun(out.summary, out.dir, opts, makeLogger(opts.json));
+  if (out.error !== undefined) throw out.error;
+  return out.exitCode;
 }
