@@ -1,6 +1,6 @@
 /**
  * debian:<series>: the newest Debian amd64 kernel of a series from trixie, sid and experimental,
- * fetched through a private apt setup (apt.ts) and cached as just its bzImage and config under
+ * fetched through a private apt setup (host/apt.ts) and cached as just its bzImage and config under
  * cacheDir()/kernels/<package>_<version>/.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
