@@ -20,6 +20,30 @@
 
 #include "agent.h"
 
+int agent_load_object(const struct agent *a, struct req *r, const char *name,
+		      struct bpf_object **obj)
+{
+	char path[4096];
+	int ret;
+
+	*obj = NULL;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", a->bpf_dir, name) >=
+	    sizeof(path))
+		return req_fail(r, ENAMETOOLONG, "BPF directory path too long");
+	*obj = bpf_object__open_file(path, NULL);
+	if (!*obj) {
+		ret = errno;
+		return req_fail(r, ret, "open %s: %s", path, strerror(ret));
+	}
+	ret = bpf_object__load(*obj);
+	if (ret) {
+		bpf_object__close(*obj);
+		*obj = NULL;
+		return req_fail(r, -ret, "load %s: %s", path, strerror(-ret));
+	}
+	return 0;
+}
+
 #define LINE_MAX_LEN	(64 * 1024)
 
 static int verb_poweroff(struct agent *a, struct req *r);

@@ -187,6 +187,15 @@ struct agent {
 	int kmsg_fd;
 };
 
+struct bpf_object;
+
+/*
+ * Opens <bpf_dir>/<name> and loads it (CO-RE relocated against the running
+ * kernel) into *obj. On failure *obj is NULL, r says why, and it returns -1.
+ */
+int agent_load_object(const struct agent *a, struct req *r, const char *name,
+		      struct bpf_object **obj);
+
 /* The owners the agent holds for maps of this kind. */
 /* One view over whichever of the three owner sets `kind` names. */
 struct ownerview owner_view(enum owner_kind kind, const struct sockset *socks,

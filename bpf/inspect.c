@@ -33,27 +33,15 @@ void inspector_free(struct inspector *insp)
 static int inspector_load(struct agent *a, struct req *r)
 {
 	struct inspector *insp;
-	char path[4096];
-	int ret;
 
 	if (a->insp)
 		return 0;
-	if ((size_t)snprintf(path, sizeof(path), "%s/inspect.bpf.o",
-			     a->bpf_dir) >= sizeof(path))
-		return req_fail(r, ENAMETOOLONG, "BPF directory path too long");
 	insp = calloc(1, sizeof(*insp));
 	if (!insp)
 		return req_fail(r, ENOMEM, "out of memory");
-	insp->obj = bpf_object__open_file(path, NULL);
-	if (!insp->obj) {
-		ret = errno;
+	if (agent_load_object(a, r, "inspect.bpf.o", &insp->obj)) {
 		free(insp);
-		return req_fail(r, ret, "open %s: %s", path, strerror(ret));
-	}
-	ret = bpf_object__load(insp->obj);
-	if (ret) {
-		inspector_free(insp);
-		return req_fail(r, -ret, "load %s: %s", path, strerror(-ret));
+		return -1;
 	}
 	a->insp = insp;
 	return 0;

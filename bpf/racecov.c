@@ -182,25 +182,13 @@ static volatile struct racecov_globals *globals_of(struct bpf_object *obj,
 static int racecov_load(struct agent *a, struct req *r)
 {
 	struct racecov *c;
-	char path[4096];
-	int ret;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/racecov.bpf.o",
-			     a->bpf_dir) >= sizeof(path))
-		return req_fail(r, ENAMETOOLONG, "BPF directory path too long");
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return req_fail(r, ENOMEM, "out of memory");
-	c->obj = bpf_object__open_file(path, NULL);
-	if (!c->obj) {
-		ret = errno;
+	if (agent_load_object(a, r, "racecov.bpf.o", &c->obj)) {
 		free(c);
-		return req_fail(r, ret, "open %s: %s", path, strerror(ret));
-	}
-	ret = bpf_object__load(c->obj);
-	if (ret) {
-		racecov_free(c);
-		return req_fail(r, -ret, "load %s: %s", path, strerror(-ret));
+		return -1;
 	}
 	c->g = globals_of(c->obj, &c->g_len);
 	c->done_fd = bpf_object__find_map_fd_by_name(c->obj, "done");
