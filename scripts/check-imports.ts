@@ -20,6 +20,7 @@ export const LAYERS: readonly string[] = [
   'results', // the result schema: summaries, checks, tolerances, signals
   'agent', // the guest agent's protocol and its typed verbs
   'host', // the host's packages: the private apt
+  'ssh', // an SSH connection (host keys, logins, channels): low, so that both kernel-build's build hosts and target/ use it
   'kernel', // Debian kernels: specs, packages, modules, configs
   'kernel-build', // building a tree's kernel (and Debian's linux-source)
   'vm', // booting a local guest: QEMU, vng, initramfs, channels

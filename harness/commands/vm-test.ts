@@ -8,7 +8,7 @@ import { reportRun, vmTest } from '../run/vm-test.js';
 import { KERNEL_LOG_FAULTS } from '../run/after-run.js';
 import { faultHelp, parseFaults } from '../scenarios/faults.js';
 import { ALL_SCENARIOS, selectScenarios } from '../scenarios/registry.js';
-import { parseTargetUrl } from '../target/ssh.js';
+import { parseTargetUrl } from '../ssh/ssh.js';
 import { SetupError } from '../util/errors.js';
 import { randomSeed } from '../util/seed.js';
 import { numberOption, RANGES } from '../util/whole-number.js';

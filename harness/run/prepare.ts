@@ -12,7 +12,7 @@ import { chooseLocalBackend } from '../backend/registry.js';
 import { sshBackend } from '../backend/ssh.js';
 import { buildSelftests, type BuiltSelftests } from '../selftests/build.js';
 import { selftestsGuestFiles } from '../selftests/guest-files.js';
-import { isTargetSpec } from '../target/ssh.js';
+import { isTargetSpec } from '../ssh/ssh.js';
 import { SetupError } from '../util/errors.js';
 import { chooseAccel } from '../vm/accel.js';
 import { chooseChannel } from '../vm/channel.js';

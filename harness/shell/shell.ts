@@ -8,7 +8,7 @@
 import type { ClientChannel } from 'ssh2';
 import { SetupError } from '../util/errors.js';
 import { onAbort } from '../util/children.js';
-import { connectSsh, parseTargetUrl, type SshConnection } from '../target/ssh.js';
+import { connectSsh, parseTargetUrl, type SshConnection } from '../ssh/ssh.js';
 import { bootSshGuest, type SshGuest } from '../vm/ssh-guest.js';
 
 /** Ctrl-]: the key that leaves (telnet's escape; nothing in a shell needs it). */

@@ -21,7 +21,7 @@ import { GuestError, SetupError } from '../util/errors.js';
 import { bpfBuildDir } from '../util/paths.js';
 import { ConsoleMonitor } from '../vm/console.js';
 import type { BootOptions, GuestSession } from '../vm/session.js';
-import { connectSsh, droppedError, parseTargetUrl, shq, type SshConnection, type TargetSpec } from './ssh.js';
+import { connectSsh, droppedError, parseTargetUrl, shq, type SshConnection, type TargetSpec } from '../ssh/ssh.js';
 
 export interface TargetOptions {
   identity?: string;

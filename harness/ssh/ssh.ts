@@ -1,5 +1,5 @@
 /**
- * An SSH connection to a target (ssh2): the host key checked against known_hosts (never
+ * An SSH connection to a target or a build host (ssh2): the host key checked against known_hosts (never
  * accepted silently), authentication by the SSH agent, --identity or ~/.ssh/config's
  * IdentityFile, and commands, SFTP and channels that each have a deadline. A refusal is one
  * line naming the fix (SetupError, exit 2).
@@ -33,11 +33,12 @@ export function isTargetSpec(spec: string): boolean {
 
 const URL_USAGE = 'give ssh://user@host or ssh://user@host:port (an IPv6 address in brackets: ssh://root@[::1]:2222)';
 
-export function parseTargetUrl(url: string): TargetSpec {
+/** `option`: the command-line option that gave the URL, for the refusal's line. */
+export function parseTargetUrl(url: string, option = '--target'): TargetSpec {
   const m = /^ssh:\/\/([A-Za-z0-9._][A-Za-z0-9._-]*)@(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?\/?$/.exec(url);
-  if (!m) throw new SetupError(`--target ${url}: ${URL_USAGE}`);
+  if (!m) throw new SetupError(`${option} ${url}: ${URL_USAGE}`);
   const port = m[3] === undefined ? 22 : Number(m[3]);
-  if (port < 1 || port > 65535) throw new SetupError(`--target ${url}: the port must be 1-65535`);
+  if (port < 1 || port > 65535) throw new SetupError(`${option} ${url}: the port must be 1-65535`);
   return { url, user: m[1]!, host: m[2]!.replace(/^\[(.*)\]$/, '$1'), port };
 }
 
