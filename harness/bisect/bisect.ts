@@ -11,6 +11,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { sha256 } from '../kernel-build/build-key.js';
+import { openBuildHost } from '../kernel-build/on-host.js';
 import { selectScenarios } from '../scenarios/registry.js';
 import { onAbort } from '../util/children.js';
 import { HarnessError, SetupError } from '../util/errors.js';
@@ -103,6 +104,8 @@ export async function runBisect(o: BisectOptions): Promise<BisectResult> {
   const log = o.log;
   const { tree, good, bad, candidates } = await checkInputs(o);
   await o.check?.();
+  // A build host that would refuse every step refuses the bisect now, before git bisect starts.
+  if (o.buildHost) (await openBuildHost(o.buildHost, tree, true, log)).host.close();
   const places = bisectPlaces(tree);
   const worktree = resolve(o.worktree ?? places.worktree);
   const outDir = resolve(o.out ?? places.outDir);
@@ -128,6 +131,7 @@ export async function runBisect(o: BisectOptions): Promise<BisectResult> {
     bootDeadlineS: o.bootDeadlineS,
     settleDeadlineS: o.settleDeadlineS,
     buildDeadlineMin: o.buildDeadlineMin,
+    ...(o.buildHost ? { buildHost: o.buildHost } : {}),
     startedAt: new Date(t0).toISOString(),
   };
   const stepScript = writeStepScript(state, o.stepCommand ?? [process.execPath, join(projectRoot, 'dist', 'harness', 'cli.js'), 'bisect-step']);

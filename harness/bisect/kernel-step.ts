@@ -3,6 +3,7 @@
  * bisect's one O= directory (incremental from the previous step), then vm-test the bzImage with
  * only the named scenarios, its results under the step's directory.
  */
+import { BuildHostError } from '../build-host/build-host.js';
 import { buildKernel } from '../kernel-build/kernel-build.js';
 import { firstClause } from '../report/compare.js';
 import { isAcceptable } from '../report/format.js';
@@ -26,10 +27,10 @@ export const kernelStepRunner: StepRunner = {
     const t0 = Date.now();
     try {
       const selftests = (state.selftests ?? []).length > 0;
-      const b = await buildKernel({ tree: state.worktree, debug: state.debug, patches: [], out: state.outDir, deadlineMin: state.buildDeadlineMin, selftests, log });
+      const b = await buildKernel({ tree: state.worktree, debug: state.debug, patches: [], out: state.outDir, deadlineMin: state.buildDeadlineMin, selftests, buildHost: state.buildHost, log });
       return { ok: true, bzImage: b.bzImage, ms: Date.now() - t0, reused: b.reused, kernel: b };
     } catch (err) {
-      return { ok: false, reason: err instanceof Error ? err.message.split('\n')[0]! : String(err), ms: Date.now() - t0 };
+      return { ok: false, reason: err instanceof Error ? err.message.split('\n')[0]! : String(err), ms: Date.now() - t0, ...(err instanceof BuildHostError ? { hostFailed: true } : {}) };
     }
   },
 

@@ -13,6 +13,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gitOut } from '../util/git.js';
 import type { SizeLevel } from '../scenarios/types.js';
+import type { BuildHostChoice } from '../build-host/build-host.js';
 import type { BuiltKernel } from '../kernel-build/kernel-build.js';
 import type { AccelRequest } from '../vm/accel.js';
 
@@ -39,6 +40,8 @@ export interface BisectRunSettings {
   settleDeadlineS: number;
   /** Minutes one step's make may run. */
   buildDeadlineMin: number;
+  /** --build-host: every step's make runs there (only what the step changed is sent). */
+  buildHost?: BuildHostChoice;
 }
 
 /** What the bisect driver writes once (bisect.json) and every step reads. */
@@ -69,7 +72,8 @@ export interface AttemptResult {
   ms?: number;
 }
 
-export type BuildResult = { ok: true; bzImage: string; ms: number; reused: boolean; kernel?: BuiltKernel } | { ok: false; reason: string; ms: number };
+/** `hostFailed`: the build host, not the commit, failed (a lost connection): the bisect aborts. */
+export type BuildResult = { ok: true; bzImage: string; ms: number; reused: boolean; kernel?: BuiltKernel } | { ok: false; reason: string; ms: number; hostFailed?: boolean };
 
 export interface StepRunner {
   build(state: BisectState, log: (line: string) => void): Promise<BuildResult>;
@@ -97,6 +101,7 @@ export interface StepRecord {
  * Attempts after a failing first one are the re-runs.
  */
 export function decideStep(build: BuildResult, attempts: readonly AttemptResult[]): { verdict: StepVerdict; exitCode: number; flaky: boolean; reason: string } {
+  if (!build.ok && build.hostFailed) return { verdict: 'abort', exitCode: EXIT_ABORT, flaky: false, reason: `the build host failed: ${build.reason}` };
   if (!build.ok) return { verdict: 'skip', exitCode: EXIT_SKIP, flaky: false, reason: `does not build: ${build.reason}` };
   const first = attempts[0];
   if (!first) return { verdict: 'abort', exitCode: EXIT_ABORT, flaky: false, reason: 'no test ran' };

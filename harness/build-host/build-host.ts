@@ -29,6 +29,14 @@ import { cacheDir } from '../util/paths.js';
 import { HOST_CACHE, parseProbe, PROBE_COMMAND, refusal, type HostFacts } from './probe.js';
 import { diffManifests, listTree, newToken, readManifest, writeManifest, type Manifest } from './sync.js';
 
+/** The build host failed (lost connection, refused): not the tree's fault, so a bisect aborts instead of skipping. */
+export class BuildHostError extends SetupError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BuildHostError';
+  }
+}
+
 /** What a command line says about the build host. */
 export interface BuildHostChoice {
   url: string;

@@ -9,7 +9,7 @@ import { ALL_SCENARIOS } from '../scenarios/registry.js';
 import { randomSeed } from '../util/seed.js';
 import { numberOption, RANGES } from '../util/whole-number.js';
 import { defineCommand } from './command.js';
-import { guestOptions, outputOptions, scenarioOptions } from './options.js';
+import { buildHostChoice, buildHostOptions, guestOptions, outputOptions, scenarioOptions } from './options.js';
 
 export const bisectCommand = defineCommand({
   command: 'bisect',
@@ -32,6 +32,7 @@ export const bisectCommand = defineCommand({
       'build-deadline': numberOption('--build-deadline', RANGES.buildDeadlineMin, { default: 240, describe: "minutes one step's make may run" }),
       deadline: numberOption('--deadline', RANGES.buildDeadlineMin, { default: 24 * 60, describe: 'minutes the whole bisect may run' }),
       json: outputOptions.json('print result.json at the end instead of the report'),
+      ...buildHostOptions,
     } as const),
   run: async (a) => {
     const log = (line: string): void => void (a.json ? process.stderr : process.stdout).write(`${line}\n`);
@@ -51,6 +52,7 @@ export const bisectCommand = defineCommand({
       settleDeadlineS: a['settle-deadline'],
       buildDeadlineMin: a['build-deadline'],
       deadlineMin: a.deadline,
+      buildHost: buildHostChoice(a),
       log,
       check: () => checkKernelHistory(a.tree, a.bad),
     });

@@ -6,8 +6,10 @@
  * that text, never a default or a type. The defaults are the repeat line's (run/repeat.ts), so a
  * replayed run leaves out exactly what the command would fill in.
  */
+import type { BuildHostChoice } from '../build-host/build-host.js';
 import { VM_TEST_DEFAULTS } from '../run/repeat.js';
 import type { SizeLevel } from '../scenarios/types.js';
+import { parseTargetUrl } from '../ssh/ssh.js';
 import { numberOption, RANGES } from '../util/whole-number.js';
 import type { AccelRequest } from '../vm/accel.js';
 import type { ChannelKind } from '../vm/channel.js';
@@ -54,6 +56,20 @@ export const targetOptions = {
   identity: (describe: string) => ({ type: 'string', describe }) as const,
   knownHosts: (describe: string) => ({ type: 'string', describe }) as const,
 } as const;
+
+/** Where make runs: kernel build and bisect's --build-host (the key check and login as for a target). */
+export const buildHostOptions = {
+  'build-host': { type: 'string', describe: 'ssh://user@host[:port]: run make there (the tree synced, only what changed; the artifacts come back)' },
+  identity: targetOptions.identity('with --build-host: private key file to log in with (also tried: the SSH agent, ~/.ssh/config IdentityFile, ~/.ssh/id_*)'),
+  'known-hosts': targetOptions.knownHosts("with --build-host: known_hosts file to verify the host's key (default ~/.ssh/known_hosts)"),
+} as const;
+
+/** The build host the options name, its URL checked at once (one line, exit 2, before anything connects). */
+export function buildHostChoice(a: { 'build-host'?: string; identity?: string; 'known-hosts'?: string }): BuildHostChoice | undefined {
+  if (a['build-host'] === undefined) return undefined;
+  parseTargetUrl(a['build-host'], '--build-host');
+  return { url: a['build-host'], ...(a.identity ? { identity: a.identity } : {}), ...(a['known-hosts'] ? { knownHosts: a['known-hosts'] } : {}) };
+}
 
 /**
  * Which run a command's --sizes is for. The one rule: a bisect step is a kernel build and a

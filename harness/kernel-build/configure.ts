@@ -4,6 +4,7 @@
  */
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
+import type { BuildHost } from '../build-host/build-host.js';
 import { SetupError } from '../util/errors.js';
 import { droppedOptions, explainDropped, parseConfigWithUnset, parseFragment, selftestsFragmentPaths } from './kconfig.js';
 import { runMake, runTool } from './make.js';
@@ -45,12 +46,18 @@ export async function configureTree(o: {
   logPath: string;
   log: (line: string) => void;
   startConfig?: string;
+  /** make runs there: the start config goes there, the merged one comes back. */
+  host?: BuildHost;
 }): Promise<Map<string, string>> {
-  if (o.startConfig) copyFileSync(resolve(o.startConfig), o.configPath);
-  else await runMake(o.source, [...o.makeVars, 'defconfig', 'kvm_guest.config'], { logPath: o.logPath, deadlineMs: 300_000, log: o.log, jobs: 1, quiet: true });
+  const host = o.host;
+  if (o.startConfig) {
+    copyFileSync(resolve(o.startConfig), o.configPath);
+    if (host) await host.put(o.configPath, host.toRemote(o.configPath));
+  } else await runMake(o.source, [...o.makeVars, 'defconfig', 'kvm_guest.config'], { logPath: o.logPath, deadlineMs: 300_000, log: o.log, jobs: 1, quiet: true, host });
   // cwd outDir: merge_config.sh makes its temporary files in the current directory, never in the tree.
-  await runTool('sh', [join(o.source, 'scripts', 'kconfig', 'merge_config.sh'), '-m', '-O', o.outDir, o.configPath, ...o.fragments.map((f) => f.path)], o.outDir, o.logPath, 120_000, { KCONFIG_CONFIG: o.configPath });
-  await runMake(o.source, [...o.makeVars, 'olddefconfig'], { logPath: o.logPath, deadlineMs: 300_000, log: o.log, jobs: 1, quiet: true });
+  await runTool('sh', [join(o.source, 'scripts', 'kconfig', 'merge_config.sh'), '-m', '-O', o.outDir, o.configPath, ...o.fragments.map((f) => f.path)], o.outDir, o.logPath, 120_000, { KCONFIG_CONFIG: o.configPath }, host);
+  await runMake(o.source, [...o.makeVars, 'olddefconfig'], { logPath: o.logPath, deadlineMs: 300_000, log: o.log, jobs: 1, quiet: true, host });
+  if (host) await host.fetch(o.outDir, ['.config'], 120_000);
   const merged = parseConfigWithUnset(readFileSync(o.configPath, 'utf8'));
   const all = droppedOptions(o.fragments.map((f) => ({ name: f.name, options: f.options })), merged);
   const strictNames = new Set(o.fragments.filter((f) => f.strict).map((f) => f.name));

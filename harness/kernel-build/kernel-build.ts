@@ -11,14 +11,16 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
+import type { BuildHost, BuildHostChoice } from '../build-host/build-host.js';
 import { HarnessError, SetupError } from '../util/errors.js';
 import { cacheDir } from '../util/paths.js';
 import { buildKey, sha256, treeState, type BuildKeyInputs } from './build-key.js';
 import { ccacheCounts, ccacheSetup, describeCounts, writeCompilerLinks } from './ccache.js';
-import { configureTree, readFragment, selftestsFragments } from './configure.js';
+import { configureTree, readFragment, selftestsFragments, type Fragment } from './configure.js';
 import { fragmentPaths } from './kconfig.js';
 import { lockOutDir } from './lock.js';
 import { fmtElapsed, runMake } from './make.js';
+import { HOST_ARTIFACTS, openBuildHost, SELFTESTS_HOST_ARTIFACTS } from './on-host.js';
 import { applyPatches, readPatchFiles } from './patches.js';
 import { defaultOutDir, readStamp, STAMP, writeStamp, type BuildStamp } from './stamp.js';
 import { chooseToolchain, writePaholeWrapper, type Toolchain } from './toolchain.js';
@@ -41,6 +43,8 @@ export interface KernelBuildOptions {
   mirror?: string;
   /** Minutes make may run. */
   deadlineMin?: number;
+  /** --build-host: make runs there (build-host/), the artifacts come back into `out`. */
+  buildHost?: BuildHostChoice;
   log: (line: string) => void;
 }
 
@@ -84,8 +88,7 @@ export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel
   const log = (line: string): void => opts.log(`kernel build: ${line}`);
   const tree = resolve(opts.tree);
   checkTree(tree);
-  const jobs = opts.jobs ?? defaultJobs();
-  if (!Number.isInteger(jobs) || jobs < 1) throw new SetupError(`--jobs ${opts.jobs}: give a whole number of parallel jobs, 1 or more`);
+  if (opts.jobs !== undefined && (!Number.isInteger(opts.jobs) || opts.jobs < 1)) throw new SetupError(`--jobs ${opts.jobs}: give a whole number of parallel jobs, 1 or more`);
   const patchFiles = opts.patches.map((p) => resolve(p));
   const patches = readPatchFiles(patchFiles);
   const outDir = resolve(opts.out ?? defaultOutDir(tree, patchFiles.length > 0, opts.selftests));
@@ -106,8 +109,15 @@ export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel
     }
   }
   const needPahole = fragments.some((f) => f.options.get('CONFIG_DEBUG_INFO_BTF') === 'y');
-  const toolchain = await chooseToolchain(tree, needPahole, { mirror: opts.mirror, log });
-  const state = await treeState(tree);
+  const remote = opts.buildHost ? await openBuildHost(opts.buildHost, tree, needPahole, opts.log) : undefined;
+  const closeHost = (): void => remote?.host.close();
+  // A build host brings its cores: make -j as many as it has.
+  const jobs = opts.jobs ?? remote?.host.facts.nproc ?? defaultJobs();
+  const toolchain = remote?.toolchain ?? (await chooseToolchain(tree, needPahole, { mirror: opts.mirror, log }));
+  const state = await treeState(tree).catch((err: unknown) => {
+    closeHost();
+    throw err;
+  });
   const inputs: BuildKeyInputs = {
     tree: state,
     patches: patches.map((p) => p.sha256),
@@ -120,14 +130,17 @@ export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel
   const key = buildKey(inputs);
   const stamp = readStamp(outDir);
   if (stamp?.key === key && existsSync(bzImage) && existsSync(configPath)) {
+    closeHost();
     log(`up to date (key ${key.slice(0, 12)}): ${bzImage}`);
     return { tree, source: stamp.source, outDir, bzImage, configPath, key, reused: true, elapsedMs: Date.now() - t0, logPath, toolchain };
   }
-  const unlock = lockOutDir(outDir);
+  let unlock = (): void => {};
   try {
+    unlock = lockOutDir(outDir);
     return await doBuild();
   } finally {
     unlock();
+    closeHost();
   }
 
   async function doBuild(): Promise<BuiltKernel> {
@@ -135,7 +148,7 @@ export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel
     // A build that stops half-way must not leave the old key claiming the new tree's objects.
     rmSync(join(outDir, STAMP), { force: true });
     const flavor = `${opts.debug ? 'debug' : 'base'}${opts.selftests ? ' + BPF selftests' : ''}`;
-    log(`${stamp ? `inputs changed since the build of ${stamp.finishedAt}: rebuilding incrementally` : 'first build'} in ${outDir} (${flavor} config, -j${jobs}, log ${logPath})`);
+    log(`${stamp ? `inputs changed since the build of ${stamp.finishedAt}: rebuilding incrementally` : 'first build'} in ${outDir} (${flavor} config, -j${jobs}${remote ? ` on ${remote.host.url}` : ''}, log ${logPath})`);
     writeFileSync(logPath, `# bpf-harness kernel build ${new Date().toISOString()}\n# tree ${tree} (${state.kind}${state.commit ? ` ${state.commit}` : ''}${state.dirty ? ', uncommitted changes' : ''})\n# key ${key}\n`);
 
     let source = tree;
@@ -148,17 +161,23 @@ export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel
 
     const makeVars = [`O=${outDir}`, ...(toolchain.buildRoot ? [`PAHOLE=${writePaholeWrapper(join(outDir, 'bpfh-pahole'), toolchain.buildRoot, [...new Set([tree, source, outDir])])}`] : [])];
     const deadlineMs = (opts.deadlineMin ?? DEFAULT_DEADLINE_MIN) * 60_000;
+    const host = remote?.host;
+    if (host) await sendToHost(host, source, outDir, fragments, deadlineMs);
 
     log('step config: merging ' + fragments.map((f) => f.name).join(' + '));
-    await configureTree({ source, makeVars, configPath, outDir, fragments, logPath, log, startConfig: opts.config });
+    await configureTree({ source, makeVars, configPath, outDir, fragments, logPath, log, startConfig: opts.config, host });
 
     // ccache through gcc links on make's PATH: same commands, same config, same key (ccache.ts).
-    const ccache = ccacheSetup({ source, outDir, cacheRoot: cacheDir(), env: process.env });
+    const ccache = host ? undefined : ccacheSetup({ source, outDir, cacheRoot: cacheDir(), env: process.env });
     if (ccache) writeCompilerLinks(ccache);
     const ccacheBefore = ccache ? await ccacheCounts(ccache) : undefined;
     log(`step make: ${target} -j${jobs}${ccache ? `, ccache ${ccache.dir}` : ''}`);
     const tMake = Date.now();
-    await runMake(source, [...makeVars, target], { logPath, deadlineMs, log, jobs, quiet: false, env: ccache?.env });
+    await runMake(source, [...makeVars, target], { logPath, deadlineMs, log, jobs, quiet: false, env: ccache?.env, host });
+    if (host) {
+      const got = await host.fetch(outDir, [...HOST_ARTIFACTS, ...(opts.selftests ? SELFTESTS_HOST_ARTIFACTS : [])], deadlineMs);
+      log(`fetched ${got.files.join(', ')} from ${host.url} in ${(got.ms / 1000).toFixed(1)} s (${(got.wireBytes / 2 ** 20).toFixed(1)} MiB)`);
+    }
     if (ccache) log(describeCounts(ccacheBefore, await ccacheCounts(ccache), ccache.dir));
     if (!existsSync(bzImage)) throw new HarnessError(`make finished but ${bzImage} is missing; see ${logPath}`, 1);
     const newStamp: BuildStamp = {
@@ -169,6 +188,7 @@ export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel
       inputs,
       finishedAt: new Date().toISOString(),
       buildMs: Date.now() - tMake,
+      ...(host ? { buildHost: host.url } : {}),
     };
     writeStamp(outDir, newStamp);
     log(`done in ${fmtElapsed(Date.now() - t0)}: ${bzImage}`);
@@ -176,3 +196,9 @@ export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel
   }
 }
 
+/** The tree (only what changed) and the fragments from outside it to the host; O= mapped there. */
+async function sendToHost(host: BuildHost, source: string, outDir: string, fragments: readonly Fragment[], deadlineMs: number): Promise<void> {
+  await host.sync(source, { deadlineMs });
+  await host.outDir(outDir, source);
+  for (const f of fragments) if (!resolve(f.path).startsWith(`${source}/`)) await host.stage(f.path, source);
+}

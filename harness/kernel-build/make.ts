@@ -5,7 +5,8 @@
 import { appendFileSync, createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { execa } from 'execa';
-import { processGroup, registerChild } from '../util/children.js';
+import { BuildHostError, type BuildHost } from '../build-host/build-host.js';
+import { onAbort, processGroup, registerChild } from '../util/children.js';
 import { HarnessError } from '../util/errors.js';
 
 export function fmtElapsed(ms: number): string {
@@ -39,8 +40,15 @@ export function tailOf(path: string, n: number): string {
   }
 }
 
-export async function runTool(cmd: string, args: string[], cwd: string, logPath: string, timeout: number, env: Record<string, string> = {}): Promise<void> {
-  appendFileSync(logPath, `\n$ ${cmd} ${args.join(' ')}\n`);
+/** `host`: the tool runs there (build-host/), local paths in its words rewritten. */
+export async function runTool(cmd: string, args: string[], cwd: string, logPath: string, timeout: number, env: Record<string, string> = {}, host?: BuildHost): Promise<void> {
+  appendFileSync(logPath, `\n$ ${cmd} ${args.join(' ')}${host ? `  # on ${host.url}` : ''}\n`);
+  if (host) {
+    const r = await host.run([cmd, ...args], { cwd, env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, host.toRemote(v)])), deadlineMs: timeout });
+    appendFileSync(logPath, r.output);
+    if (r.code !== 0) throw new HarnessError(`${basename(args[0] ?? cmd)} failed on ${host.url} (${r.timedOut ? 'timed out' : `exit ${r.code}`}); the last lines of ${logPath}:\n${tailOf(logPath, 20)}`, 2);
+    return;
+  }
   const r = await execa(cmd, args, { cwd, reject: false, timeout, stdin: 'ignore', all: true, env: { LC_ALL: 'C', ...env } });
   appendFileSync(logPath, String(r.all ?? ''));
   if (r.failed) throw new HarnessError(`${basename(args[0] ?? cmd)} failed (${r.timedOut ? 'timed out' : `exit ${r.exitCode}`}); the last lines of ${logPath}:\n${tailOf(logPath, 20)}`, 2);
@@ -62,18 +70,49 @@ function lowerAutogroupPriority(pid: number | undefined): void {
   }
 }
 
-/**
- * make at nice 19 in its own process group (killed as a group on exit or Ctrl-C), output to the
- * log, progress (step, objects built, elapsed) every 20 s unless `quiet`.
- */
-export async function runMake(source: string, args: string[], o: { logPath: string; deadlineMs: number; log: (line: string) => void; jobs: number; quiet: boolean; env?: Record<string, string> }): Promise<void> {
-  const full = ['-n', '19', 'make', '-C', source, `-j${o.jobs}`, ...args];
-  appendFileSync(o.logPath, `\n$ nice ${full.join(' ')}\n`);
-  const out = createWriteStream(o.logPath, { flags: 'a' });
-  const child = execa('nice', full, { reject: false, stdin: 'ignore', detached: true, buffer: false, env: { LC_ALL: 'C', ...o.env }, forceKillAfterDelay: 5000 });
+/** make running here or on a build host: its output, its end, and how to kill it whole. */
+interface MakeProcess {
+  stdout: NodeJS.ReadableStream;
+  stderr?: NodeJS.ReadableStream;
+  done: Promise<{ exitCode?: number | null; signal?: string }>;
+  kill: () => void;
+  release: () => void;
+}
+
+function makeHere(full: string[], env?: Record<string, string>): MakeProcess {
+  const child = execa('nice', full, { reject: false, stdin: 'ignore', detached: true, buffer: false, env: { LC_ALL: 'C', ...env }, forceKillAfterDelay: 5000 });
   registerChild(child);
   lowerAutogroupPriority(child.pid);
   const group = processGroup(child, { killOnAbort: true });
+  return { stdout: child.stdout, stderr: child.stderr, done: child.then((r) => ({ exitCode: r.exitCode, signal: r.signal })), kill: group.kill, release: group.release };
+}
+
+/** On a build host: Ctrl-C, a deadline or a dropped connection end the channel, and the host kills the group (build-host.ts). */
+async function makeThere(host: BuildHost, source: string, full: string[]): Promise<MakeProcess> {
+  const p = await host.spawn(['nice', ...full], { cwd: source });
+  // Ctrl-C: the harness's handler exits 130 as for a local make; the channel's end kills make there.
+  const unAbort = onAbort(p.kill);
+  return {
+    stdout: p.output,
+    done: p.done.then(({ code }) => {
+      if (code === null && host.conn.isClosed) throw new BuildHostError(`make ${full[full.length - 1]} on ${host.url}: the connection to the build host was lost (make there was killed with it)`);
+      return code === null ? { signal: 'the end of its channel' } : { exitCode: code };
+    }),
+    kill: p.kill,
+    release: unAbort,
+  };
+}
+
+/**
+ * make at nice 19 in its own process group (killed as a group on exit or Ctrl-C), output to the
+ * log, progress (step, objects built, elapsed) every 20 s unless `quiet`. `host`: make runs
+ * there, the same way (build-host/), with the same progress lines.
+ */
+export async function runMake(source: string, args: string[], o: { logPath: string; deadlineMs: number; log: (line: string) => void; jobs: number; quiet: boolean; env?: Record<string, string>; host?: BuildHost }): Promise<void> {
+  const full = ['-n', '19', 'make', '-C', source, `-j${o.jobs}`, ...args];
+  appendFileSync(o.logPath, `\n$ nice ${full.join(' ')}${o.host ? `  # on ${o.host.url}` : ''}\n`);
+  const out = createWriteStream(o.logPath, { flags: 'a' });
+  const make = o.host ? await makeThere(o.host, source, full) : makeHere(full, o.env);
   const t0 = Date.now();
   let objects = 0;
   let step = 'starting';
@@ -90,12 +129,12 @@ export async function runMake(source: string, args: string[], o: { logPath: stri
       if (/^\s+(CC|AS|CLNG-BPF|TEST-OBJ|EXT-OBJ)\s/.test(l)) objects++;
     }
   };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', (b: Buffer) => out.write(b));
+  make.stdout.on('data', onData);
+  make.stderr?.on('data', (b: Buffer) => out.write(b));
   const ticker = o.quiet ? undefined : setInterval(() => o.log(`step ${step}, ${objects} objects built, ${fmtElapsed(Date.now() - t0)}`), 20_000);
-  const deadline = setTimeout(group.kill, o.deadlineMs);
+  const deadline = setTimeout(make.kill, o.deadlineMs);
   try {
-    const r = await child;
+    const r = await make.done;
     await new Promise<void>((res) => out.end(res));
     if (r.exitCode !== 0) {
       const why = Date.now() - t0 >= o.deadlineMs ? `did not finish within ${Math.round(o.deadlineMs / 60_000)} min` : r.signal ? `was killed by ${r.signal}` : `failed (exit ${r.exitCode})`;
@@ -105,7 +144,7 @@ export async function runMake(source: string, args: string[], o: { logPath: stri
   } finally {
     if (ticker) clearInterval(ticker);
     clearTimeout(deadline);
-    group.release();
+    make.release();
   }
 }
 

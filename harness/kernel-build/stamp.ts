@@ -16,6 +16,8 @@ export interface BuildStamp {
   inputs: BuildKeyInputs;
   finishedAt: string;
   buildMs: number;
+  /** The --build-host make ran on (the key is the same as a local build's with the same tools). */
+  buildHost?: string;
 }
 
 
