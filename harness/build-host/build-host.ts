@@ -238,12 +238,8 @@ export class BuildHost {
     let stderr = '';
     ch.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     ch.resume();
-    const code = await withDeadline(new Promise<number | null>((res) => {
-      let status: number | null = null;
-      ch.on('exit', (c: number | null) => (status = c));
-      ch.on('close', () => res(status));
-      ch.end(input);
-    }), deadlineMs, `${what} on ${this.url}`).catch((err: unknown) => {
+    ch.end(input);
+    const code = await withDeadline(this.conn.exitOf(ch), deadlineMs, `${what} on ${this.url}`).catch((err: unknown) => {
       ch.close();
       throw err;
     });
@@ -268,11 +264,7 @@ export class BuildHost {
     try {
       const [tarCode, hostCode] = await withDeadline(Promise.all([
         new Promise<number | null>((res) => tar.on('close', (c) => res(c))),
-        new Promise<number | null>((res) => {
-          let status: number | null = null;
-          ch.on('exit', (c: number | null) => (status = c));
-          ch.on('close', () => res(status));
-        }),
+        this.conn.exitOf(ch),
       ]), deadlineMs, `sending the tree to ${this.url}`);
       // GNU tar exits 1 when a file changed while it read it: the next sync sends it again.
       if (tarCode !== 0 && tarCode !== 1) throw new HarnessError(`tar of ${tree} failed (exit ${tarCode}): ${tarErr.trim().split('\n')[0]}`, 2);
@@ -291,11 +283,7 @@ export class BuildHost {
   async spawn(argv: readonly string[], o: { cwd: string; env?: Record<string, string> }): Promise<RemoteProcess> {
     const command = `${envWords(o.env ?? {})} ${argv.map((w) => shq(this.toRemote(w))).join(' ')}`;
     const ch = await this.conn.channel(watchedCommand(this.toRemote(o.cwd), command), SHORT_DEADLINE_MS);
-    const done = new Promise<{ code: number | null }>((res) => {
-      let status: number | null = null;
-      ch.on('exit', (c: number | null) => (status = c));
-      ch.on('close', () => res({ code: status }));
-    });
+    const done = this.conn.exitOf(ch).then((code) => ({ code }));
     let stderr = '';
     ch.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     return {
@@ -347,11 +335,7 @@ export class BuildHost {
     ch.pipe(tar.stdin);
     try {
       const [hostCode, tarCode] = await withDeadline(Promise.all([
-        new Promise<number | null>((res) => {
-          let status: number | null = null;
-          ch.on('exit', (c: number | null) => (status = c));
-          ch.on('close', () => res(status));
-        }),
+        this.conn.exitOf(ch),
         new Promise<number | null>((res) => tar.on('close', (c) => res(c))),
       ]), deadlineMs, `fetching the build from ${this.url}`);
       if (hostCode !== 0) throw new HarnessError(`${this.url}: tar -c of the build failed on the build host (${listed.trim().split('\n').pop() || `exit ${hostCode}`})`, 2);

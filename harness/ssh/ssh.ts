@@ -90,6 +90,7 @@ export function identities(spec: TargetSpec, opts: SshAuthOptions): { keys: Arra
 export class SshConnection {
   private closed = false;
   private readonly closeListeners: Array<(why: string) => void> = [];
+  private readonly exits = new WeakMap<ClientChannel, Promise<number | null>>();
 
   constructor(
     readonly spec: TargetSpec,
@@ -116,15 +117,32 @@ export class SshConnection {
     for (const fn of this.closeListeners.splice(0)) fn(why);
   }
 
-  /** Opens an exec channel (no pty): the caller reads and writes its streams. */
+  /**
+   * Opens an exec channel (no pty): the caller reads and writes its streams. The exit status is
+   * listened for at once: a short command's status, output and close can come in one read,
+   * before the caller's code after the await runs.
+   */
   channel(command: string, deadlineMs: number): Promise<ClientChannel> {
     return withDeadline(
       new Promise<ClientChannel>((resolve, reject) => {
-        this.client.exec(command, (err, ch) => (err ? reject(err) : resolve(ch)));
+        this.client.exec(command, (err, ch) => {
+          if (err) return reject(err);
+          this.exits.set(ch, new Promise<number | null>((res) => {
+            let status: number | null = null;
+            ch.on('exit', (c: number | null) => (status = c));
+            ch.on('close', () => res(status));
+          }));
+          resolve(ch);
+        });
       }),
       deadlineMs,
       `opening a channel on ${this.spec.url}`,
     );
+  }
+
+  /** Once the channel closed: its command's exit status (null: killed by a signal, or none came). */
+  exitOf(ch: ClientChannel): Promise<number | null> {
+    return this.exits.get(ch) ?? Promise.resolve(null);
   }
 
   /** Runs a command to its end: output and exit status, killed (channel closed) at the deadline. */
@@ -139,11 +157,7 @@ export class SshConnection {
     ch.end();
     try {
       const code = await withDeadline(
-        new Promise<number | null>((resolve) => {
-          let status: number | null = null;
-          ch.on('exit', (c: number | null) => (status = c));
-          ch.on('close', () => resolve(status));
-        }),
+        this.exitOf(ch),
         deadlineMs,
         `${command.split(/\s/)[0]} on ${this.spec.url}`,
       );

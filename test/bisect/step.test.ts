@@ -27,6 +27,7 @@ t.test('exit codes: 0 good, 1 bad, 125 skip, 128 abort', async (t) => {
   t.equal(decideStep(built, [fail, { outcome: 'no-boot', reason: 'x' }]).exitCode, EXIT_BAD, 'a re-run that does not boot does not clear a failure');
   t.equal(decideStep({ ok: false, reason: 'make failed', ms: 1 }, []).exitCode, EXIT_SKIP, 'does not build: skip');
   t.match(decideStep({ ok: false, reason: 'make failed', ms: 1 }, []).reason, /^does not build: make failed/);
+  t.same(decideStep({ ok: false, reason: 'the connection to the build host was lost', ms: 1, hostFailed: true }, []), { verdict: 'abort', exitCode: EXIT_ABORT, flaky: false, reason: 'the build host failed: the connection to the build host was lost' }, 'the build host failed, not the commit: abort, never skip');
   t.equal(decideStep(built, [{ outcome: 'no-boot', reason: 'deadline' }]).exitCode, EXIT_SKIP, 'does not boot: skip');
   t.equal(decideStep(built, [{ outcome: 'untestable', reason: 'no CONFIG_BPF_SYSCALL' }]).exitCode, EXIT_SKIP, 'lacks what the harness needs: skip');
   t.equal(decideStep(built, [{ outcome: 'error', reason: 'internal' }]).exitCode, EXIT_ABORT, 'the harness failed: abort the bisect');

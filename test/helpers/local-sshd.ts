@@ -63,6 +63,9 @@ export async function startSshd(dir: string, env: Record<string, string> = {}): 
   const knownHosts = join(dir, 'known_hosts');
   writeFileSync(knownHosts, `${knownHostsLine(port, keys.hostPublic)}\n`);
   const child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // A test that dies must not leave its sshd listening.
+  const stopOnExit = (): void => void child.kill('SIGTERM');
+  process.once('exit', stopOnExit);
   let log = '';
   child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
   const end = Date.now() + 15_000;
@@ -85,6 +88,7 @@ export async function startSshd(dir: string, env: Record<string, string> = {}): 
       return r.stdout.split('\n').map((l) => Number(l.trim())).filter((n) => n > 0);
     },
     stop: () => {
+      process.removeListener('exit', stopOnExit);
       child.kill('SIGTERM');
     },
   };

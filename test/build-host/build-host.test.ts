@@ -1,0 +1,264 @@
+// --build-host against a real OpenSSH sshd the test starts on 127.0.0.1 (test/helpers/local-sshd.ts:
+// keys made for this run, its own config, the sessions' HOME a directory of the test's, so the
+// workspace goes there). The tree is a real one: the Kconfig, Makefile and Kbuild files and
+// scripts/ of the cached linux-source-7.3 (what `make defconfig` reads), copied by the test.
+// The host's pahole is the harness's trixie build root's (this machine has none of its own),
+// through a wrapper on the sessions' PATH; the test skips what needs it when it is absent.
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { BuildHost, type BuildHostChoice } from '../../harness/build-host/build-host.js';
+import { generateKeys, knownHostsLine } from '../../harness/vm/ssh-guest.js';
+import { cacheDir, projectRoot } from '../../harness/util/paths.js';
+import { startSshd, type LocalSshd } from '../helpers/local-sshd.js';
+
+const realCache = cacheDir();
+const work = mkdtempSync(join(tmpdir(), 'bpfh-buildhost-'));
+// The manifests of the syncs from "here" go to a cache of the test's own.
+process.env.BPF_HARNESS_CACHE = join(work, 'cache');
+const cli = join(projectRoot, 'dist', 'harness', 'cli.js');
+const sources = join(realCache, 'src');
+const linuxSource = existsSync(sources) ? readdirSync(sources).filter((d) => d.startsWith('linux-source-7.3')).map((d) => join(sources, d)).find((d) => existsSync(join(d, 'Makefile'))) : undefined;
+const buildRoot = join(realCache, 'buildroot', 'trixie');
+
+/** What `make defconfig` reads of a kernel tree, copied from the real one: ~6000 files, 14 MB. */
+async function kconfigTree(from: string, to: string): Promise<void> {
+  mkdirSync(to, { recursive: true });
+  const list = "{ find . \\( -name 'Kconfig*' -o -name 'Makefile*' -o -name 'Kbuild*' \\) -type f -print0; find scripts arch/x86/configs kernel/configs -type f -print0; } | sort -zu";
+  await execa('sh', ['-c', `${list} | tar -c --null -T - -f - | tar -x -C '${to}' -f -`], { cwd: from, timeout: 120_000 });
+}
+
+/** The host's processes whose command line names `marker` (the sessions' HOME, `sleep N`). */
+async function hostProcesses(marker: string): Promise<string[]> {
+  const r = await execa('ps', ['-eo', 'pid=,args='], { reject: false });
+  return r.stdout.split('\n').map((l) => l.trim().replace(/^\d+\s+/, '')).filter((l) => l.includes(marker) && !l.startsWith('ps -eo'));
+}
+
+async function gone(marker: string, waitMs: number): Promise<string[]> {
+  const end = Date.now() + waitMs;
+  for (;;) {
+    const left = await hostProcesses(marker);
+    if (left.length === 0 || Date.now() > end) return left;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** A PATH of links to every program of /usr/bin and /usr/sbin but those in `without`. */
+function pathWithout(dir: string, without: string[]): string {
+  mkdirSync(dir, { recursive: true });
+  for (const d of ['/usr/bin', '/usr/sbin']) {
+    for (const n of readdirSync(d)) {
+      if (without.includes(n) || existsSync(join(dir, n))) continue;
+      symlinkSync(join(d, n), join(dir, n));
+    }
+  }
+  return dir;
+}
+
+const home = join(work, 'home');
+const bin = join(work, 'bin');
+mkdirSync(home, { recursive: true });
+mkdirSync(bin, { recursive: true });
+if (existsSync(join(buildRoot, 'usr', 'bin', 'pahole'))) {
+  writeFileSync(join(bin, 'pahole'), `#!/bin/sh\nexec /usr/sbin/chroot '${buildRoot}' pahole "$@"\n`, { mode: 0o755 });
+}
+
+let sshd: LocalSshd;
+let choice: BuildHostChoice;
+const tree = join(work, 'linux');
+const logs: string[] = [];
+const log = (l: string): void => void logs.push(l);
+
+t.before(async () => {
+  sshd = await startSshd(join(work, 'sshd'), { HOME: home, PATH: `${bin}:/usr/local/bin:/usr/bin:/bin` });
+  choice = { url: sshd.url, identity: sshd.keys.userKey, knownHosts: sshd.knownHosts };
+});
+t.teardown(() => {
+  sshd?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+t.test('the tree goes over whole the first time, then only what changed, the host\'s mtimes kept', { skip: linuxSource ? false : 'no cached linux-source-7.3' }, async (t) => {
+  let t0 = Date.now();
+  await kconfigTree(linuxSource!, tree);
+  t.comment(`copied the tree in ${Date.now() - t0} ms`);
+  t0 = Date.now();
+  const host = await BuildHost.open(choice, log);
+  t.teardown(() => host.close());
+  const src = `${host.workspace(tree)}/src`;
+  const first = await host.sync(tree, { deadlineMs: 300_000, minFreeBytes: 0 });
+  t.comment(`connect ${Date.now() - t0 - first.ms} ms; first sync ${JSON.stringify(first)}`);
+  t.ok(first.full, 'the first sync sends everything');
+  const files = (await execa('find', [tree, '-type', 'f'])).stdout.split('\n').length;
+  t.equal(first.files, files, `all ${files} files`);
+  t.equal((await execa('diff', ['-r', tree, src], { reject: false })).exitCode, 0, "the host's copy is the tree");
+  t.ok(first.wireBytes > 0 && first.wireBytes < first.bytes, `gzip'd on the wire: ${first.wireBytes} of ${first.bytes} bytes`);
+
+  const untouched = 'scripts/Makefile.build';
+  const untouchedMtime = statSync(join(src, untouched)).mtimeMs;
+  // A one-commit change: one file edited (its mtime in the past: the host must still see it newer), one new, one gone.
+  appendFileSync(join(tree, 'init', 'Kconfig'), '\n# a change\n');
+  utimesSync(join(tree, 'init', 'Kconfig'), new Date(2000, 0, 1), new Date(2000, 0, 1));
+  writeFileSync(join(tree, 'scripts', 'new-file.sh'), '#!/bin/sh\n', { mode: 0o755 });
+  unlinkSync(join(tree, 'kernel', 'configs', 'tiny.config'));
+  const beforeSecond = Date.now();
+  const second = await host.sync(tree, { deadlineMs: 300_000, minFreeBytes: 0 });
+  t.comment(`second sync ${JSON.stringify(second)}`);
+  t.match(second, { full: false, files: 2, removed: 1 }, 'the edited and the new file go, the deleted one is deleted');
+  t.equal((await execa('diff', ['-r', tree, src], { reject: false })).exitCode, 0, "the host's copy is the tree again");
+  t.equal(statSync(join(src, untouched)).mtimeMs, untouchedMtime, 'an unchanged file keeps its mtime on the host (make stays incremental)');
+  t.ok(statSync(join(src, 'init', 'Kconfig')).mtimeMs >= beforeSecond - 2000, "the changed file has the host's time of arrival, not its old local mtime");
+  t.equal(statSync(join(src, 'scripts', 'new-file.sh')).mode & 0o111, 0o111, 'modes come across');
+
+  const third = await host.sync(tree, { deadlineMs: 300_000, minFreeBytes: 0 });
+  t.match(third, { full: false, files: 0, removed: 0, wireBytes: 0 }, 'nothing changed, nothing sent');
+});
+
+t.test("a host copy that is not the last one sent from here is sent whole, into an emptied directory", async (t) => {
+  const dir = join(work, 'two-files');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'Makefile'), 'all:\n');
+  writeFileSync(join(dir, 'b.c'), 'int b;\n');
+  const host = await BuildHost.open(choice, log);
+  t.teardown(() => host.close());
+  t.match(await host.sync(dir, { deadlineMs: 60_000, minFreeBytes: 0 }), { full: true, files: 2 });
+  t.match(await host.sync(dir, { deadlineMs: 60_000, minFreeBytes: 0 }), { full: false, files: 0 });
+  // The host's copy changed behind our back (a sync from elsewhere, a half-done one): its token is gone.
+  const src = `${host.workspace(dir)}/src`;
+  rmSync(`${host.workspace(dir)}/src.token`);
+  writeFileSync(join(src, 'stray'), 'x');
+  t.match(await host.sync(dir, { deadlineMs: 60_000, minFreeBytes: 0 }), { full: true, files: 2 });
+  t.notOk(existsSync(join(src, 'stray')), 'what was not sent from here is gone');
+});
+
+t.test('make runs on the host (defconfig of the real tree) and .config comes back', { skip: linuxSource ? false : 'no cached linux-source-7.3' }, async (t) => {
+  const host = await BuildHost.open(choice, log);
+  t.teardown(() => host.close());
+  await host.sync(tree, { deadlineMs: 300_000, minFreeBytes: 0 });
+  const out = join(work, 'out');
+  const remoteOut = await host.outDir(out, tree);
+  t.equal(host.toRemote(`O=${out}`), `O=${remoteOut}`, 'O= is rewritten to the host\'s directory');
+  const p = await host.spawn(['make', '-C', tree, `O=${out}`, 'defconfig'], { cwd: tree });
+  let text = '';
+  p.output.on('data', (d: Buffer) => (text += d.toString()));
+  t.same(await p.done, { code: 0 }, 'make defconfig exit 0');
+  t.match(text, /HOSTLD\s+scripts\/kconfig\/conf/, "make's output streams back");
+  t.notOk(existsSync(join(out, '.config')), 'nothing local yet');
+  const got = await host.fetch(out, ['.config', 'no-such-file'], 60_000);
+  t.same(got.files, ['.config'], 'what the host has comes back, the rest is left out');
+  t.match(readFileSync(join(out, '.config'), 'utf8'), /^CONFIG_X86_64=y$/m, "the host's x86_64 defconfig");
+});
+
+t.test('refusals, each one line before anything is sent', async (t) => {
+  const empty = join(work, 'known_hosts.empty');
+  writeFileSync(empty, '');
+  const homeBefore = (await execa('find', [home])).stdout;
+  await t.rejects(BuildHost.open({ ...choice, knownHosts: empty }, log), new RegExp(`^${sshd.url.replace(/[/.]/g, '\\$&')}: the host key of \\[127\\.0\\.0\\.1\\]:${sshd.port} is not known .*ssh-keyscan`), 'unknown host key');
+  const other = await generateKeys(mkdtempSync(join(work, 'other-')));
+  const changed = join(work, 'known_hosts.changed');
+  writeFileSync(changed, `${knownHostsLine(sshd.port, other.hostPublic)}\n`);
+  await t.rejects(BuildHost.open({ ...choice, knownHosts: changed }, log), /has CHANGED .*ssh-keygen -R/, 'changed host key');
+  await t.rejects(BuildHost.open({ ...choice, identity: other.userKey }, log), /root refused every key offered .*authorized_keys/, 'a user key the host does not accept');
+  t.equal(await hostProcesses(home).then((l) => l.length), 0);
+  t.equal((await execa('find', [home])).stdout, homeBefore, 'no key refusal ran anything on the host');
+
+  const noMake = await startSshd(join(work, 'sshd-nomake'), { HOME: join(work, 'home-nomake'), PATH: pathWithout(join(work, 'bin-nomake'), ['make']) });
+  t.teardown(() => noMake.stop());
+  await t.rejects(BuildHost.open({ url: noMake.url, identity: noMake.keys.userKey, knownHosts: noMake.knownHosts }, log), /the build host lacks make, which the kernel build needs: install/, 'no make on the host');
+
+  const host = await BuildHost.open(choice, log);
+  t.teardown(() => host.close());
+  const small = join(work, 'small');
+  mkdirSync(small, { recursive: true });
+  writeFileSync(join(small, 'Makefile'), 'all:\n');
+  await t.rejects(host.sync(small, { deadlineMs: 60_000, minFreeBytes: 2 ** 60 }), /GiB free under ~\/.cache\/bpf-storage-harness\/build-host and the tree and build need .*: free space there/, 'too little space');
+  t.notOk(existsSync(`${host.workspace(small)}/src`), 'nothing was sent');
+});
+
+/** A tree whose make runs a long sleep (marked by its length): what is killed must include make's children. */
+function sleepTree(seconds: number): string {
+  const dir = join(work, `sleep-${seconds}`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'Makefile'), `all:\n\techo started; sleep ${seconds}; echo finished\n`);
+  return dir;
+}
+
+t.test('a connection dropped mid-make: the make and its children are killed on the host', async (t) => {
+  const dir = sleepTree(3141);
+  const host = await BuildHost.open(choice, log);
+  await host.sync(dir, { deadlineMs: 60_000, minFreeBytes: 0 });
+  const p = await host.spawn(['make', '-C', dir], { cwd: dir });
+  let text = '';
+  p.output.on('data', (d: Buffer) => (text += d.toString()));
+  for (let i = 0; i < 100 && !/started/.test(text); i++) await new Promise((r) => setTimeout(r, 100));
+  t.same(await hostProcesses('sleep 3141'), ['/bin/sh -c echo started; sleep 3141; echo finished', 'sleep 3141'], "make's recipe and its sleep run on the host");
+  for (const pid of await sshd.sessions()) process.kill(pid, 'SIGKILL');
+  t.same(await p.done, { code: null }, 'no exit status: the connection is gone');
+  t.ok(host.conn.isClosed);
+  t.same(await gone('sleep 3141', 5000), [], 'make and the sleep are gone on the host');
+});
+
+t.test('a deadline ends the channel: the command is killed there', async (t) => {
+  const dir = sleepTree(2718);
+  const host = await BuildHost.open(choice, log);
+  t.teardown(() => host.close());
+  await host.sync(dir, { deadlineMs: 60_000, minFreeBytes: 0 });
+  const r = await host.run(['make', '-C', dir], { cwd: dir, deadlineMs: 2000 });
+  t.ok(r.timedOut);
+  t.same(await gone('sleep 2718', 5000), [], 'killed with its process group');
+  t.notOk(host.conn.isClosed, 'the connection stays for what comes next');
+});
+
+/** The CLI as a user runs it, with a HOME of its own (no agent, no ~/.ssh). */
+function cliRun(args: string[], during?: (out: string, child: ReturnType<typeof spawn>) => void): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, HOME: join(work, 'user'), SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      during?.(stdout, child);
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('exit', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+t.test('kernel build --build-host: an unknown key is refused in one line, exit 2', { skip: linuxSource ? false : 'no cached linux-source-7.3' }, async (t) => {
+  const empty = join(work, 'known_hosts.cli');
+  writeFileSync(empty, '');
+  const r = await cliRun(['kernel', 'build', '--tree', tree, '--out', join(work, 'out-cli'), '--build-host', sshd.url, '--identity', sshd.keys.userKey, '--known-hosts', empty]);
+  t.equal(r.status, 2);
+  t.match(r.stderr, /^bpf-harness: ssh:\/\/root@127\.0\.0\.1:\d+: the host key of .* is not known .*\n$/);
+  const bad = await cliRun(['kernel', 'build', '--tree', tree, '--build-host', 'root@box']);
+  t.equal(bad.status, 2);
+  t.equal(bad.stderr, 'bpf-harness: --build-host root@box: give ssh://user@host or ssh://user@host:port (an IPv6 address in brackets: ssh://root@[::1]:2222)\n');
+});
+
+t.test('kernel build --build-host, Ctrl-C during the config step: exit 130, nothing left running on the host', { skip: linuxSource && existsSync(join(bin, 'pahole')) ? false : 'needs the cached linux-source-7.3 and the trixie build root' }, async (t) => {
+  let sent = false;
+  const r = await cliRun(['kernel', 'build', '--tree', tree, '--out', join(work, 'out-ctrlc'), '--build-host', sshd.url, '--identity', sshd.keys.userKey, '--known-hosts', sshd.knownHosts], (out, child) => {
+    if (!sent && /step config/.test(out)) {
+      sent = true;
+      // make defconfig has started on the host once its HOSTCC lines run there.
+      const poll = setInterval(() => {
+        void hostProcesses(`${home}/`).then((l) => {
+          if (l.some((x) => /make/.test(x))) {
+            clearInterval(poll);
+            child.kill('SIGINT');
+          }
+        });
+      }, 200);
+    }
+  });
+  t.ok(sent, 'the config step started');
+  t.equal(r.status, 130, 'exit 130', { stdout: r.stdout.slice(-1500), stderr: r.stderr.slice(-1500) });
+  t.same(await gone(`${home}/`, 5000), [], 'no make (nor anything else of the build) is left on the host');
+});
