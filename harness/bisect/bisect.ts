@@ -105,6 +105,7 @@ export async function runBisect(o: BisectOptions): Promise<BisectResult> {
   const { tree, good, bad, candidates } = await checkInputs(o);
   await o.check?.();
   // A build host that would refuse every step refuses the bisect now, before git bisect starts.
+  if (o.buildHost && (o.selftests ?? []).length > 0) throw new SetupError('--build-host with --selftest: the BPF selftests are not built on a build host yet (only the kernel is): bisect with --scenario there, or build locally');
   if (o.buildHost) (await openBuildHost(o.buildHost, tree, true, log)).host.close();
   const places = bisectPlaces(tree);
   const worktree = resolve(o.worktree ?? places.worktree);

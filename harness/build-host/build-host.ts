@@ -51,6 +51,8 @@ export const STEP_BYTES = 1 * 2 ** 30;
 
 const PROBE_DEADLINE_MS = 60_000;
 const SHORT_DEADLINE_MS = 60_000;
+/** How long the end of a killed command is awaited (the watcher there polls every second). */
+const KILL_GRACE_MS = 10_000;
 
 export interface SyncStats {
   /** Whether everything went (first sync, or the host's copy was not the last one sent from here). */
@@ -283,7 +285,9 @@ export class BuildHost {
   async spawn(argv: readonly string[], o: { cwd: string; env?: Record<string, string> }): Promise<RemoteProcess> {
     const command = `${envWords(o.env ?? {})} ${argv.map((w) => shq(this.toRemote(w))).join(' ')}`;
     const ch = await this.conn.channel(watchedCommand(this.toRemote(o.cwd), command), SHORT_DEADLINE_MS);
-    const done = this.conn.exitOf(ch).then((code) => ({ code }));
+    // Once killed, the end is awaited for KILL_GRACE_MS at most: a host that does not close the channel does not hang the harness.
+    let gaveUp: ((v: { code: null }) => void) | undefined;
+    const done = Promise.race([this.conn.exitOf(ch).then((code) => ({ code })), new Promise<{ code: null }>((res) => (gaveUp = res))]);
     let stderr = '';
     ch.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     return {
@@ -293,6 +297,7 @@ export class BuildHost {
       kill: () => {
         ch.end();
         ch.close();
+        setTimeout(() => gaveUp?.({ code: null }), KILL_GRACE_MS).unref();
       },
     };
   }

@@ -90,6 +90,8 @@ export async function startSshd(dir: string, env: Record<string, string> = {}): 
     stop: () => {
       process.removeListener('exit', stopOnExit);
       child.kill('SIGTERM');
+      // Sessions still running (a test that failed) share sshd's stderr: do not wait for them.
+      child.stderr?.destroy();
     },
   };
 }
