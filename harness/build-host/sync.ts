@@ -75,7 +75,7 @@ export function newToken(): string {
   return randomBytes(12).toString('hex');
 }
 
-/** One line per file: path NUL facts (paths may hold any byte but NUL and newline is rare but legal: NUL-separated). */
+/** The token, then each path and its facts, all NUL-separated (a path may hold any byte but NUL). */
 export function writeManifest(path: string, saved: SavedManifest): void {
   mkdirSync(dirname(path), { recursive: true });
   const parts = [saved.token];
