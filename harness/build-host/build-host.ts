@@ -51,7 +51,7 @@ export const STEP_BYTES = 1 * 2 ** 30;
 
 const PROBE_DEADLINE_MS = 60_000;
 const SHORT_DEADLINE_MS = 60_000;
-/** How long the end of a killed command is awaited (the watcher there polls every second). */
+/** How long the end of a killed command is awaited (the watcher there kills it as the channel ends). */
 const KILL_GRACE_MS = 10_000;
 
 export interface SyncStats {
@@ -79,8 +79,10 @@ export interface RemoteProcess {
 
 /**
  * The shell that runs `command` on the host: in a session of its own (setsid: its process
- * group is killed whole), with a watcher on the channel's stdin (fd 3, since an asynchronous
- * command's stdin is /dev/null) that kills the group when stdin ends before the command does.
+ * group is killed whole), beside a watcher that reads the channel's stdin (fd 3, since an
+ * asynchronous command's stdin is /dev/null) and kills the group when stdin ends. The shell
+ * waits for the command itself, so a command that ends returns at once; the watcher is then
+ * stopped (its cat goes when the channel closes).
  */
 export function watchedCommand(cwd: string, command: string): string {
   return [
@@ -88,15 +90,11 @@ export function watchedCommand(cwd: string, command: string): string {
     'exec 3<&0',
     `setsid ${command} </dev/null 2>&1 3<&- &`,
     'M=$!',
-    'cat <&3 >/dev/null 3<&- &',
-    'C=$!',
+    '{ cat >/dev/null; kill -KILL -- -$M; kill -KILL $M; } <&3 3<&- >/dev/null 2>&1 &',
+    'W=$!',
     'exec 3<&- 0</dev/null',
-    'while kill -0 $M 2>/dev/null; do',
-    '  if ! kill -0 $C 2>/dev/null; then kill -KILL -- -$M 2>/dev/null; kill -KILL $M 2>/dev/null; break; fi',
-    '  sleep 1',
-    'done',
     'wait $M; rc=$?',
-    'kill $C 2>/dev/null',
+    'kill $W 2>/dev/null',
     'exit $rc',
   ].join('\n');
 }
