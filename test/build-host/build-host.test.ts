@@ -246,6 +246,27 @@ t.test('kernel build --build-host: an unknown key is refused in one line, exit 2
   t.equal(bad.stderr, 'bpf-harness: --build-host root@box: give ssh://user@host or ssh://user@host:port (an IPv6 address in brackets: ssh://root@[::1]:2222)\n');
 });
 
+t.test('bisect --build-host: a host that would refuse every step refuses the bisect before git bisect starts', async (t) => {
+  const repo = join(work, 'kernel-git');
+  mkdirSync(join(repo, 'arch', 'x86'), { recursive: true });
+  const git = (args: string[]): Promise<unknown> => execa('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@example.org', ...args]);
+  await git(['init', '-q']);
+  for (const [i, f] of ['Makefile', 'Kconfig', 'arch/x86/Kconfig'].entries()) {
+    writeFileSync(join(repo, f), `# ${i}\n`);
+    await git(['add', f]);
+    await git(['commit', '-q', '-m', `c${i}`]);
+  }
+  const empty = join(work, 'known_hosts.bisect');
+  writeFileSync(empty, '');
+  const r = await cliRun(['bisect', '--tree', repo, '--good', 'HEAD~2', '--bad', 'HEAD', '--build-host', sshd.url, '--identity', sshd.keys.userKey, '--known-hosts', empty]);
+  t.equal(r.status, 2);
+  t.match(r.stderr, /^bpf-harness: ssh:\/\/root@127\.0\.0\.1:\d+: the host key of .* is not known .*\n$/, 'the unknown key, in one line');
+  const withSelftest = await cliRun(['bisect', '--tree', repo, '--good', 'HEAD~2', '--bad', 'HEAD', '--selftest', 'task_local_storage', '--build-host', sshd.url]);
+  t.equal(withSelftest.status, 2);
+  t.match(withSelftest.stderr, /^bpf-harness: --build-host with --selftest: the BPF selftests are not built on a build host yet/);
+  t.equal((await execa('git', ['-C', repo, 'worktree', 'list'])).stdout.split('\n').length, 1, 'no bisect worktree was made');
+});
+
 t.test('kernel build --build-host, Ctrl-C during the config step: exit 130, nothing left running on the host', { skip: linuxSource && existsSync(join(bin, 'pahole')) ? false : 'needs the cached linux-source-7.3 and the trixie build root' }, async (t) => {
   let sent = false;
   const r = await cliRun(['kernel', 'build', '--tree', tree, '--out', join(work, 'out-ctrlc'), '--build-host', sshd.url, '--identity', sshd.keys.userKey, '--known-hosts', sshd.knownHosts], (out, child) => {
