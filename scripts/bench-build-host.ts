@@ -6,7 +6,7 @@
  *
  *   node dist/scripts/bench-build-host.js --tree DIR --build-host ssh://user@host[:port] [--identity FILE] [--known-hosts FILE]
  */
-import { mkdirSync, mkdtempSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
@@ -86,6 +86,7 @@ async function main(): Promise<void> {
     console.log(`make olddefconfig on a configured O= (median of 3): here ${sec(median(kHere))}, on the host ${sec(median(kThere))}`);
     const load = (await execa('cat', ['/proc/loadavg'])).stdout.split(' ').slice(0, 3).join(' ');
     console.log(`load average here while measuring: ${load}`);
+    rmSync(noop, { recursive: true, force: true });
   } finally {
     host.close();
   }
