@@ -287,3 +287,23 @@ t.test('kernel build --build-host, Ctrl-C during the config step: exit 130, noth
   t.equal(r.status, 130, 'exit 130', { stdout: r.stdout.slice(-1500), stderr: r.stderr.slice(-1500) });
   t.same(await gone(`${home}/`, 5000), [], 'no make (nor anything else of the build) is left on the host');
 });
+
+t.test('kernel build --build-host, the connection dropped mid-make: exit 2 naming the lost host, nothing left running there', { skip: linuxSource && existsSync(join(bin, 'pahole')) ? false : 'needs the cached linux-source-7.3 and the trixie build root' }, async (t) => {
+  let dropped = false;
+  const r = await cliRun(['kernel', 'build', '--tree', tree, '--out', join(work, 'out-drop'), '--build-host', sshd.url, '--identity', sshd.keys.userKey, '--known-hosts', sshd.knownHosts], (out) => {
+    if (!dropped && /step config/.test(out)) {
+      dropped = true;
+      const poll = setInterval(() => {
+        void hostProcesses(`${home}/`).then(async (l) => {
+          if (!l.some((x) => /make/.test(x))) return;
+          clearInterval(poll);
+          for (const pid of await sshd.sessions()) process.kill(pid, 'SIGKILL');
+        });
+      }, 200);
+    }
+  });
+  t.ok(dropped, 'the config step started');
+  t.equal(r.status, 2, 'exit 2', { stdout: r.stdout.slice(-1500), stderr: r.stderr.slice(-1500) });
+  t.match(r.stderr, /^bpf-harness: make \S+ on ssh:\/\/root@127\.0\.0\.1:\d+: the connection to the build host was lost \(make there was killed with it\)\n$/);
+  t.same(await gone(`${home}/`, 5000), [], 'no make is left on the host');
+});
