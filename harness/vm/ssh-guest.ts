@@ -15,6 +15,7 @@ import type { KernelImage } from '../kernel/resolve.js';
 import { resolveAndBuildKernel } from '../kernel-build/tree-kernel.js';
 import { SetupError } from '../util/errors.js';
 import { chooseChannel } from './channel.js';
+import { guestBpftoolEntries } from './guest-bpftool.js';
 import { guestEntries, sharedLibraryEntries } from './guest-image.js';
 import { fileEntry, withParentDirs, writeNewc, type CpioEntry } from './initramfs.js';
 import { freeLoopbackPort, LOOPBACK, NETWORK_MODULES } from './network.js';
@@ -101,7 +102,7 @@ export function sshdEntries(keys: SshKeys, modules: readonly string[]): CpioEntr
 }
 
 /** Debian kernels have virtio_net as a module: from their package. A kernel with it built in needs none. */
-async function networkModules(kernel: KernelImage, opts: SshGuestOptions): Promise<string[]> {
+export async function networkModules(kernel: KernelImage, opts: Pick<SshGuestOptions, 'kernel' | 'mirror' | 'log'>): Promise<string[]> {
   const has = kernel.config.get('CONFIG_VIRTIO_NET');
   if (has === 'y') return [];
   if (has === 'm' && kernel.source === 'debian') return (await debianKernelModules(kernel.bzImage, NETWORK_MODULES, { mirror: opts.mirror, log: opts.log })).files;
@@ -118,6 +119,8 @@ export interface SshGuestOptions {
   noBpf?: boolean;
   mirror?: string;
   onConsole?: (text: string) => void;
+  /** Debian's bpftool in /usr/sbin (guest-bpftool.ts): the guests a user gets a shell in. */
+  bpftool?: boolean;
 }
 
 export interface SshGuest {
@@ -150,7 +153,8 @@ export async function bootSshGuest(opts: SshGuestOptions): Promise<SshGuest> {
     const keys = await generateKeys(dir);
     const base = guestEntries();
     const have = new Set(base.map((e) => e.path));
-    const entries = [...base, ...sshdEntries(keys, modules).filter((e) => !have.has(e.path))];
+    const tools = opts.bpftool ? await guestBpftoolEntries({ mirror: opts.mirror, log: opts.log }) : [];
+    const entries = [...base, ...[...sshdEntries(keys, modules), ...tools].filter((e) => !have.has(e.path))];
     const image = join(dir, 'initramfs.cpio.gz');
     writeFileSync(image, gzipSync(writeNewc(withParentDirs(entries)), { level: 1 }));
     const port = await freeLoopbackPort();
