@@ -78,6 +78,7 @@ static const struct verb {
 	  verb_race },
 	{ "inspect", "kind,cgroup", verb_inspect },
 	{ "racecov", "", verb_racecov },
+	{ "keep", "dir", verb_keep },
 	{ "exec", "path,args,env,cwd,out,timeout", verb_exec },
 	{ "poweroff", "", verb_poweroff },
 };

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <linux/types.h>
 
-#define AGENT_VERSION	"1.5.0"
+#define AGENT_VERSION	"1.6.0"
 #define MAX_ARGS	16
 #define READ_MAX	(4u << 20)
 
@@ -267,5 +267,6 @@ int verb_cgroups_make(struct agent *a, struct req *r);
 int verb_cgroups_remove(struct agent *a, struct req *r);
 int verb_inspect(struct agent *a, struct req *r);
 int verb_racecov(struct agent *a, struct req *r);
+int verb_keep(struct agent *a, struct req *r);
 
 #endif /* BPF_AGENT_H */
