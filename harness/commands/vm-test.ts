@@ -13,6 +13,7 @@ import { SetupError } from '../util/errors.js';
 import { randomSeed } from '../util/seed.js';
 import { numberOption, RANGES } from '../util/whole-number.js';
 import { VM_TEST_DEFAULTS } from '../run/repeat.js';
+import { LEAVE_KEY_NAME, openGuestShell } from '../shell/shell.js';
 import { defineCommand } from './command.js';
 import { DEFAULT_KERNEL, guestOptions, outputOptions, scenarioOptions, targetOptions } from './options.js';
 
@@ -61,6 +62,7 @@ function vmTestOptions(y: Argv) {
     identity: targetOptions.identity('with --target: private key file to log in with (also tried: the SSH agent, ~/.ssh/config IdentityFile, ~/.ssh/id_*)'),
     'known-hosts': targetOptions.knownHosts("with --target: known_hosts file to verify the target's host key (default ~/.ssh/known_hosts)"),
     json: outputOptions.json('print summary.json instead of the table'),
+    'shell-on-fail': { type: 'boolean', default: false, describe: `stop at the first scenario that fails, keep its maps (pinned) and owners, and give a root shell in the guest with bpftool (${LEAVE_KEY_NAME} leaves; needs a terminal)` },
   } as const);
 }
 
@@ -93,6 +95,7 @@ export const vmTestCommand = defineCommand({
       overrides: parseOverrides(a.set),
       json: a.json,
       ssh: { identity: a.identity, knownHosts: a['known-hosts'] },
+      ...(a['shell-on-fail'] ? { shell: { at: 'fail' as const, open: openGuestShell } } : {}),
       ...(a['with-selftests'] || a.selftest?.length ? { selftests: { user: { names: a.selftest ?? [] }, deadlineMin: a['selftests-deadline'], lists: { deny: a.denylist, allow: a.allowlist } } } : {}),
     };
     // One kernel keeps the plain path: its --json output is one Summary.

@@ -18,14 +18,18 @@ import { applyLists, effectiveSelection, testProgsArgs, testProgsRunnerArgs, typ
 import { scanKernelLog } from '../verdict/kernel-log.js';
 import { memcgTolerance } from '../verdict/lingering.js';
 import type { GuestSession } from '../vm/session.js';
+import type { ShellGuest } from '../vm/shell-guest.js';
 import { AFTER_RUN_MIN_WAIT_MS, armKernelWarn, attributeAfterRun, consoleReports, floodKmsg, readKernelLogAfterRun } from './after-run.js';
 import type { RunRecord } from './record.js';
 import { runScenario } from './scenario-runner.js';
+import { stopForShell, stopsHere, TeardownHolder } from './shell-stop.js';
 import type { SelftestsRequest, VmTestOptions } from './options.js';
 
 export interface GuestPlan {
   backend: PreparedGuest;
   scenarios: readonly Scenario[];
+  /** --shell-on-fail, `shell --after`: the guest's sshd for the shell (run/shell-stop.ts). */
+  shellGuest?: ShellGuest;
   /** The tree's selftests, built, with what the user asked of them and their own test lists. */
   selftests?: { built: BuiltSelftests; request: SelftestsRequest; userLists: readonly TestList[] };
 }
@@ -48,6 +52,9 @@ export async function runInGuest(plan: GuestPlan, opts: VmTestOptions, rec: RunR
   if (opts.fault === 'kernel-warn') await armKernelWarn(ops);
   if (opts.fault === 'kmsg-flood') await floodKmsg(ops);
   const tolerance = memcgTolerance(ncpus, pageSize);
+  const { shellGuest } = plan;
+  const teardowns = new TeardownHolder();
+  let shellOpened = false;
   for (const scenario of plan.scenarios) {
     log(`scenario ${scenario.name}: ${scenario.summary}`);
     const result: ScenarioResult = await runScenario(scenario, {
@@ -55,11 +62,22 @@ export async function runInGuest(plan: GuestPlan, opts: VmTestOptions, rec: RunR
       settleDeadlineMs: opts.settleDeadlineS * 1000, fault: faultFor(opts.faults, scenario), requireRace: opts.requireRace, overrides: opts.overrides ?? {},
       allocinfo: debug?.allocinfo !== undefined,
       onKernelLog: (records) => rec.kernelLog.push(...records),
+      deferTeardown: shellGuest ? teardowns.defer : undefined,
     });
     rec.summary.scenarios.push(result);
+    // A guest that died takes no teardown and gives no shell.
+    const alive = !session.console.fatalError && !session.gone?.();
+    const stopHere = alive && shellGuest !== undefined && opts.shell !== undefined && stopsHere(opts.shell, result);
+    if (alive && shellGuest && !stopHere) await teardowns.run(ops, result, (records) => rec.kernelLog.push(...records));
     log(`  ${result.verdict.toUpperCase()} in ${(result.durationMs / 1000).toFixed(1)} s: ${result.reason}`);
+    if (stopHere && opts.shell && shellGuest) {
+      await stopForShell(opts.shell, ops, shellGuest.access, result, teardowns, rec.run.dir);
+      shellOpened = true;
+      break;
+    }
     if (session.console.fatalError || session.gone?.()) break;
   }
+  if (shellGuest && opts.shell?.at === 'fail' && !shellOpened && !session.console.fatalError) log('--shell-on-fail: no scenario failed, so no shell');
   if (plan.selftests && !session.console.fatalError) await runTreeSelftests(plan.selftests, guest, rec, log);
   if (debug && !session.console.fatalError) rec.summary.debug = await debugFinal(session.agent, debug, log);
   // Deferred teardown of the last scenario runs after its own read: read once more, and
@@ -75,6 +93,7 @@ export async function runInGuest(plan: GuestPlan, opts: VmTestOptions, rec: RunR
   if (afterRun) {
     afterRun.consoleAfterShutdown = consoleReports(session.console.linesAfter(ops.lastKmsgUsec ?? 0));
     afterRunOk = attributeAfterRun(rec.summary, afterRun);
+    if (shellOpened) log(`kernel log after you left the guest: ${afterRunOk ? 'nothing reported' : 'see below'}`);
     if (!afterRunOk) log(`after the run: ${afterRun.attributedTo ? `added to ${afterRun.attributedTo}: ` : ''}${rec.summary.afterRun?.kernelLog[0] ?? rec.summary.afterRun?.consoleAfterShutdown[0] ?? rec.summary.afterRun?.readError ?? `${afterRun.lost} kernel log records lost`}`);
   }
   if (shutdownError) throw shutdownError;

@@ -8,6 +8,7 @@ import type { Selection } from '../selftests/selection.js';
 import type { AccelRequest } from '../vm/accel.js';
 import type { ChannelKind } from '../vm/channel.js';
 import type { KernelLogFault } from './after-run.js';
+import type { ShellStop } from './shell-stop.js';
 
 export interface VmTestOptions {
   kernel: string;
@@ -50,6 +51,8 @@ export interface VmTestOptions {
   noScenarios?: boolean;
   /** SSH targets (`kernel` is ssh://...): --identity and --known-hosts. */
   ssh?: { identity?: string; knownHosts?: string };
+  /** --shell-on-fail, `shell --after`: where the run stops for a shell in the guest (run/shell-stop.ts). */
+  shell?: ShellStop;
 }
 
 export interface SelftestsRequest {

@@ -20,12 +20,15 @@ import { buildGuestInitramfs } from '../vm/guest-image.js';
 import { fileEntry } from '../vm/initramfs.js';
 import { SHARE_NEEDS } from '../vm/qemu.js';
 import { ensureTestModule, TESTMOD_GUEST_PATH } from '../vm/testmod.js';
+import { prepareShellGuest, type ShellGuest } from '../vm/shell-guest.js';
 import type { VmTestOptions } from './options.js';
 
 export interface Prepared {
   backend: PreparedGuest;
   /** The tree's selftests, built, when the run has them. */
   selftests?: BuiltSelftests;
+  /** --shell-on-fail, `shell --after`: the guest's sshd, its keys and port (vm/shell-guest.ts). */
+  shellGuest?: ShellGuest;
 }
 
 /** What is refused of an SSH target before connecting to it. */
@@ -67,14 +70,18 @@ async function prepareLocalGuest(opts: VmTestOptions, log: (line: string) => voi
   // The selftests come over 9p at the same path as on the host; their shared libraries ride in the initramfs.
   const testmod = opts.fault === 'kernel-warn' ? await ensureTestModule(kernel, { mirror: opts.mirror, log }) : undefined;
   if (testmod) timings.testModuleMs = testmod.elapsedMs;
-  const image = buildGuestInitramfs([...(selftests ? selftestsGuestFiles(selftests) : []), ...(testmod ? [fileEntry(TESTMOD_GUEST_PATH.slice(1), testmod.path, 0o644)] : [])]);
+  const extra = [...(selftests ? selftestsGuestFiles(selftests) : []), ...(testmod ? [fileEntry(TESTMOD_GUEST_PATH.slice(1), testmod.path, 0o644)] : [])];
+  // A shell after a scenario reaches the guest through its sshd (docs/ARCHITECTURE.md).
+  const shellGuest = opts.shell ? await prepareShellGuest(kernel, extra, { mirror: opts.mirror, log }) : undefined;
+  const image = shellGuest ? { path: shellGuest.image } : buildGuestInitramfs(extra);
   const shares = selftests ? [{ tag: 'bpfh.selftests', hostPath: selftests.dir, guestPath: selftests.dir }] : undefined;
   const spec = { bzImage: kernel.bzImage, initramfs: image.path, accel: 'tcg' as const, channel: channel.kind, cpus: opts.cpus, memoryMiB: opts.memoryMiB, shares };
   const accel = await chooseAccel(opts.accel, spec, log);
   const chosen = await chooseLocalBackend(opts.backend ?? 'qemu', kernel.source, { mirror: opts.mirror, log });
-  const guest = { kernel, tag: kernelTag(kernel), spec: { ...spec, accel: accel.accel } };
+  // The KVM probe above boots without the shell's network: its forwarded port is the guest's.
+  const guest = { kernel, tag: kernelTag(kernel), spec: { ...spec, accel: accel.accel, ...(shellGuest ? { network: shellGuest.network, append: shellGuest.append } : {}) } };
   const refused = chosen.backend.refusal(guest);
   if (refused) throw new SetupError(refused);
   if (chosen.backend.name !== 'qemu') log(`backend ${chosen.backend.name}: ${chosen.why}`);
-  return { selftests, backend: await chosen.backend.prepare(guest, log) };
+  return { selftests, shellGuest, backend: await chosen.backend.prepare(guest, log) };
 }

@@ -34,6 +34,8 @@ export interface RunnerEnv {
   log: (line: string) => void;
   /** Hands every kernel log record read from the guest to the run's kernel.log. */
   onKernelLog: (records: string[]) => void;
+  /** ScenarioContext.deferTeardown: the owners stay for a shell after the scenario (shell-stop.ts). */
+  deferTeardown?: (teardown: () => Promise<void>) => void;
 }
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
@@ -94,6 +96,7 @@ export async function runScenario(scenario: Scenario, env: RunnerEnv): Promise<S
         {
           ops: env.ops, ncpus: env.ncpus, pageSize: env.pageSize, tolerance: env.tolerance, seed: env.seed, cgroup,
           settleDeadlineMs: env.settleDeadlineMs, fault: env.fault, requireRace: env.requireRace, allocinfo: env.allocinfo, log: (l) => env.log(`  ${l}`), settleSeries,
+          deferTeardown: env.deferTeardown,
         },
         params,
       ),

@@ -14,6 +14,7 @@ import { printRun, RunRecord } from './record.js';
 import type { Summary } from '../results/summary.js';
 import type { VmTestOptions } from './options.js';
 import { checkOverrides } from './scenario-runner.js';
+import { checkShellStop } from './shell-stop.js';
 
 export type { SelftestsRequest, VmTestOptions } from './options.js';
 
@@ -43,17 +44,19 @@ export async function vmTest(opts: VmTestOptions): Promise<RunOutcome> {
   // The user's test lists are read now: a missing file is a usage error before anything is built.
   const userTestLists = opts.selftests ? userLists(opts.selftests.lists ?? {}) : [];
 
-  const { backend, selftests } = await prepare(opts, log, timings);
+  if (opts.shell) checkShellStop(opts.shell, opts.kernel, opts.backend);
+  const { backend, selftests, shellGuest } = await prepare(opts, log, timings);
   const rec = new RunRecord(backend, opts, t0, timings);
   let error: unknown;
   try {
-    await runInGuest({ backend, scenarios, ...(selftests && opts.selftests ? { selftests: { built: selftests, request: opts.selftests, userLists: userTestLists } } : {}) }, opts, rec, log);
+    await runInGuest({ backend, scenarios, shellGuest, ...(selftests && opts.selftests ? { selftests: { built: selftests, request: opts.selftests, userLists: userTestLists } } : {}) }, opts, rec, log);
   } catch (err) {
     rec.failed(err);
     if (rec.session) rec.session.kill();
     else backend.discard();
     error = err ?? new Error('the run stopped on an empty error');
   } finally {
+    shellGuest?.remove();
     rec.finish(t0);
   }
   return { exitCode: rec.summary.exitCode, summary: rec.summary, dir: rec.run.dir, ...(error !== undefined ? { error } : {}) };

@@ -17,7 +17,7 @@ import type { ValueSize, Via } from '../agent/guest-ops.js';
 import { CGRP, inspectOwners, SK, TASK, type OwnerKind } from './owners.js';
 import { waitForSettle } from './settle.js';
 import { FAULT_EVERY_OWNERS } from './faults.js';
-import { closeKept, createdCheck, warmUp, type Sized } from './storage.js';
+import { closeKept, createdCheck, endScenario, warmUp, type Sized } from './storage.js';
 import type { Scenario, ScenarioContext, SizeLevel } from './types.js';
 
 /** splitmix64, as the agent's race uses: a seed gives the same order on every machine. */
@@ -175,9 +175,11 @@ export function multiMap(spec: MultiMapSpec): Scenario {
       for (const id of live) await ctx.ops.closeMap(id, { hold: ctx.fault === 'hold-map' });
       const settled = await waitForSettle(ctx, { before, optmemBaseline: null, mapIds: all, inspect: { kind, allGone: true } }, closedAt);
       if (ctx.fault === 'hold-map') for (const id of live) kept.add(id);
-      await closeKept(ctx, kept);
       checks.push(...settled.checks);
-      await kind.close(ctx);
+      await endScenario(ctx, async () => {
+        await closeKept(ctx, kept);
+        await kind.close(ctx);
+      });
       const allIds = new Set(all);
       return {
         checks,

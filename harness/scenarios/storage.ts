@@ -78,6 +78,12 @@ export async function closeKept(ctx: ScenarioContext, ids: Iterable<number>): Pr
   for (const id of new Set(ids)) await ctx.ops.closeMap(id);
 }
 
+/** The scenario's last step (owners released, kept maps closed), or handed to ctx.deferTeardown. */
+export async function endScenario(ctx: ScenarioContext, teardown: () => Promise<void>): Promise<void> {
+  if (ctx.deferTeardown) ctx.deferTeardown(teardown);
+  else await teardown();
+}
+
 /** memory.events `max`: how often the cgroup's usage hit memory.max. */
 async function maxEvents(ctx: ScenarioContext): Promise<number> {
   const m = /^max (\d+)$/m.exec(await ctx.ops.read(`${ctx.cgroup}/memory.events`));
@@ -185,8 +191,10 @@ export function mapFreeLiveOwners(spec: LiveOwnersSpec): Scenario {
       ctx.log(`from user space: ${owners} elements, ${kib(user.chargedBytes)} charged, settled in ${user.settleMs ?? 'never'} ms`);
       const prog = await generation(ctx, kind, 'prog', owners);
       ctx.log(`${kind.progWhat}: ${owners} elements, ${kib(prog.chargedBytes)} charged, settled in ${prog.settleMs ?? 'never'} ms`);
-      await closeKept(ctx, [...user.kept, ...prog.kept]);
-      await kind.close(ctx);
+      await endScenario(ctx, async () => {
+        await closeKept(ctx, [...user.kept, ...prog.kept]);
+        await kind.close(ctx);
+      });
       return {
         checks: [...user.checks.map(tagged('user')), ...prog.checks.map(tagged('prog'))],
         counters: snapshots(kind, user.before, user.peak, user.after),
@@ -226,7 +234,7 @@ export function mapFreeVsRelease(spec: RaceSpec): Scenario {
       const owners = Number(p[kind.paramKey]);
       const perVia = Math.max(1, Math.floor(Number(p.rounds) / spec.vias.length));
       const started = Date.now();
-      const races = [];
+      const races: RaceResult[] = [];
       for (const via of spec.vias) {
         races.push(await ctx.ops.race({
           kind: kind.name, rounds: perVia, owners, threads: Number(p.threads), seed: ctx.seed + races.length, via,
@@ -242,8 +250,10 @@ export function mapFreeVsRelease(spec: RaceSpec): Scenario {
       const mapIds = races.flatMap((r) => r.mapIds);
       const settled = await waitForSettle(ctx, { before, optmemBaseline: null, mapIds, inspect: { kind, allGone: true } }, raceDone);
       // hold-map: the kept maps, and the owners kept with them (the agent's own sets)
-      await closeKept(ctx, races.flatMap((r) => r.heldMapIds));
-      if (ctx.fault === 'hold-map') await kind.close(ctx);
+      await endScenario(ctx, async () => {
+        await closeKept(ctx, races.flatMap((r) => r.heldMapIds));
+        if (ctx.fault === 'hold-map') await kind.close(ctx);
+      });
       const created = races.reduce((a, r) => a + r.created, 0);
       const failed = races.reduce((a, r) => a + r.failed, 0);
       const rounds = races.reduce((a, r) => a + r.rounds, 0);
@@ -316,8 +326,10 @@ export function recreateUnderMemcgLimit(spec: RecreateSpec): Scenario {
         memcgs.push(last.memcg);
         if (last.checks.some((c) => !c.ok)) break; // later generations would only repeat it
       }
-      await closeKept(ctx, kept);
-      await kind.close(ctx);
+      await endScenario(ctx, async () => {
+        await closeKept(ctx, kept);
+        await kind.close(ctx);
+      });
       return {
         checks,
         counters: snapshots(kind, first.before, last.peak, last.after),

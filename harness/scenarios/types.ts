@@ -29,6 +29,11 @@ export interface ScenarioContext {
   allocinfo?: boolean;
   /** When given, every settle wait appends its readings here (summary.json `settleSeries`). */
   settleSeries?: SettleSeries[];
+  /**
+   * When given, the scenario hands its last step (releasing its owners and what a fault kept)
+   * here instead of running it: a shell after the scenario (run/shell-stop.ts) finds them alive.
+   */
+  deferTeardown?: (teardown: () => Promise<void>) => void;
 }
 
 /** What a scenario measured; the runner adds the verdict, kernel log and timing. */

@@ -109,7 +109,7 @@ function helpOptions(command: string): string[] {
 t.test('every vm-test option is either replayed or named here as not changing the run', async (t) => {
   const options = helpOptions('vm-test').map((o) => o.replace(/^--/, ''));
   t.ok(options.length > 10, `vm-test --help lists its options (${options.length})`);
-  const notReplayed = new Set(['help', 'version', 'json', 'kernel', 'kernels']);
+  const notReplayed = new Set(['help', 'version', 'json', 'kernel', 'kernels', 'shell-on-fail']);
   const target = repeatCommand(['debian:7.3', 'ssh://root@127.0.0.1:2222'], { ...everything, ssh: { identity: '/keys/id', knownHosts: '/keys/kh' } });
   const line = repeatCommand(['debian:7.3'], everything) + ' ' + repeatCommand(['a', 'b'], everything) + ' ' + target;
   for (const o of options) {

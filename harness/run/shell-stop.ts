@@ -1,0 +1,134 @@
+/**
+ * The policy of a shell after a scenario (`vm-test --shell-on-fail`, `bpf-harness shell --after
+ * SCENARIO`): every scenario hands its last step (releasing its owners, closing what a fault
+ * kept) to a TeardownHolder instead of running it. At the scenario where the run stops (the
+ * first one that failed, or the one named), the teardown never runs: the agent pins every local
+ * storage map the kernel still has and lists the owners it holds (the `keep` verb), the
+ * inspector says which owners still have elements linked, and the user gets a shell in the
+ * guest with that listed. Elsewhere the teardown runs right after the scenario and the kernel
+ * log is read again, so what the teardown made the kernel say still counts for that scenario.
+ * The shell itself is injected (harness/shell/ opens it): this module only decides.
+ */
+import { keep, type KeptState } from '../agent/keep.js';
+import { parseInspectorRecords, type InspectedKind } from '../counters/inspector.js';
+import { isAcceptable } from '../report/format.js';
+import type { ScenarioResult } from '../results/summary.js';
+import type { GuestOps } from '../agent/guest-ops.js';
+import type { ShellAccess } from '../vm/shell-guest.js';
+import { isTargetSpec } from '../ssh/ssh.js';
+import { SetupError } from '../util/errors.js';
+import { markUnjudged, scanScenarioKernelLog } from './scenario-runner.js';
+
+export interface ShellStop {
+  /** 'fail': at the first scenario that did not pass; { after }: after the scenario of that name. */
+  at: 'fail' | { after: string };
+  /** Gives the user a shell in the guest; resolves when they left. The transcript goes to `dir`. */
+  open: (guest: ShellAccess, banner: readonly string[], dir: string) => Promise<void>;
+}
+
+/** The option's name for messages. */
+function optionName(stop: ShellStop): string {
+  return stop.at === 'fail' ? '--shell-on-fail' : 'shell --after';
+}
+
+/** Before anything boots: a terminal to give the shell to, and a guest the harness boots with QEMU. */
+export function checkShellStop(stop: ShellStop, kernel: string, backend: string | undefined): void {
+  const name = optionName(stop);
+  if (!process.stdin.isTTY || !process.stdout.isTTY) throw new SetupError(`${name} needs a terminal on stdin and stdout: run it in one, or leave ${name} out`);
+  if (isTargetSpec(kernel)) throw new SetupError(`${name} stops in a guest the harness boots: on --target ${kernel} use bpf-harness shell --target instead`);
+  if (backend !== undefined && backend !== 'qemu') throw new SetupError(`${name} reaches the guest through its sshd and QEMU's forwarded port: use --backend qemu`);
+}
+
+export function stopsHere(stop: ShellStop, result: ScenarioResult): boolean {
+  return stop.at === 'fail' ? !isAcceptable(result) : result.name === stop.at.after;
+}
+
+/** Holds the scenario's last step until the run knows whether it stops there. */
+export class TeardownHolder {
+  private pending: (() => Promise<void>) | undefined;
+
+  readonly defer = (teardown: () => Promise<void>): void => {
+    this.pending = teardown;
+  };
+
+  /**
+   * Runs the held teardown and reads the kernel log once more for `result`: a teardown that
+   * fails is an ERROR of the scenario, as it would have been inside it.
+   */
+  async run(ops: GuestOps, result: ScenarioResult, onKernelLog: (records: string[]) => void): Promise<void> {
+    const teardown = this.pending;
+    this.pending = undefined;
+    if (!teardown) return;
+    try {
+      await teardown();
+    } catch (err) {
+      markUnjudged(result, 'teardown', `releasing the scenario's owners failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    await scanScenarioKernelLog(ops, onKernelLog, result);
+  }
+
+  /** The teardown is not run: the owners stay for the shell. */
+  drop(): void {
+    this.pending = undefined;
+  }
+}
+
+const INSPECTED: readonly InspectedKind[] = ['sk', 'task', 'cgrp'];
+/** Lines of owners with elements linked shown in the banner; the rest is counted. */
+const OWNER_LINES = 12;
+
+/** "5-9, 12, 14-15": a sorted list of numbers as ranges. */
+export function ranges(values: readonly number[]): string {
+  const v = [...values].sort((a, b) => a - b);
+  const out: string[] = [];
+  for (let i = 0; i < v.length; ) {
+    let j = i;
+    while (j + 1 < v.length && v[j + 1] === v[j]! + 1) j++;
+    out.push(j === i ? `${v[i]}` : `${v[i]}-${v[j]}`);
+    i = j + 1;
+  }
+  return out.join(', ');
+}
+
+/** Owners whose storage still links elements, per the inspector: "task 151: maps 5 2". */
+async function linkedOwners(ops: GuestOps): Promise<string[]> {
+  const lines: string[] = [];
+  for (const kind of INSPECTED) {
+    const reading = parseInspectorRecords(await ops.inspect(kind), kind);
+    for (const o of reading.owners) if (o.mapIds.length > 0) lines.push(`${kind} ${o.owner}: elements of map${o.mapIds.length > 1 ? 's' : ''} ${o.mapIds.join(' ')}${o.truncated ? ' and more' : ''}`);
+  }
+  return lines;
+}
+
+/** The banner: what stopped the run, the pinned maps, the owners and how to find them. */
+export function shellBanner(result: ScenarioResult, kept: KeptState, linked: readonly string[]): string[] {
+  const lines = [`scenario ${result.name}: ${result.verdict.toUpperCase()}: ${result.reason}`, 'kept for you to look at (leaving stops the guest):'];
+  if (kept.maps.length === 0) lines.push(`  no local storage map is left in the kernel (the scenario's maps were freed); nothing pinned in ${kept.dir}`);
+  for (const m of kept.maps) lines.push(`  map ${m.id} (${m.type}${m.name ? ` ${m.name}` : ''}) pinned at ${m.pin}`);
+  const owners: string[] = [];
+  if (kept.sockets.length) owners.push(`  ${kept.sockets.length} sockets: the agent's fds ${ranges(kept.sockets)} (ls -l /proc/${kept.pid}/fd)`);
+  if (kept.threads.length) owners.push(`  ${kept.threads.length} threads: tids ${ranges(kept.threads)} (ls /proc/${kept.pid}/task)`);
+  if (kept.cgroups.length) {
+    const shown = kept.cgroups.slice(0, 3).map((c) => `${c.path} (id ${c.id})`).join(', ');
+    owners.push(`  ${kept.cgroups.length} cgroups: ${shown}${kept.cgroups.length > 3 ? `, ... (ls -d ${kept.cgroups[0]!.path.replace(/\/[^/]*$/, '')}/bpfh-o*)` : ''}`);
+  }
+  lines.push(owners.length ? `owners held by the agent (pid ${kept.pid}):` : `the agent (pid ${kept.pid}) holds no owners: the scenario released them in its rounds`, ...owners);
+  if (linked.length) {
+    lines.push('owners with elements still linked (the inspector):', ...linked.slice(0, OWNER_LINES).map((l) => `  ${l}`));
+    if (linked.length > OWNER_LINES) lines.push(`  ... and ${linked.length - OWNER_LINES} more`);
+  } else lines.push('no owner has an element linked (the inspector walked sockets, threads and cgroups)');
+  lines.push(`try: bpftool map show; bpftool prog show; bpftool map show pinned ${kept.maps[0]?.pin ?? `${kept.dir}/...`}; bpftool cgroup tree`);
+  return lines;
+}
+
+/**
+ * Stops the run at `result`: the owners stay (the held teardown is dropped), the maps are
+ * pinned, and the user gets the shell. Returns the banner it showed.
+ */
+export async function stopForShell(stop: ShellStop, ops: GuestOps, access: ShellAccess, result: ScenarioResult, holder: TeardownHolder, dir: string): Promise<string[]> {
+  holder.drop();
+  const kept = await keep(ops.agent);
+  const banner = shellBanner(result, kept, await linkedOwners(ops));
+  await stop.open(access, banner, dir);
+  return banner;
+}
