@@ -55,7 +55,7 @@ export class TeardownHolder {
    * Runs the held teardown and reads the kernel log once more for `result`: a teardown that
    * fails is an ERROR of the scenario, as it would have been inside it.
    */
-  async run(ops: GuestOps, result: ScenarioResult, onKernelLog: (records: string[]) => void): Promise<void> {
+  async run(ops: Pick<GuestOps, 'kmsg'>, result: ScenarioResult, onKernelLog: (records: string[]) => void): Promise<void> {
     const teardown = this.pending;
     this.pending = undefined;
     if (!teardown) return;
@@ -90,14 +90,21 @@ export function ranges(values: readonly number[]): string {
   return out.join(', ');
 }
 
-/** Owners whose storage still links elements, per the inspector: "task 151: maps 5 2". */
-async function linkedOwners(ops: GuestOps): Promise<string[]> {
+/** Owners whose storage still links elements, from the inspector's records per kind: "task 151: elements of maps 5 2". */
+export function linkedOwnerLines(records: ReadonlyMap<InspectedKind, readonly string[]>): string[] {
   const lines: string[] = [];
-  for (const kind of INSPECTED) {
-    const reading = parseInspectorRecords(await ops.inspect(kind), kind);
-    for (const o of reading.owners) if (o.mapIds.length > 0) lines.push(`${kind} ${o.owner}: elements of map${o.mapIds.length > 1 ? 's' : ''} ${o.mapIds.join(' ')}${o.truncated ? ' and more' : ''}`);
+  for (const [kind, lines_] of records) {
+    for (const o of parseInspectorRecords(lines_, kind).owners) {
+      if (o.mapIds.length > 0) lines.push(`${kind} ${o.owner}: elements of map${o.mapIds.length > 1 ? 's' : ''} ${o.mapIds.join(' ')}${o.truncated ? ' and more' : ''}`);
+    }
   }
   return lines;
+}
+
+async function linkedOwners(ops: GuestOps): Promise<string[]> {
+  const records = new Map<InspectedKind, string[]>();
+  for (const kind of INSPECTED) records.set(kind, await ops.inspect(kind));
+  return linkedOwnerLines(records);
 }
 
 /** The banner: what stopped the run, the pinned maps, the owners and how to find them. */

@@ -115,7 +115,7 @@ export async function openGuestShell(access: ShellAccess, banner: readonly strin
   const transcript = createWriteStream(join(dir, TRANSCRIPT_FILE));
   const keys = createWriteStream(join(dir, KEYS_FILE));
   try {
-    const head = [...banner, `root shell in the guest: ${LEAVE_KEY_NAME} leaves and stops the guest; this session is logged to ${join(dir, TRANSCRIPT_FILE)}`];
+    const head = [...banner, `root shell in the guest (sshd on 127.0.0.1:${access.port}): ${LEAVE_KEY_NAME} leaves and stops the guest; this session is logged to ${join(dir, TRANSCRIPT_FILE)}`];
     for (const line of head) log(line);
     transcript.write(head.map((l) => `${l}\n`).join(''));
     await interact(conn, { output: transcript, input: keys });

@@ -1,0 +1,96 @@
+// The shell-after-a-scenario policy on replies recorded from a real run (test/fixtures/shell/
+// README.md): the keep reply parsed, the banner made of it and of the inspector's records, where
+// a run stops, and the held teardown.
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AgentReply } from '../../harness/agent/client.js';
+import { parseKeepReply } from '../../harness/agent/keep.js';
+import type { InspectedKind } from '../../harness/counters/inspector.js';
+import type { ScenarioResult } from '../../harness/results/summary.js';
+import { linkedOwnerLines, ranges, shellBanner, stopsHere, TeardownHolder, type ShellStop } from '../../harness/run/shell-stop.js';
+import type { GuestOps } from '../../harness/agent/guest-ops.js';
+import { projectRoot } from '../../harness/util/paths.js';
+
+const replies = readFileSync(join(projectRoot, 'test', 'fixtures', 'shell', 'keep-cgrp-7.3.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as AgentReply);
+const keepReply = replies.find((r) => r.verb === 'keep')!;
+const inspected = new Map<InspectedKind, string[]>(replies.filter((r) => r.verb === 'inspect').map((r, i) => [(['sk', 'task', 'cgrp'] as const)[i]!, r.records as string[]]));
+
+function result(name: string, verdict: ScenarioResult['verdict'], reason = ''): ScenarioResult {
+  return { name, verdict, reason, params: {}, seed: 1, counters: { before: null, after: null }, settleMs: null, durationMs: 0, checks: [] };
+}
+
+t.test('the keep reply of a real run', async (t) => {
+  const kept = parseKeepReply(keepReply);
+  t.same(kept.maps, [{ id: 13, type: 'cgrp_storage', name: 'cgrp_stg', pin: '/sys/fs/bpf/bpfh/cgrp_storage-13' }]);
+  t.equal(kept.pid, 116);
+  t.equal(kept.cgroups.length, 768);
+  t.same(kept.cgroups[0], { id: 1283, path: '/sys/fs/cgroup/bpfh-cgrp-map-free-live-owners/bpfh-o64' });
+  t.same([kept.sockets, kept.threads], [[], []]);
+  t.throws(() => parseKeepReply({ ...keepReply, maps: [{ id: 13 }] }), /maps is not a list/);
+  t.throws(() => parseKeepReply({ ...keepReply, threads: undefined }), /threads is not an array/);
+  t.throws(() => parseKeepReply({ ...keepReply, cgroups: [{ path: 'x' }] }), /cgroups is not a list/);
+});
+
+t.test('the banner: pinned maps, owners and how to find them, owners with elements linked', async (t) => {
+  const kept = parseKeepReply(keepReply);
+  const linked = linkedOwnerLines(inspected);
+  t.equal(linked.length, 12, 'leave-elem left one element on one cgroup in 64: 12 of 768');
+  t.equal(linked[0], 'cgrp 1283: elements of map 13');
+  const banner = shellBanner(result('cgrp-map-free-live-owners', 'fail', '12 cgrp owners still have a storage struct attached'), kept, linked);
+  t.equal(banner[0], 'scenario cgrp-map-free-live-owners: FAIL: 12 cgrp owners still have a storage struct attached');
+  t.ok(banner.includes('  map 13 (cgrp_storage cgrp_stg) pinned at /sys/fs/bpf/bpfh/cgrp_storage-13'));
+  t.ok(banner.includes('owners held by the agent (pid 116):'));
+  t.match(banner.join('\n'), /768 cgroups: \/sys\/fs\/cgroup\/bpfh-cgrp-map-free-live-owners\/bpfh-o64 \(id 1283\), .*\(ls -d \/sys\/fs\/cgroup\/bpfh-cgrp-map-free-live-owners\/bpfh-o\*\)/);
+  t.match(banner.join('\n'), /owners with elements still linked \(the inspector\):\n {2}cgrp 1283: elements of map 13\n/);
+  t.match(banner[banner.length - 1], /bpftool map show pinned \/sys\/fs\/bpf\/bpfh\/cgrp_storage-13/);
+
+  const threads = shellBanner(result('task-x', 'pass'), { ...kept, maps: [], cgroups: [], threads: [130, 131, 132, 140], sockets: [5, 6, 7] }, []);
+  t.match(threads.join('\n'), /no local storage map is left in the kernel/);
+  t.match(threads.join('\n'), /3 sockets: the agent's fds 5-7 \(ls -l \/proc\/116\/fd\)/);
+  t.match(threads.join('\n'), /4 threads: tids 130-132, 140 \(ls \/proc\/116\/task\)/);
+  t.match(threads.join('\n'), /no owner has an element linked/);
+});
+
+t.test('ranges', async (t) => {
+  t.equal(ranges([]), '');
+  t.equal(ranges([7, 5, 6, 9, 11, 12]), '5-7, 9, 11-12');
+});
+
+t.test('where a run stops', async (t) => {
+  const onFail: ShellStop = { at: 'fail', open: async () => undefined };
+  const after: ShellStop = { at: { after: 'b' }, open: async () => undefined };
+  t.notOk(stopsHere(onFail, result('a', 'pass')));
+  t.notOk(stopsHere(onFail, result('a', 'skip')));
+  t.ok(stopsHere(onFail, result('a', 'fail')));
+  t.ok(stopsHere(onFail, result('a', 'error')));
+  t.notOk(stopsHere(after, result('a', 'fail')));
+  t.ok(stopsHere(after, result('b', 'pass')));
+});
+
+t.test('the held teardown runs once, then the log is read again; dropped, it never runs', async (t) => {
+  let kmsgReads = 0;
+  // The kernel log as the agent returns it when nothing new came (recorded: the fixture's kmsg reply).
+  const ops: Pick<GuestOps, 'kmsg'> = { kmsg: async () => (kmsgReads++, { lines: [], lost: 0 }) };
+  const holder = new TeardownHolder();
+  let ran = 0;
+  holder.defer(async () => void ran++);
+  const r = result('a', 'pass', 'all 3 checks passed');
+  await holder.run(ops, r, () => undefined);
+  await holder.run(ops, r, () => undefined);
+  t.equal(ran, 1);
+  t.equal(kmsgReads, 1);
+  t.equal(r.verdict, 'pass');
+
+  holder.defer(async () => {
+    throw new Error('agent cgroups-remove failed: Device or resource busy (errno 16)');
+  });
+  await holder.run(ops, r, () => undefined);
+  t.equal(r.verdict, 'error', 'a teardown that fails is an error of the scenario');
+  t.match(r.reason, /releasing the scenario's owners failed: agent cgroups-remove failed/);
+
+  holder.defer(async () => void ran++);
+  holder.drop();
+  await holder.run(ops, r, () => undefined);
+  t.equal(ran, 1, 'dropped: the owners stay');
+});
