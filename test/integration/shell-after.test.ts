@@ -92,17 +92,20 @@ t.test('shell --after: the pinned map and the cgroups, bpftool, the transcript, 
   const before = shellGuestDirs();
   const term = await start(t, ['shell', '--after', 'cgrp-map-free-live-owners', ...GUEST, '--inject-fault', 'leave-elem', '--inject-fault', 'kernel-warn']);
   if (!term) return;
-  await term.waitFor(/scenario cgrp-map-free-live-owners: FAIL: /);
-  const pin = (await term.waitFor(/map (\d+) \(cgrp_storage cgrp_stg\) pinned at (\/sys\/fs\/bpf\/bpfh\/cgrp_storage-\d+)/))[2]!;
-  const cgroup = (await term.waitFor(/\d+ cgroups: (\/sys\/fs\/cgroup\/bpfh-cgrp-map-free-live-owners\/bpfh-o\d+) \(id \d+\)/))[1]!;
-  await term.waitFor(/owners with elements still linked \(the inspector\):\s+cgrp \d+: elements of map \d+/);
   const [, port, results] = await term.waitFor(/root shell in the guest \(sshd on 127\.0\.0\.1:(\d+)\)[^\n]*this session is logged to (\S+)\/shell-transcript\.txt/);
   await term.waitFor(/~ # /);
+  // The banner, before the prompt.
+  t.match(term.out, /scenario cgrp-map-free-live-owners: FAIL: /);
+  const pin = /map \d+ \(cgrp_storage cgrp_stg\) pinned at (\/sys\/fs\/bpf\/bpfh\/cgrp_storage-\d+)/.exec(term.out)?.[1];
+  t.ok(pin, 'the map leave-elem kept is pinned');
+  const cgroup = /768 cgroups: (\/sys\/fs\/cgroup\/bpfh-cgrp-map-free-live-owners\/bpfh-o\d+) \(id \d+\)/.exec(term.out)?.[1];
+  t.ok(cgroup, "the scenario's cgroups are listed");
+  t.match(term.out, /owners with elements still linked \(the inspector\):\s+cgrp \d+: elements of map \d+/);
   t.not(await qemuOn(port!), '', 'the guest runs while the shell is open');
 
   t.match(await term.run(`bpftool map show pinned ${pin}`), /\d+: cgrp_storage {2}name cgrp_stg/, "bpftool in the guest shows the pinned map that lingered (leave-elem's)");
   t.match(await term.run('bpftool prog show'), /tracing {2}name inspect_cgrp/, "bpftool lists the guest's programs");
-  t.match(await term.run(`ls -d ${cgroup} && echo owner""-alive`), /\nowner-alive\r*\n/, 'the cgroups the scenario made are still there');
+  t.match(await term.run(`ls -d ${cgroup ?? '/nonexistent'} && echo owner""-alive`), /\nowner-alive\r*\n/, 'the cgroups the scenario made are still there');
   // A kernel report made from the shell: the kernel log is read again when the user leaves.
   t.match(await term.run('rmmod bpfh_warn && insmod /lib/bpfh/bpfh_warn.ko report=refcount; echo insmod-$?'), /Operation canceled\r*\ninsmod-125\r*\n/, 'the test module made its report (and refused to load: ECANCELED)');
   await term.leave();
@@ -127,13 +130,15 @@ t.test('vm-test --shell-on-fail: passes go on, the first failure stops with its 
   if (!term) return;
   await term.waitFor(/scenario cgrp-map-free-vs-rmdir-race:[^\n]*\n(?:[^\n]*\n)*?\s+PASS in /);
   await term.waitFor(/scenario task-map-free-live-owners: FAIL: /);
-  const pin = (await term.waitFor(/map \d+ \(task_storage task_stg\) pinned at (\S+)/))[1]!;
-  const pid = (await term.waitFor(/owners held by the agent \(pid (\d+)\):\s+768 threads: tids \d+-\d+ \(ls \/proc\/\d+\/task\)/))[1]!;
   const results = (await term.waitFor(/this session is logged to (\S+)\/shell-transcript\.txt/))[1]!;
   await term.waitFor(/~ # /);
+  const pin = /map \d+ \(task_storage task_stg\) pinned at (\S+)/.exec(term.out)?.[1];
+  t.ok(pin, 'the map leave-elem kept is pinned');
+  const pid = /owners held by the agent \(pid (\d+)\):\s+768 threads: tids \d+-\d+ \(ls \/proc\/\d+\/task\)/.exec(term.out)?.[1];
+  t.ok(pid, 'the threads are listed with the agent pid');
   t.match(await term.run(`bpftool map show pinned ${pin}`), /\d+: task_storage {2}name task_stg/, 'bpftool shows the map that lingered');
   // The agent's main thread, the owners, and none of them gone.
-  t.match(await term.run(`echo threads-$(ls /proc/${pid}/task | wc -l)`), /\nthreads-769\r*\n/, "the scenario's 768 threads are alive");
+  t.match(await term.run(`echo threads-$(ls /proc/${pid ?? 1}/task | wc -l)`), /\nthreads-769\r*\n/, "the scenario's 768 threads are alive");
   await term.leave();
   t.same(term.exit?.exitCode, 1);
   t.notMatch(term.out, /scenario sk-map-free-live-owners:/, 'the run stopped at the failure');

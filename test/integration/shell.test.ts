@@ -62,6 +62,10 @@ t.test('a root shell in the guest, through a real pseudo-terminal', async (t) =>
   term.write('echo $((6*7)) $(uname -r) $(id -u)\r');
   t.ok(await waitFor(/\n42 7\.3-amd64 0\r*\n/), 'a command typed is run in the guest as root and its answer shown');
 
+  // Debian's bpftool, under its own loader (harness/vm/guest-bpftool.ts), talks to the guest's kernel.
+  term.write('bpftool version && bpftool prog show && bpftool map show && echo bpftool""-ok\r');
+  t.ok(await waitFor(/\nbpftool v\d+\.\d+\.\d+\r*\n[\s\S]*\nbpftool-ok\r*\n/, 30_000), 'bpftool runs in the guest');
+
   term.resize(132, 43);
   await new Promise((r) => setTimeout(r, 1000));
   term.write('stty size\r');
