@@ -5,6 +5,7 @@
  */
 import type { RaceDrop } from '../results/race-coverage.js';
 import type { AgentClient, AgentReply } from './client.js';
+import { KEEP_DIR, parseKeepReply, type KeptState } from './keep.js';
 import { parseRaceCoverage, type RaceCoverageReply } from './race-coverage.js';
 
 export type Via = 'user' | 'prog';
@@ -274,6 +275,11 @@ export class GuestOps {
   }
 
   /** Loads the race coverage tracer (once per boot; before any baseline it would disturb). */
+  /** Pins every local storage map left and lists the agent's owners (keep.ts), for a shell after a scenario. */
+  async keep(dir = KEEP_DIR): Promise<KeptState> {
+    return parseKeepReply(await this.agent.call('keep', { dir }, 60_000));
+  }
+
   async racecov(): Promise<RaceCovLoad> {
     const r = await this.agent.call('racecov', {}, 120_000);
     if (r.applicable === true) return { applicable: true, links: num(r, 'links'), misses: num(r, 'misses') };

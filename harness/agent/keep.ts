@@ -1,9 +1,9 @@
 /**
- * The agent's `keep` verb (bpf/keep.c, docs/PROTOCOL.md), typed: every local storage map the
+ * The agent's `keep` verb (bpf/keep.c, docs/PROTOCOL.md; called as GuestOps.keep): every local storage map the
  * guest's kernel still has is pinned in a bpffs directory, and the owners the agent holds are
  * listed with what finds them from a shell. For the shell after a scenario (run/shell-stop.ts).
  */
-import type { AgentClient, AgentReply } from './client.js';
+import type { AgentReply } from './client.js';
 
 /** Where the maps are pinned unless asked otherwise (the agent's default too). */
 export const KEEP_DIR = '/sys/fs/bpf/bpfh';
@@ -54,8 +54,4 @@ export function parseKeepReply(r: AgentReply): KeptState {
   if (!Array.isArray(cgroups) || !cgroups.every(isCgroup)) throw new Error('agent keep: cgroups is not a list of {id, path}');
   if (typeof r.pid !== 'number' || typeof r.dir !== 'string') throw new Error('agent keep: pid or dir missing');
   return { dir: r.dir, maps, pid: r.pid, sockets: numbers(r, 'sockets'), threads: numbers(r, 'threads'), cgroups };
-}
-
-export async function keep(agent: AgentClient, dir = KEEP_DIR): Promise<KeptState> {
-  return parseKeepReply(await agent.call('keep', { dir }, 60_000));
 }

@@ -9,7 +9,7 @@
  * log is read again, so what the teardown made the kernel say still counts for that scenario.
  * The shell itself is injected (harness/shell/ opens it): this module only decides.
  */
-import { keep, type KeptState } from '../agent/keep.js';
+import type { KeptState } from '../agent/keep.js';
 import { parseInspectorRecords, type InspectedKind } from '../counters/inspector.js';
 import { isAcceptable } from '../report/format.js';
 import type { ScenarioResult } from '../results/summary.js';
@@ -134,7 +134,7 @@ export function shellBanner(result: ScenarioResult, kept: KeptState, linked: rea
  */
 export async function stopForShell(stop: ShellStop, ops: GuestOps, access: ShellAccess, result: ScenarioResult, holder: TeardownHolder, dir: string): Promise<string[]> {
   holder.drop();
-  const kept = await keep(ops.agent);
+  const kept = await ops.keep();
   const banner = shellBanner(result, kept, await linkedOwners(ops));
   await stop.open(access, banner, dir);
   return banner;
