@@ -32,12 +32,15 @@ export function parseOverrides(words: readonly string[] | undefined): Record<str
 function kernelList(kernel: readonly string[] | undefined, kernels: string | undefined, targets: readonly string[] | undefined): string[] {
   const list = [...(kernel ?? []), ...(kernels ?? '').split(','), ...(targets ?? [])].map((k) => k.trim()).filter(Boolean);
   for (const t of targets ?? []) parseTargetUrl(t);
+  // Targets run at once (run/multi-kernel.ts); one machine takes one run at a time (target/ssh-target.ts MACHINE_LOCK).
+  const twice = (targets ?? []).find((t, i, all) => all.indexOf(t) !== i);
+  if (twice) throw new SetupError(`--target ${twice} is given twice: targets run at once and a machine takes one run at a time; give it once (or run again)`);
   return list.length ? list : [DEFAULT_KERNEL];
 }
 
 function vmTestOptions(y: Argv) {
   return y.options({
-    kernel: { type: 'string', array: true, defaultDescription: DEFAULT_KERNEL, describe: 'bzImage path, kernel build tree, or debian:<series> (debian:7.3, debian:7.2, debian:6.12); repeatable: several run one after another and are compared' },
+    kernel: { type: 'string', array: true, defaultDescription: DEFAULT_KERNEL, describe: 'bzImage path, kernel build tree, or debian:<series> (debian:7.3, debian:7.2, debian:6.12); repeatable: several run one after another (two local guests at once would share the host CPUs and starve each other) and are compared' },
     kernels: { type: 'string', describe: 'comma-separated kernels, e.g. debian:6.12,debian:7.3,PATH (adds to --kernel)' },
     mirror: guestOptions.mirror('Debian mirror URI for debian: kernels (default: the one the system apt uses)'),
     scenario: scenarioOptions.scenario(`scenario to run (repeatable): ${ALL_SCENARIOS.map((s) => s.name).join(', ')}`),
@@ -58,7 +61,7 @@ function vmTestOptions(y: Argv) {
     denylist: { type: 'string', array: true, describe: "with --with-selftests: a file of test_progs names not to run, as the tree's DENYLIST (repeatable; after the tree's DENYLIST and DENYLIST.x86_64)" },
     allowlist: { type: 'string', array: true, describe: 'with --with-selftests: a file of test_progs names; only the selected tests it names run (repeatable; narrows, never widens)' },
     'selftests-deadline': numberOption('--selftests-deadline', RANGES.runnerDeadlineMin, { default: VM_TEST_DEFAULTS.selftestsDeadlineMin, describe: 'with --with-selftests: minutes each selftests runner may run' }),
-    target: { type: 'string', array: true, describe: "ssh://user@host[:port]: run on that machine's running kernel over SSH instead of a guest (repeatable; never rebooted; needs root, BTF, cgroup v2)" },
+    target: { type: 'string', array: true, describe: "ssh://user@host[:port]: run on that machine's running kernel over SSH instead of a guest (repeatable: the targets run at once, each progress line prefixed with its target, while local kernels still run one at a time on this machine's cores; one run per machine at a time; never rebooted; needs root, BTF, cgroup v2)" },
     identity: targetOptions.identity('with --target: private key file to log in with (also tried: the SSH agent, ~/.ssh/config IdentityFile, ~/.ssh/id_*)'),
     'known-hosts': targetOptions.knownHosts("with --target: known_hosts file to verify the target's host key (default ~/.ssh/known_hosts)"),
     json: outputOptions.json('print summary.json instead of the table'),

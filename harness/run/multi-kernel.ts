@@ -1,6 +1,7 @@
 /**
  * `vm-test --kernels A,B,...`: the same scenarios with the same seed on each kernel, one guest at
- * a time (two guests would share the host's cores and make every reclaim time noise). Each
+ * a time (two guests would share the host's cores and make every reclaim time noise), SSH
+ * targets (--target) all at once, beside them: their kernels run on their own machines. Each
  * kernel writes its own results directory through vmTest; this adds results/<time>-multi/ with
  * the combined summary.json and comparison.txt, on every exit path, and prints the
  * scenario-by-kernel table. Exit code: the worst of the runs.
@@ -37,10 +38,10 @@ function errorOf(err: unknown): { exitCode: number; message: string } {
   return { exitCode: 1, message: err instanceof Error ? (err.stack ?? err.message) : String(err) };
 }
 
-/** Runs one kernel; its errors are recorded, never thrown, so the next kernel still runs. */
-async function runOne(kernel: string, opts: MultiKernelOptions, onLive: (s: Summary) => void): Promise<MultiRun> {
+/** Runs one kernel; its errors are recorded, never thrown, so the other kernels still run. */
+async function runOne(kernel: string, opts: MultiKernelOptions, logPrefix: string, onLive: (s: Summary) => void): Promise<MultiRun> {
   let live: Summary | null = null;
-  const vmOpts: VmTestOptions = { ...opts, kernel, quiet: opts.json, onSummary: (s) => { live = s; onLive(s); } };
+  const vmOpts: VmTestOptions = { ...opts, kernel, quiet: opts.json, logPrefix, onSummary: (s) => { live = s; onLive(s); } };
   try {
     const exitCode = reportRun(await vmTest(vmOpts), vmOpts);
     return { kernel, exitCode, resultsDir: (live as Summary | null)?.resultsDir, summary: live };
@@ -52,6 +53,11 @@ async function runOne(kernel: string, opts: MultiKernelOptions, onLive: (s: Summ
   }
 }
 
+/** An SSH target: its kernel runs on another machine, so it may run alongside the others. */
+export function isRemote(kernel: string): boolean {
+  return kernel.startsWith('ssh://');
+}
+
 export async function multiKernelTest(opts: MultiKernelOptions): Promise<number> {
   const log = (line: string): void => void (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
   // Usage errors once, before any kernel boots.
@@ -61,24 +67,42 @@ export async function multiKernelTest(opts: MultiKernelOptions): Promise<number>
     version: 1, kind: 'multi', tool: 'bpf-storage-harness', startedAt: started.toISOString(), kernels: opts.kernels,
     seed: opts.seed, sizes: opts.sizes, exitCode: 2, runs: [], repeat: repeatCommand(opts.kernels, opts),
   };
-  let inFlight: { kernel: string; summary: Summary } | null = null;
-  // Registered before vmTest's own handler, so it runs first: it records the kernel in flight
-  // as vmTest's handler is about to write it (aborted, 130).
+  // Runs by their place on the command line: they end in any order, the summary keeps that one.
+  const done = new Map<number, MultiRun>();
+  const inFlight = new Map<number, Summary>();
+  const inOrder = (): MultiRun[] => [...done.entries()].sort(([a], [b]) => a - b).map(([, r]) => r);
+  // Registered before vmTest's own handlers, so it runs first: it records every kernel in
+  // flight as their handlers are about to write them (aborted, 130).
   const unregister = onAbort((reason) => {
-    if (inFlight) m.runs.push({ kernel: inFlight.kernel, exitCode: 130, resultsDir: inFlight.summary.resultsDir, summary: { ...inFlight.summary, aborted: reason, exitCode: 130 }, error: reason });
+    for (const [i, s] of inFlight) done.set(i, { kernel: opts.kernels[i]!, exitCode: 130, resultsDir: s.resultsDir, summary: { ...s, aborted: reason, exitCode: 130 }, error: reason });
+    m.runs = inOrder();
     m.aborted = reason;
     m.exitCode = 130;
     writeMulti(m, started);
   });
+  // SSH targets run at once (their kernels run elsewhere; this process only waits on them);
+  // local kernels one at a time (two guests would share this machine's cores: every reclaim
+  // time noise, and a starved guest misses its deadlines). Both go side by side.
+  const indexed = opts.kernels.map((kernel, i) => ({ kernel, i }));
+  const local = indexed.filter((k) => !isRemote(k.kernel));
+  const remote = indexed.filter((k) => isRemote(k.kernel));
+  const parallel = remote.length > 1 || (remote.length > 0 && local.length > 0);
+  const one = async ({ kernel, i }: { kernel: string; i: number }): Promise<void> => {
+    const prefix = parallel ? `[${kernel}] ` : '';
+    log(`${prefix}=== kernel ${kernel} (${i + 1} of ${opts.kernels.length})`);
+    const run = await runOne(kernel, opts, prefix, (s) => inFlight.set(i, s));
+    inFlight.delete(i);
+    done.set(i, run);
+  };
+  const oneAfterAnother = async (): Promise<void> => {
+    for (const k of local) await one(k);
+  };
+  if (parallel) log(`${remote.length} SSH target${remote.length > 1 ? 's' : ''} at once${local.length ? `, beside ${local.length} local kernel${local.length > 1 ? 's' : ''} one at a time` : ''}; progress lines start with the run's kernel`);
   try {
-    for (const kernel of opts.kernels) {
-      log(`=== kernel ${kernel} (${m.runs.length + 1} of ${opts.kernels.length})`);
-      const run = await runOne(kernel, opts, (s) => (inFlight = { kernel, summary: s }));
-      inFlight = null;
-      m.runs.push(run);
-    }
+    await Promise.all([oneAfterAnother(), ...remote.map(one)]);
   } finally {
     unregister();
+    m.runs = inOrder();
     m.exitCode = worstExitCode(m.runs.map((r) => r.exitCode));
     const dir = writeMulti(m, started);
     process.stdout.write(stdoutText(MULTI_REPORTERS[stdoutReporter(opts)], m, { color: false }));

@@ -40,6 +40,8 @@ export interface VmTestOptions {
   onSummary?: (summary: Summary) => void;
   /** For vm-test --kernels under --json: print no report of this kernel (stdout stays one document). */
   quiet?: boolean;
+  /** Put before every progress line of this run: several SSH targets run at once and their lines interleave. */
+  logPrefix?: string;
   /** Where the run's directory is made (default results/); bisect keeps each step's runs together. */
   resultsRoot?: string;
   /**

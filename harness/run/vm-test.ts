@@ -18,9 +18,13 @@ import { checkShellStop } from './shell-stop.js';
 
 export type { SelftestsRequest, VmTestOptions } from './options.js';
 
-/** Progress goes to stderr under --json so stdout stays one JSON document. */
-function makeLogger(json: boolean): (line: string) => void {
-  return (line) => (json ? process.stderr : process.stdout).write(`${line}\n`);
+/**
+ * Progress goes to stderr under --json so stdout stays one JSON document. The prefix names the
+ * run when several run at once (run/multi-kernel.ts): a per-run option, not a global, as the
+ * runs share this process.
+ */
+function makeLogger(json: boolean, prefix = ''): (line: string) => void {
+  return (line) => (json ? process.stderr : process.stdout).write(`${prefix}${line}\n`);
 }
 
 /**
@@ -36,7 +40,7 @@ export interface RunOutcome {
 }
 
 export async function vmTest(opts: VmTestOptions): Promise<RunOutcome> {
-  const log = makeLogger(opts.json);
+  const log = makeLogger(opts.json, opts.logPrefix);
   const t0 = Date.now();
   const timings: Record<string, number> = {};
   const scenarios = opts.noScenarios ? [] : selectScenarios(opts.scenarios);
@@ -67,8 +71,8 @@ export async function vmTest(opts: VmTestOptions): Promise<RunOutcome> {
  * stopped on is thrown (to the failure handler, after the report, as a user reads them), else
  * its exit code.
  */
-export function reportRun(out: RunOutcome, opts: Pick<VmTestOptions, 'json' | 'quiet'>): number {
-  if (!opts.quiet) printRun(out.summary, out.dir, opts, makeLogger(opts.json));
+export function reportRun(out: RunOutcome, opts: Pick<VmTestOptions, 'json' | 'quiet' | 'logPrefix'>): number {
+  if (!opts.quiet) printRun(out.summary, out.dir, opts, makeLogger(opts.json, opts.logPrefix));
   if (out.error !== undefined) throw out.error;
   return out.exitCode;
 }

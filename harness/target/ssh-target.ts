@@ -9,6 +9,11 @@
  * Cleanup does not depend on the harness being alive: a guardian shell on the target waits
  * for the agent to end or for the SSH session to go (Ctrl-C, a dropped connection), kills the
  * agent, removes the scenarios' cgroups and the directory.
+ *
+ * One run per machine at a time (MACHINE_LOCK): the counters are the machine's (slabinfo, the
+ * per-CPU memcg charge stocks, the scenario cgroups named by scenario), so two runs at once
+ * would judge each other's allocations. Two URLs can name one machine (127.0.0.1 and
+ * localhost, two users), and two harnesses can share a target: only the target can tell.
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -76,6 +81,36 @@ export function refusal(url: string, f: TargetFacts): string | undefined {
 }
 
 /**
+ * A directory on the target held by a live process: the connection's sshd ($PPID) from
+ * lockCommand, then the guardian, which removes it after its cleanup. A holder that is gone
+ * (a dropped connection before the agent started) leaves a stale lock that the next run takes.
+ */
+export const MACHINE_LOCK = '/tmp/bpfh-lock';
+
+/** Prints `taken`, or `busy <url of the holder>`. An empty pid is a holder between its mkdir and its echo: busy. */
+export function lockCommand(url: string, lock = MACHINE_LOCK): string {
+  return [
+    `L=${shq(lock)}`,
+    `take() { mkdir "$L" 2>/dev/null && echo $PPID > "$L/pid" && echo ${shq(url)} > "$L/by"; }`,
+    'if take; then echo taken; exit 0; fi',
+    'O=$(cat "$L/pid" 2>/dev/null)',
+    'if [ -z "$O" ] || kill -0 "$O" 2>/dev/null; then echo "busy $(cat "$L/by" 2>/dev/null)"; exit 0; fi',
+    'rm -rf "$L"; if take; then echo taken; else echo "busy $(cat "$L/by" 2>/dev/null)"; fi',
+  ].join('\n');
+}
+
+async function takeMachine(conn: SshConnection): Promise<void> {
+  const r = await conn.run(lockCommand(conn.spec.url), 30_000);
+  const said = r.stdout.trim();
+  if (said === 'taken') return;
+  if (said.startsWith('busy')) {
+    const by = said.slice('busy'.length).trim();
+    throw new SetupError(`${conn.spec.url}: another bpf-harness run is on this machine${by ? ` (${by})` : ''}; its counters are machine-wide, so two runs at once would judge each other's allocations: run one at a time (if no run is left, rm -r ${MACHINE_LOCK} there)`);
+  }
+  throw new SetupError(`${conn.spec.url}: could not take ${MACHINE_LOCK} (${r.stderr.trim() || `exit ${r.code}`}): /tmp must be writable on the target`);
+}
+
+/**
  * The agent under a guardian. `$PPID` is the sshd process of this session: it ends when the
  * connection does. The guardian (detached from the channel's descriptors, so the channel can
  * close) waits for the agent or the session to end, then kills the agent, waits for it to be
@@ -91,7 +126,9 @@ export function agentCommand(dir: string): string {
     'exec 3<&- 0</dev/null',
     'echo $A > "$D/agent.pid"',
     "( trap '' HUP INT TERM; while kill -0 $A && kill -0 $P; do sleep 1; done; kill -KILL $A; while kill -0 $A; do sleep 1; done; " +
-      "cd /; find /sys/fs/cgroup -depth -type d -name 'bpfh-*' -exec rmdir {} \\; ; rm -rf \"$D\" ) >/dev/null 2>&1 &",
+      `cd /; find /sys/fs/cgroup -depth -type d -name 'bpfh-*' -exec rmdir {} \\; ; rm -rf "$D" ${MACHINE_LOCK} ) >/dev/null 2>&1 &`,
+    // The guardian holds the machine until its cleanup is done.
+    `echo $! > ${MACHINE_LOCK}/pid`,
     'wait $A',
   ].join('\n');
 }
@@ -164,12 +201,14 @@ async function upload(conn: SshConnection, dir: string, deadlineMs: number): Pro
 
 async function startRemoteAgent(conn: SshConnection, target: TargetSummary, boot: BootOptions, deadlineMs: number, log: (line: string) => void): Promise<GuestSession> {
   const started = Date.now();
+  await takeMachine(conn);
   const made = await conn.run('umask 077; mktemp -d /tmp/bpfh-XXXXXX', 30_000);
   const dir = made.stdout.trim();
   if (made.code !== 0 || !/^\/tmp\/bpfh-[\w]+$/.test(dir)) throw new SetupError(`${conn.spec.url}: mktemp -d failed (${made.stderr.trim() || `exit ${made.code}`}): /tmp must be writable on the target`);
   target.cleanedUp = false;
   target.leftOver = dir;
-  const removeDir = (): Promise<unknown> => conn.run(`rm -rf ${shq(dir)}`, 30_000).catch(() => undefined);
+  // Before the guardian exists the lock is this connection's: it goes with the directory.
+  const removeDir = (): Promise<unknown> => conn.run(`rm -rf ${shq(dir)} ${MACHINE_LOCK}`, 30_000).catch(() => undefined);
   let channel;
   try {
     const files = await upload(conn, dir, deadlineMs);

@@ -1,7 +1,10 @@
 // The target checks of vm-test --target: what the probe prints, and the one-line refusals.
 import t from 'tap';
 import { execa } from 'execa';
-import { parseProbe, PROBE_COMMAND, refusal } from '../../harness/target/ssh-target.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { lockCommand, parseProbe, PROBE_COMMAND, refusal } from '../../harness/target/ssh-target.js';
 
 t.test('the target checks: what the probe prints, the first thing missing as one line', async (t) => {
   // The probe's output on Debian's 7.3 in the test guest (PROBE_COMMAND over ssh, recorded).
@@ -17,4 +20,26 @@ t.test('the target checks: what the probe prints, the first thing missing as one
   const local = parseProbe((await execa('sh', ['-c', PROBE_COMMAND])).stdout);
   t.equal(local.release, (await execa('uname', ['-r'])).stdout.trim());
   t.equal(local.arch, 'x86_64');
+});
+
+t.test('the machine lock: one run per machine, a holder that is gone is replaced', async (t) => {
+  // lockCommand as the target's shell runs it: dash here, busybox sh in the test guests.
+  const dir = mkdtempSync(join(tmpdir(), 'bpfh-lock-test-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const lock = join(dir, 'lock');
+  for (const shell of [['sh', '-c'], ['busybox', 'sh', '-c']]) {
+    rmSync(lock, { recursive: true, force: true });
+    const run = async (url: string): Promise<string> => (await execa(shell[0]!, [...shell.slice(1), lockCommand(url, lock)])).stdout;
+    // $PPID of the command is this test process (sshd's session on a target): alive, so the lock holds.
+    t.equal(await run('ssh://root@a'), 'taken', `${shell.join(' ')}: a free machine`);
+    t.equal(readFileSync(join(lock, 'pid'), 'utf8').trim(), String(process.pid), 'held by the connection');
+    t.equal(await run('ssh://root@b'), 'busy ssh://root@a', 'a second run is told who holds it');
+    writeFileSync(join(lock, 'pid'), '');
+    t.equal(await run('ssh://root@b'), 'busy ssh://root@a', 'a holder between its mkdir and its pid is still a holder');
+    const gone = execa('true');
+    await gone;
+    writeFileSync(join(lock, 'pid'), `${gone.pid}\n`);
+    t.equal(await run('ssh://root@b'), 'taken', 'a holder that is gone leaves a stale lock: taken over');
+    t.equal(readFileSync(join(lock, 'by'), 'utf8').trim(), 'ssh://root@b');
+  }
 });
