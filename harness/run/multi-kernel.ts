@@ -47,7 +47,8 @@ async function runOne(kernel: string, opts: MultiKernelOptions, logPrefix: strin
     return { kernel, exitCode, resultsDir: (live as Summary | null)?.resultsDir, summary: live };
   } catch (err) {
     const e = errorOf(err);
-    process.stderr.write(`bpf-harness: ${kernel}: ${e.message}\n`);
+    // A target's refusals name it already; a line that does not is named here (runs end interleaved).
+    process.stderr.write(`bpf-harness: ${e.message.startsWith(`${kernel}: `) ? '' : `${kernel}: `}${e.message}\n`);
     const s = live as Summary | null;
     return { kernel, exitCode: e.exitCode, ...(s?.resultsDir ? { resultsDir: s.resultsDir } : {}), summary: s, error: e.message.split('\n')[0]! };
   }

@@ -8,11 +8,12 @@
 // is set: that run loads BPF into this machine's kernel.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { GuestOps } from '../../harness/agent/guest-ops.js';
+import type { MultiSummary } from '../../harness/results/multi-summary.js';
 import type { Summary } from '../../harness/results/summary.js';
 import { cacheDir, projectRoot } from '../../harness/util/paths.js';
 import { bootSshGuest, generateKeys, knownHostsLine, PLAIN_USER, type SshGuest } from '../../harness/vm/ssh-guest.js';
@@ -97,13 +98,69 @@ t.test('the test guest as a target', async (t) => {
     t.equal(await leftovers(g, 0), '', 'no directory, agent or cgroup left on the target');
   });
 
-  await t.test('--target twice: one run per target and the combined table, as --kernels makes it', async (t) => {
-    const r = await vmTestCli([...target(g), ...target(g), ...auth, '--scenario', 'sk-map-free-live-owners', '--sizes', 'small', '--seed', '3', '--json']);
+  await t.test('--target twice with one URL is refused before anything connects', async (t) => {
+    const r = await vmTestCli([...target(g), ...target(g), ...auth, '--sizes', 'small']);
+    t.equal(r.status, 2);
+    t.equal(r.stderr, `bpf-harness: --target ssh://root@127.0.0.1:${g.port} is given twice: targets run at once and a machine takes one run at a time; give it once (or run again)\n`);
+  });
+
+  await t.test('two URLs of one machine at once: one runs, the machine lock refuses the other', async (t) => {
+    // The counters are the machine's (slabinfo, the memcg stocks, cgroups named by scenario):
+    // two runs on one kernel would judge each other's allocations. Only the target can tell.
+    const both = join(home, 'known_hosts.both-names');
+    writeFileSync(both, `${g.knownHostsLine}\n${g.knownHostsLine.replace('[127.0.0.1]', '[localhost]')}\n`);
+    const urls = [`ssh://root@127.0.0.1:${g.port}`, `ssh://root@localhost:${g.port}`];
+    const r = await vmTestCli(['--target', urls[0]!, '--target', urls[1]!, '--identity', g.keys.userKey, '--known-hosts', both, '--scenario', 'cgrp-map-free-live-owners', '--sizes', 'small', '--json']);
+    t.equal(r.status, 2, 'exit 2: one run was refused', { stderr: r.stderr.slice(-2000) });
+    const multi = JSON.parse(r.stdout) as MultiSummary;
+    t.same(multi.runs.map((x) => x.kernel), urls, 'both runs recorded, in the order given');
+    t.same(multi.runs.map((x) => x.exitCode).sort(), [0, 2], 'one passed, one refused');
+    const refused = multi.runs.find((x) => x.exitCode === 2)!;
+    const ran = multi.runs.find((x) => x.exitCode === 0)!;
+    t.match(refused.error, new RegExp(`^${refused.kernel.replace(/[.]/g, '\\.')}: another bpf-harness run is on this machine \\(${ran.kernel.replace(/[.]/g, '\\.')}\\); .*rm -r /tmp/bpfh-lock there\\)$`));
+    t.equal(ran.summary?.target?.cleanedUp, true);
+    t.equal(await leftovers(g), '', 'no directory, agent, cgroup or lock left on the target');
+  });
+
+  await t.test('two machines at once: overlapping runs, one results directory each, the combined table; a refused one stops nothing', async (t) => {
+    const b = await bootSshGuest({ kernel: 'debian:7.3', cpus: 1, memoryMiB: 1024, bootDeadlineMs: 600_000, log: (l) => t.comment(`second guest: ${l}`) });
+    t.teardown(() => b.stop());
+    // The two guests have keys of their own: both in an SSH agent, both host keys in one known_hosts.
+    const agent = await execa('ssh-agent', ['-s'], { env: { ...process.env, HOME: home } });
+    const sock = /SSH_AUTH_SOCK=([^;]+);/.exec(agent.stdout)![1]!;
+    t.teardown(() => process.kill(Number(/SSH_AGENT_PID=(\d+);/.exec(agent.stdout)![1]), 'SIGTERM'));
+    await execa('ssh-add', ['-q', g.keys.userKey, b.keys.userKey], { env: { ...process.env, SSH_AUTH_SOCK: sock } });
+    const both = join(home, 'known_hosts.two-guests');
+    writeFileSync(both, `${g.knownHostsLine}\n${b.knownHostsLine}\n`);
+    const urls = [`ssh://root@127.0.0.1:${g.port}`, `ssh://root@127.0.0.1:${b.port}`];
+    const args = ['--target', urls[0]!, '--target', urls[1]!, '--scenario', 'cgrp-map-free-live-owners', '--sizes', 'small', '--seed', '5'];
+
+    const t0 = Date.now();
+    const r = await vmTestCli([...args, '--known-hosts', both, '--json'], undefined, 600_000, { SSH_AUTH_SOCK: sock });
+    t.comment(`two targets at once: ${((Date.now() - t0) / 1000).toFixed(1)} s wall`);
     t.equal(r.status, 0, 'exit 0', { stderr: r.stderr.slice(-2000) });
-    const multi = JSON.parse(r.stdout) as { kind: string; kernels: string[]; runs: Array<{ exitCode: number; summary: Summary | null }> };
-    t.equal(multi.kind, 'multi');
-    t.same(multi.kernels, [`ssh://root@127.0.0.1:${g.port}`, `ssh://root@127.0.0.1:${g.port}`]);
-    t.same(multi.runs.map((x) => [x.exitCode, x.summary?.target?.cleanedUp]), [[0, true], [0, true]]);
+    const multi = JSON.parse(r.stdout) as MultiSummary;
+    t.same(multi.runs.map((x) => [x.kernel, x.exitCode, x.summary?.target?.cleanedUp]), [[urls[0], 0, true], [urls[1], 0, true]]);
+    const spans = multi.runs.map((x) => ({ from: Date.parse(x.summary!.startedAt), to: Date.parse(x.summary!.startedAt) + x.summary!.timings.totalMs! }));
+    t.comment(`runs: ${spans.map((x) => `${((x.to - x.from) / 1000).toFixed(1)} s`).join(', ')}; overlap ${((Math.min(spans[0]!.to, spans[1]!.to) - Math.max(spans[0]!.from, spans[1]!.from)) / 1000).toFixed(1)} s`);
+    t.ok(Math.max(spans[0]!.from, spans[1]!.from) < Math.min(spans[0]!.to, spans[1]!.to), 'the two runs overlapped in time');
+    for (const x of multi.runs) t.ok(existsSync(join(x.resultsDir!, 'summary.json')), `a results directory of its own: ${x.kernel}`);
+    t.not(multi.runs[0]!.resultsDir, multi.runs[1]!.resultsDir);
+    const table = readFileSync(join(multi.resultsDir!, 'comparison.txt'), 'utf8');
+    for (const u of urls) t.match(table, u, `the combined table names ${u}`);
+    for (const u of urls) t.match(r.stderr, new RegExp(`^\\[${u.replace(/[.]/g, '\\.')}\\] target ${u.replace(/[.]/g, '\\.')}: 7\\.3-amd64`, 'm'), `progress lines of ${u} carry its prefix (on stderr under --json)`);
+
+    // The second guest's host key unknown: that run is refused, the first runs to its end.
+    const onlyFirst = join(home, 'known_hosts.first-guest');
+    writeFileSync(onlyFirst, `${g.knownHostsLine}\n`);
+    const refused = await vmTestCli([...args, '--known-hosts', onlyFirst], undefined, 600_000, { SSH_AUTH_SOCK: sock });
+    t.equal(refused.status, 2, 'exit 2: the worst of the runs', { stderr: refused.stderr.slice(-2000) });
+    t.match(refused.stderr, new RegExp(`^bpf-harness: ${urls[1]!.replace(/[.]/g, '\\.')}: the host key of .* is not known`, 'm'), 'the refusal, naming its target once');
+    const last = JSON.parse(readFileSync(join(results, readdirSync(results).filter((d) => d.endsWith('-multi')).sort().pop()!, 'summary.json'), 'utf8')) as MultiSummary;
+    t.same(last.runs.map((x) => [x.kernel, x.exitCode]), [[urls[0], 0], [urls[1], 2]], 'the first target ran to its end');
+    t.equal(last.runs[0]!.summary?.scenarios[0]?.verdict, 'pass');
+    for (const u of urls) t.match(refused.stdout, u, `the combined table on stdout names ${u}`);
+    t.equal(await leftovers(g), '', 'nothing left on the first target');
   });
 
   await t.test('an unknown host key is refused before anything is uploaded', async (t) => {
