@@ -161,6 +161,24 @@ t.test('the test guest as a target', async (t) => {
     t.equal(last.runs[0]!.summary?.scenarios[0]?.verdict, 'pass');
     for (const u of urls) t.match(refused.stdout, u, `the combined table on stdout names ${u}`);
     t.equal(await leftovers(g), '', 'nothing left on the first target');
+
+    // Ctrl-C while both run a race: every run in flight recorded as aborted, both targets clean up.
+    let sent = false;
+    const race = (u: string): RegExp => new RegExp(`^\\[${u.replace(/[.]/g, '\\.')}\\] .*scenario sk-map-free-vs-close-race`, 'm');
+    const stopped = await vmTestCli(['--target', urls[0]!, '--target', urls[1]!, '--known-hosts', both, '--scenario', 'sk-map-free-vs-close-race', '--set', 'rounds=400'], (out, child) => {
+      if (!sent && urls.every((u) => race(u).test(out))) {
+        sent = true;
+        setTimeout(() => child.kill('SIGINT'), 1500);
+      }
+    }, 600_000, { SSH_AUTH_SOCK: sock });
+    t.ok(sent, 'both races started');
+    t.equal(stopped.status, 130, 'exit 130', { stderr: stopped.stderr.slice(-2000) });
+    const aborted = JSON.parse(readFileSync(join(results, readdirSync(results).filter((d) => d.endsWith('-multi')).sort().pop()!, 'summary.json'), 'utf8')) as MultiSummary;
+    t.match(aborted.aborted, /SIGINT/);
+    t.same(aborted.runs.map((x) => [x.kernel, x.exitCode]), [[urls[0], 130], [urls[1], 130]], 'every run in flight recorded, aborted');
+    for (const x of aborted.runs) t.match(JSON.parse(readFileSync(join(x.resultsDir!, 'summary.json'), 'utf8')) as Summary, { aborted: /SIGINT/, exitCode: 130 }, `${x.kernel}'s own summary says so`);
+    t.equal(await leftovers(g), '', 'the first target cleaned up');
+    t.equal(await leftovers(b), '', 'the second target cleaned up');
   });
 
   await t.test('an unknown host key is refused before anything is uploaded', async (t) => {
