@@ -122,6 +122,10 @@ t.test('SSH targets: a bad URL, and what never runs on a target, refused before 
   const closed = runCli(['vm-test', '--target', 'ssh://root@127.0.0.1:1', '--known-hosts', '/dev/null', '--identity', '/dev/null']);
   t.equal(closed.status, 2);
   oneErrorLine(t, closed.stderr, /--identity \/dev\/null is not a private key the harness can read .*give the private key file, not the \.pub/);
+  // Targets run at once and a machine takes one run at a time: the same URL twice cannot run.
+  const twice = runCli(['vm-test', '--target', 'ssh://root@127.0.0.1:1', '--target', 'ssh://root@127.0.0.1:1']);
+  t.equal(twice.status, 2);
+  oneErrorLine(t, twice.stderr, /--target ssh:\/\/root@127\.0\.0\.1:1 is given twice: targets run at once and a machine takes one run at a time/);
 });
 
 t.test('--require-race on one CPU: refused, the races cannot reach the path there', async (t) => {

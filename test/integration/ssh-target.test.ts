@@ -98,12 +98,6 @@ t.test('the test guest as a target', async (t) => {
     t.equal(await leftovers(g, 0), '', 'no directory, agent or cgroup left on the target');
   });
 
-  await t.test('--target twice with one URL is refused before anything connects', async (t) => {
-    const r = await vmTestCli([...target(g), ...target(g), ...auth, '--sizes', 'small']);
-    t.equal(r.status, 2);
-    t.equal(r.stderr, `bpf-harness: --target ssh://root@127.0.0.1:${g.port} is given twice: targets run at once and a machine takes one run at a time; give it once (or run again)\n`);
-  });
-
   await t.test('two URLs of one machine at once: one runs, the machine lock refuses the other', async (t) => {
     // The counters are the machine's (slabinfo, the memcg stocks, cgroups named by scenario):
     // two runs on one kernel would judge each other's allocations. Only the target can tell.
