@@ -8,6 +8,7 @@ import { buildKernel } from '../kernel-build/kernel-build.js';
 import { firstClause } from '../report/compare.js';
 import { isAcceptable } from '../report/format.js';
 import type { Summary } from '../results/summary.js';
+import { VM_TEST_DEFAULTS } from '../run/repeat.js';
 import { reportRun, vmTest, type VmTestOptions } from '../run/vm-test.js';
 import { SelftestsBuildError } from '../selftests/build.js';
 import { GuestError, SetupError } from '../util/errors.js';
@@ -44,13 +45,13 @@ export const kernelStepRunner: StepRunner = {
         scenarios: state.scenarios.length ? state.scenarios : undefined,
         // Selftests alone when only they are named; a test_progs that does not build is a skip (125), like a kernel.
         noScenarios: selftests.length > 0 && state.scenarios.length === 0,
-        ...(selftests.length && kernel ? { selftests: { user: { names: selftests }, deadlineMin: 30, build: kernel } } : {}),
+        ...(selftests.length && kernel ? { selftests: { user: { names: selftests }, deadlineMin: VM_TEST_DEFAULTS.selftestsDeadlineMin, build: kernel } } : {}),
         sizes: state.sizes,
         // The same seed on every commit and every re-run: only the kernel changes.
         seed: state.seed,
         accel: state.accel,
-        cpus: 2,
-        memoryMiB: 2048,
+        cpus: VM_TEST_DEFAULTS.cpus,
+        memoryMiB: VM_TEST_DEFAULTS.memoryMiB,
         bootDeadlineS: state.bootDeadlineS,
         settleDeadlineS: state.settleDeadlineS,
         json: false,
