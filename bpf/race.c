@@ -109,39 +109,6 @@ static __u64 now_us(void)
 }
 
 /*
- * Attaching the tracer rewrites the trampolines of the cgroup free paths. A
- * previous scenario's cgroups may still be on their way out (dying, their
- * css_free work queued), and a trampoline rewritten under a CPU running it
- * made multi-threaded TCG take a stray int3 (an oops in css_free_rwork_fn's
- * trampoline, seen once in a fault run). So wait, at most 2 s, until the
- * root has no dying cgroup, then a grace period for their css_free work.
- */
-static void wait_dying_cgroups(void)
-{
-	__u64 end = now_us() + 2000000;
-	char buf[512];
-
-	while (now_us() < end) {
-		FILE *f = fopen("/sys/fs/cgroup/cgroup.stat", "r");
-		unsigned long dying = 0;
-		bool seen = false;
-
-		if (!f)
-			return;
-		while (fgets(buf, sizeof(buf), f))
-			if (sscanf(buf, "nr_dying_descendants %lu", &dying) == 1)
-				seen = true;
-		fclose(f);
-		if (!seen || !dying)
-			break;
-		usleep(10 * 1000);
-	}
-	if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0))
-		usleep(50 * 1000);
-	usleep(20 * 1000);
-}
-
-/*
  * Waits until the tracer has seen this round's map in `seen` (or gives up
  * after WALK_WAIT_US, counted in walkTimeouts). after=walk: the releases
  * beyond the target wait until the map-free worker has begun to unlink this
@@ -732,7 +699,6 @@ int verb_race(struct agent *a, struct req *r)
 
 	if (a->cov) {
 		/* traced only while this verb runs; detached on every way out */
-		wait_dying_cgroups();
 		ret = racecov_attach(a->cov, err, sizeof(err));
 		if (ret) {
 			req_fail(r, -ret, "%s", err);
