@@ -493,13 +493,34 @@ struct {
 #define GATHER_WATCHED	1
 #define GATHER_READY	2
 
-/* css_free_rwork_fn() workers: pid_tgid -> the cgroup of the css it frees. */
+/*
+ * css_free_rwork_fn() workers: pid_tgid -> the cgroup of the css it frees,
+ * or CSS_FREEING_OWN for a cgroup's own css whose release was seen.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 256);
 	__type(key, __u64);
 	__type(value, __u64);
 } css_freeing SEC(".maps");
+
+#define CSS_FREEING_OWN	1
+
+/*
+ * Cgroups whose own css was released while the tracer is attached and
+ * whose free (css_free_rwork_fn, a grace period later) has not returned,
+ * counted in g.cgroups_freeing whether or not a verb tracks: the agent
+ * detaches only once it is 0. Detaching rewrites the trampoline that
+ * css_free_rwork_fn() returns into; multi-threaded TCG, rewriting it under a
+ * kworker inside the function, once ran a stale int3 (an oops in a fault
+ * run: a false alarm).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);	/* the css */
+	__type(value, __u8);
+} own_css_released SEC(".maps");
 
 #define PERCPU_REF_ATOMIC	1UL	/* __PERCPU_REF_ATOMIC: killed, switched */
 
@@ -528,11 +549,16 @@ int BPF_PROG(css_free_enter, struct work_struct *work)
 	__u64 pid = bpf_get_current_pid_tgid(), cgrp;
 	struct cgroup_subsys_state *css;
 
-	if (!g.tracking)
-		return 0;
 	css = (void *)work - bpf_core_field_offset(struct cgroup_subsys_state, destroy_rwork) -
 	      bpf_core_field_offset(struct rcu_work, work);
-	if (!BPF_CORE_READ(css, ss))
+	if (!BPF_CORE_READ(css, ss)) {
+		__u64 key = (__u64)css, own = CSS_FREEING_OWN;
+
+		if (!bpf_map_delete_elem(&own_css_released, &key))
+			bpf_map_update_elem(&css_freeing, &pid, &own, BPF_ANY);
+		return 0;
+	}
+	if (!g.tracking)
 		return 0;
 	cgrp = (__u64)BPF_CORE_READ(css, cgroup);
 	bpf_map_update_elem(&css_freeing, &pid, &cgrp, BPF_ANY);
@@ -545,12 +571,13 @@ int BPF_PROG(css_free_exit, struct work_struct *work)
 {
 	__u64 pid = bpf_get_current_pid_tgid(), *cgrp;
 
-	if (!g.tracking)
-		return 0;
 	cgrp = bpf_map_lookup_elem(&css_freeing, &pid);
 	if (!cgrp)
 		return 0;
-	note_if_only_agent_ref((struct cgroup *)*cgrp);
+	if (*cgrp == CSS_FREEING_OWN)
+		__sync_fetch_and_sub(&g.cgroups_freeing, 1);
+	else if (g.tracking)
+		note_if_only_agent_ref((struct cgroup *)*cgrp);
 	bpf_map_delete_elem(&css_freeing, &pid);
 	return 0;
 }
@@ -573,12 +600,16 @@ SEC("fexit/css_release_work_fn")
 int BPF_PROG(css_released, struct work_struct *work)
 {
 	struct cgroup_subsys_state *css;
-	__u64 id;
+	__u64 id, key;
+	__u8 one = 1;
 
-	if (!g.tracking)
-		return 0;
 	css = (void *)work - bpf_core_field_offset(struct cgroup_subsys_state, destroy_work);
 	if (BPF_CORE_READ(css, ss))
+		return 0;
+	key = (__u64)css;
+	if (!bpf_map_update_elem(&own_css_released, &key, &one, BPF_NOEXIST))
+		__sync_fetch_and_add(&g.cgroups_freeing, 1);
+	if (!g.tracking)
 		return 0;
 	__sync_fetch_and_add(&g.released, 1);
 	/* a watched one (drop=gather): counted apart from any other cgroup's */

@@ -5,13 +5,16 @@
  * scenario's baseline), attaches its programs only while a race verb runs
  * (every other scenario runs on an untraced kernel: kvfree_call_rcu() is
  * hot), arms the widening, tells when a map's map-free walk has begun, and
- * reads each freed map's counts.
+ * reads each freed map's counts. It attaches and detaches only while no
+ * cgroup is on its way out (wait_cgroups_quiet()).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/membarrier.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +38,73 @@ struct racecov {
 	int gather_ids_fd;
 };
 
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The root's dying cgroups (rmdir'ed, not yet released), or -1 unknown. */
+static long dying_cgroups(void)
+{
+	FILE *f = fopen("/sys/fs/cgroup/cgroup.stat", "r");
+	char line[256];
+	long n = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "nr_dying_descendants %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/*
+ * Attaching and detaching rewrite the trampolines of the cgroup free paths
+ * (text_poke_bp(): an int3, the other CPUs synced, then the instruction).
+ * Multi-threaded TCG, rewriting one under a kworker inside
+ * css_free_rwork_fn(), once ran the stale int3 (an oops in a fault run: a
+ * false alarm no kernel would show). So the tracer is attached and detached
+ * only while no cgroup is on its way out: none dying at the root and, when
+ * attached, none released and not yet freed (counted by the tracer). At
+ * small sizes a race verb ends with its last round's cgroups (63 in a fault
+ * run) still dying; they are freed 50-70 ms later. True when quiet; false
+ * after deadline_ms, told on stderr.
+ */
+static bool wait_cgroups_quiet(const struct racecov *c, long long deadline_ms,
+			       const char *what)
+{
+	long long start = mono_ms();
+	long dying = 0;
+	long long freeing = 0;
+	int quiet = 0;
+
+	for (;;) {
+		dying = dying_cgroups();
+		freeing = c->nlinks ? __atomic_load_n(&c->g->cgroups_freeing,
+						      __ATOMIC_ACQUIRE) : 0;
+		/*
+		 * Twice, 5 ms apart: the last release counts itself on its
+		 * way out, just after it left the dying count.
+		 */
+		quiet = dying <= 0 && freeing <= 0 ? quiet + 1 : 0;
+		if (quiet == 2)
+			return true;
+		if (mono_ms() - start > deadline_ms)
+			break;
+		usleep(5000);
+	}
+	fprintf(stderr,
+		"bpf-agent: racecov: %s with cgroups on their way out after %lld ms: %ld dying, %lld released not freed\n",
+		what, deadline_ms, dying, freeing);
+	return false;
+}
+
+#define QUIET_DEADLINE_MS	10000
+
 /* Detaches every program (tracking off first); safe when detached. */
 void racecov_detach(struct racecov *c)
 {
@@ -42,6 +112,8 @@ void racecov_detach(struct racecov *c)
 
 	if (c->g)
 		c->g->tracking = 0;
+	if (c->nlinks)
+		wait_cgroups_quiet(c, QUIET_DEADLINE_MS, "detaching");
 	while (c->nlinks > 0) {
 		ret = bpf_link__destroy(c->links[--c->nlinks]);
 		if (ret)
@@ -58,6 +130,14 @@ int racecov_attach(struct racecov *c, char *err, size_t errlen)
 
 	if (c->nlinks)
 		return 0;
+	if (wait_cgroups_quiet(c, QUIET_DEADLINE_MS, "attaching")) {
+		/* the frees of the last released: queued for a grace period */
+		if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0))
+			usleep(50 * 1000);
+		usleep(20 * 1000);
+	}
+	/* releases counted from now on (none left over from a timed-out wait) */
+	c->g->cgroups_freeing = 0;
 	bpf_object__for_each_program(prog, c->obj) {
 		struct bpf_link *link = bpf_program__attach(prog);
 

@@ -37,6 +37,7 @@ struct racecov_globals {
 	__s64 watch_refs;	/* BPF: its references after the last put seen */
 	__u64 gather_ready;	/* BPF: watched cgroups left with only the agent's reference */
 	__u64 gather_released;	/* BPF: watched cgroups whose own css was released */
+	__s64 cgroups_freeing;	/* BPF: cgroups released while attached, not yet freed */
 };
 
 #endif
