@@ -239,6 +239,7 @@ unsigned long long racecov_gather_released(const struct racecov *c);
 void racecov_drain(struct racecov *c);
 unsigned long long racecov_overflow(const struct racecov *c);
 unsigned long long racecov_misses(const struct racecov *c);
+unsigned long long racecov_misses_since_attach(const struct racecov *c);
 int racecov_take(struct racecov *c, __u32 map_id, struct racecov_counts *out);
 
 typedef int (*verb_fn)(struct agent *a, struct req *r);

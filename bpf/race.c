@@ -609,8 +609,9 @@ static void reply_coverage(struct req *r, struct racecov *cov,
 			jb_raw(&r->out, ",", 1);
 		reply_round_coverage(&r->out, map_ids[i], &k, !ret);
 	}
-	jb_printf(&r->out, "],\"overflow\":%llu,\"misses\":%llu}",
-		  racecov_overflow(cov), racecov_misses(cov));
+	jb_printf(&r->out, "],\"overflow\":%llu,\"misses\":%llu,"
+		  "\"missesDuring\":%llu}", racecov_overflow(cov),
+		  racecov_misses(cov), racecov_misses_since_attach(cov));
 }
 
 int verb_race(struct agent *a, struct req *r)

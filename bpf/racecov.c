@@ -36,7 +36,10 @@ struct racecov {
 	size_t g_len;
 	int done_fd;
 	int gather_ids_fd;
+	unsigned long long misses_at_attach;
 };
+
+static unsigned long long total_misses(const struct racecov *c, bool tell);
 
 static long long mono_ms(void)
 {
@@ -138,6 +141,7 @@ int racecov_attach(struct racecov *c, char *err, size_t errlen)
 	}
 	/* releases counted from now on (none left over from a timed-out wait) */
 	c->g->cgroups_freeing = 0;
+	c->misses_at_attach = total_misses(c, false);
 	bpf_object__for_each_program(prog, c->obj) {
 		struct bpf_link *link = bpf_program__attach(prog);
 
@@ -339,11 +343,7 @@ unsigned long long racecov_overflow(const struct racecov *c)
 	return c->g->overflow;
 }
 
-/*
- * Calls of the tracer's programs the kernel skipped (a program already
- * running on that CPU): the counts may then miss a side.
- */
-unsigned long long racecov_misses(const struct racecov *c)
+static unsigned long long total_misses(const struct racecov *c, bool tell)
 {
 	unsigned long long misses = 0;
 	struct bpf_program *prog;
@@ -352,14 +352,30 @@ unsigned long long racecov_misses(const struct racecov *c)
 		struct bpf_prog_info info = {};
 		__u32 len = sizeof(info);
 
-		if (!bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
-			misses += info.recursion_misses;
-		if (info.recursion_misses)
+		if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
+			continue;
+		misses += info.recursion_misses;
+		if (tell && info.recursion_misses)
 			fprintf(stderr, "bpf-agent: racecov: %s: %llu recursion misses\n",
 				bpf_program__name(prog),
 				(unsigned long long)info.recursion_misses);
 	}
 	return misses;
+}
+
+/*
+ * Calls of the tracer's programs the kernel skipped (a program already
+ * running on that CPU) since it was loaded: the counts may then miss a side.
+ */
+unsigned long long racecov_misses(const struct racecov *c)
+{
+	return total_misses(c, true);
+}
+
+/* The same, since the programs were last attached (the race verb's own). */
+unsigned long long racecov_misses_since_attach(const struct racecov *c)
+{
+	return total_misses(c, false) - c->misses_at_attach;
 }
 
 /*

@@ -44,8 +44,10 @@ export interface RaceCoverageReply {
   waitTimeouts: number;
   /** Records the tracer had no room for (its counts are then low). */
   overflow: number;
-  /** Calls of the tracer's programs the kernel skipped (recursion on a CPU): a side may be missing. */
+  /** Calls of the tracer's programs the kernel skipped (recursion on a CPU) since load: a side may be missing. */
   misses: number;
+  /** The same, during this verb (agents before 2026-12-01 did not report it). */
+  missesDuring?: number;
   rounds: RaceCoverageRound[];
 }
 
@@ -99,6 +101,7 @@ export function parseRaceCoverage(v: unknown): RaceCoverageReply | undefined {
     waitTimeouts: count(v, 'waitTimeouts', 'reply'),
     overflow: count(v, 'overflow', 'reply'),
     misses: count(v, 'misses', 'reply'),
+    ...(v.missesDuring === undefined ? {} : { missesDuring: count(v, 'missesDuring', 'reply') }),
     rounds: v.rounds.map(parseRound),
   };
 }

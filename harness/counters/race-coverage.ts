@@ -13,6 +13,12 @@ export function handshakes(r: RaceCoverageRound): number {
   return r.handshakeMapFree + r.handshakeDestroy + r.handshakeUnknown;
 }
 
+/** The scenario's own misses, when every reply told them. */
+function missesDuring(replies: readonly RaceCoverageReply[]): { missesDuring?: number } {
+  const own = replies.map((r) => r.missesDuring);
+  return own.every((m) => m !== undefined) ? { missesDuring: own.reduce<number>((a, m) => a + (m ?? 0), 0) } : {};
+}
+
 /** One scenario's race replies (one per creation path) summed. */
 export function summarizeRaceCoverage(replies: readonly RaceCoverageReply[]): RaceCoverageSummary {
   const rounds = replies.flatMap((r) => r.rounds);
@@ -40,6 +46,7 @@ export function summarizeRaceCoverage(replies: readonly RaceCoverageReply[]): Ra
     // Both are totals since the tracer was loaded.
     overflow: Math.max(0, ...replies.map((r) => r.overflow)),
     misses: Math.max(0, ...replies.map((r) => r.misses)),
+    ...missesDuring(replies),
     perRound: rounds.map((r) => ({
       mapId: r.mapId, final: r.final, handshake: handshakes(r), met: r.met,
       ...(r.destroyedBeforeWalk === undefined ? {} : { destroyedBeforeWalk: r.destroyedBeforeWalk }),

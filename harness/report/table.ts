@@ -10,6 +10,7 @@
 import type { RaceCoverageSummary } from '../results/race-coverage.js';
 import type { Summary } from '../results/summary.js';
 import { counterDeltas, ms, scenariosOf, signedBytes, str, verdictOf, type ShownVerdict } from './format.js';
+import { unseenFrees } from '../verdict/race-coverage.js';
 
 export interface TableOptions {
   color: boolean;
@@ -27,7 +28,8 @@ export function raceCoverageLine(c: RaceCoverageSummary): string {
   if (!c.applicable) return `not applicable: ${c.reason}`;
   const perRound = c.perRound.map((x) => (!x.final ? '?' : x.handshake === 0 ? '.' : x.handshake >= 10 ? '+' : String(x.handshake))).join('');
   const held = c.widenNs ? `gap held up to ${Math.round(c.widenNs / 1000)} us` : 'no widening';
-  const leaks = c.unfreed + c.orphaned ? `, LEFT UNFREED ${c.unfreed + c.orphaned}` : '';
+  const n = unseenFrees(c);
+  const leaks = !n ? '' : c.missesDuring ? `, ${n} not seen freed (tracer missed ${c.missesDuring} calls)` : `, LEFT UNFREED ${n}`;
   return `${c.roundsReached}/${c.rounds} rounds, ${c.handshake} elements (freed by map free ${c.handshakeFreedByMapFree}, by destroy ${c.handshakeFreedByDestroy}), ${c.met} met${leaks}; ${held}, after=${c.after}, drop=${c.drop}; per round ${perRound}`;
 }
 

@@ -32,6 +32,8 @@ export type RaceCoverageSummary =
       waitTimeouts: number;
       overflow: number;
       misses: number;
+      /** Calls the tracer missed during this scenario's race verbs (absent in older results). */
+      missesDuring?: number;
       /** Per round, in order: handshakes (the contended path), elements met, and destroys before the walk began (when the agent reports them). */
       perRound: Array<{ mapId: number; final: boolean; handshake: number; met: number; destroyedBeforeWalk?: number }>;
     };

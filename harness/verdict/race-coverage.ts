@@ -29,10 +29,30 @@ export function raceCoverageChecks(cov: RaceCoverageSummary, requireRace: boolea
   return checks;
 }
 
+type Applicable = Extract<RaceCoverageSummary, { applicable: true }>;
+
+/** Elements the tracer saw unlinked but not freed, or unlinked by one side only. */
+export function unseenFrees(cov: Applicable): number {
+  return cov.unfreed + cov.orphaned;
+}
+
+/**
+ * What those elements are, in words. The kernel skips a tracing program already running on that
+ * CPU (a UDP socket's destruct in a softirq landing on a TCP close in the sk race): a skipped
+ * free or unlink leaves exactly such an element in the counts, so when the race verbs missed
+ * calls that is said first; when they missed none, the tracer's counts are whole.
+ */
+export function unseenFreesText(cov: Applicable): string {
+  const what = `${cov.unfreed} element(s) unlinked with no free seen and ${cov.orphaned} unlinked by one side only`;
+  if (cov.missesDuring === undefined) return `the tracer saw ${what}`;
+  if (cov.missesDuring > 0) return `the tracer missed ${cov.missesDuring} call(s) (recursion) and saw ${what}`;
+  return `the tracer missed no call and saw ${what}`;
+}
+
 /** Appended to a passing race scenario's reason: what the race covered, or that it did not. */
 export function raceCoverageNote(cov: RaceCoverageSummary): string {
   if (!cov.applicable) return `race coverage not applicable (${cov.reason})`;
-  const odd = cov.unfreed + cov.orphaned ? `; the tracer saw ${cov.unfreed} element(s) left unfreed by the handshake and ${cov.orphaned} half unlinked by the only side it saw (not judged)` : '';
+  const odd = unseenFrees(cov) ? `; ${unseenFreesText(cov)} (not judged)` : '';
   if (cov.roundsReached === 0) return `the races never reached the contended unlink path (0 of ${cov.rounds} rounds)${odd}`;
   return `contended unlink path reached in ${cov.roundsReached} of ${cov.rounds} rounds${odd}`;
 }
