@@ -146,3 +146,30 @@ t.test('a destroyedBeforeWalk that is not a count is an error', async (t) => {
   cov.rounds[2]!.destroyedBeforeWalk = -1;
   t.throws(() => parseRaceCoverage(cov), /round 2: destroyedBeforeWalk is not a count/);
 });
+
+// missed-7.3.jsonl: the sk race's tracer missed calls (recursion), the thread and cgroup races none.
+t.test('elements with no free seen follow from the calls the tracer missed, and are said so', async (t) => {
+  const races = replies('missed-7.3.jsonl').filter((r) => typeof r === 'object' && r !== null && 'coverage' in r).map(coverageOf);
+  t.same(races.map((r) => r.missesDuring === undefined), [false, false, false, false, false], 'every reply tells its own misses');
+  const sk = summarizeRaceCoverage([races[0]!]);
+  const task = summarizeRaceCoverage(races.slice(1, 3));
+  const cgrp = summarizeRaceCoverage(races.slice(3, 5));
+  if (!sk.applicable || !task.applicable || !cgrp.applicable) throw new Error('applicable expected');
+  t.equal(sk.missesDuring, 11757, "the sk race's own misses");
+  t.equal(sk.misses, 11757, 'the total since load: all of them in the sk race');
+  t.same([task.missesDuring, cgrp.missesDuring], [0, 0], 'destroys in callbacks and work items miss none');
+  t.equal(sk.unfreed + sk.orphaned, 6);
+  t.match(raceCoverageLine(sk), /, 6 not seen freed \(tracer missed 11757 calls\);/);
+  t.notMatch(raceCoverageLine(sk), /LEFT UNFREED/);
+  t.match(raceCoverageNote(sk), /the tracer missed 11757 call\(s\) \(recursion\) and saw \d+ element\(s\) unlinked with no free seen and \d+ unlinked by one side only \(not judged\)$/);
+  // The same counts with no call missed are the tracer's whole view: shown as a leak.
+  t.match(raceCoverageLine({ ...sk, missesDuring: 0 }), /, LEFT UNFREED 6;/);
+  t.match(raceCoverageNote({ ...sk, missesDuring: 0 }), /the tracer missed no call and saw/);
+});
+
+t.test('replies recorded before missesDuring: the scenario has none, the line is as it was', async (t) => {
+  const sk = summarizeRaceCoverage([armed[0]!]);
+  if (!sk.applicable) throw new Error('applicable expected');
+  t.equal(sk.missesDuring, undefined);
+  t.notMatch(raceCoverageNote(sk), /missed/);
+});
