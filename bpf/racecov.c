@@ -77,23 +77,34 @@ static long dying_cgroups(void)
  * run) still dying; they are freed 50-70 ms later. True when quiet; false
  * after deadline_ms, told on stderr.
  */
+#define DYING_STILL_MS		300
+
 static bool wait_cgroups_quiet(const struct racecov *c, long long deadline_ms,
 			       const char *what)
 {
-	long long start = mono_ms();
-	long dying = 0;
+	long long start = mono_ms(), changed = start;
+	long dying = dying_cgroups(), last = dying;
 	long long freeing = 0;
 	int quiet = 0;
 
 	for (;;) {
 		dying = dying_cgroups();
+		if (dying != last) {
+			last = dying;
+			changed = mono_ms();
+		}
 		freeing = c->nlinks ? __atomic_load_n(&c->g->cgroups_freeing,
 						      __ATOMIC_ACQUIRE) : 0;
 		/*
 		 * Twice, 5 ms apart: the last release counts itself on its
-		 * way out, just after it left the dying count.
+		 * way out, just after it left the dying count. A count that
+		 * has not moved for DYING_STILL_MS is a machine's long-dead
+		 * cgroups (memcgs kept by their charged pages, on a long-up
+		 * SSH target), not ours on their way out.
 		 */
-		quiet = dying <= 0 && freeing <= 0 ? quiet + 1 : 0;
+		quiet = freeing <= 0 &&
+			(dying <= 0 || mono_ms() - changed >= DYING_STILL_MS) ?
+			quiet + 1 : 0;
 		if (quiet == 2)
 			return true;
 		if (mono_ms() - start > deadline_ms)

@@ -67,6 +67,10 @@ export function checkOverrides(scenarios: readonly Scenario[], level: SizeLevel,
   for (const [name, value] of Object.entries(overrides)) {
     if (!known.has(name)) throw new SetupError(`--set ${name}: no selected scenario has that parameter; they have ${[...known].sort().join(', ')}`);
     wholeNumber(`--set ${name}=`, String(value), PARAM_RANGES[name] ?? ANY_COUNT);
+    for (const s of scenarios) {
+      const max = s.limits?.[name];
+      if (max !== undefined && value > max) throw new SetupError(`--set ${name}=${value}: ${s.name} takes at most ${max} ${name}; ask for fewer, or leave ${s.name} out with --scenario`);
+    }
   }
 }
 

@@ -216,6 +216,8 @@ export interface RaceSpec {
   owners: Sized;
   /** Which creation paths the rounds use: half from user space, half by the program on new owners. */
   vias: readonly Via[];
+  /** The most owners a round may have, when the steering bounds it. */
+  ownersMax?: number;
 }
 
 export function mapFreeVsRelease(spec: RaceSpec): Scenario {
@@ -224,6 +226,7 @@ export function mapFreeVsRelease(spec: RaceSpec): Scenario {
     name: spec.name,
     summary: spec.summary,
     family: 'race',
+    ...(spec.ownersMax ? { limits: { [kind.paramKey]: spec.ownersMax } } : {}),
     params: (level: SizeLevel) => ({ rounds: spec.rounds[level], [kind.paramKey]: spec.owners[level], threads: 2, widenUs: DEFAULT_WIDEN_US }),
     deadlineMs: (p) => 120_000 + Number(p.rounds) * Number(p[kind.paramKey]) * 15,
     async run(ctx, p) {

@@ -58,6 +58,8 @@ export interface Scenario<P extends Record<string, number | string | boolean> = 
   /** Which faults it injects (faults.ts). */
   family: Family;
   params(level: SizeLevel): P;
+  /** Tighter bounds than the agent's own for some parameters of this scenario (what --set may ask). */
+  limits?: Readonly<Record<string, number>>;
   /** Upper bound on the scenario's run time under TCG for these params, ms. */
   deadlineMs(params: P): number;
   run(ctx: ScenarioContext, params: P): Promise<ScenarioOutcome>;

@@ -106,6 +106,12 @@ t.test('--set values out of what the agent takes', async (t) => {
     t.equal(r.status, 2, `--set ${set}`);
     oneErrorLine(t, r.stderr, range);
   }
+  // In the agent's range, beyond what one scenario's steering holds: refused, naming it.
+  const cgrp = runCli(['vm-test', '--kernel', '/no/such/kernel', '--set', 'owners=5000']);
+  t.equal(cgrp.status, 2);
+  oneErrorLine(t, cgrp.stderr, /--set owners=5000: cgrp-map-free-vs-rmdir-race takes at most 4096 owners; ask for fewer, or leave cgrp-map-free-vs-rmdir-race out with --scenario/);
+  const other = runCli(['vm-test', '--kernel', '/no/such/kernel', '--set', 'owners=5000', '--scenario', 'cgrp-map-free-live-owners']);
+  t.notMatch(other.stderr, /takes at most/, 'a scenario without that bound takes it');
 });
 
 t.test('SSH targets: a bad URL, and what never runs on a target, refused before connecting', async (t) => {
