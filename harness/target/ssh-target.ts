@@ -93,9 +93,16 @@ export function lockCommand(url: string, lock = MACHINE_LOCK): string {
     `L=${shq(lock)}`,
     `take() { mkdir "$L" 2>/dev/null && echo $PPID > "$L/pid" && echo ${shq(url)} > "$L/by"; }`,
     'if take; then echo taken; exit 0; fi',
+    'busy() { echo "busy $(cat "$L/by" 2>/dev/null)"; exit 0; }',
     'O=$(cat "$L/pid" 2>/dev/null)',
-    'if [ -z "$O" ] || kill -0 "$O" 2>/dev/null; then echo "busy $(cat "$L/by" 2>/dev/null)"; exit 0; fi',
-    'rm -rf "$L"; if take; then echo taken; else echo "busy $(cat "$L/by" 2>/dev/null)"; fi',
+    'if [ -z "$O" ] || kill -0 "$O" 2>/dev/null; then busy; fi',
+    // One run at a time takes a stale lock over: without it two could each remove the lock the
+    // other had just taken, and both run.
+    'mkdir "$L.takeover" 2>/dev/null || busy',
+    'O=$(cat "$L/pid" 2>/dev/null)',
+    'if [ -z "$O" ] || kill -0 "$O" 2>/dev/null; then rmdir "$L.takeover"; busy; fi',
+    'rm -rf "$L"; if take; then R=taken; else R="busy $(cat "$L/by" 2>/dev/null)"; fi',
+    'rmdir "$L.takeover"; echo "$R"',
   ].join('\n');
 }
 

@@ -1,7 +1,7 @@
 // The target checks of vm-test --target: what the probe prints, and the one-line refusals.
 import t from 'tap';
 import { execa } from 'execa';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lockCommand, parseProbe, PROBE_COMMAND, refusal } from '../../harness/target/ssh-target.js';
@@ -41,5 +41,13 @@ t.test('the machine lock: one run per machine, a holder that is gone is replaced
     writeFileSync(join(lock, 'pid'), `${gone.pid}\n`);
     t.equal(await run('ssh://root@b'), 'taken', 'a holder that is gone leaves a stale lock: taken over');
     t.equal(readFileSync(join(lock, 'by'), 'utf8').trim(), 'ssh://root@b');
+    // Many runs find one stale lock at once: one takes it over, the others are told who has it.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      writeFileSync(join(lock, 'pid'), `${gone.pid}\n`);
+      const said = await Promise.all(Array.from({ length: 12 }, (_, i) => run(`ssh://root@r${i}`)));
+      const takers = said.filter((s) => s === 'taken');
+      t.equal(takers.length, 1, `${shell.join(' ')}: one of 12 at once took the stale lock (${said.join(', ')})`);
+      t.notOk(existsSync(`${lock}.takeover`), 'the takeover mark is gone');
+    }
   }
 });
