@@ -4,7 +4,7 @@
  * and unpacked once into cacheDir()/src/linux-source-<series>_<version>/. Measured here for 7.3:
  * 166 MB download in 2 s, tar -xJ in 14 s.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { DEBIAN_KEYRING, LISTS_MAX_AGE_MS, PrivateApt, discoverDebianMirror } from '../host/apt.js';
@@ -12,6 +12,7 @@ import { which } from '../util/which.js';
 import { firstLine } from '../util/first-line.js';
 import { compareDebVersions } from '../host/debversion.js';
 import { SetupError } from '../util/errors.js';
+import { exitSafeTempDir, removeTempDir } from '../util/temp-dir.js';
 import { cacheDir } from '../util/paths.js';
 
 export interface LinuxSource {
@@ -78,7 +79,7 @@ export async function ensureLinuxSource(series: string, opts: { mirror?: string;
   if (existsSync(join(tree, 'Makefile'))) return { tree, package: pkg, version: newest.version, fetchedMs: Date.now() - t0, unpackedMs: 0, cached: true };
 
   mkdirSync(srcDir, { recursive: true });
-  const tmp = mkdtempSync(join(srcDir, '.tmp-'));
+  const tmp = exitSafeTempDir(srcDir, '.tmp-');
   try {
     opts.log(`${pkg}: downloading ${newest.version} (${newest.suite})`);
     await apt.download([{ pkg, version: newest.version }], tmp);
@@ -104,6 +105,6 @@ export async function ensureLinuxSource(series: string, opts: { mirror?: string;
     opts.log(`${pkg}: ${newest.version} unpacked in ${(unpackedMs / 1000).toFixed(1)} s into ${tree}`);
     return { tree, package: pkg, version: newest.version, fetchedMs, unpackedMs, cached: false };
   } finally {
-    rmSync(tmp, { recursive: true, force: true });
+    removeTempDir(tmp);
   }
 }

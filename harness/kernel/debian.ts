@@ -3,12 +3,13 @@
  * fetched through a private apt setup (host/apt.ts) and cached as just its bzImage and config under
  * cacheDir()/kernels/<package>_<version>/.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { DEBIAN_KEYRING, DEBIAN_SUITES, LISTS_MAX_AGE_MS, PrivateApt, discoverDebianMirror } from '../host/apt.js';
 import { compareDebVersions } from '../host/debversion.js';
 import { SetupError } from '../util/errors.js';
+import { exitSafeTempDir, removeTempDir } from '../util/temp-dir.js';
 import { firstLine } from '../util/first-line.js';
 import { cacheDir } from '../util/paths.js';
 import { which } from '../util/which.js';
@@ -220,7 +221,7 @@ export async function resolveDebianKernel(
 async function download(apt: PrivateApt, choice: KernelCandidate, kernelsDir: string, log: (line: string) => void): Promise<DebianKernel> {
   mkdirSync(kernelsDir, { recursive: true });
   sweepTemps(kernelsDir);
-  const tmp = mkdtempSync(join(kernelsDir, '.tmp-'));
+  const tmp = exitSafeTempDir(kernelsDir, '.tmp-');
   try {
     const items = [{ pkg: choice.pkg, version: choice.version }, ...(choice.basePkg ? [{ pkg: choice.basePkg, version: choice.version }] : [])];
     log(`downloading ${items.map((i) => i.pkg).join(' + ')} ${choice.version} (${choice.suite})`);
@@ -267,7 +268,7 @@ async function download(apt: PrivateApt, choice: KernelCandidate, kernelsDir: st
     log(`stored ${meta.release} in ${final}`);
     return { bzImage: join(final, 'vmlinuz'), configPath: join(final, 'config'), package: choice.pkg, version: choice.version };
   } finally {
-    rmSync(tmp, { recursive: true, force: true });
+    removeTempDir(tmp);
   }
 }
 

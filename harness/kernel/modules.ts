@@ -5,11 +5,12 @@
  * what they depend on are kept, uncompressed, beside the kernel in its cache entry
  * (<entry>/modules/), with the order to load them in.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { DEBIAN_KEYRING, PrivateApt, discoverDebianMirror } from '../host/apt.js';
 import { SetupError } from '../util/errors.js';
+import { exitSafeTempDir, removeTempDir } from '../util/temp-dir.js';
 import { firstLine } from '../util/first-line.js';
 import { cacheDir } from '../util/paths.js';
 
@@ -97,7 +98,7 @@ export async function debianKernelModules(bzImage: string, wanted: readonly stri
   if (!existsSync(DEBIAN_KEYRING)) throw new SetupError(`${pkg}: ${DEBIAN_KEYRING} is missing: install the package debian-archive-keyring`);
   const apt = new PrivateApt(join(cacheDir(), 'apt'), mirror);
   await apt.prepare();
-  const tmp = mkdtempSync(join(dirname(entry), '.tmp-modules-'));
+  const tmp = exitSafeTempDir(dirname(entry), '.tmp-modules-');
   try {
     opts.log(`downloading ${pkg} ${meta.version} for the guest's modules (${names.join(', ')})`);
     const t0 = Date.now();
@@ -135,7 +136,7 @@ export async function debianKernelModules(bzImage: string, wanted: readonly stri
     opts.log(`kept ${order.length} modules (${order.join(', ')}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return pick(dir, index, names);
   } finally {
-    rmSync(tmp, { recursive: true, force: true });
+    removeTempDir(tmp);
   }
 }
 

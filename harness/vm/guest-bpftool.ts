@@ -9,12 +9,13 @@
  * (`ld.so --list`, what ldd does), and a library none of the packages holds is an error naming
  * it. Kept unpacked in cacheDir()/guest-bpftool/<version>/; once there, no apt is needed.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { DEBIAN_KEYRING, PrivateApt, discoverDebianMirror } from '../host/apt.js';
 import { firstLine } from '../util/first-line.js';
 import { SetupError } from '../util/errors.js';
+import { exitSafeTempDir, removeTempDir } from '../util/temp-dir.js';
 import { cacheDir } from '../util/paths.js';
 import { parseLdd } from './guest-image.js';
 import type { CpioEntry } from './initramfs.js';
@@ -80,7 +81,7 @@ async function cachedBpftool(opts: { mirror?: string; log: (line: string) => voi
   });
   const version = items[0]!.version;
   mkdirSync(root, { recursive: true });
-  const tmp = mkdtempSync(join(root, '.tmp-'));
+  const tmp = exitSafeTempDir(root, '.tmp-');
   try {
     opts.log(`downloading bpftool ${version} and its libraries (${items.slice(1).map((i) => i.pkg).join(', ')}) from ${BPFTOOL_SUITE} for the guest`);
     await apt.download(items, tmp);
@@ -104,7 +105,7 @@ async function cachedBpftool(opts: { mirror?: string; log: (line: string) => voi
     opts.log(`kept bpftool ${version} with ${libraries.length} libraries in ${dest}`);
     return dest;
   } finally {
-    rmSync(tmp, { recursive: true, force: true });
+    removeTempDir(tmp);
   }
 }
 

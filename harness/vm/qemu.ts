@@ -4,12 +4,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registerChild, spawnGroup } from '../util/children.js';
 import { withDeadline } from '../util/deadline.js';
 import { SetupError } from '../util/errors.js';
+import { exitSafeTempDir, removeTempDir } from '../util/temp-dir.js';
 import type { ChannelKind } from './channel.js';
 import { networkArgs, type GuestNetwork } from './network.js';
 
@@ -112,7 +112,7 @@ export interface RunningGuest {
  */
 export async function startGuest(spec: GuestSpec, onConsole: (text: string) => void, opts: { connectDeadlineMs?: number; launcher?: Launcher } = {}): Promise<RunningGuest> {
   const connectDeadlineMs = opts.connectDeadlineMs ?? 20_000;
-  const dir = mkdtempSync(join(tmpdir(), 'bpfh-'));
+  const dir = exitSafeTempDir(tmpdir(), 'bpfh-');
   const socketPath = join(dir, 'agent.sock');
   const server: Server = createServer();
   await new Promise<void>((resolve, reject) => {
@@ -141,7 +141,7 @@ export async function startGuest(spec: GuestSpec, onConsole: (text: string) => v
     launched?.group.release();
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     server.close();
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   };
   try {
     const earlyExit = exited.then((code) => {

@@ -5,11 +5,12 @@
  * and Debian's bpftool (guest-bpftool.ts). The image holds this run's keys, so it goes to the
  * run's own temporary directory, not the initramfs cache; remove() takes it away.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { KernelImage } from '../kernel/resolve.js';
+import { exitSafeTempDir, removeTempDir } from '../util/temp-dir.js';
 import { guestBpftoolEntries } from './guest-bpftool.js';
 import { guestEntries } from './guest-image.js';
 import { withParentDirs, writeNewc, type CpioEntry } from './initramfs.js';
@@ -40,9 +41,8 @@ export interface ShellGuest {
 export async function prepareShellGuest(kernel: KernelImage, extra: readonly CpioEntry[], opts: { mirror?: string; log: (line: string) => void }): Promise<ShellGuest> {
   const modules = await networkModules(kernel, { kernel: kernel.spec, mirror: opts.mirror, log: opts.log });
   const tools = await guestBpftoolEntries(opts);
-  const dir = mkdtempSync(join(tmpdir(), 'bpfh-shell-guest-'));
-  const remove = (): void => rmSync(dir, { recursive: true, force: true });
-  process.once('exit', remove);
+  const dir = exitSafeTempDir(tmpdir(), 'bpfh-shell-guest-');
+  const remove = (): void => removeTempDir(dir);
   try {
     const keys = await generateKeys(dir);
     const base = guestEntries();
@@ -58,14 +58,10 @@ export async function prepareShellGuest(kernel: KernelImage, extra: readonly Cpi
       image,
       network: { hostPort: port, guestPort: 22 },
       append: ['bpfh.sshd=on'],
-      remove: () => {
-        remove();
-        process.off('exit', remove);
-      },
+      remove,
     };
   } catch (err) {
     remove();
-    process.off('exit', remove);
     throw err;
   }
 }

@@ -5,7 +5,7 @@
  * of the host's 127.0.0.1 to its port 22 (network.ts). The SSH target tests and
  * `bpf-harness shell` boot it.
  */
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -14,6 +14,7 @@ import { debianKernelModules } from '../kernel/modules.js';
 import type { KernelImage } from '../kernel/resolve.js';
 import { resolveAndBuildKernel } from '../kernel-build/tree-kernel.js';
 import { SetupError } from '../util/errors.js';
+import { exitSafeTempDir, removeTempDir } from '../util/temp-dir.js';
 import { chooseChannel } from './channel.js';
 import { guestBpftoolEntries } from './guest-bpftool.js';
 import { guestEntries, sharedLibraryEntries } from './guest-image.js';
@@ -144,11 +145,10 @@ export interface SshGuest {
 export async function bootSshGuest(opts: SshGuestOptions): Promise<SshGuest> {
   const kernel = await resolveAndBuildKernel(opts.kernel, { mirror: opts.mirror, log: opts.log });
   const modules = await networkModules(kernel, opts);
-  const dir = mkdtempSync(join(tmpdir(), 'bpfh-ssh-guest-'));
   // The keys and image go on every exit path, also when the process dies of a signal or an
   // error mid-way (QEMU itself is killed by util/children.ts then).
-  const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
-  process.once('exit', removeDir);
+  const dir = exitSafeTempDir(tmpdir(), 'bpfh-ssh-guest-');
+  const removeDir = (): void => removeTempDir(dir);
   try {
     const keys = await generateKeys(dir);
     const base = guestEntries();
@@ -183,12 +183,10 @@ export async function bootSshGuest(opts: SshGuestOptions): Promise<SshGuest> {
       stop: () => {
         session.kill();
         removeDir();
-        process.off('exit', removeDir);
       },
     };
   } catch (err) {
     removeDir();
-    process.off('exit', removeDir);
     throw err;
   }
 }

@@ -5,7 +5,7 @@
  * python3-argcomplete (python3-pkg-resources for the entry script); and a launcher of QEMU
  * through vng, given to startGuest by the vng backend (harness/backend/vng.ts).
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { PrivateApt, discoverDebianMirror } from '../host/apt.js';
@@ -13,6 +13,7 @@ import { which } from '../util/which.js';
 import { firstLine } from '../util/first-line.js';
 import { compareDebVersions } from '../host/debversion.js';
 import { SetupError } from '../util/errors.js';
+import { exitSafeTempDir, removeTempDir } from '../util/temp-dir.js';
 import { cacheDir } from '../util/paths.js';
 
 export interface Vng {
@@ -95,7 +96,7 @@ async function fetchVngDeb(dir: string, opts: { mirror?: string; log: (line: str
   const pick = versions.find((v) => v.suite === 'trixie') ?? versions[0];
   if (!pick) throw new SetupError(`${VNG_MISSING} (no virtme-ng package in the private apt's lists)`);
   mkdirSync(dir, { recursive: true });
-  const tmp = mkdtempSync(join(dir, '.tmp-'));
+  const tmp = exitSafeTempDir(dir, '.tmp-');
   try {
     opts.log(`vng: fetching virtme-ng ${pick.version} (${pick.suite}) to run it from its package`);
     await apt.download([{ pkg: 'virtme-ng', version: pick.version }], tmp);
@@ -106,7 +107,7 @@ async function fetchVngDeb(dir: string, opts: { mirror?: string; log: (line: str
     renameSync(join(tmp, 'x'), final);
     return final;
   } finally {
-    rmSync(tmp, { recursive: true, force: true });
+    removeTempDir(tmp);
   }
 }
 
