@@ -1,14 +1,14 @@
 // The host side of the protocol against the real agent binary on this host (`--channel -`).
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { AgentCallError, AgentClient } from '../../harness/agent/client.js';
 import { DeadlineError } from '../../harness/util/deadline.js';
 import { GuestOps } from '../../harness/agent/guest-ops.js';
 import { bpfBuildDir } from '../../harness/util/paths.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const agentPath = join(bpfBuildDir, 'bpf-agent');
 
@@ -48,8 +48,7 @@ t.test('owner verbs and argument checks of the new verbs', { skip: existsSync(ag
   t.equal((await client.call('threads-stop')).stopped, 32);
   t.equal(await threadsOf(), 1, 'every owner thread joined');
 
-  const parent = mkdtempSync(join(tmpdir(), 'bpfh-owners-'));
-  t.teardown(() => rmSync(parent, { recursive: true, force: true }));
+  const parent = tempDir(t, 'owners');
   t.equal((await client.call('cgroups-make', { parent, count: 3 })).held, 3);
   t.same(readdirSync(parent).sort(), ['bpfh-o0', 'bpfh-o1', 'bpfh-o2']);
   t.equal((await client.call('cgroups-remove')).removed, 3);
@@ -77,8 +76,7 @@ t.test('exec runs a program to its end or its deadline', { skip: existsSync(agen
   const client = new AgentClient(Duplex.from({ readable: child.stdout, writable: child.stdin }), () => undefined);
   await client.ready(10_000);
   const ops = new GuestOps(client);
-  const dir = mkdtempSync(join(tmpdir(), 'bpfh-exec-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'exec');
   const out = join(dir, 'out');
 
   const r = await ops.exec('/bin/sh', ['-c', 'echo "a, b %41 $FOO"; pwd; echo err >&2; exit 3'], { out, cwd: dir, timeoutMs: 10_000, env: ['FOO=x,y z'] });

@@ -3,8 +3,7 @@
 // Ctrl-C. The real kernel bisect is in npm run test:kernel.
 import t, { type Test as TestBase } from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execaSync } from 'execa';
 import { expectedSteps, parseBisectOutput, renderBisect, runBisect, type BisectResult } from '../../harness/bisect/bisect.js';
@@ -12,6 +11,7 @@ import { SetupError } from '../../harness/util/errors.js';
 import { projectRoot } from '../../harness/util/paths.js';
 import { gitRepo } from '../helpers/git.js';
 import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const env = { GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' };
 const git = (d: string, ...a: string[]): string => String(execaSync('git', ['-C', d, ...a], { env, reject: false }).stdout).trim();
@@ -28,8 +28,8 @@ function history(repo: string, contents: Array<[string, string]>): string[] {
 const fakeStep = [process.execPath, join(projectRoot, 'dist', 'test', 'helpers', 'fake-bisect-step.js')];
 
 async function bisect(repo: string, good: string, bad: string, retries = 1): Promise<{ r: BisectResult; lines: string[]; worktree: string }> {
-  const results = mkdtempSync(join(tmpdir(), 'bpfh-bisect-res-'));
-  const worktree = join(mkdtempSync(join(tmpdir(), 'bpfh-bisect-wt-')), 'wt');
+  const results = tempDir(t, 'bisect-res');
+  const worktree = join(tempDir(t, 'bisect-wt'), 'wt');
   const lines: string[] = [];
   const r = await runBisect({
     tree: repo, good, bad, scenarios: ['sk-map-free-live-owners'], sizes: 'small', retries, seed: 7, debug: false, accel: 'tcg',
@@ -50,7 +50,7 @@ function untouched(t: TestBase, repo: string, head: string, worktree: string): v
 }
 
 t.test('finds the first bad commit through skipped and flaky commits', async (t) => {
-  const repo = gitRepo('bisect');
+  const repo = gitRepo(t, 'bisect');
   const good = git(repo, 'rev-parse', 'HEAD');
   const c = history(repo, [
     ['int a; int b;\n', 'bpf: one'],
@@ -91,7 +91,7 @@ t.test('finds the first bad commit through skipped and flaky commits', async (t)
 });
 
 t.test('a first bad commit that does not build leaves the candidates', async (t) => {
-  const repo = gitRepo('bisect-skip');
+  const repo = gitRepo(t, 'bisect-skip');
   const good = git(repo, 'rev-parse', 'HEAD');
   const c = history(repo, [
     ['int a; int b;\n', 'bpf: one'],
@@ -107,7 +107,7 @@ t.test('a first bad commit that does not build leaves the candidates', async (t)
 });
 
 t.test('a --bad that passes: the bad end is named, with a note that it was never tested', async (t) => {
-  const repo = gitRepo('bisect-allgood');
+  const repo = gitRepo(t, 'bisect-allgood');
   const good = git(repo, 'rev-parse', 'HEAD');
   const c = history(repo, [['int b;\n', 'one'], ['int c;\n', 'two'], ['int d;\n', 'three'], ['int e;\n', 'four']]);
   const { r, worktree } = await bisect(repo, good, c[3]!);
@@ -120,7 +120,7 @@ t.test('a --bad that passes: the bad end is named, with a note that it was never
 });
 
 t.test('a step that fails in the harness stops the bisect', async (t) => {
-  const repo = gitRepo('bisect-abort');
+  const repo = gitRepo(t, 'bisect-abort');
   const good = git(repo, 'rev-parse', 'HEAD');
   const c = history(repo, [['int a; // HARNESS\n', 'bpf: one'], ['int a; // HARNESS FAULT\n', 'bpf: two'], ['int a; // FAULT\n', 'bpf: three']]);
   const { r, worktree } = await bisect(repo, good, c[2]!);
@@ -131,7 +131,7 @@ t.test('a step that fails in the harness stops the bisect', async (t) => {
 });
 
 t.test('bad input: one line naming the fix, exit 2', async (t) => {
-  const repo = gitRepo('bisect-bad');
+  const repo = gitRepo(t, 'bisect-bad');
   const first = git(repo, 'rev-parse', 'HEAD');
   const [second] = history(repo, [['int b;\n', 'two']]);
   const base = { scenarios: [], sizes: 'small' as const, retries: 1, seed: 1, debug: false, accel: 'tcg' as const, bootDeadlineS: 1, settleDeadlineS: 1, buildDeadlineMin: 1, deadlineMin: 1, log: () => {} };
@@ -140,7 +140,7 @@ t.test('bad input: one line naming the fix, exit 2', async (t) => {
   await t.rejects(runBisect({ ...base, tree: repo, good: 'HEAD', bad: 'main' }), /are the same commit/);
   await t.rejects(runBisect({ ...base, tree: repo, good: first, bad: 'HEAD', scenarios: ['nope'] }), /unknown scenario nope/);
   await t.rejects(runBisect({ ...base, tree: repo, good: first, bad: 'HEAD', retries: -1 }), /--retries -1: give a whole number/);
-  const plain = mkdtempSync(join(tmpdir(), 'bpfh-plain-'));
+  const plain = tempDir(t, 'plain');
   const r = runCli(['bisect', '--tree', plain, '--good', 'a', '--bad', 'b']);
   t.equal(r.status, 2);
   t.equal(r.stderr.trim().split('\n').length, 1);
@@ -156,11 +156,11 @@ t.test('bad input: one line naming the fix, exit 2', async (t) => {
 });
 
 t.test('Ctrl-C stops the step, resets the bisect and removes the worktree', async (t) => {
-  const repo = gitRepo('bisect-int');
+  const repo = gitRepo(t, 'bisect-int');
   const good = git(repo, 'rev-parse', 'HEAD');
   const c = history(repo, [['int b;\n', 'one'], ['int c;\n', 'two'], ['int d; // FAULT\n', 'three']]);
-  const results = mkdtempSync(join(tmpdir(), 'bpfh-bisect-res-'));
-  const worktree = join(mkdtempSync(join(tmpdir(), 'bpfh-bisect-wt-')), 'wt');
+  const results = tempDir(t, 'bisect-res');
+  const worktree = join(tempDir(t, 'bisect-wt'), 'wt');
   const pids = join(results, 'pids');
   const child = spawn(process.execPath, [join(projectRoot, 'dist', 'test', 'helpers', 'fake-bisect.js'), repo, good, c[2]!, results, worktree], {
     env: { ...process.env, FAKE_STEP_SLOW: '1', FAKE_STEP_PIDS: pids },

@@ -1,8 +1,7 @@
 // The bisect step's exit-code mapping (decideStep) and the whole step (runStep) with a fake
 // runner on a real small git repository: records, re-runs, flaky, progress lines.
 import t from 'tap';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execaSync } from 'execa';
 import { checksOf, decideStep, EXIT_ABORT, EXIT_BAD, EXIT_GOOD, EXIT_SKIP, readStepRecords, runStep, type AttemptResult, type BisectState, type BuildResult } from '../../harness/bisect/step.js';
@@ -11,6 +10,7 @@ import { resolveAndBuildKernel } from '../../harness/kernel-build/tree-kernel.js
 import { runCli } from '../helpers/cli.js';
 import { fakeRunner } from '../helpers/fake-bisect-step.js';
 import { gitRepo } from '../helpers/git.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const built: BuildResult = { ok: true, bzImage: '/x/bzImage', ms: 1, reused: false };
 const pass: AttemptResult = { outcome: 'pass', reason: 'ok' };
@@ -37,7 +37,7 @@ t.test('exit codes: 0 good, 1 bad, 125 skip, 128 abort', async (t) => {
 });
 
 function stateFor(repo: string, retries: number): string {
-  const dir = mkdtempSync(join(tmpdir(), 'bpfh-bstep-'));
+  const dir = tempDir(t, 'bstep');
   const state: BisectState = {
     version: 1, tree: repo, worktree: repo, outDir: join(dir, 'out'), dir, good: 'g', bad: 'b', candidates: 8, expectedSteps: 3,
     scenarios: ['sk-map-free-live-owners'], sizes: 'small', retries, seed: 1, debug: false, accel: 'tcg',
@@ -55,7 +55,7 @@ function commit(repo: string, text: string, subject: string): void {
 }
 
 t.test('runStep: records each step, re-runs a failure, reports flaky', async (t) => {
-  const repo = gitRepo('bstep');
+  const repo = gitRepo(t, 'bstep');
   const file = stateFor(repo, 2);
   const dir = join(file, '..');
   const lines: string[] = [];
@@ -89,14 +89,14 @@ t.test('runStep: records each step, re-runs a failure, reports flaky', async (t)
 });
 
 t.test('runStep: retries 0 counts the first failure', async (t) => {
-  const repo = gitRepo('bstep0');
+  const repo = gitRepo(t, 'bstep0');
   commit(repo, 'int a; // FLAKY\n', 'bpf: flaky');
   const file = stateFor(repo, 0);
   t.equal(await runStep(file, fakeRunner, () => {}), EXIT_BAD);
 });
 
 t.test('the real step runner: a tree that does not build is skipped (125), through the CLI too', async (t) => {
-  const repo = gitRepo('bstep-real');
+  const repo = gitRepo(t, 'bstep-real');
   const file = stateFor(repo, 1);
   const lines: string[] = [];
   t.equal(await runStep(file, kernelStepRunner, (l) => void lines.push(l)), EXIT_SKIP);
@@ -111,9 +111,9 @@ t.test('the real step runner: a tree that does not build is skipped (125), throu
 
 t.test('the real step runner on a real kernel: pass, and an image that is no kernel is untestable', async (t) => {
   const k = await resolveAndBuildKernel('debian:7.3', { log: () => {} });
-  const repo = gitRepo('bstep-boot');
+  const repo = gitRepo(t, 'bstep-boot');
   const state = JSON.parse(readFileSync(stateFor(repo, 1), 'utf8')) as BisectState;
-  const res = mkdtempSync(join(tmpdir(), 'bpfh-bstep-res-'));
+  const res = tempDir(t, 'bstep-res');
   const ok = await kernelStepRunner.test(state, k.bzImage, 0, res, () => {});
   t.equal(ok.outcome, 'pass', ok.reason);
   t.ok(ok.resultsDir?.startsWith(res), 'the run is written under the step directory');

@@ -5,21 +5,20 @@
 // The host's pahole is the harness's trixie build root's (this machine has none of its own),
 // through a wrapper on the sessions' PATH; the test skips what needs it when it is absent.
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { BuildHost, type BuildHostChoice } from '../../harness/build-host/build-host.js';
 import { generateKeys, knownHostsLine } from '../../harness/vm/ssh-guest.js';
-import { cacheDir, projectRoot } from '../../harness/util/paths.js';
+import { cacheDir } from '../../harness/util/paths.js';
 import { startSshd, type LocalSshd } from '../helpers/local-sshd.js';
+import { spawnCli, type CliOptions, type CliRun } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const realCache = cacheDir();
-const work = mkdtempSync(join(tmpdir(), 'bpfh-buildhost-'));
+const work = tempDir(t, 'buildhost');
 // The manifests of the syncs from "here" go to a cache of the test's own.
 process.env.BPF_HARNESS_CACHE = join(work, 'cache');
-const cli = join(projectRoot, 'dist', 'harness', 'cli.js');
 const sources = join(realCache, 'src');
 const linuxSource = existsSync(sources) ? readdirSync(sources).filter((d) => d.startsWith('linux-source-7.3')).map((d) => join(sources, d)).find((d) => existsSync(join(d, 'Makefile'))) : undefined;
 const buildRoot = join(realCache, 'buildroot', 'trixie');
@@ -76,10 +75,7 @@ t.before(async () => {
   sshd = await startSshd(join(work, 'sshd'), { HOME: home, PATH: `${bin}:/usr/local/bin:/usr/bin:/bin` });
   choice = { url: sshd.url, identity: sshd.keys.userKey, knownHosts: sshd.knownHosts };
 });
-t.teardown(() => {
-  sshd?.stop();
-  rmSync(work, { recursive: true, force: true });
-});
+t.teardown(() => sshd?.stop()); // work itself goes with tempDir's teardown
 
 t.test('the tree goes over whole the first time, then only what changed, the host\'s mtimes kept', { skip: linuxSource ? false : 'no cached linux-source-7.3' }, async (t) => {
   let t0 = Date.now();
@@ -217,22 +213,8 @@ t.test('a deadline ends the channel: the command is killed there', async (t) => 
 });
 
 /** The CLI as a user runs it, with a HOME of its own (no agent, no ~/.ssh). */
-function cliRun(args: string[], during?: (out: string, child: ReturnType<typeof spawn>) => void): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, HOME: join(work, 'user'), SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      during?.(stdout, child);
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('exit', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
+function cliRun(args: string[], during?: CliOptions['during']): Promise<CliRun> {
+  return spawnCli(args, { env: { ...process.env, HOME: join(work, 'user'), SSH_AUTH_SOCK: '' }, deadlineMs: 240_000, deadlineSignal: 'SIGKILL', during });
 }
 
 t.test('kernel build --build-host: an unknown key is refused in one line, exit 2', { skip: linuxSource ? false : 'no cached linux-source-7.3' }, async (t) => {

@@ -1,16 +1,15 @@
 // What a build host is asked before anything is sent, and the one-line refusals; the manifest
 // diff the syncs are made of. The probe itself runs here, in this machine's shell.
 import t from 'tap';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { parseProbe, PROBE_COMMAND, refusal } from '../../harness/build-host/probe.js';
 import { diffManifests, listTree, readManifest, writeManifest } from '../../harness/build-host/sync.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 t.test('the probe, run by this machine, and what refuses a host', async (t) => {
-  const home = mkdtempSync(join(tmpdir(), 'bpfh-probe-home-'));
-  t.teardown(() => rmSync(home, { recursive: true, force: true }));
+  const home = tempDir(t, 'probe-home');
   const f = parseProbe((await execa('sh', ['-c', PROBE_COMMAND], { env: { ...process.env, HOME: home } })).stdout);
   t.equal(f.home, home);
   t.ok(f.nproc >= 1);
@@ -35,8 +34,7 @@ t.test('the probe, run by this machine, and what refuses a host', async (t) => {
 });
 
 t.test('manifests: what changed, what is gone, what stays; saved and read back', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'bpfh-manifest-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'manifest');
   mkdirSync(join(dir, 'a'));
   mkdirSync(join(dir, '.git'));
   writeFileSync(join(dir, '.git', 'HEAD'), 'ref\n');

@@ -7,11 +7,11 @@
 // (no regression: the job passes) and against a recorded passing run (a regression).
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { projectRoot } from '../../harness/util/paths.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 interface ActionInput { description: string; required?: boolean; default?: string }
 interface ActionStep { name?: string; id?: string; uses?: string; run?: string; shell?: string; if?: string; env?: Record<string, string>; with?: Record<string, string> }
@@ -62,7 +62,7 @@ function stepEnv(inputs: Record<string, string>, dir: string): Record<string, st
 }
 
 function runAction(inputs: Record<string, string>): { status: number | null; out: string; outputs: Record<string, string>; stepSummary: string; dir: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'bpfh-action-'));
+  const dir = tempDir(t, 'action');
   writeFileSync(join(dir, 'output'), '');
   writeFileSync(join(dir, 'step-summary.md'), '');
   const r = spawnSync('bash', [join(projectRoot, 'scripts', 'ci-action.sh')], { cwd: dir, encoding: 'utf8', timeout: 5 * 60_000, killSignal: 'SIGINT', env: { ...process.env, ...stepEnv(inputs, dir) } });

@@ -5,11 +5,11 @@
 // with a regression in one configuration, a job that left no summary.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { projectRoot } from '../../harness/util/paths.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 interface Step { name?: string; id?: string; uses?: string; run?: string; if?: string; env?: Record<string, string>; with?: Record<string, string | boolean | number> }
 interface Job { needs?: string | string[]; if?: string; 'runs-on': string; 'continue-on-error'?: boolean; outputs?: Record<string, string>; strategy?: { 'fail-fast'?: boolean; matrix: Record<string, Array<string | number>> }; steps: Step[] }
@@ -87,7 +87,7 @@ function combine(dirs: string[], out: string, state: string, extra: string[] = [
 }
 
 t.test('combine: a first night, then a regression in one configuration', async (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'bpfh-combine-'));
+  const root = tempDir(t, 'combine');
   const state = join(root, 'state');
   const n1 = join(root, 'n1');
   const first = combine([jobDir(n1, '7.3-cpus2-small', '7.3-small-pass'), jobDir(n1, '6.12-cpus2-small', '6.12-small-pass')], join(root, 'c1'), state);
@@ -115,7 +115,7 @@ t.test('combine: a first night, then a regression in one configuration', async (
 });
 
 t.test('combine: a first night that fails, a job without a summary, bad input', async (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'bpfh-combine-'));
+  const root = tempDir(t, 'combine');
   const failing = combine([jobDir(join(root, 'a'), 'held', '7.3-small-hold-map')], join(root, 'ca'), join(root, 'sa'));
   t.equal(failing.status, 1, 'a first night that already fails is not green');
   t.match(failing.out, /failing already: held/);
@@ -133,7 +133,7 @@ t.test('combine: a first night that fails, a job without a summary, bad input', 
 });
 
 t.test('combine --history: the nights kept beside the state become trend.html, the oldest pruned', async (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'bpfh-combine-'));
+  const root = tempDir(t, 'combine');
   const state = join(root, 'state');
   const history = join(root, 'history');
   const nights: Array<[string, string]> = [['7.3-small-pass', 'aaaa111 bpf: first'], ['7.3-small-pass', 'bbbb222 bpf: second'], ['7.3-small-hold-map', 'cccc333 bpf: third']];

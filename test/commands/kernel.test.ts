@@ -1,9 +1,9 @@
 /** `bpf-harness kernel build` on bad input: one line naming the fix, exit 2, nothing built. */
 import t from 'tap';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /** The stderr's lines: a bad input gets exactly one. */
 const lines = (stderr: string): string[] => stderr.trim().split('\n');
@@ -16,7 +16,7 @@ t.test('not a kernel tree', async (t) => {
 });
 
 t.test('a tree with an in-tree build', async (t) => {
-  const d = mkdtempSync(join(tmpdir(), 'bpfh-intree-'));
+  const d = tempDir(t, 'intree');
   for (const f of ['Makefile', 'Kconfig', '.config']) writeFileSync(join(d, f), '\n');
   mkdirSync(join(d, 'arch', 'x86'), { recursive: true });
   const r = runCli(['kernel', 'build', '--tree', d, '--out', join(d, '..', `${d.split('/').pop()}-out`)], 60_000);
@@ -32,7 +32,7 @@ t.test('missing --tree, unknown action, bad --jobs, bad --patches', async (t) =>
   r = runCli(['kernel', 'frobnicate', '--tree', '/tmp'], 60_000);
   t.equal(r.status, 2);
   t.match(r.stderr, /Invalid values:[\s\S]*action/);
-  const d = mkdtempSync(join(tmpdir(), 'bpfh-jobs-'));
+  const d = tempDir(t, 'jobs');
   for (const f of ['Makefile', 'Kconfig']) writeFileSync(join(d, f), '\n');
   mkdirSync(join(d, 'arch', 'x86'), { recursive: true });
   r = runCli(['kernel', 'build', '--tree', d, '--jobs', '0'], 60_000);

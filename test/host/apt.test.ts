@@ -1,12 +1,12 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { discoverDebianMirror, parseSourceUris, pickAcquireSettings, pickDebianMirror } from '../../harness/host/apt.js';
 import { chooseCandidate, parseKernelPackage, seriesMatches, seriesOf, type KernelCandidate } from '../../harness/kernel/debian.js';
 import { compareDebVersions } from '../../harness/host/debversion.js';
 import { projectRoot } from '../../harness/util/paths.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const fixture = (name: string): string => join(projectRoot, 'test', 'fixtures', 'kernel', name);
 
@@ -42,7 +42,7 @@ t.test('one-line sources, options, disabled stanzas, several URIs, trailing slas
 });
 
 t.test('discoverDebianMirror reads sources.list first, then sources.list.d in name order', async (t) => {
-  const etc = mkdtempSync(join(tmpdir(), 'bpfh-etcapt-'));
+  const etc = tempDir(t, 'etcapt');
   mkdirSync(join(etc, 'sources.list.d'));
   t.equal(discoverDebianMirror(etc), undefined);
   writeFileSync(join(etc, 'sources.list.d', 'debian.sources'), readFileSync(fixture('debian.sources')));

@@ -1,10 +1,10 @@
 // Bad input gets one clear line naming the fix and exit 2, before any VM boots.
 import t, { type Test } from 'tap';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveAndBuildKernel } from '../../harness/kernel-build/tree-kernel.js';
 import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 function oneErrorLine(t: Test, stderr: string, pattern: RegExp): void {
   const lines = stderr.trim().split('\n');
@@ -13,7 +13,7 @@ function oneErrorLine(t: Test, stderr: string, pattern: RegExp): void {
 }
 
 t.test('a file that is not a bzImage', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'bpfh-bad-'));
+  const dir = tempDir(t, 'bad');
   const notKernel = join(dir, 'vmlinuz');
   writeFileSync(notKernel, 'this is not a kernel\n'.repeat(100));
   writeFileSync(join(dir, '.config'), 'CONFIG_BPF_SYSCALL=y\n');
@@ -26,7 +26,7 @@ t.test('a kernel without a needed CONFIG_ option', async (t) => {
   // A real bzImage (Debian 6.12, cached by the integration tests' download) with its real
   // config, minus two options the scenarios need.
   const real = await resolveAndBuildKernel('debian:6.12', { log: () => undefined });
-  const dir = mkdtempSync(join(tmpdir(), 'bpfh-cfg-'));
+  const dir = tempDir(t, 'cfg');
   copyFileSync(real.bzImage, join(dir, 'bzImage'));
   const config = readFileSync(real.configPath, 'utf8').replace(/^CONFIG_BPF_SYSCALL=y$/m, '# CONFIG_BPF_SYSCALL is not set').replace(/^CONFIG_MEMCG=y$/m, '# CONFIG_MEMCG is not set');
   writeFileSync(join(dir, '.config'), config);
@@ -54,7 +54,7 @@ t.test('selftests need a kernel source tree', async (t) => {
   const withScenarios = runCli(['vm-test', '--with-selftests']);
   t.equal(withScenarios.status, 2, 'vm-test --with-selftests on the default (packaged) kernel');
   oneErrorLine(t, withScenarios.stderr, /packaged kernel/);
-  const dir = mkdtempSync(join(tmpdir(), 'bpfh-notree-'));
+  const dir = tempDir(t, 'notree');
   const notTree = runCli(['selftests', '--kernel', dir]);
   t.equal(notTree.status, 2);
   oneErrorLine(t, notTree.stderr, /not a kernel build tree/);

@@ -1,13 +1,13 @@
 // `bpf-harness compare` as a nightly job or a bisect calls it, on recorded results directories
 // (test/fixtures/compare/README.md), and one real `vm-test --kernels` run, kept to one scenario.
 import t from 'tap';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ComparisonSet } from '../../harness/run/compare.js';
 import type { MultiSummary } from '../../harness/results/multi-summary.js';
 import { projectRoot } from '../../harness/util/paths.js';
 import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const dir = (name: string): string => join(projectRoot, 'test', 'fixtures', 'compare', name);
 
@@ -49,7 +49,7 @@ t.test('compare exits 2 on bad input with one line naming the fix', async (t) =>
   t.equal(missing.stderr.trim().split('\n').length, 1);
   t.match(missing.stderr, /no-such-run: no such results directory or summary\.json; give a directory under results\//);
 
-  const tmp = mkdtempSync(join(tmpdir(), 'bpfh-cmpv-'));
+  const tmp = tempDir(t, 'cmpv');
   const v2 = JSON.parse(readFileSync(join(dir('7.3-small-pass'), 'summary.json'), 'utf8')) as { version: number };
   v2.version = 2;
   writeFileSync(join(tmp, 'summary.json'), JSON.stringify(v2));

@@ -3,8 +3,7 @@
 // beside it (as the BPF selftests' runners do), its output comes back with the read verb, and
 // the deadline kills it.
 import t from 'tap';
-import { appendFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveAndBuildKernel } from '../../harness/kernel-build/tree-kernel.js';
 import { GuestOps } from '../../harness/agent/guest-ops.js';
@@ -12,12 +11,13 @@ import { chooseChannel } from '../../harness/vm/channel.js';
 import { buildGuestInitramfs, sharedLibraryEntries } from '../../harness/vm/guest-image.js';
 import { fileEntry } from '../../harness/vm/initramfs.js';
 import { BOOT_ATTEMPTS, bootGuestRetrying } from '../../harness/vm/session.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 t.test('exec of a host program in the guest', async (t) => {
   const kernel = await resolveAndBuildKernel('debian:7.3', { log: () => undefined });
   const program = '/usr/bin/stat';
   const image = buildGuestInitramfs([fileEntry(program.slice(1), program), ...sharedLibraryEntries([program])]);
-  const agentLog = join(mkdtempSync(join(tmpdir(), 'bpfh-exec-')), 'agent.jsonl');
+  const agentLog = join(tempDir(t, 'exec'), 'agent.jsonl');
   // Booted as vm-test boots: again after the rare boot-time int3 oops of multi-threaded TCG
   // (seen here once: "Oops: int3" 1.5 s into the boot, before the agent).
   const { session } = await bootGuestRetrying(

@@ -3,12 +3,13 @@
 // (with the map held, a planted regression) prints the comparison and exits 1.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execaSync } from 'execa';
 import { projectRoot } from '../../harness/util/paths.js';
 import { gitRepo } from '../helpers/git.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const env = { GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' };
 const git = (d: string, ...a: string[]): string => String(execaSync('git', ['-C', d, ...a], { env }).stdout).trim();
@@ -24,12 +25,12 @@ function nightly(args: string[], extra: Record<string, string>): { status: numbe
 }
 
 t.test('two nights: the tree is pulled, the second night is compared with the first', async (t) => {
-  const origin = gitRepo('nightly-origin');
-  const tree = join(mkdtempSync(join(tmpdir(), 'bpfh-nightly-tree-')), 'tree');
+  const origin = gitRepo(t, 'nightly-origin');
+  const tree = join(tempDir(t, 'nightly-tree'), 'tree');
   execaSync('git', ['clone', '-q', origin, tree]);
   writeFileSync(join(origin, 'a.c'), 'int a; int b;\n');
   git(origin, 'commit', '-qam', 'bpf: upstream moved');
-  const results = mkdtempSync(join(tmpdir(), 'bpfh-nightly-res-'));
+  const results = tempDir(t, 'nightly-res');
 
   const first = nightly([tree, 'main'], { NIGHTLY_RESULTS: results, NIGHTLY_VMTEST_ARGS: '--accel tcg --seed 3' });
   t.equal(first.status, 0, first.out);

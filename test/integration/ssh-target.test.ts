@@ -7,46 +7,25 @@
 // The host itself is a target only when BPF_HARNESS_HOST_TARGET=ssh://root@localhost[:port]
 // is set: that run loads BPF into this machine's kernel.
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { GuestOps } from '../../harness/agent/guest-ops.js';
 import type { MultiSummary } from '../../harness/results/multi-summary.js';
 import type { Summary } from '../../harness/results/summary.js';
-import { cacheDir, projectRoot } from '../../harness/util/paths.js';
+import { cacheDir } from '../../harness/util/paths.js';
 import { bootSshGuest, generateKeys, knownHostsLine, PLAIN_USER, type SshGuest } from '../../harness/vm/ssh-guest.js';
+import { spawnCli, type CliOptions, type CliRun } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const home = mkdtempSync(join(tmpdir(), 'bpfh-ssh-home-'));
+const home = tempDir(t, 'ssh-home');
 const results = join(home, 'results');
 mkdirSync(results);
-const cli = join(projectRoot, 'dist', 'harness', 'cli.js');
 const env = { ...process.env, HOME: home, BPF_HARNESS_CACHE: cacheDir(), BPF_HARNESS_RESULTS: results, SSH_AUTH_SOCK: '' };
 
-interface Ran {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** The CLI as a user runs it; `during` sees stdout as it comes and may act on the run. */
-function vmTestCli(args: string[], during?: (stdout: string, child: ReturnType<typeof spawn>) => void, timeoutMs = 600_000, extraEnv: Record<string, string> = {}): Promise<Ran> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, 'vm-test', ...args], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGINT'), timeoutMs);
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      during?.(stdout, child);
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('exit', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
+function vmTestCli(args: string[], during?: CliOptions['during'], timeoutMs = 600_000, extraEnv: Record<string, string> = {}): Promise<CliRun> {
+  return spawnCli(['vm-test', ...args], { env: { ...env, ...extraEnv }, deadlineMs: timeoutMs, deadlineSignal: 'SIGINT', during });
 }
 
 /** A shell command in the guest through its own agent (not over SSH). */

@@ -1,9 +1,9 @@
 import t from 'tap';
-import { mkdirSync, mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildKey, canonicalJson, treeState, type BuildKeyInputs } from '../../harness/kernel-build/build-key.js';
 import { gitRepo } from '../helpers/git.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const base: BuildKeyInputs = {
   tree: { kind: 'git', commit: 'c0ffee', dirtyHash: 'd', dirty: false },
@@ -35,7 +35,7 @@ t.test('the key is stable and depends on every input', async (t) => {
 });
 
 t.test('tree state of a real git repository', async (t) => {
-  const d = gitRepo('key');
+  const d = gitRepo(t, 'key');
   const s0 = await treeState(d);
   t.equal(s0.kind, 'git');
   t.match(s0.commit, /^[0-9a-f]{40}$/);
@@ -57,7 +57,7 @@ t.test('tree state of a real git repository', async (t) => {
 });
 
 t.test('tree state of a plain tree', async (t) => {
-  const d = mkdtempSync(join(tmpdir(), 'bpfh-plain-'));
+  const d = tempDir(t, 'plain');
   writeFileSync(join(d, 'Makefile'), 'x\n');
   const s0 = await treeState(d);
   t.equal(s0.kind, 'plain');
@@ -76,7 +76,7 @@ t.test('tree state of a plain tree', async (t) => {
 t.test("a scoped state (the selftests' tools/) sees only its paths, less what keep refuses", async (t) => {
   const scope = { paths: ['tools'], keep: (rel: string) => !rel.endsWith('.ko') };
   for (const kind of ['plain', 'git'] as const) {
-    const d = kind === 'git' ? gitRepo(`scope-${kind}`) : mkdtempSync(join(tmpdir(), 'bpfh-scope-'));
+    const d = kind === 'git' ? gitRepo(t, `scope-${kind}`) : tempDir(t, 'scope');
     mkdirSync(join(d, 'tools', 'lib'), { recursive: true });
     writeFileSync(join(d, 'tools', 'lib', 'a.c'), 'int a;\n');
     const s0 = await treeState(d, scope);

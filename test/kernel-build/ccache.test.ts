@@ -5,10 +5,10 @@
 // object is: CCACHE_NOHASHDIR and CCACHE_BASEDIR at work.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { ccacheCounts, ccacheSetup, commonDir, describeCounts, onPath, parseCcacheStats, writeCompilerLinks } from '../../harness/kernel-build/ccache.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 t.test('the directory holding source and O= directory', async (t) => {
   t.equal(commonDir('/srv/u/src/bpf-next', '/srv/u/.cache/bpf-storage-harness/builds/bpf-next-1'), '/srv/u');
@@ -19,7 +19,7 @@ t.test('the directory holding source and O= directory', async (t) => {
 });
 
 t.test('the environment make gets', async (t) => {
-  const bin = mkdtempSync(join(tmpdir(), 'bpfh-ccbin-'));
+  const bin = tempDir(t, 'ccbin');
   writeFileSync(join(bin, 'ccache'), '', { mode: 0o755 });
   const env = { PATH: `${bin}${delimiter}/usr/bin` };
   const s = ccacheSetup({ source: '/w/kernel-tree', outDir: '/w/.cache/builds/x', cacheRoot: '/w/.cache', env });
@@ -36,7 +36,7 @@ t.test('the environment make gets', async (t) => {
 const real = onPath('ccache', process.env.PATH);
 
 t.test('real ccache: same gcc banner, objects shared between two builds laid out alike', { skip: real ? false : 'ccache is not installed (npm run setup installs it)' }, async (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'bpfh-ccache-'));
+  const root = tempDir(t, 'ccache');
   const cacheRoot = join(root, 'cache');
   const plainBanner = execFileSync('gcc', ['--version'], { encoding: 'utf8' }).split('\n')[0];
   const builds = ['nightly', 'bisect'].map((name) => {

@@ -3,14 +3,14 @@
  * linux-source-7.3, fetched and unpacked once into the cache (about 16 s) when absent.
  */
 import t from 'tap';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { configureTree } from '../../harness/kernel-build/configure.js';
 import { droppedOptions, explainDropped, findKconfigSymbol, fragmentPaths, parseFragment, selftestsFragmentPaths, symbolsIn } from '../../harness/kernel-build/kconfig.js';
 import { ensureLinuxSource } from '../../harness/kernel-build/linux-source.js';
 import { minimumFromChanges } from '../../harness/kernel-build/toolchain.js';
 import { SetupError } from '../../harness/util/errors.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 t.test('fragments parse, and every option has a comment above it', async (t) => {
   const [base, debug] = fragmentPaths(true).map((p) => readFileSync(p, 'utf8'));
@@ -68,7 +68,7 @@ t.test('against the real linux-source-7.3 Kconfig', { skip: typeof source === 's
 
   // A real merge with pahole "missing" (PAHOLE=false: PAHOLE_VERSION=0): DEBUG_INFO_BTF is
   // dropped and the error names the dependency; every other option of both fragments survives.
-  const out = mkdtempSync(join(tmpdir(), 'bpfh-kconfig-'));
+  const out = tempDir(t, 'kconfig');
   const fragments = fragmentPaths(true).map((p) => ({ path: p, name: basename(p), options: parseFragment(readFileSync(p, 'utf8')), strict: true }));
   const logPath = join(out, 'build.log');
   writeFileSync(logPath, '');
@@ -106,7 +106,7 @@ t.test("the tree's BPF selftests fragments merge over ours, and what they lose i
     ...fragmentPaths(false).map((p) => ({ path: p, name: basename(p), options: parseFragment(readFileSync(p, 'utf8')), strict: true })),
     ...paths.map((p) => ({ path: p, name: `selftests/${basename(p)}`, options: parseFragment(readFileSync(p, 'utf8')), strict: false })),
   ];
-  const out = mkdtempSync(join(tmpdir(), 'bpfh-kconfig-st-'));
+  const out = tempDir(t, 'kconfig-st');
   const logPath = join(out, 'build.log');
   writeFileSync(logPath, '');
   const lines: string[] = [];

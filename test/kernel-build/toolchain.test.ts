@@ -1,10 +1,10 @@
 /** Host tools vs the trixie build root, decided from the versions the real 7.3 tree asks for. */
 import t from 'tap';
-import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cachedLinuxSource } from '../../harness/kernel-build/linux-source.js';
 import { buildRootDir, chooseToolchain, compareVersions, parseVersion, writePaholeWrapper } from '../../harness/kernel-build/toolchain.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 t.test('versions', async (t) => {
   t.equal(parseVersion('v1.24'), '1.24');
@@ -16,7 +16,7 @@ t.test('versions', async (t) => {
 
 /** A PATH with a fake pahole printing `version` in front of the real PATH. */
 function fakePahole(version: string): string {
-  const d = mkdtempSync(join(tmpdir(), 'bpfh-pahole-'));
+  const d = tempDir(t, 'pahole');
   writeFileSync(join(d, 'pahole'), `#!/bin/sh\necho v${version}\n`);
   chmodSync(join(d, 'pahole'), 0o755);
   return `${d}:${process.env.PATH}`;
@@ -55,7 +55,7 @@ t.test('pahole too old: the cached build root runs it, through the wrapper', { s
     t.equal(old.buildRoot, buildRootDir());
 
     // The wrapper runs the build root's pahole in the caller's directory.
-    const work = mkdtempSync(join(tmpdir(), 'bpfh-wrap-'));
+    const work = tempDir(t, 'wrap');
     const wrapper = writePaholeWrapper(join(work, 'pahole'), old.buildRoot!, [work]);
     const { execa } = await import('execa');
     const r = await execa(wrapper, ['--version'], { cwd: work, reject: false });

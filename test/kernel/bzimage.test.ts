@@ -1,14 +1,14 @@
 import t from 'tap';
-import { mkdtempSync, openSync, readSync, closeSync, writeFileSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { openSync, readSync, closeSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readBzImageInfo, releaseOf } from '../../harness/kernel/bzimage.js';
 import { SetupError } from '../../harness/util/errors.js';
 import { projectRoot } from '../../harness/util/paths.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const fixture = (name: string): string => join(projectRoot, 'test', 'fixtures', 'kernel', name);
 
-const dir = mkdtempSync(join(tmpdir(), 'bpfh-bzimage-'));
+const dir = tempDir(t, 'bzimage');
 
 t.test("a real bzImage's first 64 KiB: only the header is read", async (t) => {
   const info = readBzImageInfo(fixture('vmlinuz-7.3-amd64.head64k'));

@@ -1,17 +1,17 @@
 import t from 'tap';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { missingOptions, REQUIRED_BASE } from '../../harness/kernel/config.js';
 import { needsBuild, resolveKernel, type KernelImage, type ResolveOptions } from '../../harness/kernel/resolve.js';
 import { SetupError } from '../../harness/util/errors.js';
 import { projectRoot } from '../../harness/util/paths.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const fixture = (name: string): string => join(projectRoot, 'test', 'fixtures', 'kernel', name);
 const HEAD = fixture('vmlinuz-7.3-amd64.head64k');
 const CONFIG73 = fixture('config-7.3-amd64.trimmed');
 const CONFIG612 = fixture('config-6.12.117+deb13-amd64.trimmed');
-const tmp = (tag: string): string => mkdtempSync(join(tmpdir(), `bpfh-resolve-${tag}-`));
+const tmp = (tag: string): string => tempDir(t, `resolve-${tag}`);
 
 /** resolveKernel() of what is an image already (no tree to build). */
 async function image(spec: string, opts: ResolveOptions): Promise<KernelImage> {

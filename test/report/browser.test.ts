@@ -5,8 +5,7 @@
 // log no error or warning (its CSP forbids every fetch, so a page that tried to load anything
 // fails here); a full-page screenshot of each is kept in .tap/browser/.
 import t, { type Test } from 'tap';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { renderMultiReport, renderRunReport } from '../../harness/report/html/run-report.js';
@@ -16,10 +15,11 @@ import type { ScenarioResult, Summary } from '../../harness/results/summary.js';
 import { writeTrend } from '../../harness/run/trend.js';
 import { projectRoot } from '../../harness/util/paths.js';
 import { Chromium, CHROMIUM_FIX, findChromium, type OpenedPage } from '../helpers/chromium.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const fixtures = join(projectRoot, 'test', 'fixtures');
 const shots = join(projectRoot, '.tap', 'browser');
-const work = mkdtempSync(join(tmpdir(), 'bpfh-browser-'));
+const work = tempDir(t, 'browser');
 const load = <T>(rel: string): T => JSON.parse(readFileSync(join(fixtures, rel), 'utf8')) as T;
 
 /** What the page must show: chart id -> series name -> number of points. */

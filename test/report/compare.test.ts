@@ -2,8 +2,7 @@
 // Cases no recorded run shows (a slower reclaim, a missing scenario, an aborted run) are
 // derived in memory from a real summary, each by the one edit its test names.
 import t from 'tap';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   buildGrid, compareRuns, firstClause, gridDifferences, settleMateriallySlower, worstExitCode, SETTLE_FACTOR, SETTLE_MIN_DELTA_MS,
@@ -14,6 +13,7 @@ import type { Summary } from '../../harness/results/summary.js';
 import { pairAndCompare } from '../../harness/run/compare.js';
 import { SetupError } from '../../harness/util/errors.js';
 import { projectRoot } from '../../harness/util/paths.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const dir = (name: string): string => join(projectRoot, 'test', 'fixtures', 'compare', name);
 const load = (name: string): Summary => JSON.parse(readFileSync(join(dir(name), 'summary.json'), 'utf8')) as Summary;
@@ -127,7 +127,7 @@ t.test('loadSummary: directories, files, and bad input as one-line SetupErrors',
   t.equal(loadSummary(dir('6.12-small-pass')).kind, 'single');
   t.equal(loadSummary(join(dir('6.12-small-pass'), 'summary.json')).kind, 'single');
   t.throws(() => loadSummary(dir('no-such-run')), SetupError);
-  const tmp = mkdtempSync(join(tmpdir(), 'bpfh-cmp-'));
+  const tmp = tempDir(t, 'cmp');
   const v2 = { ...load('6.12-small-pass'), version: 2 }; // derived: another version
   writeFileSync(join(tmp, 'summary.json'), JSON.stringify(v2));
   t.throws(() => loadSummary(tmp), { message: /summary version 2, this bpf-harness reads version 1; compare it with the bpf-harness that wrote it/ });

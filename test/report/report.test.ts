@@ -1,7 +1,6 @@
 import t from 'tap';
 import { Parser, type FinalResults } from 'tap-parser';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ScenarioResult, Summary } from '../../harness/results/summary.js';
 import { summaryToTap } from '../../harness/report/tap.js';
@@ -9,6 +8,7 @@ import { summaryToJUnit } from '../../harness/report/junit.js';
 import { renderTable } from '../../harness/report/table.js';
 import { createRunDir, sanitiseTag, writeRunReport } from '../../harness/report/results-dir.js';
 import { renderRunReport } from '../../harness/report/html/run-report.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const snap = (memcg: number, slab: number, optmem?: number) => ({
   memcgCurrent: memcg,
@@ -190,8 +190,7 @@ t.test('table', async (t) => {
 });
 
 t.test('createRunDir and the latest link', async (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'bpfh-results-'));
-  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const root = tempDir(t, 'results');
   const results = join(root, 'results');
   const now = new Date(Date.UTC(2026, 10, 25, 9, 5, 7));
   const a = createRunDir(results, '6.1.0-56-amd64 (debian:bookworm)', now);
@@ -209,8 +208,7 @@ t.test('createRunDir and the latest link', async (t) => {
 });
 
 t.test('writeRunReport writes four files, atomically, and never throws', async (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'bpfh-results-'));
-  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const root = tempDir(t, 'results');
   const run = createRunDir(root, 'k');
   const s = summary();
   writeRunReport(run, s);

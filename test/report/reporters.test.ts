@@ -2,8 +2,7 @@
 // same entries, so --json prints exactly summary.json and the multi-kernel table exactly
 // comparison.txt. The multi-kernel summary is a real run's (test/fixtures/report/README.md).
 import t, { type Test } from 'tap';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MultiSummary } from '../../harness/results/multi-summary.js';
 import { MULTI_REPORTERS, RUN_REPORTERS, stdoutReporter, stdoutText } from '../../harness/report/reporters.js';
@@ -11,14 +10,14 @@ import { createRunDir, writeMultiReport, writeRunReport } from '../../harness/re
 import type { Summary } from '../../harness/results/summary.js';
 import { renderTable } from '../../harness/report/table.js';
 import { projectRoot } from '../../harness/util/paths.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const fixture = (name: string): string => join(projectRoot, 'test', 'fixtures', 'report', name, 'summary.json');
 const single = JSON.parse(readFileSync(fixture('7.3-small-seed5'), 'utf8')) as Summary;
 const multi = JSON.parse(readFileSync(fixture('multi-6.12-7.3-seed5'), 'utf8')) as MultiSummary;
 
 function tempRoot(t: Test): string {
-  const root = mkdtempSync(join(tmpdir(), 'bpfh-reporters-'));
-  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const root = tempDir(t, 'reporters');
   return root;
 }
 

@@ -2,9 +2,8 @@
 // judged, is in it; the line is a valid shell command line.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { repeatCommand, shellWord, VM_TEST_DEFAULTS, type RepeatableOptions } from '../../harness/run/repeat.js';
-import { projectRoot } from '../../harness/util/paths.js';
+import { runCli } from '../helpers/cli.js';
 
 const everything: RepeatableOptions = {
   mirror: 'file:///srv/mirror',
@@ -102,7 +101,7 @@ t.test('shell words: plain words bare, others single-quoted', async (t) => {
 
 /** The options a command's --help lists, as typed: --name and -x. */
 function helpOptions(command: string): string[] {
-  const help = spawnSync(process.execPath, [join(projectRoot, 'dist', 'harness', 'cli.js'), command, '--help'], { encoding: 'utf8' }).stdout;
+  const help = runCli([command, '--help'], 60_000).stdout;
   return [...help.matchAll(/^\s+(--?[\w-]+)/gm)].map((m) => m[1]!);
 }
 

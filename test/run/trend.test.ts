@@ -2,12 +2,13 @@
 // one line with exit 2 for bad input. The summaries are the recorded real runs in
 // test/fixtures/compare and test/fixtures/report (see the READMEs there).
 import t, { type Test } from 'tap';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadNights } from '../../harness/run/trend.js';
 import { projectRoot } from '../../harness/util/paths.js';
 import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const fixtures = join(projectRoot, 'test', 'fixtures');
 
@@ -19,7 +20,7 @@ function oneErrorLine(t: Test, stderr: string, pattern: RegExp): void {
 
 /** results/ with nightly-* directories holding these fixtures' summaries, newest last. */
 function nights(sources: string[]): string {
-  const root = mkdtempSync(join(tmpdir(), 'bpfh-trend-'));
+  const root = tempDir(t, 'trend');
   sources.forEach((src, i) => {
     const d = join(root, `nightly-2026120${i + 1}-020000`);
     mkdirSync(d);
@@ -66,7 +67,7 @@ t.test('bad input: one line naming the fix, exit 2', async (t) => {
   const missing = runCli(['trend', join(tmpdir(), 'no-such-nights-bpfh')], 60_000);
   t.equal(missing.status, 2);
   oneErrorLine(t, missing.stderr, /no such directory or summary\.json; give nightly results directories/);
-  const empty = mkdtempSync(join(tmpdir(), 'bpfh-trend-empty-'));
+  const empty = tempDir(t, 'trend-empty');
   const none = runCli(['trend', empty], 60_000);
   t.equal(none.status, 2);
   oneErrorLine(t, none.stderr, /holds no summary\.json, nor directories with one/);

@@ -3,9 +3,7 @@
 // linux-source-7.3 (test/fixtures/selftests/lists-7.3, see its README), and on the tree itself
 // when it can be had (fetched and unpacked once into the cache, a clean skip when offline).
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureLinuxSource } from '../../harness/kernel-build/linux-source.js';
 import { progTestNames, SELFTESTS_BPF, treeLists, userLists } from '../../harness/selftests/lists.js';
@@ -13,6 +11,8 @@ import { watchdogKill } from '../../harness/selftests/run.js';
 import { applyLists, effectiveSelection, parseTestList, testProgsArgs, testProgsRunnerArgs, selects, watchdogSeconds } from '../../harness/selftests/selection.js';
 import { projectRoot } from '../../harness/util/paths.js';
 import { SetupError } from '../../harness/util/errors.js';
+import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const FIX = join(projectRoot, 'test', 'fixtures', 'selftests', 'lists-7.3');
 const NAMES = readFileSync(join(FIX, 'prog-tests.txt'), 'utf8').trim().split('\n');
@@ -20,7 +20,7 @@ const LIST_FILES = ['DENYLIST', 'DENYLIST.asan', 'DENYLIST.riscv64', 'DENYLIST.s
 
 /** A tree with 7.3's recorded lists where a tree has them (no sources: treeLists reads only the lists). */
 function treeWithLists(extra: Record<string, string> = {}): string {
-  const tree = mkdtempSync(join(tmpdir(), 'bpfh-lists-'));
+  const tree = tempDir(t, 'lists');
   const dir = join(tree, SELFTESTS_BPF);
   mkdirSync(dir, { recursive: true });
   for (const f of LIST_FILES) copyFileSync(join(FIX, f), join(dir, f));
@@ -29,7 +29,7 @@ function treeWithLists(extra: Record<string, string> = {}): string {
 }
 
 function userFile(text: string): string {
-  const p = join(mkdtempSync(join(tmpdir(), 'bpfh-userlist-')), 'list');
+  const p = join(tempDir(t, 'userlist'), 'list');
   writeFileSync(p, text);
   return p;
 }
@@ -102,10 +102,10 @@ t.test('an allowlist narrows the selection and never widens it; what it leaves o
 t.test('a list file that cannot be read is a usage error naming the option', async (t) => {
   t.throws(() => userLists({ deny: ['/nonexistent/DENYLIST.mine'] }), new SetupError('x'));
   t.throws(() => userLists({ allow: ['/nonexistent/a'] }), /--allowlist \/nonexistent\/a: cannot read it/);
-  const cli = spawnSync(process.execPath, [join(projectRoot, 'dist', 'harness', 'cli.js'), 'selftests', '--kernel', '/nonexistent/tree', '--denylist', '/nonexistent/d'], { encoding: 'utf8', timeout: 60_000 });
+  const cli = runCli(['selftests', '--kernel', '/nonexistent/tree', '--denylist', '/nonexistent/d'], 60_000);
   t.equal(cli.status, 2);
   t.match(cli.stderr, /--denylist \/nonexistent\/d: cannot read it/, 'before the kernel is even looked at');
-  const alone = spawnSync(process.execPath, [join(projectRoot, 'dist', 'harness', 'cli.js'), 'vm-test', '--denylist', '/nonexistent/d'], { encoding: 'utf8', timeout: 60_000 });
+  const alone = runCli(['vm-test', '--denylist', '/nonexistent/d'], 60_000);
   t.equal(alone.status, 2);
   t.match(alone.stderr, /--denylist and --allowlist choose BPF selftests: add --with-selftests/);
 });

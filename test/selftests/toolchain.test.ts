@@ -3,13 +3,13 @@
 // BPF_HARNESS_SETUP_SELFTESTS=1 npm run setup).
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { which } from '../../harness/util/which.js';
 import { chooseSelftestsLlvm, clangCommand } from '../../harness/selftests/toolchain.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const tree = mkdtempSync(join(tmpdir(), 'bpfh-llvm-tree-'));
+const tree = tempDir(t, 'llvm-tree');
 const clang19 = which('clang-19') && which('llvm-strip-19') ? false : 'clang-19 and llvm-19 are not installed';
 
 t.test('a tree with no minimum gets the newest versioned clang with its tools', { skip: clang19 }, async (t) => {
@@ -25,7 +25,7 @@ const wrapperSkip = clang19 || (newest && !newest.defaultCpu ? `${newest.clang} 
 
 t.test('the wrapper gives BPF compiles without -mcpu the newer ISA, and leaves host compiles alone', { skip: wrapperSkip }, async (t) => {
   const llvm = await chooseSelftestsLlvm(tree);
-  const dir = mkdtempSync(join(tmpdir(), 'bpfh-clangw-'));
+  const dir = tempDir(t, 'clangw');
   const wrapper = clangCommand(llvm, join(dir, 'clang'));
   // Signed division by a runtime value: BPF cpu v4 only (libarena's test_buddy does the like).
   const src = join(dir, 'sdiv.c');
@@ -52,10 +52,10 @@ t.test('no clang new enough: one line naming the packages; a clang without its l
   });
   // PATH is a directory holding only sh and what the test puts there: a clang-14 too old for a
   // tree whose minimum is 17.0.1 (what linux-source-7.3's scripts/min-tool-version.sh says).
-  const bin = mkdtempSync(join(tmpdir(), 'bpfh-path-'));
+  const bin = tempDir(t, 'path');
   symlinkSync('/bin/sh', join(bin, 'sh'));
   const fake = (name: string, banner: string): void => writeFileSync(join(bin, name), `#!/bin/sh\necho '${banner}'\n`, { mode: 0o755 });
-  const minTree = mkdtempSync(join(tmpdir(), 'bpfh-mintree-'));
+  const minTree = tempDir(t, 'mintree');
   mkdirSync(join(minTree, 'scripts'));
   writeFileSync(join(minTree, 'scripts', 'min-tool-version.sh'), 'case "$1" in llvm) echo 17.0.1 ;; esac\n');
   fake('clang-14', 'Debian clang version 14.0.6');

@@ -2,15 +2,15 @@
 // makes the keys, `ssh-keygen -H` hashes the file), the target URL, ~/.ssh/config's
 // and IdentityFile lines.
 import t from 'tap';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { hostKeyName, hostsFieldMatches, parseKnownHosts, verifyHostKey } from '../../harness/ssh/known-hosts.js';
 import { identityFilesFor } from '../../harness/ssh/ssh-config.js';
 import { keyTypeOf, parseTargetUrl } from '../../harness/ssh/ssh.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'bpfh-kh-'));
+const dir = tempDir(t, 'kh');
 
 async function newKey(name: string): Promise<{ type: string; blob: Buffer; line: string }> {
   await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, name)]);

@@ -1,10 +1,10 @@
 // The target checks of vm-test --target: what the probe prints, and the one-line refusals.
 import t from 'tap';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lockCommand, parseProbe, PROBE_COMMAND, refusal } from '../../harness/target/ssh-target.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 t.test('the target checks: what the probe prints, the first thing missing as one line', async (t) => {
   // The probe's output on Debian's 7.3 in the test guest (PROBE_COMMAND over ssh, recorded).
@@ -24,8 +24,7 @@ t.test('the target checks: what the probe prints, the first thing missing as one
 
 t.test('the machine lock: one run per machine, a holder that is gone is replaced', async (t) => {
   // lockCommand as the target's shell runs it: dash here, busybox sh in the test guests.
-  const dir = mkdtempSync(join(tmpdir(), 'bpfh-lock-test-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'lock-test');
   const lock = join(dir, 'lock');
   for (const shell of [['sh', '-c'], ['busybox', 'sh', '-c']]) {
     rmSync(lock, { recursive: true, force: true });

@@ -1,10 +1,10 @@
 // processGroup / spawnGroup: a detached child's whole group goes, grandchildren included (a
 // launcher's QEMU, make's compilers, git bisect run's step), and stop() lets it clean up first.
 import t from 'tap';
-import { readFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pidAlive, spawnGroup } from '../../harness/util/children.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -38,7 +38,7 @@ async function grandchild(dir: string): Promise<number> {
 }
 
 t.test('kill() takes the grandchild too', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'bpfh-children-'));
+  const dir = tempDir(t, 'children');
   const { child, group } = leader(dir);
   const gc = await grandchild(dir);
   t.ok(running(gc), 'the grandchild runs');
@@ -51,7 +51,7 @@ t.test('kill() takes the grandchild too', async (t) => {
 });
 
 t.test('stop() sends SIGTERM first and the group may clean up', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'bpfh-children-'));
+  const dir = tempDir(t, 'children');
   const { child, group } = leader(dir, `trap 'echo cleaned > ${dir}/term; exit 0' TERM; `);
   const gc = await grandchild(dir);
   const exited = new Promise((r) => child.once('exit', r));

@@ -1,15 +1,16 @@
 // The one git runner (harness/util/git.ts) on a real repository: what its callers rely on
 // (bisect, the patch worktree, the build key).
 import t from 'tap';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { git, gitBytes, gitOut } from '../../harness/util/git.js';
 import { SetupError } from '../../harness/util/errors.js';
 import { gitRepo } from '../helpers/git.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 t.test('git: stdout without its trailing newline; a failure is a result, not a throw', async (t) => {
-  const repo = gitRepo('util-git');
+  const repo = gitRepo(t, 'util-git');
   t.teardown(() => rmSync(repo, { recursive: true, force: true }));
   const head = await git(repo, ['rev-parse', 'HEAD']);
   t.ok(head.ok);
@@ -24,7 +25,7 @@ t.test('git: stdout without its trailing newline; a failure is a result, not a t
 });
 
 t.test('git: env and input reach git (the patch worktree commits as the harness, applies a diff from stdin)', async (t) => {
-  const repo = gitRepo('util-git-env');
+  const repo = gitRepo(t, 'util-git-env');
   t.teardown(() => rmSync(repo, { recursive: true, force: true }));
   writeFileSync(join(repo, 'a.c'), 'int a;\nint b;\n');
   const bytes = await gitBytes(repo, ['diff', 'HEAD', '--binary']);
@@ -50,8 +51,7 @@ async function failureOf(p: Promise<unknown>): Promise<Error> {
 }
 
 t.test('gitOut and gitBytes: a failure is one SetupError line naming the directory and the fix', async (t) => {
-  const plain = mkdtempSync(join(tmpdir(), 'bpfh-util-git-plain-'));
-  t.teardown(() => rmSync(plain, { recursive: true, force: true }));
+  const plain = tempDir(t, 'util-git-plain');
   // GIT_CEILING_DIRECTORIES: the temp dir must not find a repository above it.
   const o = { env: { GIT_CEILING_DIRECTORIES: tmpdir() }, hint: `is ${plain} a valid git checkout?` };
   const err = await failureOf(gitOut(plain, ['rev-parse', 'HEAD'], o));

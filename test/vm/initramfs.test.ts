@@ -2,11 +2,11 @@
 // what the kernel's initramfs unpacker (same newc format) will see.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { cachedInitramfs, readNewc, withParentDirs, writeNewc, type CpioEntry } from '../../harness/vm/initramfs.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const entries: CpioEntry[] = [
   { path: 'init', type: 'file', mode: 0o755, data: Buffer.from('#!/bin/sh\necho hi\n') },
@@ -24,7 +24,7 @@ t.test('round trip through our own reader', async (t) => {
 });
 
 t.test('GNU cpio lists and extracts it', { skip: hasCpio() ? false : 'no cpio(1) on this host' }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'bpfh-cpio-'));
+  const dir = tempDir(t, 'cpio');
   const archive = join(dir, 'a.cpio');
   writeFileSync(archive, writeNewc(withParentDirs(entries.filter((e) => e.type !== 'chardev'))));
   const listing = execFileSync('cpio', ['-t', '--quiet', '-F', archive], { encoding: 'utf8' }).trim().split('\n').sort();
@@ -38,7 +38,7 @@ t.test('GNU cpio lists and extracts it', { skip: hasCpio() ? false : 'no cpio(1)
 });
 
 t.test('cached by content: same entries reuse, changed entries rebuild', async (t) => {
-  const cache = mkdtempSync(join(tmpdir(), 'bpfh-initrd-'));
+  const cache = tempDir(t, 'initrd');
   const a = cachedInitramfs(entries, cache);
   const b = cachedInitramfs(entries, cache);
   t.equal(a.reused, false);
