@@ -22,7 +22,7 @@ import type { ShellGuest } from '../vm/shell-guest.js';
 import { AFTER_RUN_MIN_WAIT_MS, armKernelWarn, attributeAfterRun, consoleReports, floodKmsg, readKernelLogAfterRun } from './after-run.js';
 import type { RunRecord } from './record.js';
 import { runScenario } from './scenario-runner.js';
-import { stopForShell, stopsHere, TeardownHolder } from './shell-stop.js';
+import { afterScenario, stopForShell, TeardownHolder } from './shell-stop.js';
 import type { SelftestsRequest, VmTestOptions } from './options.js';
 
 export interface GuestPlan {
@@ -66,12 +66,12 @@ export async function runInGuest(plan: GuestPlan, opts: VmTestOptions, rec: RunR
     });
     rec.summary.scenarios.push(result);
     // A guest that died takes no teardown and gives no shell.
-    const alive = !session.console.fatalError && !session.gone?.();
-    const stopHere = alive && shellGuest !== undefined && opts.shell !== undefined && stopsHere(opts.shell, result);
-    if (alive && shellGuest && !stopHere) await teardowns.run(ops, result, (records) => rec.kernelLog.push(...records));
+    const alive = (): boolean => !session.console.fatalError && !session.gone?.();
+    // Decided after the teardown's kernel-log read, which can still fail the scenario.
+    const next = alive() && shellGuest ? await afterScenario(opts.shell, ops, result, teardowns, (records) => rec.kernelLog.push(...records)) : 'go on';
     log(`  ${result.verdict.toUpperCase()} in ${(result.durationMs / 1000).toFixed(1)} s: ${result.reason}`);
-    if (stopHere && opts.shell && shellGuest) {
-      await stopForShell(opts.shell, ops, shellGuest.access, result, teardowns, rec.run.dir);
+    if (next !== 'go on' && alive() && opts.shell && shellGuest) {
+      await stopForShell(opts.shell, ops, shellGuest.access, result, teardowns, rec.run.dir, next === 'stop, owners released');
       shellOpened = true;
       break;
     }

@@ -124,7 +124,7 @@ export async function runScenario(scenario: Scenario, env: RunnerEnv): Promise<S
   // Kept for errors too: the readings up to the failure are what a user wants to look at.
   if (settleSeries.length) result.settleSeries = settleSeries;
   await scanScenarioKernelLog(env.ops, env.onKernelLog, result);
-  if (result.verdict === 'fail') result.caughtBy = caughtBy(result.checks.filter((c) => !UNJUDGED_CHECKS.has(c.name)));
+  setCaughtBy(result);
   result.durationMs = Date.now() - started;
   return result;
 }
@@ -161,6 +161,17 @@ export async function scanScenarioKernelLog(source: Pick<GuestOps, 'kmsg'>, onKe
 
 /** Checks that say the kernel log could not be judged: no signal saw a fault there. */
 export const UNJUDGED_CHECKS = new Set(['kernel-log-read', 'kernel-log-lost']);
+
+/**
+ * A failed scenario's caughtBy, from its checks as they stand: called again when a later read
+ * (the held teardown's, shell-stop.ts) adds a check. A failed teardown is no detection either.
+ */
+export function setCaughtBy(result: ScenarioResult): void {
+  if (result.verdict === 'fail') result.caughtBy = caughtBy(result.checks.filter((c) => !UNJUDGED_CHECKS.has(c.name) && c.name !== TEARDOWN_CHECK));
+}
+
+/** The check a held teardown that failed adds (shell-stop.ts). */
+export const TEARDOWN_CHECK = 'teardown';
 
 /** A check that could not be made: ERROR unless the scenario already failed on its own. */
 export function markUnjudged(result: ScenarioResult, check: string, message: string): void {

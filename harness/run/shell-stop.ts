@@ -6,7 +6,8 @@
  * storage map the kernel still has and lists the owners it holds (the `keep` verb), the
  * inspector says which owners still have elements linked, and the user gets a shell in the
  * guest with that listed. Elsewhere the teardown runs right after the scenario and the kernel
- * log is read again, so what the teardown made the kernel say still counts for that scenario.
+ * log is read again, so what the teardown made the kernel say still counts for that scenario
+ * (and under --shell-on-fail, a failure found only then stops the run there: afterScenario).
  * The shell itself is injected (harness/shell/ opens it): this module only decides.
  */
 import type { KeptState } from '../agent/keep.js';
@@ -17,7 +18,7 @@ import type { GuestOps } from '../agent/guest-ops.js';
 import type { ShellAccess } from '../vm/shell-guest.js';
 import { isTargetSpec } from '../ssh/ssh.js';
 import { SetupError } from '../util/errors.js';
-import { markUnjudged, scanScenarioKernelLog } from './scenario-runner.js';
+import { markUnjudged, scanScenarioKernelLog, setCaughtBy, TEARDOWN_CHECK } from './scenario-runner.js';
 
 export interface ShellStop {
   /** 'fail': at the first scenario that did not pass; { after }: after the scenario of that name. */
@@ -43,6 +44,22 @@ export function stopsHere(stop: ShellStop, result: ScenarioResult): boolean {
   return stop.at === 'fail' ? !isAcceptable(result) : result.name === stop.at.after;
 }
 
+/** After a scenario: the run goes on, or stops for the shell with the owners held, or after they were released. */
+export type AfterScenario = 'go on' | 'stop' | 'stop, owners released';
+
+/**
+ * Decides where the run goes after `result`, and runs the held teardown unless the run stops
+ * before it. The teardown's kernel-log read can still fail the scenario: a report made while
+ * the owners are released (map free racing owner destroy, what the harness hunts). Under
+ * --shell-on-fail that stops the run there too, in the kernel that just reported; the owners
+ * are gone by then, which the banner says. Without a stop, the teardown just runs.
+ */
+export async function afterScenario(stop: ShellStop | undefined, ops: Pick<GuestOps, 'kmsg'>, result: ScenarioResult, holder: TeardownHolder, onKernelLog: (records: string[]) => void): Promise<AfterScenario> {
+  if (stop && stopsHere(stop, result)) return 'stop';
+  await holder.run(ops, result, onKernelLog);
+  return stop?.at === 'fail' && stopsHere(stop, result) ? 'stop, owners released' : 'go on';
+}
+
 /** Holds the scenario's last step until the run knows whether it stops there. */
 export class TeardownHolder {
   private pending: (() => Promise<void>) | undefined;
@@ -62,9 +79,10 @@ export class TeardownHolder {
     try {
       await teardown();
     } catch (err) {
-      markUnjudged(result, 'teardown', `releasing the scenario's owners failed: ${err instanceof Error ? err.message : String(err)}`);
+      markUnjudged(result, TEARDOWN_CHECK, `releasing the scenario's owners failed: ${err instanceof Error ? err.message : String(err)}`);
     }
     await scanScenarioKernelLog(ops, onKernelLog, result);
+    setCaughtBy(result);
   }
 
   /** The teardown is not run: the owners stay for the shell. */
@@ -108,8 +126,10 @@ async function linkedOwners(ops: GuestOps): Promise<string[]> {
 }
 
 /** The banner: what stopped the run, the pinned maps, the owners and how to find them. */
-export function shellBanner(result: ScenarioResult, kept: KeptState, linked: readonly string[]): string[] {
-  const lines = [`scenario ${result.name}: ${result.verdict.toUpperCase()}: ${result.reason}`, 'kept for you to look at (leaving stops the guest):'];
+export function shellBanner(result: ScenarioResult, kept: KeptState, linked: readonly string[], ownersReleased = false): string[] {
+  const lines = [`scenario ${result.name}: ${result.verdict.toUpperCase()}: ${result.reason}`];
+  if (ownersReleased) lines.push('found only once the scenario had released its owners (its teardown, or the kernel log read after it): the owners are gone, the kernel is kept as it is');
+  lines.push('kept for you to look at (leaving stops the guest):');
   if (kept.maps.length === 0) lines.push(`  no local storage map is left in the kernel (the scenario's maps were freed); nothing pinned in ${kept.dir}`);
   for (const m of kept.maps) lines.push(`  map ${m.id} (${m.type}${m.name ? ` ${m.name}` : ''}) pinned at ${m.pin}`);
   const owners: string[] = [];
@@ -119,7 +139,8 @@ export function shellBanner(result: ScenarioResult, kept: KeptState, linked: rea
     const shown = kept.cgroups.slice(0, 3).map((c) => `${c.path} (id ${c.id})`).join(', ');
     owners.push(`  ${kept.cgroups.length} cgroups: ${shown}${kept.cgroups.length > 3 ? `, ... (ls -d ${kept.cgroups[0]!.path.replace(/\/[^/]*$/, '')}/bpfh-o*)` : ''}`);
   }
-  lines.push(owners.length ? `owners held by the agent (pid ${kept.pid}):` : `the agent (pid ${kept.pid}) holds no owners: the scenario released them in its rounds`, ...owners);
+  const released = ownersReleased ? 'they were released before the failure showed' : 'the scenario released them in its rounds';
+  lines.push(owners.length ? `owners held by the agent (pid ${kept.pid}):` : `the agent (pid ${kept.pid}) holds no owners: ${released}`, ...owners);
   if (linked.length) {
     lines.push('owners with elements still linked (the inspector):', ...linked.slice(0, OWNER_LINES).map((l) => `  ${l}`));
     if (linked.length > OWNER_LINES) lines.push(`  ... and ${linked.length - OWNER_LINES} more`);
@@ -129,13 +150,14 @@ export function shellBanner(result: ScenarioResult, kept: KeptState, linked: rea
 }
 
 /**
- * Stops the run at `result`: the owners stay (the held teardown is dropped), the maps are
- * pinned, and the user gets the shell. Returns the banner it showed.
+ * Stops the run at `result`: the owners stay (the held teardown is dropped; `ownersReleased`:
+ * it had run, see afterScenario), the maps are pinned, and the user gets the shell. Returns the
+ * banner it showed.
  */
-export async function stopForShell(stop: ShellStop, ops: GuestOps, access: ShellAccess, result: ScenarioResult, holder: TeardownHolder, dir: string): Promise<string[]> {
+export async function stopForShell(stop: ShellStop, ops: GuestOps, access: ShellAccess, result: ScenarioResult, holder: TeardownHolder, dir: string, ownersReleased = false): Promise<string[]> {
   holder.drop();
   const kept = await ops.keep();
-  const banner = shellBanner(result, kept, await linkedOwners(ops));
+  const banner = shellBanner(result, kept, await linkedOwners(ops), ownersReleased);
   await stop.open(access, banner, dir);
   return banner;
 }

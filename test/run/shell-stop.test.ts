@@ -7,14 +7,35 @@ import { join } from 'node:path';
 import type { AgentReply } from '../../harness/agent/client.js';
 import { parseKeepReply } from '../../harness/agent/keep.js';
 import type { InspectedKind } from '../../harness/counters/inspector.js';
+import type { KmsgRead } from '../../harness/agent/guest-ops.js';
 import type { ScenarioResult } from '../../harness/results/summary.js';
-import { linkedOwnerLines, ranges, shellBanner, stopsHere, TeardownHolder, type ShellStop } from '../../harness/run/shell-stop.js';
+import { afterScenario, linkedOwnerLines, ranges, shellBanner, stopsHere, TeardownHolder, type ShellStop } from '../../harness/run/shell-stop.js';
 import type { GuestOps } from '../../harness/agent/guest-ops.js';
 import { projectRoot } from '../../harness/util/paths.js';
 
-const replies = readFileSync(join(projectRoot, 'test', 'fixtures', 'shell', 'keep-cgrp-7.3.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as AgentReply);
+/** The agent's replies in a recorded agent.jsonl excerpt (its request lines, "> ID VERB ...", left out). */
+function recordedReplies(dir: string, file: string): AgentReply[] {
+  return readFileSync(join(projectRoot, 'test', 'fixtures', dir, file), 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as AgentReply);
+}
+
+const replies = recordedReplies('shell', 'keep-cgrp-7.3.jsonl');
 const keepReply = replies.find((r) => r.verb === 'keep')!;
-const inspected = new Map<InspectedKind, string[]>(replies.filter((r) => r.verb === 'inspect').map((r, i) => [(['sk', 'task', 'cgrp'] as const)[i]!, r.records as string[]]));
+/** The inspector's records by the kind their trailer ("end KIND visited storages elements") names. */
+function kindOf(records: readonly string[]): InspectedKind {
+  const kind = /^end (sk|task|cgrp) /.exec(records[records.length - 1] ?? '')?.[1];
+  if (!kind) throw new Error(`inspect reply without a trailer: ${JSON.stringify(records.slice(-1))}`);
+  return kind as InspectedKind;
+}
+const inspected = new Map<InspectedKind, string[]>(replies.filter((r) => r.verb === 'inspect').map((r) => [kindOf(r.records as string[]), r.records as string[]]));
+
+/** A kmsg reply as GuestOps.kmsg returns it. */
+function kmsgRead(reply: AgentReply): KmsgRead {
+  return { lines: (reply.lines as unknown[]).map(String), lost: Number(reply.lost) };
+}
+/** The kmsg read after a held teardown in which the kernel said nothing (teardown-kmsg-7.3.jsonl). */
+const quietKmsg = kmsgRead(recordedReplies('shell', 'teardown-kmsg-7.3.jsonl').find((r) => r.verb === 'kmsg')!);
+/** A kmsg read holding a real 7.3 WARNING (the kernel-warn fault's, test/fixtures/verdict/README.md). */
+const warnKmsg = kmsgRead(recordedReplies('verdict', 'debian-7.3-kernel-warn.agent.jsonl').find((r) => r.verb === 'kmsg' && (r.lines as string[]).some((l) => l.includes('WARNING:')))!);
 
 function result(name: string, verdict: ScenarioResult['verdict'], reason = ''): ScenarioResult {
   return { name, verdict, reason, params: {}, seed: 1, counters: { before: null, after: null }, settleMs: null, durationMs: 0, checks: [] };
@@ -70,8 +91,8 @@ t.test('where a run stops', async (t) => {
 
 t.test('the held teardown runs once, then the log is read again; dropped, it never runs', async (t) => {
   let kmsgReads = 0;
-  // The kernel log as the agent returns it when nothing new came (recorded: the fixture's kmsg reply).
-  const ops: Pick<GuestOps, 'kmsg'> = { kmsg: async () => (kmsgReads++, { lines: [], lost: 0 }) };
+  // The kernel log as the agent returned it after a held teardown when nothing new came.
+  const ops: Pick<GuestOps, 'kmsg'> = { kmsg: async () => (kmsgReads++, quietKmsg) };
   const holder = new TeardownHolder();
   let ran = 0;
   holder.defer(async () => void ran++);
@@ -93,4 +114,44 @@ t.test('the held teardown runs once, then the log is read again; dropped, it nev
   holder.drop();
   await holder.run(ops, r, () => undefined);
   t.equal(ran, 1, 'dropped: the owners stay');
+});
+
+t.test('--shell-on-fail decides after the teardown\'s kernel-log read: a report made while the owners go stops the run there', async (t) => {
+  const onFail: ShellStop = { at: 'fail', open: async () => undefined };
+  const after: ShellStop = { at: { after: 'b' }, open: async () => undefined };
+  const passing = (): ScenarioResult => ({ ...result('a', 'pass', 'all 16 checks passed'), checks: [{ name: 'optmem', ok: true, message: 'back' }] });
+  const withTeardown = (): { holder: TeardownHolder; ran: () => number } => {
+    let ran = 0;
+    const holder = new TeardownHolder();
+    holder.defer(async () => void ran++);
+    return { holder, ran: () => ran };
+  };
+  const reading = (read: KmsgRead): Pick<GuestOps, 'kmsg'> => ({ kmsg: async () => read });
+
+  const quiet = withTeardown();
+  const clean = passing();
+  t.equal(await afterScenario(onFail, reading(quietKmsg), clean, quiet.holder, () => undefined), 'go on', 'a quiet teardown: the run goes on');
+  t.equal(quiet.ran(), 1);
+
+  const warned = withTeardown();
+  const r = passing();
+  t.equal(await afterScenario(onFail, reading(warnKmsg), r, warned.holder, () => undefined), 'stop, owners released', 'a report at the teardown stops the run');
+  t.equal(warned.ran(), 1, 'the teardown had run: the owners are released');
+  t.equal(r.verdict, 'fail');
+  t.match(r.reason, /kernel log: .*WARNING: bpfh_warn\.c:48/);
+  t.same(r.caughtBy, ['kernel log'], 'caughtBy from the checks after the teardown\'s read');
+
+  const failed = withTeardown();
+  const f = { ...passing(), verdict: 'fail' as const, checks: [{ name: 'optmem', ok: false, message: 'optmem up' }] };
+  t.equal(await afterScenario(onFail, reading(warnKmsg), f, failed.holder, () => undefined), 'stop', 'a scenario that failed stops before its teardown');
+  t.equal(failed.ran(), 0, 'the owners are still held');
+
+  const named = withTeardown();
+  t.equal(await afterScenario(after, reading(warnKmsg), passing(), named.holder, () => undefined), 'go on', 'shell --after stops at its scenario only');
+  t.equal(named.ran(), 1);
+  t.equal(await afterScenario(undefined, reading(warnKmsg), passing(), withTeardown().holder, () => undefined), 'go on', 'no stop: the teardown just runs');
+
+  const banner = shellBanner(r, { ...parseKeepReply(keepReply), cgroups: [] }, [], true);
+  t.match(banner[1], /^found only once the scenario had released its owners .*: the owners are gone/, 'the banner says the owners were released');
+  t.match(banner.join('\n'), /holds no owners: they were released before the failure showed/);
 });
