@@ -6,9 +6,10 @@ import type { Argv } from 'yargs';
 import { multiKernelTest } from '../run/multi-kernel.js';
 import { reportRun, vmTest } from '../run/vm-test.js';
 import { KERNEL_LOG_FAULTS } from '../run/after-run.js';
+import { checkShellStop } from '../run/shell-stop.js';
 import { faultHelp, parseFaults } from '../scenarios/faults.js';
 import { ALL_SCENARIOS, selectScenarios } from '../scenarios/registry.js';
-import { parseTargetUrl } from '../ssh/ssh.js';
+import { isTargetSpec, parseTargetUrl } from '../ssh/ssh.js';
 import { SetupError } from '../util/errors.js';
 import { randomSeed } from '../util/seed.js';
 import { numberOption, RANGES } from '../util/whole-number.js';
@@ -36,6 +37,17 @@ function kernelList(kernel: readonly string[] | undefined, kernels: string | und
   const twice = (targets ?? []).find((t, i, all) => all.indexOf(t) !== i);
   if (twice) throw new SetupError(`--target ${twice} is given twice: targets run at once and a machine takes one run at a time; give it once (or run again)`);
   return list.length ? list : [DEFAULT_KERNEL];
+}
+
+/**
+ * --shell-on-fail gives this terminal to a guest the harness boots: with --json the guest's
+ * terminal bytes would go into the JSON on stdout, and a target is no guest of ours. Refused
+ * here, before any kernel of the list runs (run/shell-stop.ts checks each run too late for that).
+ */
+function checkShellOnFail(json: boolean, kernels: readonly string[]): void {
+  const target = kernels.find(isTargetSpec);
+  const clashes = [...(json ? ['--json (the shell would write into the JSON on stdout)'] : []), ...(target ? [`--target ${target} (a machine the harness does not boot; use bpf-harness shell --target there)`] : [])];
+  if (clashes.length) throw new SetupError(`--shell-on-fail cannot go with ${clashes.join(' or ')}: leave ${clashes.length > 1 ? 'them' : 'it'} out, or leave out --shell-on-fail`);
 }
 
 function vmTestOptions(y: Argv) {
@@ -75,6 +87,12 @@ export const vmTestCommand = defineCommand({
   builder: vmTestOptions,
   run: async (a) => {
     const kernels = kernelList(a.kernel, a.kernels, a.target);
+    const shell = a['shell-on-fail'] ? { at: 'fail' as const, open: openGuestShell } : undefined;
+    if (shell) {
+      checkShellOnFail(a.json, kernels);
+      // The terminal and the backend too, for every kernel before the first one runs.
+      for (const kernel of kernels) checkShellStop(shell, kernel, a.backend);
+    }
     if ((a.denylist?.length || a.allowlist?.length) && !a['with-selftests'] && !a.selftest?.length) throw new SetupError('--denylist and --allowlist choose BPF selftests: add --with-selftests');
     // With one CPU the race rounds get no hold (the owner side could not run while the only
     // CPU holds the map-free gap), so no round reaches the path: a failure by construction.
@@ -98,7 +116,7 @@ export const vmTestCommand = defineCommand({
       overrides: parseOverrides(a.set),
       json: a.json,
       ssh: { identity: a.identity, knownHosts: a['known-hosts'] },
-      ...(a['shell-on-fail'] ? { shell: { at: 'fail' as const, open: openGuestShell } } : {}),
+      ...(shell ? { shell } : {}),
       ...(a['with-selftests'] || a.selftest?.length ? { selftests: { user: { names: a.selftest ?? [] }, deadlineMin: a['selftests-deadline'], lists: { deny: a.denylist, allow: a.allowlist } } } : {}),
     };
     // One kernel keeps the plain path: its --json output is one Summary.

@@ -139,3 +139,21 @@ t.test('--require-race on one CPU: refused, the races cannot reach the path ther
   t.equal(r.status, 2);
   oneErrorLine(t, r.stderr, /--require-race needs --cpus 2 or more/);
 });
+
+t.test('--shell-on-fail with --json or a --target: one line, exit 2, before any kernel runs', async (t) => {
+  const json = runCli(['vm-test', '--shell-on-fail', '--json', '--kernel', '/no/such/kernel']);
+  t.equal(json.status, 2);
+  oneErrorLine(t, json.stderr, /^bpf-harness: --shell-on-fail cannot go with --json \(the shell would write into the JSON on stdout\): leave it out/);
+  // A local kernel first: refused before it boots, not when the target's turn comes.
+  const target = runCli(['vm-test', '--shell-on-fail', '--kernel', '/no/such/kernel', '--target', 'ssh://root@127.0.0.1:1']);
+  t.equal(target.status, 2);
+  oneErrorLine(t, target.stderr, /--shell-on-fail cannot go with --target ssh:\/\/root@127\.0\.0\.1:1 \(a machine the harness does not boot; use bpf-harness shell --target there\)/);
+  const both = runCli(['vm-test', '--shell-on-fail', '--json', '--target', 'ssh://root@127.0.0.1:1']);
+  t.equal(both.status, 2);
+  oneErrorLine(t, both.stderr, /cannot go with --json .* or --target .*: leave them out/);
+  t.equal(json.stdout + target.stdout + both.stdout, '', 'nothing on stdout');
+  // Several kernels without a terminal: one refusal for the command, not one per kernel as each runs.
+  const two = runCli(['vm-test', '--shell-on-fail', '--kernel', '/no/such/kernel', '--kernel', '/no/other/kernel']);
+  t.equal(two.status, 2);
+  oneErrorLine(t, two.stderr, /^bpf-harness: --shell-on-fail needs a terminal on stdin and stdout/);
+});
