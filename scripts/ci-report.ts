@@ -15,7 +15,9 @@
  *       With --history DIR [--keep N] [--commit TEXT]: this night's summaries are also kept in
  *       DIR/nightly-<time>/<configuration>.json (the newest N nights, default 60; TEXT, the
  *       tree's "<hash> <subject>", in tree-commit.txt beside them), and DIR's nights become
- *       OUT/trend.html, one series per configuration (bpf-harness trend's page).
+ *       OUT/trend.html, one series per configuration (bpf-harness trend's page). The trend comes
+ *       after the verdict and the state: a kept night it cannot read is a warning on stderr and
+ *       no trend.html, never another exit code.
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -163,14 +165,6 @@ function combineCommand(args: string[]): number {
   writeFileSync(join(out, 'combined.txt'), `${text}\n`);
   writeFileSync(join(out, 'combined.json'), `${JSON.stringify(combined, null, 2)}\n`);
   process.stdout.write(`${text}\n`);
-  if (history) {
-    keepNight(history, jobs, dirs, commit, keep, new Date());
-    const nights = historyNights(history);
-    if (nights.length) {
-      writeFileSync(join(out, 'trend.html'), renderTrend(nights));
-      process.stdout.write(`trend of ${nights.length} night${nights.length === 1 ? '' : 's'}: ${join(out, 'trend.html')}\n`);
-    }
-  }
   // The next night compares with this one: each configuration that ran replaces its last summary.
   if (state) {
     mkdirSync(state, { recursive: true });
@@ -181,7 +175,26 @@ function combineCommand(args: string[]): number {
       renameSync(tmp, stateFile(state, j.label));
     }
   }
+  // The trend is a page: a night it cannot read (a summary of another version) costs the page,
+  // never the verdict's exit code or the state, which are done by now.
+  if (history) {
+    try {
+      writeTrend(history, out, jobs, dirs, commit, keep);
+    } catch (err) {
+      process.stderr.write(`ci-report: warning: no trend.html this night (the verdict stands): ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+  }
   return combined.exitCode;
+}
+
+/** Keeps this night in the history and writes OUT/trend.html of the kept nights. */
+function writeTrend(history: string, out: string, jobs: readonly JobRun[], dirs: readonly string[], commit: string | undefined, keep: number): void {
+  keepNight(history, jobs, dirs, commit, keep, new Date());
+  const nights = historyNights(history);
+  if (nights.length) {
+    writeFileSync(join(out, 'trend.html'), renderTrend(nights));
+    process.stdout.write(`trend of ${nights.length} night${nights.length === 1 ? '' : 's'}: ${join(out, 'trend.html')}\n`);
+  }
 }
 
 function main(argv: string[]): number {

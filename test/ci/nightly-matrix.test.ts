@@ -5,7 +5,7 @@
 // with a regression in one configuration, a job that left no summary.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { projectRoot } from '../../harness/util/paths.js';
@@ -154,6 +154,23 @@ t.test('combine --history: the nights kept beside the state become trend.html, t
   const bad = combine([jobDir(join(root, 'x'), 'ok', '7.3-small-pass')], join(root, 'cx'), state, ['--history', history, '--keep', 'lots']);
   t.equal(bad.status, 2);
   t.match(bad.out, /--keep lots: give a whole number of nights/);
+});
+
+t.test('combine --history: a kept summary the trend cannot read costs the page, not the verdict or the state', async (t) => {
+  const root = tempDir(t, 'combine');
+  const state = join(root, 'state');
+  const history = join(root, 'history');
+  // A night kept by an older harness, its summary of a version this one refuses.
+  const old = join(history, 'nightly-2026-01-01T02-00-00.000Z');
+  mkdirSync(old, { recursive: true });
+  const summary = JSON.parse(readFileSync(join(FIX, '7.3-small-pass', 'summary.json'), 'utf8')) as { version: number };
+  writeFileSync(join(old, 'plain-cpus2-small.json'), JSON.stringify({ ...summary, version: 99 }));
+  const r = combine([jobDir(join(root, 'n'), 'plain-cpus2-small', '7.3-small-hold-map')], join(root, 'c'), state, ['--history', history]);
+  t.equal(r.status, 1, `the verdict's exit code (a first night that fails): ${r.out}`);
+  t.match(r.out, /verdict: REGRESSION over 1 configuration/);
+  t.match(r.out, /ci-report: warning: no trend\.html this night \(the verdict stands\): .*plain-cpus2-small\.json/);
+  t.ok(existsSync(join(state, 'plain-cpus2-small.json')), 'the state holds this night for the next');
+  t.notOk(existsSync(join(root, 'c', 'trend.html')));
 });
 
 t.test('table: the run table of one summary', async (t) => {
