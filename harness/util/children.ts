@@ -4,6 +4,7 @@
  * results gathered so far) run first, synchronously, so nothing gathered is lost.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 
 const children = new Set<ChildProcess>();
 const cleanups: Array<(reason: string) => void> = [];
@@ -66,6 +67,33 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Whether a process group has a member that is not a zombie. The group's leader, once it has
+ * exited, stays a zombie until node reaps it, which node cannot do while stop() waits in
+ * sleepSync: kill(-pgid, 0) alone would say the group lives for the whole grace period. Read
+ * from /proc; without one, kill(-pgid, 0).
+ */
+export function groupRunning(pgid: number): boolean {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
+  } catch {
+    return pidAlive(-pgid);
+  }
+  for (const pid of pids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so count after the last ')'.
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
+  }
+  return false;
+}
+
 function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
@@ -104,7 +132,7 @@ export function processGroup(child: { readonly pid?: number | undefined }, opts:
     } catch {
       return;
     }
-    for (let waited = 0; waited < graceMs && pidAlive(-pid); waited += 100) sleepSync(100);
+    for (let waited = 0; waited < graceMs && groupRunning(pid); waited += 100) sleepSync(100);
     kill();
   };
   process.once('exit', kill);

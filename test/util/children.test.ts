@@ -55,10 +55,30 @@ t.test('stop() sends SIGTERM first and the group may clean up', async (t) => {
   const { child, group } = leader(dir, `trap 'echo cleaned > ${dir}/term; exit 0' TERM; `);
   const gc = await grandchild(dir);
   const exited = new Promise((r) => child.once('exit', r));
-  group.stop(5_000);
+  const grace = 10_000;
+  const t0 = Date.now();
+  group.stop(grace);
+  // The group ends on SIGTERM: stop() must see that (its leader left a zombie node cannot reap
+  // inside stop) rather than wait out the grace, as a Ctrl-C on a bisect would. A loose bound.
+  t.ok(Date.now() - t0 < grace / 2, `stop() returned once the group had ended, not after the ${grace} ms grace (${Date.now() - t0} ms)`);
   await exited;
   t.equal(readFileSync(join(dir, 'term'), 'utf8').trim(), 'cleaned', 'the leader ran its TERM handler');
   for (let i = 0; i < 20 && running(gc); i++) await sleep(50);
   t.notOk(running(gc), 'nothing of the group is left');
+  group.release();
+});
+
+t.test('stop() waits the grace for a group that ignores SIGTERM, then kills it', async (t) => {
+  const dir = tempDir(t, 'children');
+  // Ignored signals are inherited: neither the leader nor its grandchild ends on SIGTERM.
+  const { child, group } = leader(dir, "trap '' TERM; ");
+  const gc = await grandchild(dir);
+  const exited = new Promise((r) => child.once('exit', r));
+  const t0 = Date.now();
+  group.stop(1_000);
+  t.ok(Date.now() - t0 >= 900, 'the group kept running: stop() waited for it');
+  await exited;
+  for (let i = 0; i < 20 && running(gc); i++) await sleep(50);
+  t.notOk(running(gc), 'then SIGKILL took the whole group');
   group.release();
 });
