@@ -55,18 +55,21 @@ function updateLatest(resultsRoot: string, name: string): void {
   }
 }
 
+/** Writes `path` whole or not at all; a file that could not be written is a warning on stderr naming it and why. */
 function writeAtomic(path: string, make: () => string): boolean {
   const tmp = `${path}.tmp-${process.pid}`;
   try {
     writeFileSync(tmp, make());
     renameSync(tmp, path);
     return true;
-  } catch {
+  } catch (err) {
     try {
       unlinkSync(tmp);
     } catch {
       /* nothing to clean */
     }
+    const why = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+    process.stderr.write(`bpf-harness: warning: ${path} could not be written: ${why}\n`);
     return false;
   }
 }
@@ -79,13 +82,13 @@ function writeReports<S>(dir: string, list: Record<string, Reporter<S>>, s: S): 
 /**
  * Writes the files of the run reporters (reporters.ts: summary.json, results.tap, junit.xml,
  * report.html) into the run directory. Never throws, whatever state the Summary is in: each
- * file is attempted on its own.
+ * file is attempted on its own, and one not written is a warning on stderr.
  */
 export function writeRunReport(run: RunDir, s: Summary): void {
   writeReports(run.dir, RUN_REPORTERS, s);
 }
 
-/** The files of a multi-kernel run (summary.json, comparison.txt, report.html); never throws. */
+/** The files of a multi-kernel run (summary.json, comparison.txt, report.html); never throws, warns as writeRunReport. */
 export function writeMultiReport(dir: string, m: MultiSummary): boolean {
   return writeReports(dir, MULTI_REPORTERS, m);
 }

@@ -25,11 +25,10 @@ export interface MultiKernelOptions extends Omit<VmTestOptions, 'kernel' | 'onSu
 }
 
 /** Writes results/<start time>-multi/{summary.json,comparison.txt,report.html}. Synchronous: it runs from exit paths. */
-function writeMulti(m: MultiSummary, started: Date): string {
+function writeMulti(m: MultiSummary, started: Date): { dir: string; written: boolean } {
   const run = createRunDir(resultsRoot, 'multi', started);
   m.resultsDir = run.dir;
-  writeMultiReport(run.dir, m);
-  return run.dir;
+  return { dir: run.dir, written: writeMultiReport(run.dir, m) };
 }
 
 function errorOf(err: unknown): { exitCode: number; message: string } {
@@ -105,9 +104,10 @@ export async function multiKernelTest(opts: MultiKernelOptions): Promise<number>
     unregister();
     m.runs = inOrder();
     m.exitCode = worstExitCode(m.runs.map((r) => r.exitCode));
-    const dir = writeMulti(m, started);
+    const { dir, written } = writeMulti(m, started);
     process.stdout.write(stdoutText(MULTI_REPORTERS[stdoutReporter(opts)], m, { color: false }));
-    log(`combined results: ${dir}`);
+    // writeMultiReport warned on stderr, naming each file it could not write.
+    log(`combined results: ${dir}${written ? '' : ' (not all files could be written: see the warning above)'}`);
     log(`report: ${join(dir, 'report.html')}`);
     if (m.exitCode !== 0) log(`repeat with: ${m.repeat}`);
   }

@@ -2,7 +2,7 @@
 // same entries, so --json prints exactly summary.json and the multi-kernel table exactly
 // comparison.txt. The multi-kernel summary is a real run's (test/fixtures/report/README.md).
 import t, { type Test } from 'tap';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MultiSummary } from '../../harness/results/multi-summary.js';
 import { MULTI_REPORTERS, RUN_REPORTERS, stdoutReporter, stdoutText } from '../../harness/report/reporters.js';
@@ -40,4 +40,35 @@ t.test('several kernels: summary.json, comparison.txt and report.html, and stdou
   t.equal(stdoutText(MULTI_REPORTERS.table, multi, { color: false }), `\n${comparison}`);
   t.equal(stdoutText(MULTI_REPORTERS.json, multi, { color: false }), readFileSync(join(dir, 'summary.json'), 'utf8'));
   t.same(JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')), multi);
+});
+
+/** What `fn` wrote to stderr, which it writes nowhere else meanwhile. */
+function stderrOf(fn: () => void): string {
+  let out = '';
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string | Uint8Array): boolean => ((out += String(chunk)), true)) as typeof process.stderr.write;
+  try {
+    fn();
+  } finally {
+    process.stderr.write = write;
+  }
+  return out;
+}
+
+t.test('a results file that cannot be written: a warning naming it and why, the other files still written', async (t) => {
+  // A directory where the file goes: rename() over it fails (EISDIR), whoever runs the test.
+  const dir = tempRoot(t);
+  mkdirSync(join(dir, 'summary.json'));
+  let written = true;
+  const multiWarning = stderrOf(() => (written = writeMultiReport(dir, multi)));
+  t.notOk(written, 'writeMultiReport says so');
+  t.match(multiWarning, new RegExp(`^bpf-harness: warning: ${join(dir, 'summary.json').replace(/[.]/g, '\\.')} could not be written: EISDIR[^\\n]*\\n$`), 'one line naming the file and the error');
+  t.ok(readFileSync(join(dir, 'comparison.txt'), 'utf8').length > 0, 'comparison.txt is written');
+
+  const run = createRunDir(tempRoot(t), 'k');
+  mkdirSync(join(run.dir, 'junit.xml'));
+  const runWarning = stderrOf(() => writeRunReport(run, single));
+  t.match(runWarning, /^bpf-harness: warning: \S+\/junit\.xml could not be written: EISDIR[^\n]*\n$/, "a run's file too");
+  t.ok(readFileSync(join(run.dir, 'summary.json'), 'utf8').length > 0);
+  t.equal(stderrOf(() => writeRunReport(createRunDir(tempRoot(t), 'k'), single)), '', 'nothing when every file is written');
 });
