@@ -37,6 +37,18 @@ export class BuildHostError extends SetupError {
   }
 }
 
+/**
+ * What went wrong while `step` talked to the host at `url`, as a BuildHostError naming both
+ * (a deadline, a refusal, a failed remote command); `lost`: why the connection ended, when it
+ * did, which is then the reason (a tar cut off by a dropped connection says so, not "no room").
+ */
+export function hostFailure(url: string, step: string, err: unknown, lost?: string): BuildHostError {
+  if (err instanceof BuildHostError) return err;
+  const text = err instanceof Error ? err.message : String(err);
+  const msg = text.startsWith(`${url}: `) ? text.slice(url.length + 2) : text;
+  return new BuildHostError(`build host ${url}, ${step}: ${lost ? `the connection was lost (${lost})` : msg}`);
+}
+
 /** What a command line says about the build host. */
 export interface BuildHostChoice {
   url: string;
@@ -112,18 +124,35 @@ function countBytes(stream: Readable): { bytes: () => number } {
 export class BuildHost {
   /** Local directory -> the host's, longest first (the rewrite of make's arguments). */
   private readonly mapped: Array<{ local: string; remote: string }> = [];
+  /** Why the connection ended, once it did. */
+  private lost: string | undefined;
 
   private constructor(
     readonly url: string,
     readonly conn: SshConnection,
     readonly facts: HostFacts,
     private readonly log: (line: string) => void,
-  ) {}
+  ) {
+    conn.onClosed((why) => (this.lost = why));
+  }
+
+  /** `fn`, its failure a BuildHostError naming the host and `step`. */
+  private async step<T>(step: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw hostFailure(this.url, step, err, this.lost);
+    }
+  }
 
   /** Connects (the host key checked as for --target) and probes; refuses a host without the tools. */
   static async open(choice: BuildHostChoice, log: (line: string) => void): Promise<BuildHost> {
     const spec = parseTargetUrl(choice.url, '--build-host');
-    const conn = await connectSsh(spec, { identity: choice.identity, knownHosts: choice.knownHosts, connectDeadlineMs: 30_000 });
+    const conn = await connectSsh(spec, { identity: choice.identity, knownHosts: choice.knownHosts, connectDeadlineMs: 30_000 }).catch((err: unknown) => {
+      throw hostFailure(choice.url, 'logging in', err);
+    });
+    let lost: string | undefined;
+    conn.onClosed((why) => (lost = why));
     try {
       const probe = await conn.run(PROBE_COMMAND, PROBE_DEADLINE_MS);
       const facts = parseProbe(probe.stdout);
@@ -132,8 +161,9 @@ export class BuildHost {
       log(`build host ${choice.url}: ${facts.nproc} CPUs, ${facts.gcc}, host key ${conn.hostKey.type} ${conn.hostKey.fingerprint} (${conn.hostKey.file}:${conn.hostKey.line})`);
       return new BuildHost(choice.url, conn, facts, log);
     } catch (err) {
+      const failure = hostFailure(choice.url, 'probing the host', err, lost);
       conn.close();
-      throw err;
+      throw failure;
     }
   }
 
@@ -165,7 +195,7 @@ export class BuildHost {
   /** The host's directory for a local output directory (mapped from now on). */
   async outDir(localOut: string, tree: string): Promise<string> {
     const remote = `${this.workspace(tree)}/out/${basename(resolve(localOut))}`;
-    await this.must(`mkdir -p ${shq(remote)}`, `making ${remote}`);
+    await this.step('making the output directory', () => this.must(`mkdir -p ${shq(remote)}`, `making ${remote}`));
     this.map(localOut, remote);
     return remote;
   }
@@ -175,19 +205,21 @@ export class BuildHost {
     const abs = resolve(localFile);
     const dir = `${this.workspace(tree)}/stage`;
     const remote = `${dir}/${createHash('sha256').update(abs).digest('hex').slice(0, 8)}-${basename(abs)}`;
-    await this.must(`mkdir -p ${shq(dir)}`, `making ${dir}`);
+    await this.step(`copying ${basename(abs)}`, () => this.must(`mkdir -p ${shq(dir)}`, `making ${dir}`));
     await this.put(abs, remote);
     this.map(abs, remote);
     return remote;
   }
 
   async put(local: string, remote: string): Promise<void> {
-    const sftp = await this.conn.sftp(SHORT_DEADLINE_MS);
-    try {
-      await withDeadline(new Promise<void>((res, rej) => sftp.fastPut(local, remote, (err) => (err ? rej(err) : res()))), 300_000, `copying ${basename(local)} to ${this.url}`);
-    } finally {
-      sftp.end();
-    }
+    await this.step(`copying ${basename(local)}`, async () => {
+      const sftp = await this.conn.sftp(SHORT_DEADLINE_MS);
+      try {
+        await withDeadline(new Promise<void>((res, rej) => sftp.fastPut(local, remote, (err) => (err ? rej(err) : res()))), 300_000, `copying ${basename(local)} to ${this.url}`);
+      } finally {
+        sftp.end();
+      }
+    });
   }
 
   private async must(command: string, what: string): Promise<string> {
@@ -201,7 +233,11 @@ export class BuildHost {
    * of the files new or changed since the last sync from here. Refuses (before sending) when
    * the host lacks the room. `minFreeBytes`: the room asked for besides what is sent.
    */
-  async sync(localTree: string, o: { deadlineMs: number; minFreeBytes?: number }): Promise<SyncStats> {
+  sync(localTree: string, o: { deadlineMs: number; minFreeBytes?: number }): Promise<SyncStats> {
+    return this.step('syncing the tree', () => this.syncTree(localTree, o));
+  }
+
+  private async syncTree(localTree: string, o: { deadlineMs: number; minFreeBytes?: number }): Promise<SyncStats> {
     const t0 = Date.now();
     const tree = resolve(localTree);
     const ws = this.workspace(tree);
@@ -264,10 +300,16 @@ export class BuildHost {
     try {
       const [tarCode, hostCode] = await withDeadline(Promise.all([
         new Promise<number | null>((res) => tar.on('close', (c) => res(c))),
-        this.conn.exitOf(ch),
+        // A host end that took nothing more (a dropped connection) would leave tar blocked on a full pipe.
+        this.conn.exitOf(ch).then((c) => {
+          if (c !== 0) tar.kill('SIGKILL');
+          return c;
+        }),
       ]), deadlineMs, `sending the tree to ${this.url}`);
+      // No exit status: the channel, or the connection, ended under tar -x (not a full disk).
+      if (hostCode === null) throw new BuildHostError(`build host ${this.url}, sending the tree: the connection was lost${this.lost ? ` (${this.lost})` : ' (the channel ended without tar\'s exit status)'}`);
       // GNU tar exits 1 when a file changed while it read it: the next sync sends it again.
-      if (tarCode !== 0 && tarCode !== 1) throw new HarnessError(`tar of ${tree} failed (exit ${tarCode}): ${tarErr.trim().split('\n')[0]}`, 2);
+      if (tarCode !== null && tarCode !== 0 && tarCode !== 1) throw new HarnessError(`tar of ${tree} failed (exit ${tarCode}): ${tarErr.trim().split('\n')[0]}`, 2);
       if (hostCode !== 0) throw new HarnessError(`${this.url}: tar -x on the build host failed (${hostErr.trim().split('\n')[0] || `exit ${hostCode}`}): is there room under ~/${HOST_CACHE}?`, 2);
       return sent.bytes();
     } catch (err) {
@@ -282,7 +324,7 @@ export class BuildHost {
   /** `argv` (local paths rewritten) in `cwd` on the host, killed there when the channel ends. */
   async spawn(argv: readonly string[], o: { cwd: string; env?: Record<string, string> }): Promise<RemoteProcess> {
     const command = `${envWords(o.env ?? {})} ${argv.map((w) => shq(this.toRemote(w))).join(' ')}`;
-    const ch = await this.conn.channel(watchedCommand(this.toRemote(o.cwd), command), SHORT_DEADLINE_MS);
+    const ch = await this.step(`starting ${basename(argv[0] ?? '')}`, () => this.conn.channel(watchedCommand(this.toRemote(o.cwd), command), SHORT_DEADLINE_MS));
     // Once killed, the end is awaited for KILL_GRACE_MS at most: a host that does not close the channel does not hang the harness.
     let gaveUp: ((v: { code: null }) => void) | undefined;
     const done = Promise.race([this.conn.exitOf(ch).then((code) => ({ code })), new Promise<{ code: null }>((res) => (gaveUp = res))]);
@@ -312,6 +354,8 @@ export class BuildHost {
     }, o.deadlineMs);
     try {
       const { code } = await p.done;
+      // No status and not killed here: the connection (or the host's sshd) ended the command.
+      if (code === null && !timedOut) throw new BuildHostError(`build host ${this.url}, ${argv.slice(0, 2).map((w) => basename(w)).join(' ')}: the connection was lost${this.lost ? ` (${this.lost})` : ''}`);
       return { code, output: output + p.stderr(), timedOut };
     } finally {
       clearTimeout(timer);
@@ -322,7 +366,11 @@ export class BuildHost {
    * The named files (relative to the host's directory for `localOut`) into `localOut`, as one
    * tar stream; those the host does not have are left out. Returns the paths that came.
    */
-  async fetch(localOut: string, files: readonly string[], deadlineMs: number): Promise<{ files: string[]; wireBytes: number; ms: number }> {
+  fetch(localOut: string, files: readonly string[], deadlineMs: number): Promise<{ files: string[]; wireBytes: number; ms: number }> {
+    return this.step(`fetching ${files.join(', ')}`, () => this.fetchFiles(localOut, files, deadlineMs));
+  }
+
+  private async fetchFiles(localOut: string, files: readonly string[], deadlineMs: number): Promise<{ files: string[]; wireBytes: number; ms: number }> {
     const t0 = Date.now();
     const remote = this.toRemote(resolve(localOut));
     const pick = files.map((f) => `[ -e ${shq(f)} ] && printf '%s\\0' ${shq(f)}`).join('; ');

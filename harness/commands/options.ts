@@ -6,6 +6,7 @@
  * that text, never a default or a type. The defaults are the repeat line's (run/repeat.ts), so a
  * replayed run leaves out exactly what the command would fill in.
  */
+import { resolve } from 'node:path';
 import type { BuildHostChoice } from '../build-host/build-host.js';
 import { VM_TEST_DEFAULTS } from '../run/repeat.js';
 import type { SizeLevel } from '../scenarios/types.js';
@@ -64,11 +65,15 @@ export const buildHostOptions = {
   'known-hosts': targetOptions.knownHosts("with --build-host: known_hosts file to verify the host's key (default ~/.ssh/known_hosts)"),
 } as const;
 
-/** The build host the options name, its URL checked at once (one line, exit 2, before anything connects). */
+/**
+ * The build host the options name, its URL checked at once (one line, exit 2, before anything
+ * connects). The key and known_hosts paths are made absolute here: a bisect's steps run in its
+ * worktree, where a path relative to the user's directory names nothing.
+ */
 export function buildHostChoice(a: { 'build-host'?: string; identity?: string; 'known-hosts'?: string }): BuildHostChoice | undefined {
   if (a['build-host'] === undefined) return undefined;
   parseTargetUrl(a['build-host'], '--build-host');
-  return { url: a['build-host'], ...(a.identity ? { identity: a.identity } : {}), ...(a['known-hosts'] ? { knownHosts: a['known-hosts'] } : {}) };
+  return { url: a['build-host'], ...(a.identity ? { identity: resolve(a.identity) } : {}), ...(a['known-hosts'] ? { knownHosts: resolve(a['known-hosts']) } : {}) };
 }
 
 /**

@@ -86,6 +86,8 @@ export function checkTree(tree: string): void {
 export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel> {
   const t0 = Date.now();
   const log = (line: string): void => opts.log(`kernel build: ${line}`);
+  // Only the kernel's artifacts come back from a host: the selftests' build needs its generated headers and modpost output too.
+  if (opts.selftests && opts.buildHost) throw new SetupError('--selftests with --build-host: the selftests\' kernel is not built on a build host yet (its generated headers and modpost output stay there): build it locally');
   const tree = resolve(opts.tree);
   checkTree(tree);
   if (opts.jobs !== undefined && (!Number.isInteger(opts.jobs) || opts.jobs < 1)) throw new SetupError(`--jobs ${opts.jobs}: give a whole number of parallel jobs, 1 or more`);

@@ -77,6 +77,8 @@ interface MakeProcess {
   done: Promise<{ exitCode?: number | null; signal?: string }>;
   kill: () => void;
   release: () => void;
+  /** On a build host: what the shell around make said itself (a `cd` that failed: exit 126). */
+  wrapperStderr?: () => string;
 }
 
 function makeHere(full: string[], env?: Record<string, string>): MakeProcess {
@@ -100,6 +102,7 @@ async function makeThere(host: BuildHost, source: string, full: string[]): Promi
     }),
     kill: p.kill,
     release: unAbort,
+    wrapperStderr: p.stderr,
   };
 }
 
@@ -135,6 +138,8 @@ export async function runMake(source: string, args: string[], o: { logPath: stri
   const deadline = setTimeout(make.kill, o.deadlineMs);
   try {
     const r = await make.done;
+    const wrapper = make.wrapperStderr?.() ?? '';
+    if (wrapper) out.write(wrapper);
     await new Promise<void>((res) => out.end(res));
     if (r.exitCode !== 0) {
       const why = Date.now() - t0 >= o.deadlineMs ? `did not finish within ${Math.round(o.deadlineMs / 60_000)} min` : r.signal ? `was killed by ${r.signal}` : `failed (exit ${r.exitCode})`;

@@ -123,10 +123,13 @@ export class SshConnection {
    * before the caller's code after the await runs.
    */
   channel(command: string, deadlineMs: number): Promise<ClientChannel> {
+    // A channel that opens after its deadline has no caller left: closed at once, not left running.
+    let late = false;
     return withDeadline(
       new Promise<ClientChannel>((resolve, reject) => {
         this.client.exec(command, (err, ch) => {
           if (err) return reject(err);
+          if (late) return void ch.close();
           this.exits.set(ch, new Promise<number | null>((res) => {
             let status: number | null = null;
             ch.on('exit', (c: number | null) => (status = c));
@@ -137,7 +140,10 @@ export class SshConnection {
       }),
       deadlineMs,
       `opening a channel on ${this.spec.url}`,
-    );
+    ).catch((err: unknown) => {
+      late = true;
+      throw err;
+    });
   }
 
   /** Once the channel closed: its command's exit status (null: killed by a signal, or none came). */

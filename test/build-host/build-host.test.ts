@@ -8,7 +8,12 @@ import t from 'tap';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { BuildHost, type BuildHostChoice } from '../../harness/build-host/build-host.js';
+import { BuildHost, BuildHostError, type BuildHostChoice } from '../../harness/build-host/build-host.js';
+import type { BisectState } from '../../harness/bisect/step.js';
+import { decideStep } from '../../harness/bisect/step.js';
+import { kernelStepRunner } from '../../harness/bisect/kernel-step.js';
+import { buildHostChoice } from '../../harness/commands/options.js';
+import { runMake } from '../../harness/kernel-build/make.js';
 import { generateKeys, knownHostsLine } from '../../harness/vm/ssh-guest.js';
 import { cacheDir } from '../../harness/util/paths.js';
 import { startSshd, type LocalSshd } from '../helpers/local-sshd.js';
@@ -152,12 +157,13 @@ t.test('refusals, each one line before anything is sent', async (t) => {
   const empty = join(work, 'known_hosts.empty');
   writeFileSync(empty, '');
   const homeBefore = (await execa('find', [home])).stdout;
-  await t.rejects(BuildHost.open({ ...choice, knownHosts: empty }, log), new RegExp(`^${sshd.url.replace(/[/.]/g, '\\$&')}: the host key of \\[127\\.0\\.0\\.1\\]:${sshd.port} is not known .*ssh-keyscan`), 'unknown host key');
+  await t.rejects(BuildHost.open({ ...choice, knownHosts: empty }, log), new RegExp(`^build host ${sshd.url.replace(/[/.]/g, '\\$&')}, logging in: the host key of \\[127\\.0\\.0\\.1\\]:${sshd.port} is not known .*ssh-keyscan`), 'unknown host key');
   const other = await generateKeys(mkdtempSync(join(work, 'other-')));
   const changed = join(work, 'known_hosts.changed');
   writeFileSync(changed, `${knownHostsLine(sshd.port, other.hostPublic)}\n`);
   await t.rejects(BuildHost.open({ ...choice, knownHosts: changed }, log), /has CHANGED .*ssh-keygen -R/, 'changed host key');
   await t.rejects(BuildHost.open({ ...choice, identity: other.userKey }, log), /root refused every key offered .*authorized_keys/, 'a user key the host does not accept');
+  t.type(await failureOf(BuildHost.open({ ...choice, knownHosts: empty }, log)), BuildHostError, 'a login refusal is the host failing (a bisect stops)');
   t.equal(await hostProcesses(home).then((l) => l.length), 0);
   t.equal((await execa('find', [home])).stdout, homeBefore, 'no key refusal ran anything on the host');
 
@@ -173,8 +179,14 @@ t.test('refusals, each one line before anything is sent', async (t) => {
   mkdirSync(small, { recursive: true });
   writeFileSync(join(small, 'Makefile'), 'all:\n');
   await t.rejects(host.sync(small, { deadlineMs: 60_000, minFreeBytes: 2 ** 60 }), /GiB free under ~\/.cache\/bpf-storage-harness\/build-host and the tree and build need .*: free space there/, 'too little space');
+  t.type(await failureOf(host.sync(small, { deadlineMs: 60_000, minFreeBytes: 2 ** 60 })), BuildHostError, 'too little space is the host failing');
   t.notOk(existsSync(`${host.workspace(small)}/src`), 'nothing was sent');
 });
+
+/** What `p` rejects with (undefined if it resolves). */
+async function failureOf(p: Promise<unknown>): Promise<unknown> {
+  return p.then(() => undefined, (err: unknown) => err);
+}
 
 /** A tree whose make runs a long sleep (marked by its length): what is killed must include make's children. */
 function sleepTree(seconds: number): string {
@@ -222,7 +234,7 @@ t.test('kernel build --build-host: an unknown key is refused in one line, exit 2
   writeFileSync(empty, '');
   const r = await cliRun(['kernel', 'build', '--tree', tree, '--out', join(work, 'out-cli'), '--build-host', sshd.url, '--identity', sshd.keys.userKey, '--known-hosts', empty]);
   t.equal(r.status, 2);
-  t.match(r.stderr, /^bpf-harness: ssh:\/\/root@127\.0\.0\.1:\d+: the host key of .* is not known .*\n$/);
+  t.match(r.stderr, /^bpf-harness: build host ssh:\/\/root@127\.0\.0\.1:\d+, logging in: the host key of .* is not known .*\n$/);
   const bad = await cliRun(['kernel', 'build', '--tree', tree, '--build-host', 'root@box']);
   t.equal(bad.status, 2);
   t.equal(bad.stderr, 'bpf-harness: --build-host root@box: give ssh://user@host or ssh://user@host:port (an IPv6 address in brackets: ssh://root@[::1]:2222)\n');
@@ -242,7 +254,7 @@ t.test('bisect --build-host: a host that would refuse every step refuses the bis
   writeFileSync(empty, '');
   const r = await cliRun(['bisect', '--tree', repo, '--good', 'HEAD~2', '--bad', 'HEAD', '--build-host', sshd.url, '--identity', sshd.keys.userKey, '--known-hosts', empty]);
   t.equal(r.status, 2);
-  t.match(r.stderr, /^bpf-harness: ssh:\/\/root@127\.0\.0\.1:\d+: the host key of .* is not known .*\n$/, 'the unknown key, in one line');
+  t.match(r.stderr, /^bpf-harness: build host ssh:\/\/root@127\.0\.0\.1:\d+, logging in: the host key of .* is not known .*\n$/, 'the unknown key, in one line');
   const withSelftest = await cliRun(['bisect', '--tree', repo, '--good', 'HEAD~2', '--bad', 'HEAD', '--selftest', 'task_local_storage', '--build-host', sshd.url]);
   t.equal(withSelftest.status, 2);
   t.match(withSelftest.stderr, /^bpf-harness: --build-host with --selftest: the BPF selftests are not built on a build host yet/);
@@ -288,4 +300,118 @@ t.test('kernel build --build-host, the connection dropped mid-make: exit 2 namin
   t.equal(r.status, 2, 'exit 2', { stdout: r.stdout.slice(-1500), stderr: r.stderr.slice(-1500) });
   t.match(r.stderr, /^bpf-harness: make \S+ on ssh:\/\/root@127\.0\.0\.1:\d+: the connection to the build host was lost \(make there was killed with it\)\n$/);
   t.same(await gone(`${home}/`, 5000), [], 'no make is left on the host');
+});
+
+t.test('relative --identity and --known-hosts are made absolute: the choice still logs in from another directory (a bisect step runs in its worktree)', async (t) => {
+  const before = process.cwd();
+  t.teardown(() => process.chdir(before));
+  process.chdir(join(work, 'sshd'));
+  const given = buildHostChoice({ 'build-host': sshd.url, identity: 'id_ed25519', 'known-hosts': 'known_hosts' });
+  t.same(given, { url: sshd.url, identity: join(work, 'sshd', 'id_ed25519'), knownHosts: join(work, 'sshd', 'known_hosts') }, 'absolute, from where they were typed');
+  t.equal(given?.identity, sshd.keys.userKey, "the test sshd's key");
+  process.chdir(home);
+  const host = await BuildHost.open(given!, log);
+  host.close();
+  t.pass('logged in from another directory');
+});
+
+/** A directory with one file of `mib` MiB of random bytes (gzip cannot shrink it: the stream takes a while). */
+async function bigTree(name: string, mib: number): Promise<string> {
+  const dir = join(work, name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'Makefile'), 'all:\n');
+  await execa('sh', ['-c', `head -c ${mib}M /dev/urandom > '${join(dir, 'big')}'`], { timeout: 60_000 });
+  return dir;
+}
+
+t.test('the connection dropped while the tree is sent: a BuildHostError saying so (not "is there room?"), at once', async (t) => {
+  const dir = await bigTree('big-drop', 256);
+  const host = await BuildHost.open(choice, log);
+  t.teardown(() => host.close());
+  const t0 = Date.now();
+  const syncing = failureOf(host.sync(dir, { deadlineMs: 180_000, minFreeBytes: 0 }));
+  let killed = false;
+  for (let i = 0; i < 300 && !killed; i++) {
+    if ((await hostProcesses(`tar -xzmf - -C ${home}/`)).length > 0) {
+      for (const pid of await sshd.sessions()) process.kill(pid, 'SIGKILL');
+      killed = true;
+    } else await new Promise((r) => setTimeout(r, 100));
+  }
+  t.ok(killed, 'tar -x ran on the host, and the connection was dropped under it');
+  const err = await syncing;
+  t.type(err, BuildHostError);
+  t.match(String(err), /build host ssh:\/\/root@127\.0\.0\.1:\d+, (syncing|sending) the tree: the connection was lost/);
+  t.notMatch(String(err), /room/);
+  // A hang guard, not a timing target: a local tar blocked on the dead channel would wait for the deadline.
+  t.ok(Date.now() - t0 < 150_000, 'noticed when the connection went, not at the deadline');
+});
+
+t.test('a sync past its deadline: a BuildHostError naming the host and the step, exit 2 (not an internal error)', async (t) => {
+  const dir = await bigTree('big-deadline', 64);
+  const host = await BuildHost.open(choice, log);
+  t.teardown(() => host.close());
+  const err = await failureOf(host.sync(dir, { deadlineMs: 1, minFreeBytes: 0 }));
+  t.type(err, BuildHostError);
+  t.equal(err instanceof BuildHostError ? err.exitCode : undefined, 2);
+  t.match(String(err), /build host ssh:\/\/root@127\.0\.0\.1:\d+, syncing the tree: sending the tree to \S+: no answer within/);
+});
+
+t.test('a remote command whose connection drops (merge_config.sh there): a BuildHostError, not the tool failing', async (t) => {
+  const dir = sleepTree(1618);
+  const host = await BuildHost.open(choice, log);
+  t.teardown(() => host.close());
+  await host.sync(dir, { deadlineMs: 60_000, minFreeBytes: 0 });
+  const running = failureOf(host.run(['make', '-C', dir], { cwd: dir, deadlineMs: 120_000 }));
+  for (let i = 0; i < 100 && (await hostProcesses('sleep 1618')).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  for (const pid of await sshd.sessions()) process.kill(pid, 'SIGKILL');
+  const err = await running;
+  t.type(err, BuildHostError);
+  t.match(String(err), /build host ssh:\/\/root@127\.0\.0\.1:\d+, make -C: the connection was lost/);
+  t.same(await gone('sleep 1618', 5000), []);
+});
+
+t.test('a channel that opens after its deadline is closed at once, not left running', async (t) => {
+  const host = await BuildHost.open(choice, log);
+  t.teardown(() => host.close());
+  const marker = join(work, 'late-channel-ended');
+  // cat ends when the channel's stdin does: the marker says the channel was closed.
+  await t.rejects(host.conn.channel(`cat >/dev/null; touch '${marker}'`, 1), /opening a channel on .*: no answer within/);
+  for (let i = 0; i < 100 && !existsSync(marker); i++) await new Promise((r) => setTimeout(r, 100));
+  t.ok(existsSync(marker), 'the late channel was closed');
+});
+
+t.test("make on the host in a directory that is not there: the wrapper shell's reason is in build.log and the error", async (t) => {
+  const host = await BuildHost.open(choice, log);
+  t.teardown(() => host.close());
+  const logPath = join(work, 'wrapper-build.log');
+  writeFileSync(logPath, '');
+  const missing = join(work, 'never-synced');
+  const err = await failureOf(runMake(missing, ['all'], { logPath, deadlineMs: 60_000, log, jobs: 1, quiet: true, host }));
+  t.match(String(err), /make all failed \(exit 126\)/);
+  const complaint = new RegExp(`cd: .*${missing.replace(/[/.]/g, '\\$&')}|can't cd to ${missing.replace(/[/.]/g, '\\$&')}`);
+  t.match(readFileSync(logPath, 'utf8'), complaint, "the shell's complaint about the directory");
+  t.match(String(err), complaint, 'and so is the error (its log tail)');
+});
+
+t.test('a bisect step: a build host that refuses at the step aborts the bisect; a tree that does not build there is still a skip', { skip: existsSync(join(bin, 'pahole')) ? false : 'needs the trixie build root (pahole for the host)' }, async (t) => {
+  const stepTree = join(work, 'step-tree');
+  mkdirSync(join(stepTree, 'arch', 'x86'), { recursive: true });
+  writeFileSync(join(stepTree, 'Kconfig'), '');
+  writeFileSync(join(stepTree, 'Makefile'), '%:\n\t@echo this tree does not build; exit 2\n');
+  const state = (buildHost: BuildHostChoice): BisectState => ({
+    version: 1, tree: stepTree, worktree: stepTree, outDir: join(work, 'step-out'), dir: join(work, 'step-results'), good: 'g', bad: 'b', candidates: 2, expectedSteps: 2,
+    startedAt: new Date().toISOString(), scenarios: [], selftests: [], sizes: 'small', retries: 0, seed: 1, debug: false, accel: 'tcg', bootDeadlineS: 60, settleDeadlineS: 60, buildDeadlineMin: 5, buildHost,
+  });
+  const empty = join(work, 'known_hosts.step');
+  writeFileSync(empty, '');
+  const refused = await kernelStepRunner.build(state({ ...choice, knownHosts: empty }), log);
+  t.match(decideStep(refused, []), { verdict: 'abort', reason: /^the build host failed: build host \S+, logging in: the host key/ }, 'the host refusing the login stops the bisect');
+  const broken = await kernelStepRunner.build(state(choice), log);
+  t.match(decideStep(broken, []), { verdict: 'skip', reason: /^does not build: make \S+ failed \(exit 2\)/ }, "make's own failure on the host is the commit's");
+});
+
+t.test('kernel build --selftests --build-host: refused in one line, exit 2, before anything connects', async (t) => {
+  const r = await cliRun(['kernel', 'build', '--tree', join(work, 'no-tree'), '--selftests', '--build-host', 'ssh://root@127.0.0.1:1']);
+  t.equal(r.status, 2);
+  t.match(r.stderr, /^bpf-harness: --selftests with --build-host: [^\n]*\n$/);
 });
