@@ -18,6 +18,7 @@ export const shellCommand = defineCommand({
       kernel: { type: 'string', default: DEFAULT_KERNEL, describe: 'debian:<series> (its virtio_net module comes from its package) or a bzImage/tree with CONFIG_VIRTIO_NET=y' },
       cpus: guestOptions.cpus(),
       memory: guestOptions.memory(),
+      accel: guestOptions.accel('auto probes KVM by booting the guest and falls back to TCG'),
       'boot-deadline': guestOptions.bootDeadline('given', 'seconds the guest may take to boot to its sshd'),
       mirror: guestOptions.mirror('Debian mirror URI for debian: kernels'),
       target: { type: 'string', describe: 'ssh://user@host[:port]: a shell on that machine instead of a guest (host key checked as for vm-test --target; leaving stops nothing)' },
@@ -34,7 +35,7 @@ export const shellCommand = defineCommand({
     if (a.after === undefined && a['inject-fault']?.length) throw new SetupError('--inject-fault needs --after SCENARIO');
     const injected = a.after !== undefined ? parseFaults(a['inject-fault'], selectScenarios([a.after]), KERNEL_LOG_FAULTS) : { scenarios: [] };
     return runShell({
-      kernel: a.kernel, cpus: a.cpus, memoryMiB: a.memory, bootDeadlineS: a['boot-deadline'], mirror: a.mirror,
+      kernel: a.kernel, cpus: a.cpus, memoryMiB: a.memory, accel: a.accel, bootDeadlineS: a['boot-deadline'], mirror: a.mirror,
       target: a.target, identity: a.identity, knownHosts: a['known-hosts'],
       after: a.after, sizes: a.sizes, seed: a.seed, settleDeadlineS: a['settle-deadline'], faults: injected.scenarios, fault: injected.run,
     });

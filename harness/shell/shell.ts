@@ -19,6 +19,7 @@ import { onAbort } from '../util/children.js';
 import { connectSsh, parseTargetUrl, type SshConnection } from '../ssh/ssh.js';
 import type { ShellAccess } from '../vm/shell-guest.js';
 import { bootSshGuest, waitForSshBanner, type SshGuest } from '../vm/ssh-guest.js';
+import type { AccelRequest } from '../vm/accel.js';
 
 /** Ctrl-]: the key that leaves (telnet's escape; nothing in a shell needs it). */
 export const LEAVE_KEY = 0x1d;
@@ -29,6 +30,7 @@ export interface ShellOptions {
   cpus: number;
   memoryMiB: number;
   bootDeadlineS: number;
+  accel: AccelRequest;
   mirror?: string;
   /** ssh://user@host[:port]: a shell there instead of a guest (never stopped), with --identity and --known-hosts. */
   target?: string;
@@ -62,7 +64,7 @@ export async function shellCommand(opts: ShellOptions): Promise<number> {
   const unregister = onAbort(() => guest?.stop());
   try {
     log(`booting ${opts.kernel} with an sshd (${opts.cpus} CPUs, ${opts.memoryMiB} MiB)`);
-    guest = await bootSshGuest({ kernel: opts.kernel, cpus: opts.cpus, memoryMiB: opts.memoryMiB, bootDeadlineMs: opts.bootDeadlineS * 1000, mirror: opts.mirror, log, bpftool: true });
+    guest = await bootSshGuest({ kernel: opts.kernel, cpus: opts.cpus, memoryMiB: opts.memoryMiB, bootDeadlineMs: opts.bootDeadlineS * 1000, mirror: opts.mirror, log, bpftool: true, accel: opts.accel });
     const conn = await connectSsh(parseTargetUrl(`ssh://root@127.0.0.1:${guest.port}`), {
       identity: guest.keys.userKey, knownHosts: guest.knownHosts, agentSocket: null, connectDeadlineMs: 60_000,
     });
@@ -94,7 +96,7 @@ async function shellOnTarget(url: string, opts: ShellOptions, log: (line: string
 async function shellAfterScenario(scenario: string, opts: ShellOptions): Promise<number> {
   const run = {
     kernel: opts.kernel, mirror: opts.mirror, scenarios: [scenario], sizes: opts.sizes ?? VM_TEST_DEFAULTS.sizes, seed: opts.seed ?? randomSeed(),
-    accel: 'tcg' as const, cpus: opts.cpus, memoryMiB: opts.memoryMiB, bootDeadlineS: opts.bootDeadlineS, settleDeadlineS: opts.settleDeadlineS ?? VM_TEST_DEFAULTS.settleDeadlineS,
+    accel: opts.accel, cpus: opts.cpus, memoryMiB: opts.memoryMiB, bootDeadlineS: opts.bootDeadlineS, settleDeadlineS: opts.settleDeadlineS ?? VM_TEST_DEFAULTS.settleDeadlineS,
     faults: opts.faults, fault: opts.fault, json: false,
     shell: { at: { after: scenario }, open: openGuestShell },
   };

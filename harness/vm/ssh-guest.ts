@@ -15,6 +15,7 @@ import type { KernelImage } from '../kernel/resolve.js';
 import { resolveAndBuildKernel } from '../kernel-build/tree-kernel.js';
 import { SetupError } from '../util/errors.js';
 import { exitSafeTempDir, removeTempDir } from '../util/temp-dir.js';
+import { chooseAccel, type AccelRequest } from './accel.js';
 import { chooseChannel } from './channel.js';
 import { guestBpftoolEntries } from './guest-bpftool.js';
 import { guestEntries, sharedLibraryEntries } from './guest-image.js';
@@ -122,6 +123,8 @@ export interface SshGuestOptions {
   onConsole?: (text: string) => void;
   /** Debian's bpftool in /usr/sbin (guest-bpftool.ts): the guests a user gets a shell in. */
   bpftool?: boolean;
+  /** KVM or TCG as vm-test's --accel; TCG when not given (the test guests). */
+  accel?: AccelRequest;
 }
 
 export interface SshGuest {
@@ -160,11 +163,13 @@ export async function bootSshGuest(opts: SshGuestOptions): Promise<SshGuest> {
     const port = await freeLoopbackPort();
     // The rare boot-time int3 oops under multi-threaded TCG (see bootGuestRetrying) hits these
     // guests as much as vm-test's: boot again, as vm-test does.
+    const spec = {
+      bzImage: kernel.bzImage, initramfs: image, accel: 'tcg' as const, channel: chooseChannel(kernel.config).kind, cpus: opts.cpus, memoryMiB: opts.memoryMiB,
+      network: { hostPort: port, guestPort: 22 }, append: [`bpfh.sshd=${opts.noBpf ? 'nobpf' : 'on'}`],
+    };
+    const accel = opts.accel === undefined || opts.accel === 'tcg' ? 'tcg' : (await chooseAccel(opts.accel, spec, opts.log)).accel;
     const { session } = await bootGuestRetrying(
-      {
-        bzImage: kernel.bzImage, initramfs: image, accel: 'tcg', channel: chooseChannel(kernel.config).kind, cpus: opts.cpus, memoryMiB: opts.memoryMiB,
-        network: { hostPort: port, guestPort: 22 }, append: [`bpfh.sshd=${opts.noBpf ? 'nobpf' : 'on'}`],
-      },
+      { ...spec, accel },
       { bootDeadlineMs: opts.bootDeadlineMs, recordAgent: () => undefined, onConsole: opts.onConsole },
       BOOT_ATTEMPTS,
       () => undefined,
