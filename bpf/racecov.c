@@ -119,6 +119,14 @@ static bool wait_cgroups_quiet(const struct racecov *c, long long deadline_ms,
 
 #define QUIET_DEADLINE_MS	10000
 
+/* synchronize_rcu() (membarrier's global command), then time for its callbacks' work. */
+static void grace_period(void)
+{
+	if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0))
+		usleep(50 * 1000);
+	usleep(20 * 1000);
+}
+
 /* Detaches every program (tracking off first); safe when detached. */
 void racecov_detach(struct racecov *c)
 {
@@ -126,8 +134,17 @@ void racecov_detach(struct racecov *c)
 
 	if (c->g)
 		c->g->tracking = 0;
-	if (c->nlinks)
+	if (c->nlinks) {
 		wait_cgroups_quiet(c, QUIET_DEADLINE_MS, "detaching");
+		/*
+		 * Thread storage goes in RCU callbacks (a thread's last put,
+		 * then its free, a grace period apart): two grace periods let
+		 * those queued by the last round run their unlinks through
+		 * the trampolines before they are rewritten.
+		 */
+		grace_period();
+		grace_period();
+	}
 	while (c->nlinks > 0) {
 		ret = bpf_link__destroy(c->links[--c->nlinks]);
 		if (ret)
@@ -144,12 +161,8 @@ int racecov_attach(struct racecov *c, char *err, size_t errlen)
 
 	if (c->nlinks)
 		return 0;
-	if (wait_cgroups_quiet(c, QUIET_DEADLINE_MS, "attaching")) {
-		/* the frees of the last released: queued for a grace period */
-		if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0))
-			usleep(50 * 1000);
-		usleep(20 * 1000);
-	}
+	if (wait_cgroups_quiet(c, QUIET_DEADLINE_MS, "attaching"))
+		grace_period(); /* the frees of the last released wait for one */
 	/* releases counted from now on (none left over from a timed-out wait) */
 	c->g->cgroups_freeing = 0;
 	c->misses_at_attach = total_misses(c, false);
