@@ -52,6 +52,8 @@ export async function chooseSelftestsLlvm(tree: string): Promise<SelftestsLlvm> 
     }
     const missing = Object.values(TOOLS).map((t) => `${t}-${major}`).filter((t) => !which(t));
     if (missing.length > 0) throw new SetupError(`${clang} is there but ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not: apt-get install llvm-${major}`);
+    // liburandom_read.so (uprobe tests) links with -fuse-ld=lld: clang-N finds its own ld.lld.
+    if (!which(`ld.lld-${major}`)) throw new SetupError(`${clang} is there but ld.lld-${major} is not (the selftests link liburandom_read.so with lld): apt-get install lld-${major}`);
     const defaultCpu = major >= NO_MCPU_NEEDS_HELP_BELOW ? undefined : major >= CPUV4_MAJOR ? 'v4' : 'v3';
     const makeVars = Object.entries(TOOLS).map(([v, t]) => `${v}=${t}-${major}`);
     const cpuv4 = major >= CPUV4_MAJOR ? '' : `; below ${CPUV4_MAJOR}, the cpuv4 tests are not built`;
@@ -59,7 +61,7 @@ export async function chooseSelftestsLlvm(tree: string): Promise<SelftestsLlvm> 
     return { clang, version, makeVars, defaultCpu, minimum, note: `BPF selftests: ${clang} ${version} (the tree needs LLVM ${minimum}${cpuv4}${cpu})` };
   }
   const seen = tooOld.length ? ` (${tooOld.join(', ')} ${tooOld.length === 1 ? 'is' : 'are'} older)` : '';
-  throw new SetupError(`the BPF selftests of this tree need clang and LLVM ${minimum} or newer${seen}: apt-get install clang-19 llvm-19 (bookworm has 19)`);
+  throw new SetupError(`the BPF selftests of this tree need clang and LLVM ${minimum} or newer${seen}: apt-get install clang-19 llvm-19 lld-19 (bookworm has 19)`);
 }
 
 /**
