@@ -38,6 +38,18 @@ const CPUV4_MAJOR = 18;
  */
 const NO_MCPU_NEEDS_HELP_BELOW = 20;
 
+/**
+ * Host tools the selftests' Makefile calls besides the compilers: rsync copies the runners'
+ * extra files (EXT-COPY, "make: rsync: No such file or directory" without it), pkg-config finds
+ * their libraries. Checked before a build, in one line.
+ */
+const MAKEFILE_TOOLS = ['rsync', 'pkg-config'] as const;
+
+export function checkSelftestsHostTools(): void {
+  const missing = MAKEFILE_TOOLS.filter((t) => !which(t));
+  if (missing.length > 0) throw new SetupError(`the BPF selftests' Makefile needs ${missing.join(' and ')}: apt-get install ${missing.join(' ')}`);
+}
+
 export async function chooseSelftestsLlvm(tree: string): Promise<SelftestsLlvm> {
   const minimum = (await minToolVersion(tree, 'llvm')) ?? '15.0.0';
   const tooOld: string[] = [];

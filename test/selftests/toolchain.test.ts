@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { which } from '../../harness/util/which.js';
-import { chooseSelftestsLlvm, clangCommand } from '../../harness/selftests/toolchain.js';
+import { checkSelftestsHostTools, chooseSelftestsLlvm, clangCommand } from '../../harness/selftests/toolchain.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const tree = tempDir(t, 'llvm-tree');
@@ -71,4 +71,18 @@ t.test('no clang new enough: one line naming the packages; a clang without its l
   const llvm = await chooseSelftestsLlvm(minTree);
   t.equal(llvm.clang, 'clang-24', 'the newest that meets the minimum');
   t.equal(llvm.defaultCpu, undefined, 'LLVM 20 and later need no wrapper');
+});
+
+t.test("the Makefile's other host tools: one line naming what is missing", async (t) => {
+  const saved = process.env.PATH;
+  t.teardown(() => {
+    process.env.PATH = saved;
+  });
+  const bin = tempDir(t, 'tools');
+  process.env.PATH = bin;
+  t.throws(() => checkSelftestsHostTools(), /^the BPF selftests' Makefile needs rsync and pkg-config: apt-get install rsync pkg-config$/);
+  writeFileSync(join(bin, 'rsync'), '#!/bin/sh\n', { mode: 0o755 });
+  t.throws(() => checkSelftestsHostTools(), /needs pkg-config: apt-get install pkg-config$/);
+  writeFileSync(join(bin, 'pkg-config'), '#!/bin/sh\n', { mode: 0o755 });
+  t.doesNotThrow(() => checkSelftestsHostTools());
 });
