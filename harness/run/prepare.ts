@@ -3,6 +3,8 @@
  * the BPF selftests and test module it needs, the initramfs, the accelerator and the backend.
  * Bad input is refused here, before anything boots. Nothing runs in a guest yet.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { assertConfig } from '../kernel/config.js';
 import type { KernelImage } from '../kernel/resolve.js';
 import { defaultJobs } from '../kernel-build/kernel-build.js';
@@ -11,6 +13,8 @@ import type { PreparedGuest } from '../backend/backend.js';
 import { chooseLocalBackend } from '../backend/registry.js';
 import { sshBackend } from '../backend/ssh.js';
 import { buildSelftests, type BuiltSelftests } from '../selftests/build.js';
+import { SELFTESTS_SUBDIR } from '../kernel-build/kconfig.js';
+import { checkSelftestsToolchain } from '../selftests/toolchain.js';
 import { selftestsGuestFiles } from '../selftests/guest-files.js';
 import { isTargetSpec } from '../ssh/ssh.js';
 import { SetupError } from '../util/errors.js';
@@ -52,6 +56,8 @@ function kernelTag(k: KernelImage): string {
 /** The kernel of a local guest: a tree resolveKernel says needs a build is built first (kernel-build/). */
 async function kernelOf(opts: VmTestOptions, log: (line: string) => void): Promise<ResolvedKernel> {
   const given = opts.selftests?.build;
+  // Before the kernel's build, which takes most of an hour: the selftests' toolchain is there.
+  if (opts.selftests && !given && existsSync(join(opts.kernel, SELFTESTS_SUBDIR, 'Makefile'))) await checkSelftestsToolchain(opts.kernel);
   const resolved = await resolveAndBuildKernel(opts.kernel, { mirror: opts.mirror, log, ...(opts.selftests && !given ? { selftests: { debug: opts.selftests.debug } } : {}) });
   return given ? { ...resolved, build: given } : resolved;
 }

@@ -100,3 +100,12 @@ exec ${llvm.clang} "$@"
   chmodSync(path, 0o755);
   return path;
 }
+
+/**
+ * What the selftests' build needs of this machine, checked before the kernel is built: that
+ * build takes most of an hour here, and a missing clang-19 or rsync found only after it wasted it.
+ */
+export async function checkSelftestsToolchain(tree: string): Promise<void> {
+  checkSelftestsHostTools();
+  await chooseSelftestsLlvm(tree);
+}

@@ -2,10 +2,12 @@
 // (skipped where no versioned clang is installed: bookworm's clang-19 comes with
 // BPF_HARNESS_SETUP_SELFTESTS=1 npm run setup).
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { which } from '../../harness/util/which.js';
+import { projectRoot } from '../../harness/util/paths.js';
+import { cachedLinuxSource } from '../../harness/kernel-build/linux-source.js';
 import { checkSelftestsHostTools, chooseSelftestsLlvm, clangCommand } from '../../harness/selftests/toolchain.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -85,4 +87,15 @@ t.test("the Makefile's other host tools: one line naming what is missing", async
   t.throws(() => checkSelftestsHostTools(), /needs pkg-config: apt-get install pkg-config$/);
   writeFileSync(join(bin, 'pkg-config'), '#!/bin/sh\n', { mode: 0o755 });
   t.doesNotThrow(() => checkSelftestsHostTools());
+});
+
+// The real tree (linux-source-7.3, unpacked by the kconfig test) and a PATH without the selftests'
+// tools: refused at once, before the kernel's build (most of an hour here) begins.
+const realTree = cachedLinuxSource('7.3');
+t.test('selftests on a machine without their tools: refused before the kernel is built', { skip: realTree ? false : 'linux-source-7.3 is not unpacked in the cache' }, async (t) => {
+  const bin = tempDir(t, 'nobin');
+  const r = spawnSync(process.execPath, [join(projectRoot, 'dist', 'harness', 'cli.js'), 'selftests', '--kernel', realTree!], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, PATH: bin } });
+  t.equal(r.status, 2);
+  t.match(r.stderr, /^bpf-harness: the BPF selftests' Makefile needs rsync and pkg-config: apt-get install rsync pkg-config\n$/);
+  t.notMatch(r.stdout + r.stderr, /kernel build/, 'no kernel build started');
 });
