@@ -18,11 +18,11 @@ cd "$(dirname "$0")/.."
 # openssh-server, openssh-client: the sshd of the SSH target tests' guest and ssh-keygen; xz-utils:
 # Debian kernels' modules (the guest's network driver) are xz-compressed.
 PACKAGES=(qemu-system-x86 openssh-server openssh-client xz-utils busybox-static clang llvm libbpf-dev libelf-dev zlib1g-dev libzstd-dev gcc make debian-archive-keyring cpio flex bison bc libssl-dev debootstrap python3-requests python3-argcomplete python3-pkg-resources ccache)
-# BPF_HARNESS_SETUP_SELFTESTS=1 (npm run test:kernel): clang-19, llvm-19 and lld-19 for a 7.x tree's BPF
+# BPF_HARNESS_SETUP_SELFTESTS=1 (npm run test:kernel): clang-19, llvm-19(-dev) and lld-19 for a 7.x tree's BPF
 # selftests (the tree's LLVM minimum is 17.0.1; bookworm's default clang is 14), pkg-config and rsync for
-# their Makefile. Not for everyone: they are about 400 MB.
+# their Makefile. Not for everyone: several hundred MB (llvm-19-dev alone 350 MB).
 if [ "${BPF_HARNESS_SETUP_SELFTESTS:-0}" = 1 ]; then
-	PACKAGES+=(clang-19 llvm-19 lld-19 pkg-config rsync)
+	PACKAGES+=(clang-19 llvm-19 llvm-19-dev lld-19 pkg-config rsync)
 fi
 # BPF_HARNESS_SETUP_BROWSER=1 (npm test): a headless chromium opens the report and trend pages
 # in test/report/browser.test.ts. Not for vm-test: the pages need no browser to be written.

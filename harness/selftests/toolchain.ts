@@ -4,7 +4,9 @@
  * version beside it. Versioned names on purpose: Debian's plain `clang` is often an older
  * default (bookworm's is 14, below 7.x kernels' 17.0.1).
  */
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
 import { SetupError } from '../util/errors.js';
 import { which } from '../util/which.js';
 import { compareVersions, minToolVersion, toolVersion } from '../kernel-build/toolchain.js';
@@ -50,6 +52,15 @@ export function checkSelftestsHostTools(): void {
   if (missing.length > 0) throw new SetupError(`the BPF selftests' Makefile needs ${missing.join(' and ')}: apt-get install ${missing.join(' ')}`);
 }
 
+async function hasLlvmCHeaders(llvmConfig: string): Promise<boolean> {
+  try {
+    const { stdout } = await execa(llvmConfig, ['--includedir'], { timeout: 10_000 });
+    return existsSync(join(stdout.trim(), 'llvm-c', 'Core.h'));
+  } catch {
+    return false;
+  }
+}
+
 export async function chooseSelftestsLlvm(tree: string): Promise<SelftestsLlvm> {
   const minimum = (await minToolVersion(tree, 'llvm')) ?? '15.0.0';
   const tooOld: string[] = [];
@@ -66,6 +77,8 @@ export async function chooseSelftestsLlvm(tree: string): Promise<SelftestsLlvm> 
     if (missing.length > 0) throw new SetupError(`${clang} is there but ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not: apt-get install llvm-${major}`);
     // liburandom_read.so (uprobe tests) links with -fuse-ld=lld: clang-N finds its own ld.lld.
     if (!which(`ld.lld-${major}`)) throw new SetupError(`${clang} is there but ld.lld-${major} is not (the selftests link liburandom_read.so with lld): apt-get install lld-${major}`);
+    // test_progs disassembles JIT code through LLVM's C API when llvm-config says LLVM is there.
+    if (!(await hasLlvmCHeaders(`llvm-config-${major}`))) throw new SetupError(`${clang} is there but not LLVM ${major}'s C headers (test_progs includes llvm-c/Core.h): apt-get install llvm-${major}-dev`);
     const defaultCpu = major >= NO_MCPU_NEEDS_HELP_BELOW ? undefined : major >= CPUV4_MAJOR ? 'v4' : 'v3';
     const makeVars = Object.entries(TOOLS).map(([v, t]) => `${v}=${t}-${major}`);
     const cpuv4 = major >= CPUV4_MAJOR ? '' : `; below ${CPUV4_MAJOR}, the cpuv4 tests are not built`;
@@ -73,7 +86,7 @@ export async function chooseSelftestsLlvm(tree: string): Promise<SelftestsLlvm> 
     return { clang, version, makeVars, defaultCpu, minimum, note: `BPF selftests: ${clang} ${version} (the tree needs LLVM ${minimum}${cpuv4}${cpu})` };
   }
   const seen = tooOld.length ? ` (${tooOld.join(', ')} ${tooOld.length === 1 ? 'is' : 'are'} older)` : '';
-  throw new SetupError(`the BPF selftests of this tree need clang and LLVM ${minimum} or newer${seen}: apt-get install clang-19 llvm-19 lld-19 (bookworm has 19)`);
+  throw new SetupError(`the BPF selftests of this tree need clang and LLVM ${minimum} or newer${seen}: apt-get install clang-19 llvm-19 llvm-19-dev lld-19 (bookworm has 19)`);
 }
 
 /**

@@ -3,7 +3,7 @@
 // BPF_HARNESS_SETUP_SELFTESTS=1 npm run setup).
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { which } from '../../harness/util/which.js';
 import { projectRoot } from '../../harness/util/paths.js';
@@ -12,7 +12,7 @@ import { checkSelftestsHostTools, chooseSelftestsLlvm, clangCommand } from '../.
 import { tempDir } from '../helpers/temp-dir.js';
 
 const tree = tempDir(t, 'llvm-tree');
-const clang19 = which('clang-19') && which('llvm-strip-19') && which('ld.lld-19') ? false : 'clang-19, llvm-19 and lld-19 are not installed';
+const clang19 = which('clang-19') && which('llvm-strip-19') && which('ld.lld-19') && existsSync('/usr/lib/llvm-19/include/llvm-c/Core.h') ? false : 'clang-19, llvm-19, llvm-19-dev and lld-19 are not installed';
 
 t.test('a tree with no minimum gets the newest versioned clang with its tools', { skip: clang19 }, async (t) => {
   const llvm = await chooseSelftestsLlvm(tree);
@@ -62,7 +62,7 @@ t.test('no clang new enough: one line naming the packages; a clang without its l
   writeFileSync(join(minTree, 'scripts', 'min-tool-version.sh'), 'case "$1" in llvm) echo 17.0.1 ;; esac\n');
   fake('clang-14', 'Debian clang version 14.0.6');
   process.env.PATH = bin;
-  await t.rejects(chooseSelftestsLlvm(minTree), /need clang and LLVM 17\.0\.1 or newer \(clang-14 14\.0\.6 is older\): apt-get install clang-19 llvm-19 lld-19 /);
+  await t.rejects(chooseSelftestsLlvm(minTree), /need clang and LLVM 17\.0\.1 or newer \(clang-14 14\.0\.6 is older\): apt-get install clang-19 llvm-19 llvm-19-dev lld-19 /);
   fake('clang-24', 'Debian clang version 24.0.1');
   await t.rejects(chooseSelftestsLlvm(minTree), /^clang-24 is there but llc-24, llvm-config-24, llvm-objcopy-24, llvm-strip-24 are not: apt-get install llvm-24$/);
   for (const tool of ['llc', 'llvm-config', 'llvm-objcopy', 'llvm-strip']) fake(`${tool}-24`, 'x');
@@ -70,6 +70,13 @@ t.test('no clang new enough: one line naming the packages; a clang without its l
   // linker name in argument '-fuse-ld=lld'" from linux-source-7.3's selftests without lld-19).
   await t.rejects(chooseSelftestsLlvm(minTree), /^clang-24 is there but ld\.lld-24 is not .*: apt-get install lld-24$/);
   fake('ld.lld-24', 'x');
+  // test_progs' JIT disassembly includes llvm-c/Core.h ("fatal error: llvm-c/Core.h: No such file or
+  // directory" from linux-source-7.3 with llvm-19 but not llvm-19-dev).
+  await t.rejects(chooseSelftestsLlvm(minTree), /^clang-24 is there but not LLVM 24's C headers .*: apt-get install llvm-24-dev$/);
+  const include = tempDir(t, 'llvm-include');
+  mkdirSync(join(include, 'llvm-c'));
+  writeFileSync(join(include, 'llvm-c', 'Core.h'), '');
+  fake('llvm-config-24', include);
   const llvm = await chooseSelftestsLlvm(minTree);
   t.equal(llvm.clang, 'clang-24', 'the newest that meets the minimum');
   t.equal(llvm.defaultCpu, undefined, 'LLVM 20 and later need no wrapper');
