@@ -31,7 +31,7 @@ export const selftestsCommand = defineCommand({
         mirror: guestOptions.mirror('Debian mirror for the build root (default: the one the system apt uses)'),
         json: outputOptions.json('print summary.json instead of the table'),
       } as const)
-      .epilog(`With no -t or -a: -a ${DEFAULT_ALLOW.join(' -a ')}, and test_maps for sk_storage_map. The tree's tools/testing/selftests/bpf/DENYLIST, DENYLIST.x86_64 (and ALLOWLIST files) apply first, then --denylist/--allowlist; test_progs runs with -w (its watchdog, a third of --deadline, at most 600 s) and -j N on a guest of N > 1 CPUs.`),
+      .epilog(`With no -t or -a: -a ${DEFAULT_ALLOW.join(' -a ')}, and test_maps for sk_storage_map. The tree's tools/testing/selftests/bpf/DENYLIST, DENYLIST.x86_64 (and ALLOWLIST files) apply first, then --denylist/--allowlist; test_progs runs with -w (its watchdog, a third of --deadline, at most 600 s) and --workers=N (its -j) on a guest of N > 1 CPUs.`),
   run: async (a) => {
     const opts: VmTestOptions = {
       kernel: a.kernel,

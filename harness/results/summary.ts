@@ -215,7 +215,7 @@ export interface Summary {
     lists?: Array<{ label: string; kind: 'deny' | 'allow'; origin: 'tree' | 'user'; entries: number }>;
     /** Selected tests (or TEST/SUBTEST entries) a list took out, with the list and its entry. */
     removed?: Array<{ test: string; list: string; entry: string; subtests?: boolean }>;
-    /** test_progs' watchdog and workers: -w SECONDS, -j N. */
+    /** test_progs' watchdog and workers: -w SECONDS, --workers=N. */
     runnerArgs?: string[];
   };
   /** Debug kernels only: the allocinfo counter and kmemleak verdicts (harness/verdict/debug-kernel.ts). */

@@ -148,7 +148,11 @@ export function watchdogSeconds(deadlineMs: number): number {
   return Math.max(1, Math.min(600, Math.floor(deadlineMs / 3000)));
 }
 
-/** -w always; -j N (test_progs' workers) when the guest has more than one CPU to run them on. */
+/**
+ * -w always; --workers=N (test_progs' -j) when the guest has more than one CPU to run them on.
+ * The = form: the workers' count is an optional argument (argp's `-j, --workers[=WORKERS]`), so
+ * `-j 2` made 2 a stray argument and test_progs exited 64 with its usage, having run nothing.
+ */
 export function testProgsRunnerArgs(deadlineMs: number, guestCpus: number): string[] {
-  return ['-w', String(watchdogSeconds(deadlineMs)), ...(guestCpus > 1 ? ['-j', String(guestCpus)] : [])];
+  return ['-w', String(watchdogSeconds(deadlineMs)), ...(guestCpus > 1 ? [`--workers=${guestCpus}`] : [])];
 }
