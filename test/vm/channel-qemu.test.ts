@@ -39,6 +39,10 @@ t.test('QEMU arguments', async (t) => {
   const uart = qemuArgs({ ...spec, channel: 'ttyS1', accel: 'kvm' }, '/s/agent.sock');
   t.same(uart.filter((_, i) => uart[i - 1] === '-serial'), ['stdio', 'chardev:agent'], 'ttyS0 console, ttyS1 agent');
   t.ok(uart.includes('q35,accel=kvm'));
+  t.ok(virtio.includes('q35,accel=tcg'), 'TCG multi-threaded by default');
+  const single = qemuArgs({ ...spec, tcgThreads: 'single' }, '/s/agent.sock');
+  t.same(single.slice(single.indexOf('-machine'), single.indexOf('-machine') + 4), ['-machine', 'q35', '-accel', 'tcg,thread=single'], 'one host thread when asked');
+  t.ok(qemuArgs({ ...spec, accel: 'kvm', tcgThreads: 'single' }, '/s/agent.sock').includes('q35,accel=kvm'), 'KVM ignores it');
 });
 
 t.test('shares: a read-only 9p export per share, named on the kernel command line', async (t) => {
