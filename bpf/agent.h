@@ -8,11 +8,21 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <linux/types.h>
 
 #define AGENT_VERSION	"1.6.0"
 #define MAX_ARGS	16
 #define READ_MAX	(4u << 20)
+
+/* CLOCK_MONOTONIC in microseconds: the agent's deadlines and elapsed times. */
+static inline long long mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 /* A growing output buffer; oom is sticky and checked once per reply. */
 struct jbuf {

@@ -75,14 +75,6 @@ static int split_words(const char *list, char **copy, char **words, int max)
 	}
 }
 
-static long long now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* In the child: never returns. */
 static void exec_child(const char *path, char **argv, char **envp,
 		       const char *cwd, const char *out)
@@ -116,7 +108,7 @@ static bool wait_until(pid_t pid, long long deadline_us, int *st)
 
 	for (;;) {
 		pid_t w = waitpid(pid, st, WNOHANG);
-		long long left = deadline_us - now_us();
+		long long left = deadline_us - mono_us();
 		struct pollfd p = { .fd = pidfd, .events = POLLIN };
 
 		if (w == pid)
@@ -171,7 +163,7 @@ int verb_exec(struct agent *a, struct req *r)
 		envp[nenv++] = "PATH=" EXEC_DEFAULT_PATH;
 	envp[nenv] = NULL;
 
-	t0 = now_us();
+	t0 = mono_us();
 	pid = fork();
 	if (pid < 0) {
 		err = req_fail(r, errno, "fork: %s", strerror(errno));
@@ -189,7 +181,7 @@ int verb_exec(struct agent *a, struct req *r)
 	jf_bool(&r->out, "timedOut", !ended);
 	jf_int(&r->out, "status", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 	jf_int(&r->out, "signal", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-	jf_int(&r->out, "elapsedUs", now_us() - t0);
+	jf_int(&r->out, "elapsedUs", mono_us() - t0);
 out:
 	free(args_copy);
 	free(env_copy);

@@ -22,14 +22,6 @@
 
 #include "agent.h"
 
-static long long mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
-
 static int read_u64_file(struct req *r, const char *path,
 			 unsigned long long *v)
 {

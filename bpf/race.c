@@ -100,12 +100,10 @@ static size_t drop_target(__u64 seed, __u64 round, size_t n)
 	return splitmix64(&state) % ((__u64)n + 1);
 }
 
+/* mono_us() in the unsigned type of the race's deadlines */
 static __u64 now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return (__u64)mono_us();
 }
 
 /*

@@ -43,10 +43,7 @@ static unsigned long long total_misses(const struct racecov *c, bool tell);
 
 static long long mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return mono_us() / 1000;
 }
 
 /* The root's dying cgroups (rmdir'ed, not yet released), or -1 unknown. */
