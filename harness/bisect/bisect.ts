@@ -13,7 +13,7 @@ import { basename, join, resolve } from 'node:path';
 import { sha256 } from '../kernel-build/build-key.js';
 import { openBuildHost } from '../kernel-build/on-host.js';
 import { selectScenarios } from '../scenarios/registry.js';
-import { checkSelftestsToolchain } from '../selftests/toolchain.js';
+import { selftestsToolchain } from '../selftests/toolchain.js';
 import { onAbort } from '../util/children.js';
 import { HarnessError, SetupError } from '../util/errors.js';
 import { cacheDir, projectRoot, resultsRoot as defaultResultsRoot } from '../util/paths.js';
@@ -109,7 +109,7 @@ export async function runBisect(o: BisectOptions): Promise<BisectResult> {
   if (o.buildHost && (o.selftests ?? []).length > 0) throw new SetupError('--build-host with --selftest: the BPF selftests are not built on a build host yet (only the kernel is): bisect with --scenario there, or build locally');
   if (o.buildHost) (await openBuildHost(o.buildHost, tree, true, log)).host.close();
   // Likewise a machine that cannot build the selftests: each step would be skipped.
-  if ((o.selftests ?? []).length > 0) await checkSelftestsToolchain(tree);
+  if ((o.selftests ?? []).length > 0) await selftestsToolchain(tree);
   const places = bisectPlaces(tree);
   const worktree = resolve(o.worktree ?? places.worktree);
   const outDir = resolve(o.out ?? places.outDir);

@@ -14,7 +14,7 @@ import { chooseLocalBackend } from '../backend/registry.js';
 import { sshBackend } from '../backend/ssh.js';
 import { buildSelftests, type BuiltSelftests } from '../selftests/build.js';
 import { SELFTESTS_SUBDIR } from '../kernel-build/kconfig.js';
-import { checkSelftestsToolchain } from '../selftests/toolchain.js';
+import { selftestsToolchain } from '../selftests/toolchain.js';
 import { selftestsGuestFiles } from '../selftests/guest-files.js';
 import { isTargetSpec } from '../ssh/ssh.js';
 import { SetupError } from '../util/errors.js';
@@ -57,7 +57,7 @@ function kernelTag(k: KernelImage): string {
 async function kernelOf(opts: VmTestOptions, log: (line: string) => void): Promise<ResolvedKernel> {
   const given = opts.selftests?.build;
   // Before the kernel's build, which takes most of an hour: the selftests' toolchain is there.
-  if (opts.selftests && !given && existsSync(join(opts.kernel, SELFTESTS_SUBDIR, 'Makefile'))) await checkSelftestsToolchain(opts.kernel);
+  if (opts.selftests && !given && existsSync(join(opts.kernel, SELFTESTS_SUBDIR, 'Makefile'))) await selftestsToolchain(opts.kernel);
   const resolved = await resolveAndBuildKernel(opts.kernel, { mirror: opts.mirror, log, ...(opts.selftests && !given ? { selftests: { debug: opts.selftests.debug } } : {}) });
   return given ? { ...resolved, build: given } : resolved;
 }

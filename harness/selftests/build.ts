@@ -14,7 +14,7 @@ import { runMake } from '../kernel-build/make.js';
 import { SELFTESTS_SUBDIR } from '../kernel-build/kconfig.js';
 import { HarnessError, SetupError } from '../util/errors.js';
 import { projectRoot } from '../util/paths.js';
-import { checkSelftestsHostTools, chooseSelftestsLlvm, clangCommand } from './toolchain.js';
+import { clangCommand, selftestsToolchain } from './toolchain.js';
 
 /**
  * What make builds: test_progs (with its BPF objects and test modules), and test_maps for the
@@ -94,8 +94,7 @@ export async function buildSelftests(opts: SelftestsBuildOptions): Promise<Built
   if (!existsSync(vmlinux) || !existsSync(join(opts.kernel.outDir, 'Module.symvers'))) {
     throw new SetupError(`${opts.kernel.outDir} has no vmlinux and Module.symvers: the selftests need the kernel built with their config (bpf-harness kernel build --selftests)`);
   }
-  checkSelftestsHostTools();
-  const llvm = await chooseSelftestsLlvm(opts.tree);
+  const llvm = await selftestsToolchain(opts.tree);
   const dir = selftestsOutDir(opts.kernel.outDir);
   const testProgs = join(dir, 'test_progs');
   const testMaps = join(dir, 'test_maps');

@@ -115,10 +115,11 @@ exec ${llvm.clang} "$@"
 }
 
 /**
- * What the selftests' build needs of this machine, checked before the kernel is built: that
- * build takes most of an hour here, and a missing clang-19 or rsync found only after it wasted it.
+ * What the selftests' build needs of this machine (the Makefile's tools and the LLVM it compiles
+ * with), also checked before the kernel is built: that build takes most of an hour here, and a
+ * missing clang-19 or rsync found only after it wasted it.
  */
-export async function checkSelftestsToolchain(tree: string): Promise<void> {
+export async function selftestsToolchain(tree: string): Promise<SelftestsLlvm> {
   checkSelftestsHostTools();
-  await chooseSelftestsLlvm(tree);
+  return chooseSelftestsLlvm(tree);
 }
