@@ -80,18 +80,36 @@ export function groupRunning(pgid: number): boolean {
   } catch {
     return pidAlive(-pgid);
   }
-  for (const pid of pids) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      continue; // gone meanwhile
-    }
-    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so count after the last ')'.
-    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
+  return pids.some((pid) => {
+    const stat = procStat(pid);
+    return stat?.pgrp === pgid && notDead(stat);
+  });
+}
+
+/**
+ * Whether a process runs: it is there and is not a zombie (dead, its exit status not yet reaped:
+ * an orphan waits for init, which in some sandboxes reaps late or never).
+ */
+export function processRunning(pid: number): boolean {
+  const stat = procStat(pid);
+  return stat !== undefined && notDead(stat);
+}
+
+/** A process's state letter and process group from /proc; undefined when it is gone. */
+function procStat(pid: number | string): { state: string; pgrp: number } | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
   }
-  return false;
+  // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so count after the last ')'.
+  const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { state: state ?? '', pgrp: Number(pgrp) };
+}
+
+function notDead(stat: { state: string }): boolean {
+  return stat.state !== 'Z' && stat.state !== 'X';
 }
 
 function sleepSync(ms: number): void {

@@ -9,6 +9,7 @@ import { execaSync } from 'execa';
 import { expectedSteps, parseBisectOutput, renderBisect, runBisect, type BisectResult } from '../../harness/bisect/bisect.js';
 import { SetupError } from '../../harness/util/errors.js';
 import { projectRoot } from '../../harness/util/paths.js';
+import { processRunning } from '../../harness/util/children.js';
 import { gitRepo } from '../helpers/git.js';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -50,22 +51,7 @@ function untouched(t: TestBase, repo: string, head: string, worktree: string): v
 }
 
 
-/**
- * Whether a process still runs. A dead one whose parent died too is a zombie until init reaps
- * it, and some inits (a sandbox's) reap late or never: dead is what the test means.
- */
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
+
 t.test('finds the first bad commit through skipped and flaky commits', async (t) => {
   const repo = gitRepo(t, 'bisect');
   const good = git(repo, 'rev-parse', 'HEAD');
@@ -200,7 +186,7 @@ t.test('Ctrl-C stops the step, resets the bisect and removes the worktree', asyn
   t.equal(code, 130, `exit 130 on Ctrl-C\n${out}\n${err}`);
   t.match(err, /bisect: interrupted by SIGINT; the worktree is removed/);
   const stepPid = Number(readFileSync(pids, 'utf8').trim().split('\n')[0]);
-  t.notOk(running(stepPid), 'the step process is gone');
+  t.notOk(processRunning(stepPid), 'the step process is gone');
   const dir = join(results, readdirSync(results).find((n) => n.startsWith('bisect-'))!);
   const result = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as BisectResult;
   t.equal(result.outcome, 'aborted');
