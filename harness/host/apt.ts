@@ -241,6 +241,30 @@ export class PrivateApt {
       throw new SetupError(`apt-get download ${items.map((i) => i.pkg).join(' ')} failed: ${firstLine(r.stderr, /^E:/) || `exit ${r.exitCode}`}: check the network or the mirror ${this.mirror}`);
     }
   }
+
+  /**
+   * download() into `dir`, then every package unpacked (dpkg-deb -x, no maintainer scripts) into
+   * `dir`/x: the packages' files, never installed. A .deb missing or failing to unpack is one
+   * line naming the package and the likely fix.
+   */
+  async downloadUnpacked(items: ReadonlyArray<{ pkg: string; version: string }>, dir: string, unpackTimeoutMs = 300_000): Promise<UnpackedDebs> {
+    await this.download(items, dir);
+    const debs = readdirSync(dir).filter((n) => n.endsWith('.deb'));
+    if (debs.length < items.length) throw new SetupError(`apt-get download ${items.map((i) => i.pkg).join(' ')} left ${debs.length} of ${items.length} .deb files: delete ${this.dir} and retry`);
+    const root = join(dir, 'x');
+    for (const deb of debs) {
+      const r = await execa('dpkg-deb', ['-x', join(dir, deb), root], { timeout: unpackTimeoutMs, reject: false, stdin: 'ignore' });
+      if (r.failed) throw new SetupError(`dpkg-deb -x ${deb} failed: ${firstLine(r.stderr) || (r.timedOut ? 'timed out' : `exit ${r.exitCode}`)}: check free space in ${dir}`);
+    }
+    return { root, debs, bytes: debs.reduce((sum, n) => sum + statSync(join(dir, n)).size, 0) };
+  }
+}
+
+/** What downloadUnpacked() left: the unpacked files under `root`, and the .deb files it read. */
+export interface UnpackedDebs {
+  root: string;
+  debs: string[];
+  bytes: number;
 }
 
 function writeIfChanged(path: string, text: string, mode = 0o644): void {

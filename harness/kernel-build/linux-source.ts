@@ -12,7 +12,7 @@ import { which } from '../util/which.js';
 import { firstLine } from '../util/first-line.js';
 import { compareDebVersions } from '../host/debversion.js';
 import { SetupError } from '../util/errors.js';
-import { exitSafeTempDir, removeTempDir } from '../util/temp-dir.js';
+import { withTempDir } from '../util/temp-dir.js';
 import { cacheDir } from '../util/paths.js';
 
 export interface LinuxSource {
@@ -79,17 +79,12 @@ export async function ensureLinuxSource(series: string, opts: { mirror?: string;
   if (existsSync(join(tree, 'Makefile'))) return { tree, package: pkg, version: newest.version, fetchedMs: Date.now() - t0, unpackedMs: 0, cached: true };
 
   mkdirSync(srcDir, { recursive: true });
-  const tmp = exitSafeTempDir(srcDir, '.tmp-');
-  try {
+  return withTempDir(srcDir, '.tmp-', async (tmp) => {
     opts.log(`${pkg}: downloading ${newest.version} (${newest.suite})`);
-    await apt.download([{ pkg, version: newest.version }], tmp);
+    const { root: x } = await apt.downloadUnpacked([{ pkg, version: newest.version }], tmp);
     const fetchedMs = Date.now() - t0;
-    const deb = readdirSync(tmp).find((n) => n.endsWith('.deb'));
-    if (!deb) throw new SetupError(`apt-get download ${pkg} left no .deb in ${tmp}`);
     const t1 = Date.now();
-    const x = await execa('dpkg-deb', ['-x', join(tmp, deb), join(tmp, 'x')], { reject: false, timeout: 300_000, stdin: 'ignore' });
-    if (x.failed) throw new SetupError(`dpkg-deb -x ${deb} failed: ${firstLine(x.stderr)}: check free space in ${srcDir}`);
-    const tarDir = join(tmp, 'x', 'usr', 'src');
+    const tarDir = join(x, 'usr', 'src');
     const tarball = readdirSync(tarDir).find((n) => /^linux-source-.*\.tar\.(xz|bz2|gz)$/.test(n));
     if (!tarball) throw new SetupError(`${pkg} ${newest.version} holds no usr/src/linux-source-*.tar.*: report this`);
     const un = await execa('tar', ['-xf', join(tarDir, tarball), '-C', tmp], { reject: false, timeout: 900_000, stdin: 'ignore' });
@@ -104,7 +99,5 @@ export async function ensureLinuxSource(series: string, opts: { mirror?: string;
     const unpackedMs = Date.now() - t1;
     opts.log(`${pkg}: ${newest.version} unpacked in ${(unpackedMs / 1000).toFixed(1)} s into ${tree}`);
     return { tree, package: pkg, version: newest.version, fetchedMs, unpackedMs, cached: false };
-  } finally {
-    removeTempDir(tmp);
-  }
+  });
 }

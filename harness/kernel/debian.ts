@@ -5,12 +5,10 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { DEBIAN_KEYRING, DEBIAN_SUITES, LISTS_MAX_AGE_MS, PrivateApt, discoverDebianMirror } from '../host/apt.js';
 import { compareDebVersions } from '../host/debversion.js';
 import { SetupError } from '../util/errors.js';
-import { exitSafeTempDir, removeTempDir } from '../util/temp-dir.js';
-import { firstLine } from '../util/first-line.js';
+import { withTempDir } from '../util/temp-dir.js';
 import { cacheDir } from '../util/paths.js';
 import { which } from '../util/which.js';
 import { readBzImageInfo, releaseOf } from './bzimage.js';
@@ -221,21 +219,12 @@ export async function resolveDebianKernel(
 async function download(apt: PrivateApt, choice: KernelCandidate, kernelsDir: string, log: (line: string) => void): Promise<DebianKernel> {
   mkdirSync(kernelsDir, { recursive: true });
   sweepTemps(kernelsDir);
-  const tmp = exitSafeTempDir(kernelsDir, '.tmp-');
-  try {
+  return withTempDir(kernelsDir, '.tmp-', async (tmp) => {
     const items = [{ pkg: choice.pkg, version: choice.version }, ...(choice.basePkg ? [{ pkg: choice.basePkg, version: choice.version }] : [])];
     log(`downloading ${items.map((i) => i.pkg).join(' + ')} ${choice.version} (${choice.suite})`);
     const t0 = Date.now();
-    await apt.download(items, tmp);
-    const debs = readdirSync(tmp).filter((n) => n.endsWith('.deb'));
-    const bytes = debs.reduce((sum, n) => sum + statSync(join(tmp, n)).size, 0);
-    log(`downloaded ${(bytes / 1e6).toFixed(1)} MB in ${((Date.now() - t0) / 1000).toFixed(1)} s; unpacking`);
-
-    const x = join(tmp, 'x');
-    for (const deb of debs) {
-      const r = await execa('dpkg-deb', ['-x', join(tmp, deb), x], { timeout: 300_000, reject: false, stdin: 'ignore' });
-      if (r.failed) throw new SetupError(`dpkg-deb -x ${deb} failed: ${firstLine(r.stderr) || (r.timedOut ? 'timed out' : `exit ${r.exitCode}`)}: check free space in ${kernelsDir}`);
-    }
+    const { root: x, bytes } = await apt.downloadUnpacked(items, tmp);
+    log(`downloaded and unpacked ${(bytes / 1e6).toFixed(1)} MB in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const found = locateKernelFiles(x);
     if (!found) throw new SetupError(`${choice.pkg} ${choice.version} holds no vmlinuz and config where expected (boot/ or usr/lib/modules/<release>/): report this; give a bzImage meanwhile`);
 
@@ -267,9 +256,7 @@ async function download(apt: PrivateApt, choice: KernelCandidate, kernelsDir: st
     }
     log(`stored ${meta.release} in ${final}`);
     return { bzImage: join(final, 'vmlinuz'), configPath: join(final, 'config'), package: choice.pkg, version: choice.version };
-  } finally {
-    removeTempDir(tmp);
-  }
+  });
 }
 
 /** The vmlinuz and config in an unpacked package tree: boot/{vmlinuz,config}-<rel> or usr/lib/modules/<rel>/{vmlinuz,config}. */

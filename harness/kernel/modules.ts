@@ -10,8 +10,7 @@ import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { DEBIAN_KEYRING, PrivateApt, discoverDebianMirror } from '../host/apt.js';
 import { SetupError } from '../util/errors.js';
-import { exitSafeTempDir, removeTempDir } from '../util/temp-dir.js';
-import { firstLine } from '../util/first-line.js';
+import { withTempDir } from '../util/temp-dir.js';
 import { cacheDir } from '../util/paths.js';
 
 /** A module name as the kernel knows it: dashes and underscores are the same. */
@@ -98,16 +97,10 @@ export async function debianKernelModules(bzImage: string, wanted: readonly stri
   if (!existsSync(DEBIAN_KEYRING)) throw new SetupError(`${pkg}: ${DEBIAN_KEYRING} is missing: install the package debian-archive-keyring`);
   const apt = new PrivateApt(join(cacheDir(), 'apt'), mirror);
   await apt.prepare();
-  const tmp = exitSafeTempDir(dirname(entry), '.tmp-modules-');
-  try {
+  return withTempDir(dirname(entry), '.tmp-modules-', async (tmp) => {
     opts.log(`downloading ${pkg} ${meta.version} for the guest's modules (${names.join(', ')})`);
     const t0 = Date.now();
-    await apt.download([{ pkg, version: meta.version }], tmp);
-    const deb = readdirSync(tmp).find((n) => n.endsWith('.deb'));
-    if (!deb) throw new SetupError(`apt-get download ${pkg}=${meta.version} left no .deb: delete ${join(cacheDir(), 'apt')} and retry`);
-    const x = join(tmp, 'x');
-    const r = await execa('dpkg-deb', ['-x', join(tmp, deb), x], { timeout: 300_000, reject: false, stdin: 'ignore' });
-    if (r.failed) throw new SetupError(`dpkg-deb -x ${deb} failed: ${firstLine(r.stderr) || (r.timedOut ? 'timed out' : `exit ${r.exitCode}`)}: check free space in ${tmp}`);
+    const { root: x } = await apt.downloadUnpacked([{ pkg, version: meta.version }], tmp);
     const files = indexModules(x, meta.release);
     const loaded = new Map<string, Buffer>();
     const read = async (name: string): Promise<Buffer | undefined> => {
@@ -135,9 +128,7 @@ export async function debianKernelModules(bzImage: string, wanted: readonly stri
     renameSync(stage, dir);
     opts.log(`kept ${order.length} modules (${order.join(', ')}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return pick(dir, index, names);
-  } finally {
-    removeTempDir(tmp);
-  }
+  });
 }
 
 /** The closure of `names` within the stored order (a cache entry may hold more modules). */

@@ -31,3 +31,13 @@ export function removeTempDir(dir: string): void {
   pending.get(dir)?.();
   pending.delete(dir);
 }
+
+/** `fn` given an exitSafeTempDir() of `parent`, which is removed however `fn` ends. */
+export async function withTempDir<T>(parent: string, prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = exitSafeTempDir(parent, prefix);
+  try {
+    return await fn(dir);
+  } finally {
+    removeTempDir(dir);
+  }
+}

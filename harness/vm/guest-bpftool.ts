@@ -15,7 +15,7 @@ import { execa } from 'execa';
 import { DEBIAN_KEYRING, PrivateApt, discoverDebianMirror } from '../host/apt.js';
 import { firstLine } from '../util/first-line.js';
 import { SetupError } from '../util/errors.js';
-import { exitSafeTempDir, removeTempDir } from '../util/temp-dir.js';
+import { withTempDir } from '../util/temp-dir.js';
 import { cacheDir } from '../util/paths.js';
 import { parseLdd } from './guest-image.js';
 import type { CpioEntry } from './initramfs.js';
@@ -81,15 +81,9 @@ async function cachedBpftool(opts: { mirror?: string; log: (line: string) => voi
   });
   const version = items[0]!.version;
   mkdirSync(root, { recursive: true });
-  const tmp = exitSafeTempDir(root, '.tmp-');
-  try {
+  return withTempDir(root, '.tmp-', async (tmp) => {
     opts.log(`downloading bpftool ${version} and its libraries (${items.slice(1).map((i) => i.pkg).join(', ')}) from ${BPFTOOL_SUITE} for the guest`);
-    await apt.download(items, tmp);
-    const x = join(tmp, 'x');
-    for (const deb of readdirSync(tmp).filter((n) => n.endsWith('.deb'))) {
-      const r = await execa('dpkg-deb', ['-x', join(tmp, deb), x], { timeout: 120_000, reject: false, stdin: 'ignore' });
-      if (r.failed) throw new SetupError(`dpkg-deb -x ${deb} failed: ${firstLine(r.stderr) || (r.timedOut ? 'timed out' : `exit ${r.exitCode}`)}: check free space in ${tmp}`);
-    }
+    const { root: x } = await apt.downloadUnpacked(items, tmp, 120_000);
     const stage = join(tmp, 'entry');
     mkdirSync(join(stage, 'lib'), { recursive: true });
     const program = join(x, 'usr', 'sbin', 'bpftool');
@@ -104,9 +98,7 @@ async function cachedBpftool(opts: { mirror?: string; log: (line: string) => voi
     renameSync(stage, dest);
     opts.log(`kept bpftool ${version} with ${libraries.length} libraries in ${dest}`);
     return dest;
-  } finally {
-    removeTempDir(tmp);
-  }
+  });
 }
 
 /**

@@ -27,7 +27,7 @@ import { execa } from 'execa';
 import type { KernelImage } from '../kernel/resolve.js';
 import { ensureLinuxSource } from '../kernel-build/linux-source.js';
 import { SetupError } from '../util/errors.js';
-import { exitSafeTempDir, removeTempDir } from '../util/temp-dir.js';
+import { withTempDir } from '../util/temp-dir.js';
 import { cacheDir, projectRoot } from '../util/paths.js';
 
 export const TESTMOD_NAME = 'bpfh_warn';
@@ -111,14 +111,11 @@ export async function ensureTestModule(kernel: KernelImage, opts: { mirror?: str
   if (existsSync(out)) return { path: out, elapsedMs: Date.now() - t0, cached: true };
 
   const { obj, makeArgs } = await preparedTree(src.tree, kernel, gcc, opts.log);
-  const work = exitSafeTempDir(join(cacheDir(), 'testmod'), '.build-');
-  try {
+  await withTempDir(join(cacheDir(), 'testmod'), '.build-', async (work) => {
     for (const f of sources) copyFileSync(join(SOURCE_DIR, f), join(work, f));
     await run('make', [...makeArgs, 'KBUILD_MODPOST_WARN=1', `M=${work}`, 'modules'], work, join(obj, 'module.log'));
     renameSync(join(work, `${TESTMOD_NAME}.ko`), out);
-  } finally {
-    removeTempDir(work);
-  }
+  });
   const elapsedMs = Date.now() - t0;
   opts.log(`test module: built ${TESTMOD_NAME}.ko for ${kernel.release} in ${(elapsedMs / 1000).toFixed(1)} s`);
   return { path: out, elapsedMs, cached: false };

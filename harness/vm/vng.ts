@@ -10,10 +10,9 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { PrivateApt, discoverDebianMirror } from '../host/apt.js';
 import { which } from '../util/which.js';
-import { firstLine } from '../util/first-line.js';
 import { compareDebVersions } from '../host/debversion.js';
 import { SetupError } from '../util/errors.js';
-import { exitSafeTempDir, removeTempDir } from '../util/temp-dir.js';
+import { withTempDir } from '../util/temp-dir.js';
 import { cacheDir } from '../util/paths.js';
 
 export interface Vng {
@@ -96,19 +95,13 @@ async function fetchVngDeb(dir: string, opts: { mirror?: string; log: (line: str
   const pick = versions.find((v) => v.suite === 'trixie') ?? versions[0];
   if (!pick) throw new SetupError(`${VNG_MISSING} (no virtme-ng package in the private apt's lists)`);
   mkdirSync(dir, { recursive: true });
-  const tmp = exitSafeTempDir(dir, '.tmp-');
-  try {
+  return withTempDir(dir, '.tmp-', async (tmp) => {
     opts.log(`vng: fetching virtme-ng ${pick.version} (${pick.suite}) to run it from its package`);
-    await apt.download([{ pkg: 'virtme-ng', version: pick.version }], tmp);
-    const deb = readdirSync(tmp).find((n) => n.endsWith('.deb'))!;
-    const r = await execa('dpkg-deb', ['-x', join(tmp, deb), join(tmp, 'x')], { reject: false, timeout: 120_000, stdin: 'ignore' });
-    if (r.failed) throw new SetupError(`dpkg-deb -x ${deb} failed: ${firstLine(r.stderr)}`);
+    const { root: x } = await apt.downloadUnpacked([{ pkg: 'virtme-ng', version: pick.version }], tmp, 120_000);
     const final = join(dir, pick.version.replace(/[:~]/g, '-'));
-    renameSync(join(tmp, 'x'), final);
+    renameSync(x, final);
     return final;
-  } finally {
-    removeTempDir(tmp);
-  }
+  });
 }
 
 /**

@@ -1,11 +1,11 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { discoverDebianMirror, parseSourceUris, pickAcquireSettings, pickDebianMirror } from '../../harness/host/apt.js';
+import { PrivateApt, discoverDebianMirror, parseSourceUris, pickAcquireSettings, pickDebianMirror } from '../../harness/host/apt.js';
 import { chooseCandidate, parseKernelPackage, seriesMatches, seriesOf, type KernelCandidate } from '../../harness/kernel/debian.js';
 import { compareDebVersions } from '../../harness/host/debversion.js';
-import { projectRoot } from '../../harness/util/paths.js';
+import { cacheDir, projectRoot } from '../../harness/util/paths.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const fixture = (name: string): string => join(projectRoot, 'test', 'fixtures', 'kernel', name);
@@ -120,4 +120,24 @@ t.test('Debian version order agrees with dpkg --compare-versions', async (t) => 
   }
   t.ok(compareDebVersions('7.3~rc7-1~exp1', '7.3-1') < 0);
   t.ok(compareDebVersions('1:6.0-1', '7.3-1') > 0, 'epoch first');
+});
+
+// The harness's own private apt in the user's cache, with its lists: a real download of a small
+// package (virtme-ng, ~0.5 MB) through downloadUnpacked(), the path every cached fetch takes.
+const mirror = discoverDebianMirror();
+const cachedApt = mirror === undefined ? undefined : new PrivateApt(join(cacheDir(), 'apt'), mirror);
+t.test('downloadUnpacked: a real package downloaded and unpacked; a version Debian lacks is one line', { skip: cachedApt?.hasLists() ? false : 'no private apt lists in the cache yet (any `npm run vm-test` makes them)' }, async (t) => {
+  const apt = cachedApt!;
+  await apt.prepare();
+  const pick = (await apt.versions(['virtme-ng']))[0];
+  t.ok(pick, 'virtme-ng is in the private apt lists');
+  if (!pick) return;
+  const dir = tempDir(t, 'bpfh-apt-');
+  const got = await apt.downloadUnpacked([{ pkg: 'virtme-ng', version: pick.version }], dir, 120_000);
+  t.equal(got.root, join(dir, 'x'));
+  t.equal(got.debs.length, 1);
+  t.ok(got.bytes > 10_000, `${got.bytes} bytes downloaded`);
+  t.ok(existsSync(join(got.root, 'usr', 'bin', 'vng')), 'the package files are unpacked under root');
+  const bad = tempDir(t, 'bpfh-apt-');
+  await t.rejects(apt.downloadUnpacked([{ pkg: 'virtme-ng', version: '0.0.0-none' }], bad), /apt-get download virtme-ng failed: .*check the network or the mirror/);
 });
