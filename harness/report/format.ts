@@ -1,5 +1,5 @@
 /** Small helpers shared by the report writers. They accept partial data: reports are written from exit paths. */
-import type { CounterSnapshot, ScenarioResult, Summary } from '../results/summary.js';
+import type { CounterSnapshot, ScenarioResult, ShellSession, Summary } from '../results/summary.js';
 
 /** The scenarios of a Summary that may be partial or malformed. */
 export function scenariosOf(s: Partial<Summary> | null | undefined): Array<Partial<ScenarioResult>> {
@@ -76,4 +76,16 @@ export function str(v: unknown): string {
     }
   }
   return String(v);
+}
+
+/** The name the TAP and JUnit reports give the kernel log after a shell, a test of its own. */
+export const SHELL_KERNEL_LOG_TEST = 'kernel log during and after the shell';
+
+/** One line on the kernel log after a shell, for the progress output and the table. */
+export function shellKernelLogLine(shell: ShellSession): string {
+  const k = shell.kernelLog;
+  if (!k) return 'kernel log after the shell: not read (the run ended first)';
+  if (k.verdict === 'clean') return 'kernel log during and after the shell: nothing reported';
+  const what = k.verdict === 'reported' ? `the kernel reported: ${str(k.reports[0])}` : `not judged: ${str(k.problem)}`;
+  return `kernel log during and after the shell (not counted against ${str(shell.scenario)}, whose verdict is the one it had when the shell opened; the run fails): ${what}`;
 }

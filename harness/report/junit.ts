@@ -4,7 +4,7 @@
  * <system-out>. An aborted run adds a testcase "(run)" with an <error>, so it can never look green.
  */
 import type { Summary } from '../results/summary.js';
-import { checksOf, scenariosOf, str, verdictOf } from './format.js';
+import { checksOf, scenariosOf, SHELL_KERNEL_LOG_TEST, str, verdictOf } from './format.js';
 
 /** Characters XML 1.0 does not allow at all (escaping cannot save them). */
 // eslint-disable-next-line no-control-regex
@@ -56,6 +56,22 @@ export function summaryToJUnit(s: Summary): string {
     }
     body.push(`      <system-out>${xmlText(lines.join('\n'))}</system-out>`);
     cases.push(`    <testcase classname="${xmlAttr(classname)}" name="${xmlAttr(str(r.name) || `scenario ${total}`)}" time="${secs(r.durationMs)}">`, ...body, '    </testcase>');
+  }
+  const shellLog = s?.shell?.kernelLog;
+  if (shellLog) {
+    // Its own testcase: it is not the scenario's (what the user did in the shell is in it too), and never dropped.
+    total++;
+    const scenario = str(s.shell?.scenario);
+    const detail = [str(shellLog.problem), `not counted against ${scenario}`, ...(shellLog.reports ?? []).map(str), s?.repeat ? `repeat: ${str(s.repeat)}` : ''].filter(Boolean).join('\n');
+    const body: string[] = [];
+    if (shellLog.verdict === 'reported') {
+      failures++;
+      body.push(`      <failure message="${xmlAttr(str(shellLog.problem))}" type="fail">${xmlText(detail)}</failure>`);
+    } else if (shellLog.verdict === 'unjudged') {
+      errors++;
+      body.push(`      <error message="${xmlAttr(str(shellLog.problem))}" type="error">${xmlText(detail)}</error>`);
+    }
+    cases.push(`    <testcase classname="${xmlAttr(classname)}" name="${xmlAttr(`${SHELL_KERNEL_LOG_TEST} (after ${scenario})`)}" time="${secs(s.shell?.durationMs)}">`, ...body, '    </testcase>');
   }
   if (s?.aborted) {
     total++;

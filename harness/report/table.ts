@@ -7,9 +7,10 @@
  * (memory.stat kernel), so the kernel's charge drift stays visible beside the verdict.
  * Fixed-width columns; the reason column is last and never cut. No colours unless asked.
  */
+import { join } from 'node:path';
 import type { RaceCoverageSummary } from '../results/race-coverage.js';
-import type { Summary } from '../results/summary.js';
-import { counterDeltas, ms, scenariosOf, signedBytes, str, verdictOf, type ShownVerdict } from './format.js';
+import type { ShellSession, Summary } from '../results/summary.js';
+import { counterDeltas, ms, scenariosOf, shellKernelLogLine, signedBytes, str, verdictOf, type ShownVerdict } from './format.js';
 import { unseenFrees } from '../verdict/race-coverage.js';
 
 export interface TableOptions {
@@ -31,6 +32,17 @@ export function raceCoverageLine(c: RaceCoverageSummary): string {
   const n = unseenFrees(c);
   const leaks = !n ? '' : c.missesDuring ? `, ${n} not seen freed (tracer missed ${c.missesDuring} calls)` : `, LEFT UNFREED ${n}`;
   return `${c.roundsReached}/${c.rounds} rounds, ${c.handshake} elements (freed by map free ${c.handshakeFreedByMapFree}, by destroy ${c.handshakeFreedByDestroy}), ${c.met} met${leaks}; ${held}, after=${c.after}, drop=${c.drop}; per round ${perRound}`;
+}
+
+/** The stop for a shell: where, what did not run, the files, and the kernel log after it (counted apart from the scenario). */
+export function shellLines(shell: ShellSession, dir?: string): string[] {
+  const spent = shell.durationMs === undefined ? 'the run ended in it' : `${Math.round(shell.durationMs / 1000)} s in the guest`;
+  const why = shell.stoppedBecause === 'failed' ? `its first failure${shell.ownersReleased ? ' (found once the owners were released)' : ''}` : 'shell --after';
+  const file = (f: string): string => (dir ? join(dir, str(f)) : str(f));
+  const lines = [`shell: the run stopped at ${str(shell.scenario)} (${why}) for a shell, ${spent}; what the guest showed: ${file(shell.transcript)}, what was typed: ${file(shell.input)}`];
+  if (shell.notRun.length) lines.push(`  not run: ${shell.notRun.map(str).join(', ')}`);
+  lines.push(`  ${shellKernelLogLine(shell)}`);
+  return lines;
 }
 
 export function renderTable(s: Summary, opts: TableOptions = { color: false }): string {
@@ -69,8 +81,9 @@ export function renderTable(s: Summary, opts: TableOptions = { color: false }): 
   out.push(`pass ${count('pass')}  fail ${count('fail')}  error ${count('error')}${skips}  (of ${what})`);
   const after = s?.afterRun;
   const afterWhat = after ? after.kernelLog[0] ?? after.consoleAfterShutdown[0] ?? after.readError ?? (after.lost > 0 ? `${after.lost} kernel log records lost` : undefined) : undefined;
-  // The log read after the last scenario: its findings are in the row of what ran last.
-  if (after && afterWhat) out.push(`after the run (log read ${after.waitedMs} ms after the last scenario, then the console after power-off; added to ${str(after.attributedTo) || 'no result'}): ${str(afterWhat)}`);
+  // After a shell, the log read is the shell's (its own line below); else its findings are in the row of what ran last.
+  if (s?.shell) out.push(...shellLines(s.shell));
+  else if (after && afterWhat) out.push(`after the run (log read ${after.waitedMs} ms after the last scenario, then the console after power-off; added to ${str(after.attributedTo) || 'no result'}): ${str(afterWhat)}`);
   const races = scenariosOf(s).flatMap((r) => (r.raceCoverage ? [`  ${str(r.name)}: ${raceCoverageLine(r.raceCoverage)}`] : []));
   if (races.length) out.push('race coverage (rounds where map free and owner destroy each unlinked half of one element):', ...races);
   if (s?.aborted) out.push(`ABORTED: ${str(s.aborted)}`);

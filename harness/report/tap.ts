@@ -4,7 +4,7 @@
  * An aborted run ends with "Bail out!" so no consumer mistakes it for a complete one.
  */
 import type { Summary } from '../results/summary.js';
-import { checksOf, scenariosOf, str, verdictOf } from './format.js';
+import { checksOf, scenariosOf, SHELL_KERNEL_LOG_TEST, str, verdictOf } from './format.js';
 
 /** A description may not contain "#" (directive) or a newline. */
 function description(s: string): string {
@@ -14,6 +14,24 @@ function description(s: string): string {
 /** A YAML double-quoted scalar: JSON's string syntax is a subset of it. */
 function q(s: string): string {
   return JSON.stringify(s);
+}
+
+/** The test point of the kernel log after a shell (`shell.kernelLog`), when it was read; how many points it added. */
+function shellPoint(s: Summary, n: number, out: string[]): number {
+  const k = s?.shell?.kernelLog;
+  if (!k) return 0;
+  const name = `${SHELL_KERNEL_LOG_TEST} (after ${description(str(s.shell?.scenario))})`;
+  if (k.verdict === 'clean') {
+    out.push(`ok ${n} - ${name}`);
+    return 1;
+  }
+  out.push(`not ok ${n} - ${name}`, '  ---', `  verdict: ${k.verdict === 'reported' ? 'fail' : 'error'}`);
+  if (k.verdict === 'unjudged') out.push('  severity: error');
+  out.push(`  reason: ${q(str(k.problem))}`, `  not_counted_against: ${q(str(s.shell?.scenario))}`);
+  if (Array.isArray(k.reports) && k.reports.length) out.push('  kernel_log:', ...k.reports.map((l) => `    - ${q(str(l))}`));
+  if (s?.repeat) out.push(`  repeat: ${q(str(s.repeat))}`);
+  out.push('  ...');
+  return 1;
 }
 
 export function summaryToTap(s: Summary): string {
@@ -53,10 +71,12 @@ export function summaryToTap(s: Summary): string {
     y.push('  ...');
     out.push(...y);
   });
+  // After a shell, the kernel log read when the user left is a test point of its own (not the scenario's).
+  const points = scenarios.length + shellPoint(s, scenarios.length + 1, out);
   if (s?.aborted) {
     out.push(`Bail out! ${str(s.aborted).replace(/[\r\n]+/g, ' ')}`);
   } else {
-    out.push(`1..${scenarios.length}`);
+    out.push(`1..${points}`);
   }
   return out.join('\n') + '\n';
 }

@@ -158,8 +158,41 @@ export interface AfterRunLog {
   consoleAfterShutdown: string[];
   /** The read failed: why. */
   readError?: string;
-  /** The result the findings were added to: the last scenario or selftest that ran before. */
+  /** The result the findings were added to: the last scenario or selftest that ran before (never after a shell: `Summary.shell.kernelLog`). */
   attributedTo?: string;
+}
+
+/**
+ * What the kernel log said from the moment a shell opened to power-off (the log read after the
+ * user left, the console after power-off): from the scenario's leftovers or from what the user
+ * did there, so it is never added to the scenario (harness/run/after-run.ts).
+ */
+export interface ShellKernelLog {
+  /** 'reported': a kernel report; 'unjudged': the log could not be read or lost records. Either makes the exit code 1. */
+  verdict: 'clean' | 'reported' | 'unjudged';
+  /** The reports found, first lines and context (afterRun's kernelLog, then consoleAfterShutdown). */
+  reports: string[];
+  /** What was wrong, one line (absent when clean). */
+  problem?: string;
+}
+
+/** vm-test --shell-on-fail, shell --after: where the run stopped for a shell in the guest (harness/run/shell-stop.ts). */
+export interface ShellSession {
+  /** The scenario the run stopped at; its verdict in `scenarios` is the one it had when the shell opened. */
+  scenario: string;
+  /** 'failed': --shell-on-fail's first failure; 'named': shell --after SCENARIO. */
+  stoppedBecause: 'failed' | 'named';
+  /** The failure showed only once the scenario's owners were released (its teardown's kernel log). */
+  ownersReleased: boolean;
+  /** The scenarios of the run that did not run because it stopped here. */
+  notRun: string[];
+  /** Files in the run's directory: what the guest showed (the banner first), what the user typed. */
+  transcript: string;
+  input: string;
+  /** How long the user was in the guest, ms (absent when the run ended while they were). */
+  durationMs?: number;
+  /** Set once the kernel log after the shell was read. */
+  kernelLog?: ShellKernelLog;
 }
 
 /** An SSH target (vm-test --target ssh://user@host[:port]). */
@@ -222,4 +255,6 @@ export interface Summary {
   debug?: DebugCheckSummary;
   /** The kernel log read once more after the last scenario, and the console after power-off (harness/run/after-run.ts). */
   afterRun?: AfterRunLog;
+  /** The run stopped for a shell in the guest (vm-test --shell-on-fail, shell --after). */
+  shell?: ShellSession;
 }

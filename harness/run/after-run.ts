@@ -7,7 +7,7 @@
  * Also the kernel-log self-tests (`--inject-fault kernel-warn|kmsg-flood|panic-after-run`),
  * which make each of these happen for real in the guest.
  */
-import type { AfterRunLog, ScenarioResult, Summary } from '../results/summary.js';
+import type { AfterRunLog, ScenarioResult, ShellSession, Summary } from '../results/summary.js';
 import type { GuestOps } from '../agent/guest-ops.js';
 import { sleep } from '../util/deadline.js';
 import { SetupError } from '../util/errors.js';
@@ -66,13 +66,17 @@ export function consoleReports(lines: readonly string[]): string[] {
   return quote(scanKernelLog(lines));
 }
 
-/** Why the log after the run cannot pass, or null. */
-export function afterRunProblem(a: AfterRunLog): string | null {
+/**
+ * Why the log after the run cannot pass, or null. `afterShell`: the run stopped for a shell,
+ * so the read came after the user left, not after a scenario's deferred teardown.
+ */
+export function afterRunProblem(a: AfterRunLog, afterShell = false): string | null {
   const parts: string[] = [];
-  if (a.kernelLog.length) parts.push(`the kernel reported after the last scenario (deferred teardown, read ${a.waitedMs} ms after it ended): ${a.kernelLog[0]}`);
+  const after = afterShell ? 'after the shell opened' : 'after the last scenario';
+  if (a.kernelLog.length) parts.push(afterShell ? `the kernel reported after the shell opened (read when the user left): ${a.kernelLog[0]}` : `the kernel reported after the last scenario (deferred teardown, read ${a.waitedMs} ms after it ended): ${a.kernelLog[0]}`);
   if (a.consoleAfterShutdown.length) parts.push(`the console shows a kernel report after the last log read (power-off): ${a.consoleAfterShutdown[0]}`);
-  if (a.readError) parts.push(`the kernel log could not be read after the last scenario: ${a.readError}`);
-  if (a.lost > 0) parts.push(lostMessage(a.lost, 'the wait after the last scenario'));
+  if (a.readError) parts.push(`the kernel log could not be read ${after}: ${a.readError}`);
+  if (a.lost > 0) parts.push(lostMessage(a.lost, afterShell ? 'the shell' : 'the wait after the last scenario'));
   return parts.length ? parts.join('; ') : null;
 }
 
@@ -84,6 +88,7 @@ export function afterRunProblem(a: AfterRunLog): string | null {
  */
 export function attributeAfterRun(summary: Summary, a: AfterRunLog): boolean {
   summary.afterRun = a;
+  if (summary.shell) return recordAfterShell(summary.shell, a);
   const problem = afterRunProblem(a);
   if (!problem) return true;
   const last: ScenarioResult | undefined = summary.scenarios[summary.scenarios.length - 1];
@@ -101,6 +106,20 @@ export function attributeAfterRun(summary: Summary, a: AfterRunLog): boolean {
     markUnjudged(last, a.readError ? 'kernel-log-read' : 'kernel-log-lost', `after the run: ${problem}`);
   }
   return false;
+}
+
+/**
+ * After a shell the log read covers what the user did in the guest as well as the scenario's
+ * leftovers, and nothing tells the two apart: it goes into the shell's own record, never into
+ * the scenario, whose verdict stays the one the user saw in the banner. A report, or a log that
+ * cannot be read whole, still makes the run fail (returns false): a splat is never dropped.
+ */
+export function recordAfterShell(shell: ShellSession, a: AfterRunLog): boolean {
+  const problem = afterRunProblem(a, true);
+  const reports = [...a.kernelLog, ...a.consoleAfterShutdown];
+  const verdict = reports.length ? 'reported' : problem ? 'unjudged' : 'clean';
+  shell.kernelLog = { verdict, reports, ...(problem ? { problem } : {}) };
+  return verdict === 'clean';
 }
 
 /** kernel-warn: bpfh_warn armed on the map-free path of the code under test (bpf/testmod/). */

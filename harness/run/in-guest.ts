@@ -6,7 +6,7 @@
 import type { PreparedGuest } from '../backend/backend.js';
 import { debugBaseline } from '../counters/debug-kernel.js';
 import { debugFinal } from '../verdict/debug-kernel.js';
-import { isAcceptable } from '../report/format.js';
+import { isAcceptable, shellKernelLogLine } from '../report/format.js';
 import type { ScenarioResult } from '../results/summary.js';
 import { faultFor } from '../scenarios/faults.js';
 import { GuestOps } from '../agent/guest-ops.js';
@@ -22,7 +22,7 @@ import type { ShellGuest } from '../vm/shell-guest.js';
 import { AFTER_RUN_MIN_WAIT_MS, armKernelWarn, attributeAfterRun, consoleReports, floodKmsg, readKernelLogAfterRun } from './after-run.js';
 import type { RunRecord } from './record.js';
 import { runScenario } from './scenario-runner.js';
-import { afterScenario, stopForShell, TeardownHolder } from './shell-stop.js';
+import { afterScenario, shellSession, stopForShell, TeardownHolder } from './shell-stop.js';
 import type { SelftestsRequest, VmTestOptions } from './options.js';
 
 export interface GuestPlan {
@@ -55,7 +55,7 @@ export async function runInGuest(plan: GuestPlan, opts: VmTestOptions, rec: RunR
   const { shellGuest } = plan;
   const teardowns = new TeardownHolder();
   let shellOpened = false;
-  for (const scenario of plan.scenarios) {
+  for (const [index, scenario] of plan.scenarios.entries()) {
     log(`scenario ${scenario.name}: ${scenario.summary}`);
     const result: ScenarioResult = await runScenario(scenario, {
       ops, ncpus, pageSize, tolerance, seed: opts.seed, level: opts.sizes, log,
@@ -71,7 +71,9 @@ export async function runInGuest(plan: GuestPlan, opts: VmTestOptions, rec: RunR
     const next = alive() && shellGuest ? await afterScenario(opts.shell, ops, result, teardowns, (records) => rec.kernelLog.push(...records)) : 'go on';
     log(`  ${result.verdict.toUpperCase()} in ${(result.durationMs / 1000).toFixed(1)} s: ${result.reason}`);
     if (next !== 'go on' && alive() && opts.shell && shellGuest) {
-      await stopForShell(opts.shell, ops, shellGuest.access, result, teardowns, rec.run.dir, next === 'stop, owners released');
+      // In the summary before the shell opens: a run interrupted there still says where it stopped.
+      const shell = (rec.summary.shell = shellSession(opts.shell, result, next, plan.scenarios.slice(index + 1).map((s) => s.name)));
+      await stopForShell(opts.shell, ops, shellGuest.access, result, teardowns, rec.run.dir, shell, (records) => rec.kernelLog.push(...records));
       shellOpened = true;
       break;
     }
@@ -93,8 +95,8 @@ export async function runInGuest(plan: GuestPlan, opts: VmTestOptions, rec: RunR
   if (afterRun) {
     afterRun.consoleAfterShutdown = consoleReports(session.console.linesAfter(ops.lastKmsgUsec ?? 0));
     afterRunOk = attributeAfterRun(rec.summary, afterRun);
-    if (shellOpened) log(`kernel log after you left the guest: ${afterRunOk ? 'nothing reported' : 'see below'}`);
-    if (!afterRunOk) log(`after the run: ${afterRun.attributedTo ? `added to ${afterRun.attributedTo}: ` : ''}${rec.summary.afterRun?.kernelLog[0] ?? rec.summary.afterRun?.consoleAfterShutdown[0] ?? rec.summary.afterRun?.readError ?? `${afterRun.lost} kernel log records lost`}`);
+    if (rec.summary.shell) log(shellKernelLogLine(rec.summary.shell));
+    else if (!afterRunOk) log(`after the run: ${afterRun.attributedTo ? `added to ${afterRun.attributedTo}: ` : ''}${rec.summary.afterRun?.kernelLog[0] ?? rec.summary.afterRun?.consoleAfterShutdown[0] ?? rec.summary.afterRun?.readError ?? `${afterRun.lost} kernel log records lost`}`);
   }
   if (shutdownError) throw shutdownError;
   rec.summary.exitCode = rec.summary.scenarios.every(isAcceptable) && (rec.summary.debug?.ok ?? true) && afterRunOk ? 0 : 1;

@@ -4,7 +4,8 @@
  * targets (--target) all at once, beside them: their kernels run on their own machines. Each
  * kernel writes its own results directory through vmTest; this adds results/<time>-multi/ with
  * the combined summary.json and comparison.txt, on every exit path, and prints the
- * scenario-by-kernel table. Exit code: the worst of the runs.
+ * scenario-by-kernel table. Exit code: the worst of the runs. Under --shell-on-fail the run
+ * has one shell, at the first kernel that stops for it (see `one` below).
  */
 import { join } from 'node:path';
 import { worstExitCode } from '../report/compare.js';
@@ -87,12 +88,22 @@ export async function multiKernelTest(opts: MultiKernelOptions): Promise<number>
   const local = indexed.filter((k) => !isRemote(k.kernel));
   const remote = indexed.filter((k) => isRemote(k.kernel));
   const parallel = remote.length > 1 || (remote.length > 0 && local.length > 0);
+  // --shell-on-fail: one shell in the whole run, at the first kernel (in the order given) that
+  // fails where a shell can open; the kernels after it run to their end without one (and boot
+  // without the shell's sshd), so the table still compares them all.
+  let shellAt: string | undefined;
   const one = async ({ kernel, i }: { kernel: string; i: number }): Promise<void> => {
     const prefix = parallel ? `[${kernel}] ` : '';
-    log(`${prefix}=== kernel ${kernel} (${i + 1} of ${opts.kernels.length})`);
-    const run = await runOne(kernel, opts, prefix, (s) => inFlight.set(i, s));
+    log(`${prefix}=== kernel ${kernel} (${i + 1} of ${opts.kernels.length})${opts.shell && shellAt ? `: no shell (the one shell of this run was at ${shellAt})` : ''}`);
+    const { shell, ...rest } = opts;
+    const run = await runOne(kernel, { ...rest, ...(shell && !shellAt ? { shell } : {}) }, prefix, (s) => inFlight.set(i, s));
     inFlight.delete(i);
     done.set(i, run);
+    if (run.summary?.shell && !shellAt) {
+      shellAt = `${kernel}, ${run.summary.shell.scenario}`;
+      const left = local.filter((k) => k.i > i).length;
+      if (left) log(`--shell-on-fail: the shell was at ${shellAt}; the ${left} kernel${left > 1 ? 's' : ''} after it run${left > 1 ? '' : 's'} without one (for a shell there, run it alone with --shell-on-fail)`);
+    }
   };
   const oneAfterAnother = async (): Promise<void> => {
     for (const k of local) await one(k);

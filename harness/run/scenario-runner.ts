@@ -149,7 +149,8 @@ export async function scanScenarioKernelLog(source: Pick<GuestOps, 'kmsg'>, onKe
   onKernelLog(read.lines);
   const findings = scanKernelLog(read.lines);
   if (findings.length > 0) {
-    result.kernelLog = findings.flatMap((f) => [f.line, ...f.context.slice(0, 12)]);
+    // Added to: a later read (the held teardown's, the one before a shell) keeps what the scenario's own found.
+    result.kernelLog = [...(result.kernelLog ?? []), ...findings.flatMap((f) => [f.line, ...f.context.slice(0, 12)])];
     const kinds = [...new Set(findings.map((f) => f.kind))].join(', ');
     const first = findings[0]?.line ?? '';
     if (result.verdict !== 'error') result.verdict = 'fail';

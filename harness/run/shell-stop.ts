@@ -13,12 +13,16 @@
 import type { KeptState } from '../agent/keep.js';
 import { parseInspectorRecords, type InspectedKind } from '../counters/inspector.js';
 import { isAcceptable } from '../report/format.js';
-import type { ScenarioResult } from '../results/summary.js';
+import type { ScenarioResult, ShellSession } from '../results/summary.js';
 import type { GuestOps } from '../agent/guest-ops.js';
 import type { ShellAccess } from '../vm/shell-guest.js';
 import { isTargetSpec } from '../ssh/ssh.js';
 import { SetupError } from '../util/errors.js';
 import { markUnjudged, scanScenarioKernelLog, setCaughtBy, TEARDOWN_CHECK } from './scenario-runner.js';
+
+/** The files a shell writes into the run's results: what the user saw, and what they typed (harness/shell/shell.ts). */
+export const TRANSCRIPT_FILE = 'shell-transcript.txt';
+export const KEYS_FILE = 'shell-input.txt';
 
 export interface ShellStop {
   /** 'fail': at the first scenario that did not pass; { after }: after the scenario of that name. */
@@ -151,13 +155,35 @@ export function shellBanner(result: ScenarioResult, kept: KeptState, linked: rea
 
 /**
  * Stops the run at `result`: the owners stay (the held teardown is dropped; `ownersReleased`:
- * it had run, see afterScenario), the maps are pinned, and the user gets the shell. Returns the
+ * it had run, see afterScenario), the maps are pinned, the kernel log is read once more, and
+ * the user gets the shell. That read ends the scenario's own log: what the kernel said up to
+ * the prompt (the scenario, the keep, the inspector's walk) is the scenario's, so the banner
+ * shows the verdict the summary keeps; what it says from then on is the shell's
+ * (after-run.ts recordAfterShell). `session` is the run's record of the shell (already in the
+ * summary, so an interrupted run writes it); it gets the time the user spent. Returns the
  * banner it showed.
  */
-export async function stopForShell(stop: ShellStop, ops: GuestOps, access: ShellAccess, result: ScenarioResult, holder: TeardownHolder, dir: string, ownersReleased = false): Promise<string[]> {
+export async function stopForShell(stop: ShellStop, ops: GuestOps, access: ShellAccess, result: ScenarioResult, holder: TeardownHolder, dir: string, session: ShellSession, onKernelLog: (records: string[]) => void): Promise<string[]> {
   holder.drop();
   const kept = await ops.keep();
-  const banner = shellBanner(result, kept, await linkedOwners(ops), ownersReleased);
+  const linked = await linkedOwners(ops);
+  await scanScenarioKernelLog(ops, onKernelLog, result);
+  setCaughtBy(result);
+  const banner = shellBanner(result, kept, linked, session.ownersReleased);
+  const opened = Date.now();
   await stop.open(access, banner, dir);
+  session.durationMs = Date.now() - opened;
   return banner;
+}
+
+/** The run's record of a stop for the shell at `result`, before the shell opens; `rest`: the scenarios the stop leaves unrun. */
+export function shellSession(stop: ShellStop, result: ScenarioResult, next: Exclude<AfterScenario, 'go on'>, rest: readonly string[]): ShellSession {
+  return {
+    scenario: result.name,
+    stoppedBecause: stop.at === 'fail' ? 'failed' : 'named',
+    ownersReleased: next === 'stop, owners released',
+    notRun: [...rest],
+    transcript: TRANSCRIPT_FILE,
+    input: KEYS_FILE,
+  };
 }

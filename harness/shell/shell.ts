@@ -12,6 +12,7 @@ import type { FaultRequest } from '../scenarios/faults.js';
 import type { SizeLevel } from '../scenarios/types.js';
 import type { KernelLogFault } from '../run/after-run.js';
 import { VM_TEST_DEFAULTS } from '../run/repeat.js';
+import { KEYS_FILE, TRANSCRIPT_FILE } from '../run/shell-stop.js';
 import { reportRun, vmTest } from '../run/vm-test.js';
 import { SetupError } from '../util/errors.js';
 import { randomSeed } from '../util/seed.js';
@@ -46,9 +47,8 @@ export interface ShellOptions {
   fault?: KernelLogFault;
 }
 
-/** The files a shell writes into the run's results: what the user saw, and what they typed. */
-export const TRANSCRIPT_FILE = 'shell-transcript.txt';
-export const KEYS_FILE = 'shell-input.txt';
+/** The files a shell writes into the run's results (named in the summary's shell record, run/shell-stop.ts). */
+export { KEYS_FILE, TRANSCRIPT_FILE };
 
 /** The terminal the user sits at: stdin and stdout must both be one. */
 function terminalSize(): { rows: number; cols: number } {

@@ -42,6 +42,24 @@ function banners(s: Partial<Summary>): string {
   return out.join('\n');
 }
 
+/**
+ * The stop for a shell: where, the transcript (linked: `dir` is where its files are, relative to
+ * the page), what did not run, and the kernel log after it, a banner of its own when it reported.
+ */
+function shellBlock(s: Partial<Summary>, dir = '', who = ''): string {
+  const sh = s.shell;
+  if (!sh || typeof sh !== 'object') return '';
+  const link = (file: string): string => `<a href="${esc(`${dir}${encodeURIComponent(str(file))}`)}">${esc(file)}</a>`;
+  const spent = typeof sh.durationMs === 'number' ? `, ${esc(Math.round(sh.durationMs / 1000))} s in the guest` : ', the run ended in it';
+  const out = [`<p class="note">${esc(who)}The run stopped at <b>${esc(sh.scenario)}</b> (${sh.stoppedBecause === 'failed' ? 'its first failure' : 'shell --after'}) for a shell in the guest${spent}: what it showed in ${link(str(sh.transcript))}, what was typed in ${link(str(sh.input))}.${Array.isArray(sh.notRun) && sh.notRun.length ? ` Not run: ${esc(sh.notRun.join(', '))}.` : ''}</p>`];
+  const k = sh.kernelLog;
+  if (k && k.verdict !== 'clean') {
+    out.push(`<div class="banner">${esc(who)}The kernel log during and after the shell (not counted against ${esc(sh.scenario)}, whose verdict is the one it had when the shell opened) ${k.verdict === 'reported' ? 'has a kernel report' : 'could not be judged'}: ${esc(k.problem ?? '')}</div>`);
+    if (Array.isArray(k.reports) && k.reports.length) out.push(`<pre>${esc(k.reports.join('\n'))}</pre>`);
+  } else if (k) out.push(`<p class="note">${esc(who)}The kernel log during and after the shell: nothing reported.</p>`);
+  return out.join('\n');
+}
+
 function verdictTable(results: readonly Result[]): string {
   const rows = results
     .filter((r) => !isSelftest(r))
@@ -119,6 +137,7 @@ export function renderRunReport(s: Partial<Summary>): string {
     `<h1>bpf-storage-harness run report</h1>`,
     runMeta(s),
     banners(s),
+    shellBlock(s),
     verdictTable(results),
     results.some((r) => !isSelftest(r)) ? LEGEND : '',
     ...results.filter((r) => !isSelftest(r)).map((r) => scenarioSection(r, '')),
@@ -131,9 +150,16 @@ export function renderRunReport(s: Partial<Summary>): string {
 // ---- several kernels ----
 
 /** The kernel's own report.html, relative to the multi directory (both live under results/). */
-function ownReport(m: Partial<MultiSummary>, r: MultiRun): string {
+/** The kernel's own results directory, relative to the multi directory (both live under results/), with a slash; '' when unknown. */
+function ownDir(m: Partial<MultiSummary>, r: MultiRun): string {
   if (!m.resultsDir || !r.resultsDir) return '';
-  return ` <a class="note" href="${esc(relative(m.resultsDir, r.resultsDir).split(sep).map(encodeURIComponent).join('/'))}/report.html">its own report</a>`;
+  return `${relative(m.resultsDir, r.resultsDir).split(sep).map(encodeURIComponent).join('/')}/`;
+}
+
+/** The kernel's own report.html. */
+function ownReport(m: Partial<MultiSummary>, r: MultiRun): string {
+  const dir = ownDir(m, r);
+  return dir ? ` <a class="note" href="${esc(dir)}report.html">its own report</a>` : '';
 }
 
 function label(r: MultiRun): string {
@@ -198,6 +224,7 @@ export function renderMultiReport(m: Partial<MultiSummary>): string {
     `<p class="meta">${esc((m.kernels ?? []).join(', '))} · sizes ${esc(m.sizes ?? '?')} · seed ${esc(m.seed ?? '?')} · started ${esc(m.startedAt ?? '?')} · exit <b>${esc(m.exitCode ?? '?')}</b></p>`,
     m.aborted ? `<div class="banner">The run ended early: ${esc(m.aborted)}</div>` : '',
     ...errors,
+    ...kept.map((r, i) => shellBlock(r.summary, ownDir(m, r), `${runs[i]!.label}: `)),
     multiGrid(runs, false),
     scenarios.length ? LEGEND : '',
     ...scenarios.map((sc) => sideBySide(sc, runs, width, links)),
