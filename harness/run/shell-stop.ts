@@ -123,7 +123,7 @@ export function linkedOwnerLines(records: ReadonlyMap<InspectedKind, readonly st
   return lines;
 }
 
-async function linkedOwners(ops: GuestOps): Promise<string[]> {
+async function linkedOwners(ops: Pick<GuestOps, 'inspect'>): Promise<string[]> {
   const records = new Map<InspectedKind, string[]>();
   for (const kind of INSPECTED) records.set(kind, await ops.inspect(kind));
   return linkedOwnerLines(records);
@@ -163,7 +163,7 @@ export function shellBanner(result: ScenarioResult, kept: KeptState, linked: rea
  * summary, so an interrupted run writes it); it gets the time the user spent. Returns the
  * banner it showed.
  */
-export async function stopForShell(stop: ShellStop, ops: GuestOps, access: ShellAccess, result: ScenarioResult, holder: TeardownHolder, dir: string, session: ShellSession, onKernelLog: (records: string[]) => void): Promise<string[]> {
+export async function stopForShell(stop: ShellStop, ops: Pick<GuestOps, 'keep' | 'inspect' | 'kmsg'>, access: ShellAccess, result: ScenarioResult, holder: TeardownHolder, dir: string, session: ShellSession, onKernelLog: (records: string[]) => void): Promise<string[]> {
   holder.drop();
   const kept = await ops.keep();
   const linked = await linkedOwners(ops);

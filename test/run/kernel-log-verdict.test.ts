@@ -8,8 +8,11 @@ import { dirname, join } from 'node:path';
 import { PassThrough, Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { AgentClient } from '../../harness/agent/client.js';
-import type { ScenarioResult, Summary } from '../../harness/results/summary.js';
+import type { ScenarioResult, ShellSession, Summary } from '../../harness/results/summary.js';
 import { renderTable } from '../../harness/report/table.js';
+import { summaryToTap } from '../../harness/report/tap.js';
+import { summaryToJUnit } from '../../harness/report/junit.js';
+import { renderRunReport } from '../../harness/report/html/run-report.js';
 import { afterRunProblem, attributeAfterRun, consoleReports, readKernelLogAfterRun } from '../../harness/run/after-run.js';
 import { scanScenarioKernelLog } from '../../harness/run/scenario-runner.js';
 import { GuestOps, type KmsgRead } from '../../harness/agent/guest-ops.js';
@@ -169,4 +172,61 @@ t.test('the selftests runners: same rules', async (t) => {
   t.same(runnerKernelLogResults('map_tests', { lines: [], lost: 5 }).map((x) => [x.name, x.verdict]), [['map_tests/kernel-log-lost', 'error']]);
   const dead = runnerKernelLogResults('map_tests', new Error('agent channel closed'));
   t.same(dead.map((x) => [x.name, x.verdict, x.reason]), [['map_tests/kernel-log', 'error', 'the kernel log could not be read after map_tests ran: agent channel closed']]);
+});
+
+t.test('after a shell: a report read when the user left is the shell\'s own record, never the scenario\'s, and the run still fails', async (t) => {
+  const agent = replayingAgent('debian-7.3-kernel-warn.agent.jsonl');
+  await agent.ready(5000);
+  const ops = new GuestOps(agent);
+  await ops.kmsg();
+  const a = await readKernelLogAfterRun(ops, { minWaitMs: 0, deadlineMs: 10_000, onRecords: () => undefined });
+  // The run stopped at a scenario that failed on its own (shell-on-fail), and at one that passed (shell --after).
+  const failed: ScenarioResult = { ...passed('cgrp-map-free-live-owners'), verdict: 'fail', reason: '12 cgrp owners still have a storage struct attached', checks: [{ name: 'inspector', ok: false, message: '12 cgrp owners' }], caughtBy: ['inspector'] };
+  for (const stopped of [failed, passed('sk-map-free-live-owners')]) {
+    const before = structuredClone(stopped);
+    const s = summaryWith([passed('task-map-free-live-owners'), stopped]);
+    s.shell = { scenario: stopped.name, stoppedBecause: stopped.verdict === 'fail' ? 'failed' : 'named', ownersReleased: false, notRun: ['sk-map-free-vs-close-race'], transcript: 'shell-transcript.txt', input: 'shell-input.txt', durationMs: 61_000 };
+    t.equal(attributeAfterRun(s, a), false, `${stopped.name}: a report after the shell fails the run`);
+    t.same(s.scenarios[1], before, `${stopped.name}: the scenario is as it was when the shell opened (verdict, reason, checks, kernel log)`);
+    t.equal(s.afterRun?.attributedTo, undefined, 'added to no result');
+    t.equal(s.shell.kernelLog?.verdict, 'reported');
+    t.match(s.shell.kernelLog?.reports[0], /^WARNING: bpfh_warn\.c:48 at bpfh_warn_pre/);
+    t.match(s.shell.kernelLog?.problem, /^the kernel reported after the shell opened \(read when the user left\): WARNING: bpfh_warn/);
+
+    const table = renderTable(s);
+    t.notMatch(table, /after the run \(/, 'no "added to" line');
+    t.match(table, new RegExp(`shell: the run stopped at ${stopped.name} \\(${stopped.verdict === 'fail' ? 'its first failure' : 'shell --after'}\\) for a shell, 61 s in the guest; what the guest showed: shell-transcript\\.txt`));
+    t.match(table, /\n {2}not run: sk-map-free-vs-close-race\n/);
+    t.match(table, new RegExp(`\\n {2}kernel log during and after the shell \\(not counted against ${stopped.name}, [^)]*; the run fails\\): the kernel reported: WARNING: bpfh_warn\\.c:48`));
+    const tap = summaryToTap(s);
+    t.match(tap, new RegExp(`\\nnot ok 3 - kernel log during and after the shell \\(after ${stopped.name}\\)\\n {2}---\\n {2}verdict: fail\\n`), 'TAP: a test point of its own');
+    t.match(tap, /\n1\.\.3\n$/);
+    t.match(tap, /kernel_log:\n {4}- "WARNING: bpfh_warn\.c:48/);
+    const junit = summaryToJUnit(s);
+    t.match(junit, new RegExp(`<testcase [^>]*name="kernel log during and after the shell \\(after ${stopped.name}\\)" time="61\\.000">\\n {6}<failure message="the kernel reported after the shell opened`), 'JUnit: a testcase of its own that fails');
+    t.match(junit, new RegExp(`<testsuites name="[^"]*" tests="3" failures="${stopped.verdict === 'fail' ? 2 : 1}" errors="0"`));
+    const html = renderRunReport(s);
+    t.match(html, /<div class="banner">The kernel log during and after the shell \(not counted against [^)]*\) has a kernel report: the kernel reported after the shell opened/);
+    t.match(html, /<a href="shell-transcript\.txt">shell-transcript\.txt<\/a>/);
+  }
+
+  const stoppedAt = (scenario: string): ShellSession => ({ scenario, stoppedBecause: 'named', ownersReleased: false, notRun: [], transcript: 'shell-transcript.txt', input: 'shell-input.txt' });
+  const clean = summaryWith([passed('sk-map-free-live-owners')]);
+  clean.shell = stoppedAt('sk-map-free-live-owners');
+  t.equal(attributeAfterRun(clean, { waitedMs: 2000, quiet: true, lost: 0, kernelLog: [], consoleAfterShutdown: [] }), true, 'a clean log after the shell: the run can pass');
+  t.same(clean.shell.kernelLog, { verdict: 'clean', reports: [] });
+  t.match(summaryToTap(clean), /\nok 2 - kernel log during and after the shell \(after sk-map-free-live-owners\)\n1\.\.2\n$/);
+  t.match(renderTable(clean), /shell: the run stopped at sk-map-free-live-owners \(shell --after\) for a shell, the run ended in it; .*\n {2}kernel log during and after the shell: nothing reported/);
+
+  const dead = summaryWith([passed('sk-map-free-live-owners')]);
+  dead.shell = stoppedAt('sk-map-free-live-owners');
+  t.equal(attributeAfterRun(dead, { waitedMs: 0, quiet: false, lost: 0, kernelLog: [], consoleAfterShutdown: [], readError: 'agent channel closed' }), false, 'an unreadable log after the shell fails the run');
+  t.equal(dead.scenarios[0]!.verdict, 'pass', 'and leaves the scenario alone');
+  t.same(dead.shell.kernelLog, { verdict: 'unjudged', reports: [], problem: 'the kernel log could not be read after the shell opened: agent channel closed' });
+  t.match(summaryToJUnit(dead), /<error message="the kernel log could not be read after the shell opened: agent channel closed" type="error">/);
+  t.match(summaryToTap(dead), /\nnot ok 2 - kernel log during and after the shell \(after sk-map-free-live-owners\)\n {2}---\n {2}verdict: error\n {2}severity: error\n/);
+  const lossy = summaryWith([passed('x')]);
+  lossy.shell = stoppedAt('x');
+  t.equal(attributeAfterRun(lossy, { waitedMs: 0, quiet: true, lost: 4, kernelLog: [], consoleAfterShutdown: [] }), false);
+  t.match(lossy.shell.kernelLog?.problem, /^4 kernel log record\(s\) were overwritten .*\(in the read after the shell\)/);
 });

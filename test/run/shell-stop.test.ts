@@ -9,7 +9,7 @@ import { parseKeepReply } from '../../harness/agent/keep.js';
 import type { InspectedKind } from '../../harness/counters/inspector.js';
 import type { KmsgRead } from '../../harness/agent/guest-ops.js';
 import type { ScenarioResult } from '../../harness/results/summary.js';
-import { afterScenario, linkedOwnerLines, ranges, shellBanner, stopsHere, TeardownHolder, type ShellStop } from '../../harness/run/shell-stop.js';
+import { afterScenario, linkedOwnerLines, ranges, shellBanner, shellSession, stopForShell, stopsHere, TeardownHolder, type ShellStop } from '../../harness/run/shell-stop.js';
 import type { GuestOps } from '../../harness/agent/guest-ops.js';
 import { projectRoot } from '../../harness/util/paths.js';
 
@@ -154,4 +154,35 @@ t.test('--shell-on-fail decides after the teardown\'s kernel-log read: a report 
   const banner = shellBanner(r, { ...parseKeepReply(keepReply), cgroups: [] }, [], true);
   t.match(banner[1], /^found only once the scenario had released its owners .*: the owners are gone/, 'the banner says the owners were released');
   t.match(banner.join('\n'), /holds no owners: they were released before the failure showed/);
+});
+
+t.test('the stop: the kernel log is read once more before the prompt, and the banner shows the verdict the summary keeps', async (t) => {
+  // A scenario that passed under shell --after, and a WARNING read before the prompt (while the
+  // maps were pinned and the inspector walked): it is the scenario's, as the run recorded it.
+  const r = { ...result('cgrp-map-free-live-owners', 'pass', 'all 16 checks passed'), checks: [{ name: 'inspector', ok: true, message: 'nothing linked' }] };
+  let dropped = 0;
+  const holder = new TeardownHolder();
+  holder.defer(async () => void dropped++);
+  const calls: string[] = [];
+  const ops = {
+    keep: async () => (calls.push('keep'), parseKeepReply(keepReply)),
+    inspect: async (kind: InspectedKind) => (calls.push(`inspect ${kind}`), inspected.get(kind) ?? []),
+    kmsg: async () => (calls.push('kmsg'), warnKmsg),
+  };
+  const shown: string[][] = [];
+  const stop: ShellStop = { at: { after: r.name }, open: async (_access, banner) => void shown.push([...banner, `verdict when the shell opened: ${r.verdict}`]) };
+  const session = shellSession(stop, r, 'stop', ['sk-map-free-live-owners', 'task-map-free-live-owners']);
+  t.same(session, { scenario: 'cgrp-map-free-live-owners', stoppedBecause: 'named', ownersReleased: false, notRun: ['sk-map-free-live-owners', 'task-map-free-live-owners'], transcript: 'shell-transcript.txt', input: 'shell-input.txt' });
+  const kept: string[] = [];
+  const access = { port: 1, userKey: '', knownHosts: '' };
+  const banner = await stopForShell(stop, ops, access, r, holder, '/nonexistent', session, (l) => kept.push(...l));
+  t.same(calls, ['keep', 'inspect sk', 'inspect task', 'inspect cgrp', 'kmsg'], 'keep, the inspector, then the last read of the scenario, before the shell');
+  t.equal(r.verdict, 'fail', 'the report before the prompt fails the scenario');
+  t.same(r.caughtBy, ['kernel log']);
+  t.match(banner[0], /^scenario cgrp-map-free-live-owners: FAIL: kernel log: .*WARNING: bpfh_warn\.c:48/, 'the banner shows it');
+  t.equal(shown[0]!.at(-1), 'verdict when the shell opened: fail');
+  t.ok(kept.length > 0, "the records read go to the run's kernel.log");
+  t.type(session.durationMs, 'number', 'the time in the shell is recorded');
+  await holder.run({ kmsg: async () => quietKmsg }, r, () => undefined);
+  t.equal(dropped, 0, 'the held teardown was dropped: the owners stay');
 });
