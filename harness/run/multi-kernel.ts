@@ -99,7 +99,8 @@ export async function multiKernelTest(opts: MultiKernelOptions): Promise<number>
     const run = await runOne(kernel, { ...rest, ...(shell && !shellAt ? { shell } : {}) }, prefix, (s) => inFlight.set(i, s));
     inFlight.delete(i);
     done.set(i, run);
-    if (run.summary?.shell && !shellAt) {
+    // A shell that never opened (its login failed and the run ended) is no shell: a later kernel may give one.
+    if (run.summary?.shell?.durationMs !== undefined && !shellAt) {
       shellAt = `${kernel}, ${run.summary.shell.scenario}`;
       const left = local.filter((k) => k.i > i).length;
       if (left) log(`--shell-on-fail: the shell was at ${shellAt}; the ${left} kernel${left > 1 ? 's' : ''} after it run${left > 1 ? '' : 's'} without one (for a shell there, run it alone with --shell-on-fail)`);
