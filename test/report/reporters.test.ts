@@ -72,3 +72,21 @@ t.test('a results file that cannot be written: a warning naming it and why, the 
   t.ok(readFileSync(join(run.dir, 'summary.json'), 'utf8').length > 0);
   t.equal(stderrOf(() => writeRunReport(createRunDir(tempRoot(t), 'k'), single)), '', 'nothing when every file is written');
 });
+
+t.test('several kernels, one stopped for a shell: the table and the page say where, and what the stop left unrun', async (t) => {
+  // Derived in memory from the real run: as if 6.12 had stopped for the shell at its first
+  // scenario (its last two taken out and named in notRun), with a report after the shell.
+  const m = structuredClone(multi);
+  const stopped = m.runs[0]!.summary!;
+  const rest = stopped.scenarios.splice(1).map((s) => s.name);
+  stopped.shell = { scenario: stopped.scenarios[0]!.name, stoppedBecause: 'failed', ownersReleased: false, notRun: rest, transcript: 'shell-transcript.txt', input: 'shell-input.txt', durationMs: 42_000, kernelLog: { verdict: 'reported', reports: ['refcount_t: underflow; use-after-free.'], problem: 'the kernel reported after the shell opened (read when the user left): refcount_t: underflow; use-after-free.' } };
+  const table = stdoutText(MULTI_REPORTERS.table, m, { color: false });
+  t.match(table, /\n {2}task-map-free-vs-exit-race: not run on debian:6\.12 \(debian:6\.12 stopped at sk-map-free-live-owners for the shell\)\n/);
+  t.match(table, /\ndebian:6\.12: shell: the run stopped at sk-map-free-live-owners \(its first failure\) for a shell, 42 s in the guest; what the guest showed: results\/20261130-224956-debian-6\.12\/shell-transcript\.txt, what was typed: results\/20261130-224956-debian-6\.12\/shell-input\.txt\n {2}not run: task-map-free-vs-exit-race, cgrp-recreate-under-memcg-limit\n {2}kernel log during and after the shell \(not counted against sk-map-free-live-owners, [^)]*; the run fails\): the kernel reported: refcount_t: underflow/);
+  t.notMatch(table, /debian:7\.3: shell:/, 'only the kernel where the shell was');
+  const dir = tempRoot(t);
+  t.ok(writeMultiReport(dir, m));
+  const html = readFileSync(join(dir, 'report.html'), 'utf8');
+  t.match(html, /<p class="note">debian:6\.12: The run stopped at <b>sk-map-free-live-owners<\/b> \(its first failure\) for a shell in the guest, 42 s in the guest: what it showed in <a href="[^"]*20261130-224956-debian-6\.12\/shell-transcript\.txt">/);
+  t.match(html, /<div class="banner">debian:6\.12: The kernel log during and after the shell \(not counted against sk-map-free-live-owners[^<]*has a kernel report: /);
+});
