@@ -77,7 +77,7 @@ function vmTestOptions(y: Argv) {
     identity: targetOptions.identity('with --target: private key file to log in with (also tried: the SSH agent, ~/.ssh/config IdentityFile, ~/.ssh/id_*)'),
     'known-hosts': targetOptions.knownHosts("with --target: known_hosts file to verify the target's host key (default ~/.ssh/known_hosts)"),
     json: outputOptions.json('print summary.json instead of the table'),
-    'shell-on-fail': { type: 'boolean', default: false, describe: `stop at the first scenario that fails, keep its maps (pinned) and owners, and give a root shell in the guest with bpftool (${LEAVE_KEY_NAME} leaves; needs a terminal)` },
+    'shell-on-fail': { type: 'boolean', default: false, describe: `stop at the first scenario that fails, keep its maps (pinned) and owners, and give a root shell in the guest with bpftool (${LEAVE_KEY_NAME} leaves; needs a terminal); with several kernels, one shell, at the first kernel that fails, and the kernels after it run without one` },
   } as const);
 }
 
