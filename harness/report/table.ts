@@ -82,7 +82,7 @@ export function renderTable(s: Summary, opts: TableOptions = { color: false }): 
   const after = s?.afterRun;
   const afterWhat = after ? after.kernelLog[0] ?? after.consoleAfterShutdown[0] ?? after.readError ?? (after.lost > 0 ? `${after.lost} kernel log records lost` : undefined) : undefined;
   // After a shell, the log read is the shell's (its own line below); else its findings are in the row of what ran last.
-  if (s?.shell) out.push(...shellLines(s.shell));
+  if (s?.shell) out.push(...shellLines(s.shell, s.resultsDir));
   else if (after && afterWhat) out.push(`after the run (log read ${after.waitedMs} ms after the last scenario, then the console after power-off; added to ${str(after.attributedTo) || 'no result'}): ${str(afterWhat)}`);
   const races = scenariosOf(s).flatMap((r) => (r.raceCoverage ? [`  ${str(r.name)}: ${raceCoverageLine(r.raceCoverage)}`] : []));
   if (races.length) out.push('race coverage (rounds where map free and owner destroy each unlinked half of one element):', ...races);
