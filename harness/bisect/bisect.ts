@@ -14,6 +14,7 @@ import { sha256 } from '../kernel-build/build-key.js';
 import { openBuildHost } from '../kernel-build/on-host.js';
 import { selectScenarios } from '../scenarios/registry.js';
 import { selftestsToolchain } from '../selftests/toolchain.js';
+import { checkSelftestsBuildHost } from '../selftests/on-host.js';
 import { onAbort } from '../util/children.js';
 import { HarnessError, SetupError } from '../util/errors.js';
 import { cacheDir, projectRoot, resultsRoot as defaultResultsRoot } from '../util/paths.js';
@@ -106,10 +107,11 @@ export async function runBisect(o: BisectOptions): Promise<BisectResult> {
   const { tree, good, bad, candidates } = await checkInputs(o);
   await o.check?.();
   // A build host that would refuse every step refuses the bisect now, before git bisect starts.
-  if (o.buildHost && (o.selftests ?? []).length > 0) throw new SetupError('--build-host with --selftest: the BPF selftests are not built on a build host yet (only the kernel is): bisect with --scenario there, or build locally');
-  if (o.buildHost) (await openBuildHost(o.buildHost, tree, true, log)).host.close();
+  const selftests = (o.selftests ?? []).length > 0;
+  if (o.buildHost && selftests) await checkSelftestsBuildHost(o.buildHost, tree, log);
+  else if (o.buildHost) (await openBuildHost(o.buildHost, tree, true, log)).host.close();
   // Likewise a machine that cannot build the selftests: each step would be skipped.
-  if ((o.selftests ?? []).length > 0) await selftestsToolchain(tree);
+  else if (selftests) await selftestsToolchain(tree);
   const places = bisectPlaces(tree);
   const worktree = resolve(o.worktree ?? places.worktree);
   const outDir = resolve(o.out ?? places.outDir);

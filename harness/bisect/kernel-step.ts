@@ -45,7 +45,7 @@ export const kernelStepRunner: StepRunner = {
         scenarios: state.scenarios.length ? state.scenarios : undefined,
         // Selftests alone when only they are named; a test_progs that does not build is a skip (125), like a kernel.
         noScenarios: selftests.length > 0 && state.scenarios.length === 0,
-        ...(selftests.length && kernel ? { selftests: { user: { names: selftests }, deadlineMin: VM_TEST_DEFAULTS.selftestsDeadlineMin, build: kernel } } : {}),
+        ...(selftests.length && kernel ? { selftests: { user: { names: selftests }, deadlineMin: VM_TEST_DEFAULTS.selftestsDeadlineMin, build: kernel, ...(state.buildHost ? { buildHost: state.buildHost } : {}) } } : {}),
         sizes: state.sizes,
         // The same seed on every commit and every re-run: only the kernel changes.
         seed: state.seed,
@@ -75,6 +75,8 @@ export const kernelStepRunner: StepRunner = {
         if (!booted) return { outcome: 'no-boot', reason: msg, resultsDir: dir, ms: Date.now() - t0 };
         return { outcome: 'fail', reason: `the guest died: ${msg}`, resultsDir: dir, failed: (summary?.scenarios ?? []).filter((s) => !isAcceptable(s)).map((s) => s.name), ms: Date.now() - t0 };
       }
+      // The build host failed under the selftests' build: nothing said about the commit, the bisect stops.
+      if (err instanceof BuildHostError) return { outcome: 'error', reason: `the build host failed: ${msg}`, resultsDir: dir, ms: Date.now() - t0 };
       // A kernel without what the harness needs (config options, channel): not a verdict.
       if (err instanceof SetupError || err instanceof SelftestsBuildError) return { outcome: 'untestable', reason: msg, resultsDir: dir, ms: Date.now() - t0 };
       log(`vm-test failed: ${msg}`);

@@ -19,7 +19,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { connectSsh, parseTargetUrl, shq, type SshConnection } from '../ssh/ssh.js';
 import { registerChild } from '../util/children.js';
@@ -211,11 +211,12 @@ export class BuildHost {
     return remote;
   }
 
-  async put(local: string, remote: string): Promise<void> {
+  /** `mode`: the file's mode there (a script to run), else SFTP's default. */
+  async put(local: string, remote: string, mode?: number): Promise<void> {
     await this.step(`copying ${basename(local)}`, async () => {
       const sftp = await this.conn.sftp(SHORT_DEADLINE_MS);
       try {
-        await withDeadline(new Promise<void>((res, rej) => sftp.fastPut(local, remote, (err) => (err ? rej(err) : res()))), 300_000, `copying ${basename(local)} to ${this.url}`);
+        await withDeadline(new Promise<void>((res, rej) => sftp.fastPut(local, remote, mode === undefined ? {} : { mode }, (err) => (err ? rej(err) : res()))), 300_000, `copying ${basename(local)} to ${this.url}`);
       } finally {
         sftp.end();
       }
@@ -233,19 +234,35 @@ export class BuildHost {
    * of the files new or changed since the last sync from here. Refuses (before sending) when
    * the host lacks the room. `minFreeBytes`: the room asked for besides what is sent.
    */
-  sync(localTree: string, o: { deadlineMs: number; minFreeBytes?: number }): Promise<SyncStats> {
+  sync(localTree: string, o: { deadlineMs: number; minFreeBytes?: number; keep?: (rel: string, isDir: boolean) => boolean }): Promise<SyncStats> {
     return this.step('syncing the tree', () => this.syncTree(localTree, o));
   }
 
-  private async syncTree(localTree: string, o: { deadlineMs: number; minFreeBytes?: number }): Promise<SyncStats> {
-    const t0 = Date.now();
+  private syncTree(localTree: string, o: { deadlineMs: number; minFreeBytes?: number; keep?: (rel: string, isDir: boolean) => boolean }): Promise<SyncStats> {
     const tree = resolve(localTree);
     const ws = this.workspace(tree);
-    const src = `${ws}/src`;
-    const manifestPath = join(cacheDir(), 'build-hosts', `${createHash('sha256').update(`${this.url}\0${ws}`).digest('hex').slice(0, 16)}.manifest`);
-    const now = listTree(tree);
+    return this.syncInto(tree, `${ws}/src`, { ...o, token: `${ws}/src.token`, replace: true, what: 'the tree' }).then((stats) => {
+      this.map(tree, `${ws}/src`);
+      return stats;
+    });
+  }
+
+  /**
+   * A local directory but the tree (a kernel's output directory, `keep` choosing what of it)
+   * to `remoteDir` on the host, only what changed since the last such sync from here. Unlike
+   * the tree's, a first sync adds to what is there instead of emptying the directory first.
+   */
+  syncDir(localDir: string, remoteDir: string, o: { deadlineMs: number; keep: (rel: string, isDir: boolean) => boolean; minFreeBytes?: number }): Promise<SyncStats> {
+    const token = `${remoteDir.replace(/\/+$/, '')}.bpfh-token`;
+    return this.step(`sending ${basename(localDir)}`, () => this.syncInto(resolve(localDir), remoteDir, { ...o, token, replace: false, what: basename(localDir) }));
+  }
+
+  private async syncInto(local: string, remote: string, o: { deadlineMs: number; minFreeBytes?: number; keep?: (rel: string, isDir: boolean) => boolean; token: string; replace: boolean; what: string }): Promise<SyncStats> {
+    const t0 = Date.now();
+    const manifestPath = join(cacheDir(), 'build-hosts', `${createHash('sha256').update(`${this.url}\0${o.replace ? dirname(o.token) : remote}`).digest('hex').slice(0, 16)}.manifest`);
+    const now = listTree(local, o.keep);
     const saved = readManifest(manifestPath);
-    const hostToken = (await this.conn.run(`cat ${shq(`${ws}/src.token`)} 2>/dev/null; true`, SHORT_DEADLINE_MS)).stdout.trim();
+    const hostToken = (await this.conn.run(`cat ${shq(o.token)} 2>/dev/null; true`, SHORT_DEADLINE_MS)).stdout.trim();
     const full = saved === undefined || hostToken === '' || hostToken !== saved.token;
     const before: Manifest = full ? new Map() : saved.entries;
     const diff = diffManifests(before, now);
@@ -253,19 +270,28 @@ export class BuildHost {
     const need = diff.bytes + (o.minFreeBytes ?? (full ? FIRST_BUILD_BYTES : STEP_BYTES));
     const refused = refusal(this.url, this.facts, need);
     if (refused) throw new SetupError(refused);
-    this.log(`build host: ${full ? 'first sync' : 'sync'} of ${tree} to ${src}: ${diff.send.length} file(s) to send (${(diff.bytes / 2 ** 20).toFixed(1)} MiB), ${diff.remove.length} to delete`);
+    this.log(`build host: ${full ? 'first sync' : 'sync'} of ${local} to ${remote}: ${diff.send.length} file(s) to send (${(diff.bytes / 2 ** 20).toFixed(1)} MiB), ${diff.remove.length} to delete`);
 
     // From here the host's copy is in between: no token until it is whole again.
-    await this.must(`rm -f ${shq(`${ws}/src.token`)}${full ? ` && rm -rf ${shq(src)}` : ''} && mkdir -p ${shq(src)}`, 'preparing the workspace');
-    if (diff.remove.length > 0) await this.feed(`cd ${shq(src)} && xargs -0 rm -f --`, Buffer.from(`${diff.remove.join('\0')}\0`), o.deadlineMs, 'deleting what is gone');
-    const wireBytes = diff.send.length > 0 ? await this.sendTar(tree, src, diff.send, o.deadlineMs) : 0;
+    await this.must(`rm -f ${shq(o.token)}${full && o.replace ? ` && rm -rf ${shq(remote)}` : ''} && mkdir -p ${shq(remote)}`, `preparing ${remote}`);
+    if (diff.remove.length > 0) await this.feed(`cd ${shq(remote)} && xargs -0 rm -f --`, Buffer.from(`${diff.remove.join('\0')}\0`), o.deadlineMs, 'deleting what is gone');
+    const wireBytes = diff.send.length > 0 ? await this.sendTar(local, remote, diff.send, o.deadlineMs, o.what) : 0;
     const token = newToken();
-    await this.must(`printf %s ${token} > ${shq(`${ws}/src.token`)}`, 'writing the sync token');
+    await this.must(`printf %s ${token} > ${shq(o.token)}`, 'writing the sync token');
     writeManifest(manifestPath, { token, entries: now });
-    this.map(tree, src);
     const stats: SyncStats = { full, files: diff.send.length, removed: diff.remove.length, bytes: diff.bytes, wireBytes, listMs, ms: Date.now() - t0 };
     this.log(`build host: synced in ${(stats.ms / 1000).toFixed(1)} s (${(wireBytes / 2 ** 20).toFixed(1)} MiB on the wire)`);
     return stats;
+  }
+
+  /** The text of a small file on the host ('' when there is none). */
+  async readFile(remote: string): Promise<string> {
+    return this.step(`reading ${basename(remote)}`, async () => (await this.conn.run(`cat ${shq(remote)} 2>/dev/null; true`, SHORT_DEADLINE_MS)).stdout);
+  }
+
+  /** A small file written on the host, whole or not at all (a rename). */
+  async writeFile(remote: string, text: string): Promise<void> {
+    await this.step(`writing ${basename(remote)}`, () => this.feed(`cat > ${shq(`${remote}.tmp`)} && mv -f ${shq(`${remote}.tmp`)} ${shq(remote)}`, Buffer.from(text), SHORT_DEADLINE_MS, `writing ${remote}`));
   }
 
   /** Runs `command` on the host with `input` as its stdin, to its end. */
@@ -283,7 +309,7 @@ export class BuildHost {
   }
 
   /** The local tar of `files` (relative to `tree`), gzip'd, into tar -x on the host. */
-  private async sendTar(tree: string, remoteDir: string, files: string[], deadlineMs: number): Promise<number> {
+  private async sendTar(tree: string, remoteDir: string, files: string[], deadlineMs: number, what = 'the tree'): Promise<number> {
     const list = join(cacheDir(), 'build-hosts', `send-${process.pid}.list`);
     mkdirSync(join(cacheDir(), 'build-hosts'), { recursive: true });
     writeFileSync(list, `${files.join('\0')}\0`);
@@ -305,9 +331,9 @@ export class BuildHost {
           if (c !== 0) tar.kill('SIGKILL');
           return c;
         }),
-      ]), deadlineMs, `sending the tree to ${this.url}`);
+      ]), deadlineMs, `sending ${what} to ${this.url}`);
       // No exit status: the channel, or the connection, ended under tar -x (not a full disk).
-      if (hostCode === null) throw new BuildHostError(`build host ${this.url}, sending the tree: the connection was lost${this.lost ? ` (${this.lost})` : ' (the channel ended without tar\'s exit status)'}`);
+      if (hostCode === null) throw new BuildHostError(`build host ${this.url}, sending ${what}: the connection was lost${this.lost ? ` (${this.lost})` : ' (the channel ended without tar\'s exit status)'}`);
       // GNU tar exits 1 when a file changed while it read it: the next sync sends it again.
       if (tarCode !== null && tarCode !== 0 && tarCode !== 1) throw new HarnessError(`tar of ${tree} failed (exit ${tarCode}): ${tarErr.trim().split('\n')[0]}`, 2);
       if (hostCode !== 0) throw new HarnessError(`${this.url}: tar -x on the build host failed (${hostErr.trim().split('\n')[0] || `exit ${hostCode}`}): is there room under ~/${HOST_CACHE}?`, 2);
@@ -364,7 +390,8 @@ export class BuildHost {
 
   /**
    * The named files (relative to the host's directory for `localOut`) into `localOut`, as one
-   * tar stream; those the host does not have are left out. Returns the paths that came.
+   * tar stream; those the host does not have are left out. Returns the paths that came. A name
+   * may be a directory: it comes whole.
    */
   fetch(localOut: string, files: readonly string[], deadlineMs: number): Promise<{ files: string[]; wireBytes: number; ms: number }> {
     return this.step(`fetching ${files.join(', ')}`, () => this.fetchFiles(localOut, files, deadlineMs));
@@ -391,7 +418,7 @@ export class BuildHost {
       ]), deadlineMs, `fetching the build from ${this.url}`);
       if (hostCode !== 0) throw new HarnessError(`${this.url}: tar -c of the build failed on the build host (${listed.trim().split('\n').pop() || `exit ${hostCode}`})`, 2);
       if (tarCode !== 0) throw new HarnessError(`tar -x into ${localOut} failed (exit ${tarCode}): ${tarErr.trim().split('\n')[0]}`, 2);
-      return { files: listed.split('\n').map((l) => l.trim()).filter((l) => files.includes(l)), wireBytes: got.bytes(), ms: Date.now() - t0 };
+      return { files: listed.split('\n').map((l) => l.trim().replace(/\/$/, '')).filter((l) => files.includes(l)), wireBytes: got.bytes(), ms: Date.now() - t0 };
     } catch (err) {
       ch.close();
       tar.kill('SIGKILL');

@@ -17,8 +17,11 @@ export type Manifest = Map<string, string>;
 /** Not sent: the git database (kbuild reads none of it; a worktree's .git is a file). */
 const SKIP_AT_TOP = new Set(['.git']);
 
-/** Every file and symlink under `dir` (relative paths), with the facts that make it change. */
-export function listTree(dir: string): Manifest {
+/**
+ * Every file and symlink under `dir` (relative paths), with the facts that make it change;
+ * `keep`: which paths go (a directory it refuses is not entered).
+ */
+export function listTree(dir: string, keep: (rel: string, isDir: boolean) => boolean = () => true): Manifest {
   const out: Manifest = new Map();
   const walk = (rel: string): void => {
     let names: string[];
@@ -36,6 +39,7 @@ export function listTree(dir: string): Manifest {
       } catch {
         continue; // vanished while listing
       }
+      if (!keep(r, st.isDirectory())) continue;
       if (st.isDirectory()) walk(r);
       else if (st.isFile() || st.isSymbolicLink()) out.set(r, `${st.isFile() ? 'f' : 'l'}:${st.size}:${Math.round(st.mtimeMs * 1000)}:${(st.mode & 0o7777).toString(8)}`);
     }

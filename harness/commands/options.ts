@@ -58,7 +58,7 @@ export const targetOptions = {
   knownHosts: (describe: string) => ({ type: 'string', describe }) as const,
 } as const;
 
-/** Where make runs: kernel build and bisect's --build-host (the key check and login as for a target). */
+/** Where make runs: kernel build, selftests and bisect's --build-host (the key check and login as for a target). */
 export const buildHostOptions = {
   'build-host': { type: 'string', describe: 'ssh://user@host[:port]: run make there (the tree synced, only what changed; the artifacts come back)' },
   identity: targetOptions.identity('with --build-host: private key file to log in with (also tried: the SSH agent, ~/.ssh/config IdentityFile, ~/.ssh/id_*)'),

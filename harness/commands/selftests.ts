@@ -7,7 +7,7 @@ import { reportRun, vmTest, type VmTestOptions } from '../run/vm-test.js';
 import { DEFAULT_ALLOW } from '../selftests/selection.js';
 import { numberOption, RANGES } from '../util/whole-number.js';
 import { defineCommand } from './command.js';
-import { guestOptions, outputOptions } from './options.js';
+import { buildHostChoice, buildHostOptions, guestOptions, outputOptions } from './options.js';
 
 export const selftestsCommand = defineCommand({
   command: 'selftests',
@@ -30,14 +30,16 @@ export const selftestsCommand = defineCommand({
         'boot-deadline': guestOptions.bootDeadline('built', 'seconds the guest may take to boot to the agent'),
         mirror: guestOptions.mirror('Debian mirror for the build root (default: the one the system apt uses)'),
         json: outputOptions.json('print summary.json instead of the table'),
+        ...buildHostOptions,
       } as const)
       .epilog(`With no -t or -a: -a ${DEFAULT_ALLOW.join(' -a ')}, and test_maps for sk_storage_map. The tree's tools/testing/selftests/bpf/DENYLIST, DENYLIST.x86_64 (and ALLOWLIST files) apply first, then --denylist/--allowlist; test_progs runs with -w (its watchdog, a third of --deadline, at most 600 s) and --workers=N (its -j) on a guest of N > 1 CPUs.`),
   run: async (a) => {
+    const buildHost = buildHostChoice(a);
     const opts: VmTestOptions = {
       kernel: a.kernel,
       mirror: a.mirror,
       noScenarios: true,
-      selftests: { user: { names: a.t ?? [], allow: a.a ?? [], deny: a.d ?? [] }, deadlineMin: a.deadline, debug: a.debug, lists: { deny: a.denylist, allow: a.allowlist } },
+      selftests: { user: { names: a.t ?? [], allow: a.a ?? [], deny: a.d ?? [] }, deadlineMin: a.deadline, debug: a.debug, lists: { deny: a.denylist, allow: a.allowlist }, ...(buildHost ? { buildHost } : {}) },
       sizes: 'default',
       seed: 0,
       accel: a.accel,

@@ -136,3 +136,18 @@ export function listingHash(tree: string, skip: readonly string[] = [], keep: (r
   walk('');
   return h.digest('hex');
 }
+
+/** pahole as its version alone: 'host 1.30' and 'trixie build root 1.30' make the same BTF. */
+function paholeVersion(pahole: string): string {
+  return /(\d+\.\d+(?:\.\d+)?)/.exec(pahole)?.[1] ?? pahole;
+}
+
+/**
+ * Whether two builds' inputs differ at most in where their pahole ran (this machine's build
+ * root, a build host's own): then either's output serves for the other, though their keys,
+ * which name the place, differ.
+ */
+export function sameBuild(a: BuildKeyInputs | undefined, b: BuildKeyInputs): boolean {
+  if (!a) return false;
+  return canonicalJson({ ...a, pahole: paholeVersion(a.pahole) }) === canonicalJson({ ...b, pahole: paholeVersion(b.pahole) });
+}

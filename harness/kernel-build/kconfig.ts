@@ -17,6 +17,19 @@ export function fragmentPaths(debug: boolean): string[] {
 /** Where a tree keeps the BPF selftests and the config fragments they need. */
 export const SELFTESTS_SUBDIR = join('tools', 'testing', 'selftests', 'bpf');
 
+/** Subdirectories of the selftests the Makefile builds in place (make -C), not into OUTPUT. */
+const IN_PLACE = ['tools/testing/selftests/bpf/test_kmods/', 'tools/testing/selftests/bpf/libarena/'];
+/** What those in-place builds leave: objects, modules, skeletons, kbuild's bookkeeping. */
+const GENERATED = /(\.o|\.ko|\.a|\.skel\.h|\.mod|\.mod\.c|\.cmd|\/Module\.symvers|\/modules\.order)$/;
+
+/**
+ * What a selftests build wrote into the tree itself (a tree path relative to its top): not the
+ * tree's state (its key), and not sent to a build host, whose own build makes its own.
+ */
+export function selftestsBuiltInPlace(rel: string): boolean {
+  return IN_PLACE.some((d) => rel.startsWith(d)) && GENERATED.test(rel);
+}
+
 /**
  * The BPF selftests' own fragments in a tree, merged over ours (theirs win a conflict):
  * `config` (what the tests need), `config.vm` (virtio, 9p) and `config.<arch>`.

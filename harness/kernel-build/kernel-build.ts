@@ -14,13 +14,13 @@ import { basename, join, resolve } from 'node:path';
 import type { BuildHost, BuildHostChoice } from '../build-host/build-host.js';
 import { HarnessError, SetupError } from '../util/errors.js';
 import { cacheDir } from '../util/paths.js';
-import { buildKey, sha256, treeState, type BuildKeyInputs } from './build-key.js';
+import { buildKey, sameBuild, sha256, treeState, type BuildKeyInputs } from './build-key.js';
 import { ccacheCounts, ccacheSetup, describeCounts, writeCompilerLinks } from './ccache.js';
 import { configureTree, readFragment, selftestsFragments, type Fragment } from './configure.js';
-import { fragmentPaths } from './kconfig.js';
+import { fragmentPaths, selftestsBuiltInPlace } from './kconfig.js';
 import { lockOutDir } from './lock.js';
 import { fmtElapsed, runMake } from './make.js';
-import { HOST_ARTIFACTS, openBuildHost, SELFTESTS_HOST_ARTIFACTS } from './on-host.js';
+import { HOST_ARTIFACTS, HOST_KERNEL_KEY, openBuildHost, SELFTESTS_HOST_ARTIFACTS } from './on-host.js';
 import { applyPatches, readPatchFiles } from './patches.js';
 import { defaultOutDir, readStamp, STAMP, writeStamp, type BuildStamp } from './stamp.js';
 import { chooseToolchain, writePaholeWrapper, type Toolchain } from './toolchain.js';
@@ -86,8 +86,6 @@ export function checkTree(tree: string): void {
 export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel> {
   const t0 = Date.now();
   const log = (line: string): void => opts.log(`kernel build: ${line}`);
-  // Only the kernel's artifacts come back from a host: the selftests' build needs its generated headers and modpost output too.
-  if (opts.selftests && opts.buildHost) throw new SetupError('--selftests with --build-host: the selftests\' kernel is not built on a build host yet (its generated headers and modpost output stay there): build it locally');
   const tree = resolve(opts.tree);
   checkTree(tree);
   if (opts.jobs !== undefined && (!Number.isInteger(opts.jobs) || opts.jobs < 1)) throw new SetupError(`--jobs ${opts.jobs}: give a whole number of parallel jobs, 1 or more`);
@@ -131,10 +129,11 @@ export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel
   };
   const key = buildKey(inputs);
   const stamp = readStamp(outDir);
-  if (stamp?.key === key && existsSync(bzImage) && existsSync(configPath)) {
+  if (stamp && (stamp.key === key || sameBuild(stamp.inputs, inputs)) && existsSync(bzImage) && existsSync(configPath)) {
     closeHost();
-    log(`up to date (key ${key.slice(0, 12)}): ${bzImage}`);
-    return { tree, source: stamp.source, outDir, bzImage, configPath, key, reused: true, elapsedMs: Date.now() - t0, logPath, toolchain };
+    log(`up to date (key ${stamp.key.slice(0, 12)}${stamp.key === key ? '' : `: built with pahole ${stamp.inputs.pahole}, the same version`}): ${bzImage}`);
+    // The build's own key and tools: what is built on it (the selftests) is keyed by them.
+    return { tree, source: stamp.source, outDir, bzImage, configPath, key: stamp.key, reused: true, elapsedMs: Date.now() - t0, logPath, toolchain: { ...toolchain, compiler: stamp.inputs.compiler, pahole: stamp.inputs.pahole } };
   }
   let unlock = (): void => {};
   try {
@@ -165,6 +164,9 @@ export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel
     const deadlineMs = (opts.deadlineMin ?? DEFAULT_DEADLINE_MIN) * 60_000;
     const host = remote?.host;
     if (host) await sendToHost(host, source, outDir, fragments, deadlineMs);
+    // The host's build directory stops claiming a kernel until this build is whole (selftests/on-host.ts).
+    const hostKeyFile = host && opts.selftests ? `${host.toRemote(outDir)}/${HOST_KERNEL_KEY}` : undefined;
+    if (host && hostKeyFile) await host.writeFile(hostKeyFile, '');
 
     log('step config: merging ' + fragments.map((f) => f.name).join(' + '));
     await configureTree({ source, makeVars, configPath, outDir, fragments, logPath, log, startConfig: opts.config, host });
@@ -179,6 +181,8 @@ export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel
     if (host) {
       const got = await host.fetch(outDir, [...HOST_ARTIFACTS, ...(opts.selftests ? SELFTESTS_HOST_ARTIFACTS : [])], deadlineMs);
       log(`fetched ${got.files.join(', ')} from ${host.url} in ${(got.ms / 1000).toFixed(1)} s (${(got.wireBytes / 2 ** 20).toFixed(1)} MiB)`);
+      // Its headers, scripts and modpost output stay there, for the selftests' build there.
+      if (hostKeyFile) await host.writeFile(hostKeyFile, `${key}\n`);
     }
     if (ccache) log(describeCounts(ccacheBefore, await ccacheCounts(ccache), ccache.dir));
     if (!existsSync(bzImage)) throw new HarnessError(`make finished but ${bzImage} is missing; see ${logPath}`, 1);
@@ -200,7 +204,7 @@ export async function buildKernel(opts: KernelBuildOptions): Promise<BuiltKernel
 
 /** The tree (only what changed) and the fragments from outside it to the host; O= mapped there. */
 async function sendToHost(host: BuildHost, source: string, outDir: string, fragments: readonly Fragment[], deadlineMs: number): Promise<void> {
-  await host.sync(source, { deadlineMs });
+  await host.sync(source, { deadlineMs, keep: (rel) => !selftestsBuiltInPlace(rel) });
   await host.outDir(outDir, source);
   for (const f of fragments) if (!resolve(f.path).startsWith(`${source}/`)) await host.stage(f.path, source);
 }

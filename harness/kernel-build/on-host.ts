@@ -13,6 +13,12 @@ export const HOST_ARTIFACTS = ['arch/x86/boot/bzImage', '.config', 'System.map',
 /** And for the selftests' kernel: what their build reads (the BTF of vmlinux, the module symbols). */
 export const SELFTESTS_HOST_ARTIFACTS = ['vmlinux', 'Module.symvers'];
 
+/**
+ * In the host's directory of a selftests kernel: the key of the build it holds, written once
+ * the build there (or what harness/selftests/on-host.ts sends of a local one) is whole.
+ */
+export const HOST_KERNEL_KEY = 'bpfh-kernel.key';
+
 export interface OpenedHost {
   host: BuildHost;
   toolchain: Toolchain;

@@ -1,5 +1,6 @@
 /** What a vm-test run is asked to do: the options of every stage (vm-test.ts). */
 import type { BackendRequest } from '../backend/registry.js';
+import type { BuildHostChoice } from '../build-host/build-host.js';
 import type { BuiltKernel } from '../kernel-build/kernel-build.js';
 import type { Summary } from '../results/summary.js';
 import type { FaultRequest } from '../scenarios/faults.js';
@@ -68,4 +69,6 @@ export interface SelftestsRequest {
   debug?: boolean;
   /** The kernel already built with the selftests' config (bisect steps): --kernel is its bzImage. */
   build?: BuiltKernel;
+  /** --build-host: the kernel (when it needs a build) and the selftests are built there. */
+  buildHost?: BuildHostChoice;
 }

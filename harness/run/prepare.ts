@@ -15,6 +15,7 @@ import { sshBackend } from '../backend/ssh.js';
 import { buildSelftests, type BuiltSelftests } from '../selftests/build.js';
 import { SELFTESTS_SUBDIR } from '../kernel-build/kconfig.js';
 import { selftestsToolchain } from '../selftests/toolchain.js';
+import { checkSelftestsBuildHost } from '../selftests/on-host.js';
 import { selftestsGuestFiles } from '../selftests/guest-files.js';
 import { isTargetSpec } from '../ssh/ssh.js';
 import { SetupError } from '../util/errors.js';
@@ -56,9 +57,13 @@ function kernelTag(k: KernelImage): string {
 /** The kernel of a local guest: a tree resolveKernel says needs a build is built first (kernel-build/). */
 async function kernelOf(opts: VmTestOptions, log: (line: string) => void): Promise<ResolvedKernel> {
   const given = opts.selftests?.build;
-  // Before the kernel's build, which takes most of an hour: the selftests' toolchain is there.
-  if (opts.selftests && !given && existsSync(join(opts.kernel, SELFTESTS_SUBDIR, 'Makefile'))) await selftestsToolchain(opts.kernel);
-  const resolved = await resolveAndBuildKernel(opts.kernel, { mirror: opts.mirror, log, ...(opts.selftests && !given ? { selftests: { debug: opts.selftests.debug } } : {}) });
+  const buildHost = opts.selftests?.buildHost;
+  // Before the kernel's build, which takes most of an hour: the selftests' toolchain is there (here, or on the build host).
+  if (opts.selftests && !given && existsSync(join(opts.kernel, SELFTESTS_SUBDIR, 'Makefile'))) {
+    if (buildHost) await checkSelftestsBuildHost(buildHost, opts.kernel, log);
+    else await selftestsToolchain(opts.kernel);
+  }
+  const resolved = await resolveAndBuildKernel(opts.kernel, { mirror: opts.mirror, log, ...(opts.selftests && !given ? { selftests: { debug: opts.selftests.debug } } : {}) }, given ? undefined : buildHost);
   return given ? { ...resolved, build: given } : resolved;
 }
 
@@ -71,7 +76,7 @@ async function prepareLocalGuest(opts: VmTestOptions, log: (line: string) => voi
   assertConfig(kernel, [...channel.requires, ...(opts.selftests ? SHARE_NEEDS : [])]);
   log(`kernel ${kernel.spec}: ${kernel.release}; agent channel ${channel.kind} (${channel.why})`);
 
-  const selftests = opts.selftests && kernel.build ? await buildSelftests({ tree: kernel.build.tree, kernel: kernel.build, jobs: defaultJobs(), log }) : undefined;
+  const selftests = opts.selftests && kernel.build ? await buildSelftests({ tree: kernel.build.tree, kernel: kernel.build, jobs: defaultJobs(), log, ...(opts.selftests.buildHost ? { buildHost: opts.selftests.buildHost } : {}) }) : undefined;
   if (selftests) timings.selftestsBuildMs = selftests.elapsedMs;
   // The selftests come over 9p at the same path as on the host; their shared libraries ride in the initramfs.
   const testmod = opts.fault === 'kernel-warn' ? await ensureTestModule(kernel, { mirror: opts.mirror, log }) : undefined;

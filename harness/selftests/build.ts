@@ -11,10 +11,14 @@ import { execa } from 'execa';
 import { buildKey, sha256, treeState, type TreeState } from '../kernel-build/build-key.js';
 import type { BuiltKernel } from '../kernel-build/kernel-build.js';
 import { runMake } from '../kernel-build/make.js';
-import { SELFTESTS_SUBDIR } from '../kernel-build/kconfig.js';
+import { SELFTESTS_SUBDIR, selftestsBuiltInPlace } from '../kernel-build/kconfig.js';
 import { HarnessError, SetupError } from '../util/errors.js';
 import { projectRoot } from '../util/paths.js';
-import { clangCommand, selftestsToolchain } from './toolchain.js';
+import { clangCommand, selftestsToolchain, type SelftestsLlvm } from './toolchain.js';
+import { BuildHostError, type BuildHost, type BuildHostChoice } from '../build-host/build-host.js';
+import { openBuildHost } from '../kernel-build/on-host.js';
+import { readStamp as readKernelStamp } from '../kernel-build/stamp.js';
+import { ensureHostKernel, hostSelftestsLlvm } from './on-host.js';
 
 /**
  * What make builds: test_progs (with its BPF objects and test modules), and test_maps for the
@@ -56,17 +60,18 @@ export interface SelftestsBuildOptions {
   kernel: BuiltKernel;
   jobs: number;
   deadlineMin?: number;
+  /** --build-host: make runs there (harness/build-host/), the output directory comes back whole. */
+  buildHost?: BuildHostChoice;
   log: (line: string) => void;
 }
 
+/** The selftests' output directory's name in the kernel's build directory. */
+const SELFTESTS_DIRNAME = 'bpfh-selftests';
+
 export function selftestsOutDir(kernelOutDir: string): string {
-  return join(kernelOutDir, 'bpfh-selftests');
+  return join(kernelOutDir, SELFTESTS_DIRNAME);
 }
 
-/** Subdirectories of the selftests the Makefile builds in place (make -C), not into OUTPUT. */
-const IN_PLACE = ['tools/testing/selftests/bpf/test_kmods/', 'tools/testing/selftests/bpf/libarena/'];
-/** What those in-place builds leave: objects, modules, skeletons, kbuild's bookkeeping. */
-const GENERATED = /(\.o|\.ko|\.a|\.skel\.h|\.mod|\.mod\.c|\.cmd|\/Module\.symvers|\/modules\.order)$/;
 
 /**
  * What the selftests are built from, besides the kernel: tools/ (the tests, libbpf, bpftool,
@@ -74,7 +79,7 @@ const GENERATED = /(\.o|\.ko|\.a|\.skel\.h|\.mod|\.mod\.c|\.cmd|\/Module\.symver
  * own test_kmods/ and libarena/.
  */
 export async function selftestsSourceState(tree: string): Promise<TreeState> {
-  return treeState(tree, { paths: ['tools'], keep: (rel) => !(IN_PLACE.some((d) => rel.startsWith(d)) && GENERATED.test(rel)) });
+  return treeState(tree, { paths: ['tools'], keep: (rel) => !selftestsBuiltInPlace(rel) });
 }
 
 function readStamp(dir: string): { key: string } | undefined {
@@ -94,24 +99,24 @@ export async function buildSelftests(opts: SelftestsBuildOptions): Promise<Built
   if (!existsSync(vmlinux) || !existsSync(join(opts.kernel.outDir, 'Module.symvers'))) {
     throw new SetupError(`${opts.kernel.outDir} has no vmlinux and Module.symvers: the selftests need the kernel built with their config (bpf-harness kernel build --selftests)`);
   }
-  const llvm = await selftestsToolchain(opts.tree);
+  const builtOn = readKernelStamp(opts.kernel.outDir)?.buildHost;
+  if (builtOn && !opts.buildHost) throw new SetupError(`the kernel in ${opts.kernel.outDir} was built on ${builtOn}, which keeps its headers and modpost output: build the selftests there too (--build-host ${builtOn})`);
+  const host = opts.buildHost ? (await openBuildHost(opts.buildHost, opts.tree, true, opts.log)).host : undefined;
+  try {
+    const llvm = host ? await hostSelftestsLlvm(host, opts.tree) : await selftestsToolchain(opts.tree);
+    return await buildWith(opts, llvm, host, t0, log);
+  } finally {
+    host?.close();
+  }
+}
+
+async function buildWith(opts: SelftestsBuildOptions, llvm: SelftestsLlvm, host: BuildHost | undefined, t0: number, log: (line: string) => void): Promise<BuiltSelftests> {
+  const src = join(opts.tree, SELFTESTS_SUBDIR);
   const dir = selftestsOutDir(opts.kernel.outDir);
   const testProgs = join(dir, 'test_progs');
   const testMaps = join(dir, 'test_maps');
   const mapTestRunner = join(dir, 'bpfh-map-test');
   const logPath = join(dir, 'build.log');
-  const paholeWrapper = join(opts.kernel.outDir, 'bpfh-pahole');
-  mkdirSync(dir, { recursive: true });
-  const makeVars = [
-    `OUTPUT=${dir}`,
-    // The kernel build: where the test modules find Module.symvers, and the BTF vmlinux.h is made from.
-    `KBUILD_OUTPUT=${opts.kernel.outDir}`,
-    `VMLINUX_BTF=${vmlinux}`,
-    `CLANG=${clangCommand(llvm, join(dir, 'bpfh-clang'))}`,
-    ...llvm.makeVars,
-    // The test modules get BTF like the kernel's own: the same pahole.
-    ...(existsSync(paholeWrapper) ? [`PAHOLE=${paholeWrapper}`] : []),
-  ];
   const key = buildKey({
     tree: await selftestsSourceState(opts.tree),
     patches: [],
@@ -128,20 +133,86 @@ export async function buildSelftests(opts: SelftestsBuildOptions): Promise<Built
   }
   mkdirSync(dir, { recursive: true });
   rmSync(join(dir, STAMP), { force: true });
+  const deadlineMs = (opts.deadlineMin ?? DEFAULT_DEADLINE_MIN) * 60_000;
+  // A build host brings its cores, as for the kernel.
+  const jobs = host ? host.facts.nproc : opts.jobs;
+  const makeVars = selftestsMakeVars(opts.kernel, llvm, host !== undefined);
   log(llvm.note);
-  log(`building ${RUNNER_TARGETS.join(' and ')} into ${dir} (-j${opts.jobs}, log ${logPath})`);
+  log(`building ${RUNNER_TARGETS.join(' and ')} into ${dir} (-j${jobs}${host ? ` on ${host.url}` : ''}, log ${logPath})`);
   writeFileSync(logPath, `# bpf-harness selftests build ${new Date().toISOString()}\n# tree ${opts.tree}\n# kernel ${opts.kernel.outDir} (key ${opts.kernel.key})\n# key ${key}\n`);
+  if (host) await prepareSelftestsHost(host, opts, deadlineMs, log);
   try {
-    await runMake(src, [...makeVars, ...RUNNER_TARGETS], { logPath, deadlineMs: (opts.deadlineMin ?? DEFAULT_DEADLINE_MIN) * 60_000, log, jobs: opts.jobs, quiet: false });
+    await runMake(src, [...makeVars, ...RUNNER_TARGETS], { logPath, deadlineMs, log, jobs, quiet: false, host });
   } catch (err) {
-    throw new SelftestsBuildError(`the BPF selftests of ${opts.tree} did not build: ${err instanceof Error ? err.message : String(err)}`);
+    if (err instanceof BuildHostError) throw err;
+    throw new SelftestsBuildError(`the BPF selftests of ${opts.tree} did not build${host ? ` on ${host.url}` : ''}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (host) {
+    await linkMapTestRunnerThere(host, dir, mapTestRunner, logPath);
+    // The whole output directory, as a local build leaves it: the guest gets it over 9p, test_progs runs in it.
+    const got = await host.fetch(opts.kernel.outDir, [SELFTESTS_DIRNAME], deadlineMs);
+    log(`fetched ${dir} from ${host.url} in ${(got.ms / 1000).toFixed(1)} s (${(got.wireBytes / 2 ** 20).toFixed(1)} MiB)`);
   }
   for (const bin of [testProgs, testMaps]) if (!existsSync(bin)) throw new SelftestsBuildError(`make finished but ${bin} is missing; see ${logPath}`);
-  await linkMapTestRunner(dir, mapTestRunner, logPath);
-  writeFileSync(join(dir, `${STAMP}.tmp`), `${JSON.stringify({ key, finishedAt: new Date().toISOString(), buildMs: Date.now() - t0, llvm: `${llvm.clang} ${llvm.version}` }, null, 2)}\n`);
+  if (!host) await linkMapTestRunner(dir, mapTestRunner, logPath);
+  else if (!existsSync(mapTestRunner)) throw new SelftestsBuildError(`${mapTestRunner} did not come back from ${host.url}; see ${logPath}`);
+  writeFileSync(join(dir, `${STAMP}.tmp`), `${JSON.stringify({ key, finishedAt: new Date().toISOString(), buildMs: Date.now() - t0, llvm: `${llvm.clang} ${llvm.version}`, ...(host ? { buildHost: host.url } : {}) }, null, 2)}\n`);
   renameSync(join(dir, `${STAMP}.tmp`), join(dir, STAMP));
   log(`done in ${Math.round((Date.now() - t0) / 1000)} s`);
   return done(false);
+}
+
+/**
+ * make's variables for the selftests of `kernel` (the clang wrapper written into their output
+ * directory when the LLVM needs one). `onHost`: the build host's pahole is on its PATH.
+ */
+export function selftestsMakeVars(kernel: BuiltKernel, llvm: SelftestsLlvm, onHost: boolean): string[] {
+  const dir = selftestsOutDir(kernel.outDir);
+  const paholeWrapper = join(kernel.outDir, 'bpfh-pahole');
+  mkdirSync(dir, { recursive: true });
+  return [
+    `OUTPUT=${dir}`,
+    // The kernel build: where the test modules find Module.symvers, and the BTF vmlinux.h is made from.
+    `KBUILD_OUTPUT=${kernel.outDir}`,
+    `VMLINUX_BTF=${join(kernel.outDir, 'vmlinux')}`,
+    `CLANG=${clangCommand(llvm, join(dir, 'bpfh-clang'))}`,
+    ...llvm.makeVars,
+    // The test modules get BTF like the kernel's own: the same pahole.
+    ...(!onHost && existsSync(paholeWrapper) ? [`PAHOLE=${paholeWrapper}`] : []),
+  ];
+}
+
+/**
+ * Before make on a build host: the tree's state (not what a selftests build wrote into it
+ * here), the kernel's build (unless the host holds it: ensureHostKernel), the clang wrapper
+ * (executable) and map-test-main.c go there; the output directory's path is mapped.
+ */
+export async function prepareSelftestsHost(host: BuildHost, opts: Pick<SelftestsBuildOptions, 'tree' | 'kernel'>, deadlineMs: number, log: (line: string) => void): Promise<void> {
+  const dir = selftestsOutDir(opts.kernel.outDir);
+  await host.sync(opts.tree, { deadlineMs, keep: (rel) => !selftestsBuiltInPlace(rel) });
+  await ensureHostKernel(host, opts.kernel, deadlineMs, log);
+  const remoteDir = host.toRemote(dir);
+  await host.run(['mkdir', '-p', remoteDir], { cwd: '/', deadlineMs: 60_000 });
+  const wrapper = join(dir, 'bpfh-clang');
+  if (existsSync(wrapper)) await host.put(wrapper, host.toRemote(wrapper), 0o755);
+  await host.stage(MAP_TEST_MAIN, opts.tree);
+}
+
+function mapTestLinkArgs(dir: string, out: string): string[] {
+  const objects = MAP_TEST_OBJECTS.map((o) => join(dir, o));
+  return ['-O2', '-g', '-o', out, MAP_TEST_MAIN, ...objects, join(dir, 'tools', 'build', 'libbpf', 'libbpf.a'), '-lelf', '-lz', '-lzstd', '-lrt', '-lpthread'];
+}
+
+/** linkMapTestRunner()'s gcc, on the host (map-test-main.c staged there). */
+async function linkMapTestRunnerThere(host: BuildHost, dir: string, out: string, logPath: string): Promise<void> {
+  const args = mapTestLinkArgs(dir, out);
+  appendFileSync(logPath, `\n$ gcc ${args.join(' ')}  # on ${host.url}\n`);
+  const r = await host.run(['gcc', ...args], { cwd: dir, deadlineMs: 120_000 });
+  appendFileSync(logPath, r.output);
+  if (r.code !== 0) {
+    if (/No such file/.test(r.output) && MAP_TEST_OBJECTS.some((o) => r.output.includes(o))) throw new SelftestsBuildError(`the tree's test_maps build on ${host.url} made no ${MAP_TEST_OBJECTS.join(', ')}: its map_tests/ lack the map tests the harness runs`);
+    throw new SelftestsBuildError(`linking bpfh-map-test on ${host.url} failed (${r.timedOut ? 'timed out' : `exit ${r.code}`}); see ${logPath}`);
+  }
 }
 
 /**
@@ -152,7 +223,7 @@ async function linkMapTestRunner(dir: string, out: string, logPath: string): Pro
   const objects = MAP_TEST_OBJECTS.map((o) => join(dir, o));
   const missing = objects.filter((o) => !existsSync(o));
   if (missing.length) throw new SelftestsBuildError(`the tree's test_maps build made no ${missing.map((m) => m.split('/').pop()).join(', ')}: its map_tests/ lack the map tests the harness runs`);
-  const args = ['-O2', '-g', '-o', out, MAP_TEST_MAIN, ...objects, join(dir, 'tools', 'build', 'libbpf', 'libbpf.a'), '-lelf', '-lz', '-lzstd', '-lrt', '-lpthread'];
+  const args = mapTestLinkArgs(dir, out);
   appendFileSync(logPath, `\n$ gcc ${args.join(' ')}\n`);
   const r = await execa('gcc', args, { reject: false, all: true, timeout: 120_000, stdin: 'ignore' });
   appendFileSync(logPath, String(r.all ?? ''));

@@ -5,7 +5,7 @@
 // The host's pahole is the harness's trixie build root's (this machine has none of its own),
 // through a wrapper on the sessions' PATH; the test skips what needs it when it is absent.
 import t from 'tap';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { BuildHost, BuildHostError, type BuildHostChoice } from '../../harness/build-host/build-host.js';
@@ -16,7 +16,7 @@ import { buildHostChoice } from '../../harness/commands/options.js';
 import { runMake } from '../../harness/kernel-build/make.js';
 import { generateKeys, knownHostsLine } from '../../harness/vm/ssh-guest.js';
 import { cacheDir } from '../../harness/util/paths.js';
-import { startSshd, type LocalSshd } from '../helpers/local-sshd.js';
+import { pathWithout, startSshd, type LocalSshd } from '../helpers/local-sshd.js';
 import { spawnCli, type CliOptions, type CliRun } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -48,18 +48,6 @@ async function gone(marker: string, waitMs: number): Promise<string[]> {
     if (left.length === 0 || Date.now() > end) return left;
     await new Promise((r) => setTimeout(r, 250));
   }
-}
-
-/** A PATH of links to every program of /usr/bin and /usr/sbin but those in `without`. */
-function pathWithout(dir: string, without: string[]): string {
-  mkdirSync(dir, { recursive: true });
-  for (const d of ['/usr/bin', '/usr/sbin']) {
-    for (const n of readdirSync(d)) {
-      if (without.includes(n) || existsSync(join(dir, n))) continue;
-      symlinkSync(join(d, n), join(dir, n));
-    }
-  }
-  return dir;
 }
 
 const home = join(work, 'home');
@@ -255,9 +243,6 @@ t.test('bisect --build-host: a host that would refuse every step refuses the bis
   const r = await cliRun(['bisect', '--tree', repo, '--good', 'HEAD~2', '--bad', 'HEAD', '--build-host', sshd.url, '--identity', sshd.keys.userKey, '--known-hosts', empty]);
   t.equal(r.status, 2);
   t.match(r.stderr, /^bpf-harness: build host ssh:\/\/root@127\.0\.0\.1:\d+, logging in: the host key of .* is not known .*\n$/, 'the unknown key, in one line');
-  const withSelftest = await cliRun(['bisect', '--tree', repo, '--good', 'HEAD~2', '--bad', 'HEAD', '--selftest', 'task_local_storage', '--build-host', sshd.url]);
-  t.equal(withSelftest.status, 2);
-  t.match(withSelftest.stderr, /^bpf-harness: --build-host with --selftest: the BPF selftests are not built on a build host yet/);
   t.equal((await execa('git', ['-C', repo, 'worktree', 'list'])).stdout.split('\n').length, 1, 'no bisect worktree was made');
 });
 
@@ -408,10 +393,4 @@ t.test('a bisect step: a build host that refuses at the step aborts the bisect; 
   t.match(decideStep(refused, []), { verdict: 'abort', reason: /^the build host failed: build host \S+, logging in: the host key/ }, 'the host refusing the login stops the bisect');
   const broken = await kernelStepRunner.build(state(choice), log);
   t.match(decideStep(broken, []), { verdict: 'skip', reason: /^does not build: make \S+ failed \(exit 2\)/ }, "make's own failure on the host is the commit's");
-});
-
-t.test('kernel build --selftests --build-host: refused in one line, exit 2, before anything connects', async (t) => {
-  const r = await cliRun(['kernel', 'build', '--tree', join(work, 'no-tree'), '--selftests', '--build-host', 'ssh://root@127.0.0.1:1']);
-  t.equal(r.status, 2);
-  t.match(r.stderr, /^bpf-harness: --selftests with --build-host: [^\n]*\n$/);
 });

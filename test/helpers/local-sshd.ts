@@ -5,7 +5,7 @@
  * sessions get their own HOME (the workspace goes under it) or a PATH without some tool.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -94,4 +94,16 @@ export async function startSshd(dir: string, env: Record<string, string> = {}): 
       child.stderr?.destroy();
     },
   };
+}
+
+/** A PATH of links to every program of /usr/bin and /usr/sbin but those in `without` (an sshd's PATH lacking a tool). */
+export function pathWithout(dir: string, without: string[]): string {
+  mkdirSync(dir, { recursive: true });
+  for (const d of ['/usr/bin', '/usr/sbin']) {
+    for (const n of readdirSync(d)) {
+      if (without.includes(n) || existsSync(join(dir, n))) continue;
+      symlinkSync(join(d, n), join(dir, n));
+    }
+  }
+  return dir;
 }
