@@ -393,14 +393,17 @@ export class BuildHost {
    * tar stream; those the host does not have are left out. Returns the paths that came. A name
    * may be a directory: it comes whole.
    */
-  fetch(localOut: string, files: readonly string[], deadlineMs: number): Promise<{ files: string[]; wireBytes: number; ms: number }> {
-    return this.step(`fetching ${files.join(', ')}`, () => this.fetchFiles(localOut, files, deadlineMs));
+  fetch(localOut: string, files: readonly string[], deadlineMs: number, o: { newerThan?: string } = {}): Promise<{ files: string[]; wireBytes: number; ms: number }> {
+    return this.step(`fetching ${files.join(', ')}`, () => this.fetchFiles(localOut, files, deadlineMs, o.newerThan));
   }
 
-  private async fetchFiles(localOut: string, files: readonly string[], deadlineMs: number): Promise<{ files: string[]; wireBytes: number; ms: number }> {
+  /** `newerThan`: a file in the host's directory; then only what under `files` is newer than it comes (no directories). */
+  private async fetchFiles(localOut: string, files: readonly string[], deadlineMs: number, newerThan?: string): Promise<{ files: string[]; wireBytes: number; ms: number }> {
     const t0 = Date.now();
     const remote = this.toRemote(resolve(localOut));
-    const pick = files.map((f) => `[ -e ${shq(f)} ] && printf '%s\\0' ${shq(f)}`).join('; ');
+    const pick = newerThan
+      ? `find ${files.map(shq).join(' ')} -newer ${shq(newerThan)} ! -type d -print0 2>/dev/null`
+      : files.map((f) => `[ -e ${shq(f)} ] && printf '%s\\0' ${shq(f)}`).join('; ');
     const ch = await this.conn.channel(`cd ${shq(remote)} && { ${pick}; true; } | tar -czf - --null -T - --verbose`, SHORT_DEADLINE_MS);
     mkdirSync(localOut, { recursive: true });
     const tar = spawn('tar', ['-xzf', '-', '-C', localOut], { stdio: ['pipe', 'ignore', 'pipe'] });
@@ -418,7 +421,7 @@ export class BuildHost {
       ]), deadlineMs, `fetching the build from ${this.url}`);
       if (hostCode !== 0) throw new HarnessError(`${this.url}: tar -c of the build failed on the build host (${listed.trim().split('\n').pop() || `exit ${hostCode}`})`, 2);
       if (tarCode !== 0) throw new HarnessError(`tar -x into ${localOut} failed (exit ${tarCode}): ${tarErr.trim().split('\n')[0]}`, 2);
-      return { files: listed.split('\n').map((l) => l.trim().replace(/\/$/, '')).filter((l) => files.includes(l)), wireBytes: got.bytes(), ms: Date.now() - t0 };
+      return { files: listed.split('\n').map((l) => l.trim().replace(/\/$/, '')).filter((l) => (newerThan ? l !== '' && !l.startsWith('tar: ') : files.includes(l))), wireBytes: got.bytes(), ms: Date.now() - t0 };
     } catch (err) {
       ch.close();
       tar.kill('SIGKILL');

@@ -16,6 +16,7 @@ import { HarnessError, SetupError } from '../util/errors.js';
 import { projectRoot } from '../util/paths.js';
 import { clangCommand, selftestsToolchain, type SelftestsLlvm } from './toolchain.js';
 import { BuildHostError, type BuildHost, type BuildHostChoice } from '../build-host/build-host.js';
+import { newToken } from '../build-host/sync.js';
 import { openBuildHost } from '../kernel-build/on-host.js';
 import { readStamp as readKernelStamp } from '../kernel-build/stamp.js';
 import { ensureHostKernel, hostSelftestsLlvm } from './on-host.js';
@@ -149,17 +150,51 @@ async function buildWith(opts: SelftestsBuildOptions, llvm: SelftestsLlvm, host:
   }
   if (host) {
     await linkMapTestRunnerThere(host, dir, mapTestRunner, logPath);
-    // The whole output directory, as a local build leaves it: the guest gets it over 9p, test_progs runs in it.
-    const got = await host.fetch(opts.kernel.outDir, [SELFTESTS_DIRNAME], deadlineMs);
-    log(`fetched ${dir} from ${host.url} in ${(got.ms / 1000).toFixed(1)} s (${(got.wireBytes / 2 ** 20).toFixed(1)} MiB)`);
+    await fetchSelftests(host, opts.kernel.outDir, deadlineMs, log);
   }
   for (const bin of [testProgs, testMaps]) if (!existsSync(bin)) throw new SelftestsBuildError(`make finished but ${bin} is missing; see ${logPath}`);
+  // Built here: what the host made last is no longer what this directory holds.
+  if (!host) rmSync(join(opts.kernel.outDir, FETCHED), { force: true });
   if (!host) await linkMapTestRunner(dir, mapTestRunner, logPath);
   else if (!existsSync(mapTestRunner)) throw new SelftestsBuildError(`${mapTestRunner} did not come back from ${host.url}; see ${logPath}`);
   writeFileSync(join(dir, `${STAMP}.tmp`), `${JSON.stringify({ key, finishedAt: new Date().toISOString(), buildMs: Date.now() - t0, llvm: `${llvm.clang} ${llvm.version}`, ...(host ? { buildHost: host.url } : {}) }, null, 2)}\n`);
   renameSync(join(dir, `${STAMP}.tmp`), join(dir, STAMP));
   log(`done in ${Math.round((Date.now() - t0) / 1000)} s`);
   return done(false);
+}
+
+/**
+ * Beside the selftests' output directory, here and on the host: the token of the last fetch
+ * (there, its mtime is when that fetch began). The same token on both sides: the local
+ * directory is what the host had then, and only what the host changed since comes.
+ */
+const FETCHED = 'bpfh-selftests.fetched';
+
+/**
+ * The host's selftests output into the kernel's local build directory: as a local build leaves
+ * it (the guest gets it over 9p, test_progs runs in it); whole the first time, then what make
+ * changed there since the last fetch.
+ */
+export async function fetchSelftests(host: BuildHost, kernelOut: string, deadlineMs: number, log: (line: string) => void): Promise<{ files: string[]; whole: boolean }> {
+  const local = join(kernelOut, FETCHED);
+  const remote = `${host.toRemote(kernelOut)}/${FETCHED}`;
+  let mine = '';
+  try {
+    mine = readFileSync(local, 'utf8').trim();
+  } catch {
+    /* never fetched here */
+  }
+  const whole = mine === '' || mine !== (await host.readFile(remote)).trim() || !existsSync(selftestsOutDir(kernelOut));
+  rmSync(local, { force: true });
+  const token = newToken();
+  // Written before the listing: what make changes from now on is newer than it.
+  await host.writeFile(`${remote}.next`, token);
+  const got = await host.fetch(kernelOut, [SELFTESTS_DIRNAME], deadlineMs, whole ? {} : { newerThan: FETCHED });
+  const moved = await host.run(['mv', '-f', `${remote}.next`, remote], { cwd: '/', deadlineMs: 60_000 });
+  if (moved.code !== 0) throw new BuildHostError(`build host ${host.url}, fetching the selftests: mv of ${remote}.next failed (${moved.output.trim() || `exit ${moved.code}`})`);
+  writeFileSync(local, `${token}\n`);
+  log(`fetched ${whole ? `${selftestsOutDir(kernelOut)} whole` : `${got.files.length} file(s) changed since the last fetch into ${selftestsOutDir(kernelOut)}`} from ${host.url} in ${(got.ms / 1000).toFixed(1)} s (${(got.wireBytes / 2 ** 20).toFixed(1)} MiB)`);
+  return { files: got.files, whole };
 }
 
 /**

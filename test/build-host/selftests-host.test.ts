@@ -7,7 +7,7 @@
 // build (test_progs, minutes) is measured by hand: README.md, "On a build host".
 // The hosts' pahole is the harness's trixie build root's (this machine has none of its own).
 import t from 'tap';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { BuildHost, BuildHostError, type BuildHostChoice } from '../../harness/build-host/build-host.js';
@@ -15,7 +15,7 @@ import { sameBuild, type BuildKeyInputs } from '../../harness/kernel-build/build
 import type { BuiltKernel } from '../../harness/kernel-build/kernel-build.js';
 import { runMake } from '../../harness/kernel-build/make.js';
 import { HOST_KERNEL_KEY } from '../../harness/kernel-build/on-host.js';
-import { prepareSelftestsHost, selftestsMakeVars, selftestsOutDir } from '../../harness/selftests/build.js';
+import { fetchSelftests, prepareSelftestsHost, selftestsMakeVars, selftestsOutDir } from '../../harness/selftests/build.js';
 import { checkSelftestsBuildHost, ensureHostKernel, hostSelftestsLlvm, kernelDirForHost } from '../../harness/selftests/on-host.js';
 import { chooseSelftestsLlvm, parseSelftestsProbe, SELFTESTS_PROBE_COMMAND, selftestsLlvmFrom } from '../../harness/selftests/toolchain.js';
 import { cacheDir } from '../../harness/util/paths.js';
@@ -209,11 +209,27 @@ t.test('a real remote part of the selftests build: their Makefile makes liburand
   await runMake(join(tree, 'tools', 'testing', 'selftests', 'bpf'), [...vars, ...targets], { logPath, deadlineMs: 240_000, log, jobs: host.facts.nproc, quiet: true, host });
   t.match(readFileSync(logPath, 'utf8'), /BINARY\s+urandom_read/, "make's lines come into the local log");
   t.notOk(existsSync(join(dir, 'urandom_read')), 'built there, not here');
-  const got = await host.fetch(out, ['bpfh-selftests'], 60_000);
-  t.same(got.files, ['bpfh-selftests'], 'the output directory comes back whole');
+  t.same(await fetchSelftests(host, out, 60_000, log), { files: ['bpfh-selftests'], whole: true }, 'the output directory comes back whole the first time');
   for (const f of ['liburandom_read.so', 'urandom_read']) {
     const comment = (await execa('readelf', ['-p', '.comment', join(dir, f)])).stdout;
     t.match(comment, /Linker: (Debian )?LLD 19/, `${f}: linked by the host's lld-19`);
   }
   if (llvm.defaultCpu) t.ok((lstatSync(join(dir, 'bpfh-clang')).mode & 0o111) !== 0, 'the clang wrapper (CLANG=) came back executable, as make ran it there');
+
+  // A step that changes one source: a new file in its place (the tree's files are hard links to the cached tree's).
+  const changed = join(tree, 'tools', 'testing', 'selftests', 'bpf', 'urandom_read.c');
+  const text = readFileSync(changed, 'utf8');
+  unlinkSync(changed);
+  writeFileSync(changed, `${text}\n/* a bisect step */\n`);
+  const libBefore = statSync(join(dir, 'liburandom_read.so')).mtimeMs;
+  await prepareSelftestsHost(host, { tree, kernel }, 120_000, log);
+  await runMake(join(tree, 'tools', 'testing', 'selftests', 'bpf'), [...vars, ...targets], { logPath, deadlineMs: 240_000, log, jobs: host.facts.nproc, quiet: true, host });
+  const step = await fetchSelftests(host, out, 60_000, log);
+  t.comment(`fetched again: ${step.files.join(' ')}`);
+  t.notOk(step.whole);
+  t.ok(step.files.includes('bpfh-selftests/urandom_read'), 'then what make changed there comes: urandom_read');
+  t.notOk(step.files.includes('bpfh-selftests/liburandom_read.so'), 'and not what it left alone');
+  t.equal(statSync(join(dir, 'liburandom_read.so')).mtimeMs, libBefore, 'liburandom_read.so, unchanged there, was not fetched again');
+  rmSync(join(out, 'bpfh-selftests.fetched'));
+  t.same(await fetchSelftests(host, out, 60_000, log), { files: ['bpfh-selftests'], whole: true }, 'a local directory that is not the last fetched one gets the whole directory again');
 });
