@@ -4,6 +4,8 @@
  * selftests' config (kernel-build.ts, `selftests: true`). The output goes into the kernel's
  * build directory (never into the tree, but for what the selftests' Makefile builds in place:
  * its test_kmods/ and libarena/), keyed like kernel builds: unchanged inputs build nothing.
+ * On a --build-host (on-host.ts) make and the map-test runner's link run there and the output
+ * directory comes back into the same place, with the key a local build of the same inputs has.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -61,7 +63,7 @@ export interface SelftestsBuildOptions {
   kernel: BuiltKernel;
   jobs: number;
   deadlineMin?: number;
-  /** --build-host: make runs there (harness/build-host/), the output directory comes back whole. */
+  /** --build-host: make runs there (harness/build-host/), the output directory comes back (fetchSelftests). */
   buildHost?: BuildHostChoice;
   log: (line: string) => void;
 }
