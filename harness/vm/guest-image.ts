@@ -3,10 +3,11 @@
  * static agent and the BPF objects. The initramfs is cached by content, so an unchanged agent
  * and init reuse the same image.
  */
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { SetupError } from '../util/errors.js';
+import { firstLine } from '../util/first-line.js';
 import { bpfBuildDir, cacheDir, vmDir } from '../util/paths.js';
 import { cachedInitramfs, fileEntry, type CpioEntry } from './initramfs.js';
 
@@ -66,13 +67,16 @@ export function parseLdd(text: string): string[] {
 export function sharedLibraryEntries(binaries: readonly string[]): CpioEntry[] {
   const paths = new Set<string>();
   for (const bin of binaries) {
-    let text: string;
-    try {
-      text = execFileSync('ldd', [bin], { encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
-    } catch (e) {
-      throw new SetupError(`ldd ${bin} failed (${(e as Error).message.split('\n')[0]}): is it a dynamically linked program of this machine? (ldd comes with libc-bin)`);
+    const r = spawnSync('ldd', [bin], { encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (r.error || r.status !== 0) {
+      const why = r.error?.message ?? (firstLine(r.stderr || r.stdout) || `exit ${r.status}`);
+      throw new SetupError(`ldd ${bin} failed (${why}): is it a dynamically linked program of this machine? (ldd comes with libc-bin)`);
     }
-    for (const p of parseLdd(text)) paths.add(p);
+    // A library or symbol version this machine lacks (a runner linked on a newer build host):
+    // the guest gets this machine's libraries, so it would die in the loader, after the boot.
+    const lacking = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => /not found/.test(l)).map((l) => l.trim());
+    if (lacking.length > 0) throw new SetupError(`${bin} cannot start with this machine's libraries, which the guest gets: ${lacking.join('; ')}: install what it lacks here, or build it here or on a build host of this machine's release`);
+    for (const p of parseLdd(r.stdout)) paths.add(p);
   }
   return [...paths].map((p) => fileEntry(p.slice(1), realpathSync(p)));
 }
