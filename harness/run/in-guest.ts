@@ -72,7 +72,9 @@ export async function runInGuest(plan: GuestPlan, opts: VmTestOptions, rec: RunR
     log(`  ${result.verdict.toUpperCase()} in ${(result.durationMs / 1000).toFixed(1)} s: ${result.reason}`);
     if (next !== 'go on' && alive() && opts.shell && shellGuest) {
       // In the summary before the shell opens: a run interrupted there still says where it stopped.
-      const shell = (rec.summary.shell = shellSession(opts.shell, result, next, plan.scenarios.slice(index + 1).map((s) => s.name)));
+      // Leaving the shell stops the guest (its banner says so): what would have come after is not run.
+      const rest = [...plan.scenarios.slice(index + 1).map((s) => s.name), ...(plan.selftests ? ['the tree\'s selftests'] : []), ...(debug ? ['the debug-kernel checks'] : [])];
+      const shell = (rec.summary.shell = shellSession(opts.shell, result, next, rest));
       await stopForShell(opts.shell, ops, shellGuest.access, result, teardowns, rec.run.dir, shell, (records) => rec.kernelLog.push(...records));
       shellOpened = true;
       break;
@@ -80,8 +82,9 @@ export async function runInGuest(plan: GuestPlan, opts: VmTestOptions, rec: RunR
     if (session.console.fatalError || session.gone?.()) break;
   }
   if (shellGuest && opts.shell?.at === 'fail' && !shellOpened && !session.console.fatalError) log('--shell-on-fail: no scenario failed, so no shell');
-  if (plan.selftests && !session.console.fatalError) await runTreeSelftests(plan.selftests, guest, rec, log);
-  if (debug && !session.console.fatalError) rec.summary.debug = await debugFinal(session.agent, debug, log);
+  const goOn = !session.console.fatalError && !shellOpened;
+  if (plan.selftests && goOn) await runTreeSelftests(plan.selftests, guest, rec, log);
+  if (debug && goOn) rec.summary.debug = await debugFinal(session.agent, debug, log);
   // Deferred teardown of the last scenario runs after its own read: read once more, and
   // look at the console after power-off for what came after this last read.
   const afterRun = session.console.fatalError ? undefined : await readKernelLogAfterRun(ops, {
