@@ -24,6 +24,16 @@ static inline long long mono_us(void)
 	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* A spin-wait's pause: lets the sibling hyperthread (or vCPU) run. */
+static inline void cpu_relax(void)
+{
+#if defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__builtin_ia32_pause();
+#endif
+}
+
 /* A growing output buffer; oom is sticky and checked once per reply. */
 struct jbuf {
 	char *p;

@@ -67,10 +67,10 @@ int BPF_PROG(cgrp_touch, struct pt_regs *regs, long id)
 {
 	struct cgroup *cgrp;
 
-	if (id != BPFH_NR_PRCTL || regs->di != BPFH_PR_TOUCH ||
-	    regs->dx != cfg.token || !from_agent())
+	if (id != BPFH_NR_PRCTL || PT_REGS_PARM1(regs) != BPFH_PR_TOUCH ||
+	    PT_REGS_PARM3(regs) != cfg.token || !from_agent())
 		return 0;
-	cgrp = bpf_cgroup_from_id(regs->si);
+	cgrp = bpf_cgroup_from_id(PT_REGS_PARM2(regs));
 	if (!cgrp)
 		return 0;
 	stamp(bpf_cgrp_storage_get(&cgrp_stg, cgrp, 0,

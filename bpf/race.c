@@ -129,7 +129,7 @@ static void wait_for(struct race_round *rr,
 			atomic_fetch_add(&rr->wait_timeouts, 1);
 			return;
 		}
-		__builtin_ia32_pause();
+		cpu_relax();
 		if (rr->yield)
 			sched_yield();
 	}
@@ -149,7 +149,7 @@ static void wait_for_released(struct race_round *rr)
 			atomic_fetch_add(&rr->wait_timeouts, 1);
 			return;
 		}
-		__builtin_ia32_pause();
+		cpu_relax();
 		if (rr->yield)
 			sched_yield();
 	}
@@ -160,7 +160,7 @@ static void relax(const struct race_round *rr)
 	if (rr->yield)
 		sched_yield();
 	else
-		__builtin_ia32_pause();
+		cpu_relax();
 }
 
 /*
@@ -314,7 +314,7 @@ static void gather(struct race_round *rr)
 			atomic_fetch_add(&rr->wait_timeouts, 1);
 			break;
 		}
-		__builtin_ia32_pause();
+		cpu_relax();
 	}
 	if (fifo)
 		set_fifo(false);

@@ -13,7 +13,25 @@
  * same kind that are loaded at once.
  */
 #define BPFH_PR_TOUCH	0x62706668
+/* prctl's number: the tp_btf/sys_enter programs see the raw syscall id. */
+#if defined(__TARGET_ARCH_arm64) || defined(__aarch64__)
+#define BPFH_NR_PRCTL	167	/* arm64: asm-generic */
+#else
 #define BPFH_NR_PRCTL	157	/* x86_64 */
+#endif
+
+#if defined(__TARGET_ARCH_arm64) && defined(__bpf__)
+/*
+ * PT_REGS_PARM*() read arm64's registers through struct user_pt_regs, which
+ * the committed (x86) vmlinux.h lacks; CO-RE finds it in the target's BTF.
+ */
+struct user_pt_regs {
+	__u64 regs[31];
+	__u64 sp;
+	__u64 pc;
+	__u64 pstate;
+} __attribute__((preserve_access_index));
+#endif
 
 /* Values sized so one element fills most of a 2 KiB slab object. */
 #define BPFH_BIG_VALUE		1792

@@ -68,10 +68,10 @@ int BPF_PROG(task_touch, struct pt_regs *regs, long id)
 {
 	struct task_struct *task;
 
-	if (id != BPFH_NR_PRCTL || regs->di != BPFH_PR_TOUCH ||
-	    regs->dx != cfg.token || !from_agent())
+	if (id != BPFH_NR_PRCTL || PT_REGS_PARM1(regs) != BPFH_PR_TOUCH ||
+	    PT_REGS_PARM3(regs) != cfg.token || !from_agent())
 		return 0;
-	task = bpf_task_from_pid(regs->si);
+	task = bpf_task_from_pid(PT_REGS_PARM2(regs));
 	if (!task)
 		return 0;
 	stamp(bpf_task_storage_get(&task_stg, task, 0,
