@@ -23,8 +23,19 @@
 #define PIDFD_THREAD	O_EXCL
 #endif
 
-/* Small stacks: thousands of parked threads must not need much memory. */
+/*
+ * Small stacks: thousands of parked threads must not need much memory. At
+ * least the C library's minimum, which aarch64's glibc puts at 128 KiB (64 KiB
+ * there is EINVAL).
+ */
 #define OWNER_STACK	(64 * 1024)
+
+static size_t owner_stack(void)
+{
+	long min = sysconf(_SC_THREAD_STACK_MIN);
+
+	return min > OWNER_STACK ? (size_t)min : OWNER_STACK;
+}
 
 enum { OWNER_STARTING, OWNER_PARKED, OWNER_EXIT };
 
@@ -135,7 +146,7 @@ int threadset_spawn(struct threadset *s, size_t count)
 	ret = pthread_attr_init(&attr);
 	if (ret)
 		return -ret;
-	ret = -pthread_attr_setstacksize(&attr, OWNER_STACK);
+	ret = -pthread_attr_setstacksize(&attr, owner_stack());
 	for (i = 0; !ret && i < count; i++)
 		ret = start_one(s, &attr);
 	pthread_attr_destroy(&attr);

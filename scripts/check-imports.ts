@@ -22,6 +22,7 @@ export const LAYERS: readonly string[] = [
   'host', // the host's packages: the private apt
   'ssh', // an SSH connection (host keys, logins, channels): low, so that both kernel-build's build hosts and target/ use it
   'kernel', // Debian kernels: specs, packages, modules, configs
+  'cross', // the agent for another architecture (aarch64): which build a machine needs, Debian's arm64 libraries, the cross make
   'build-host', // make on another machine over SSH: the tree synced, make run and killed there, artifacts fetched
   'kernel-build', // building a tree's kernel (and Debian's linux-source)
   'vm', // booting a local guest: QEMU, vng, initramfs, channels

@@ -1,6 +1,6 @@
 /**
  * The ssh backend: the agent on a machine that already runs its kernel (target/ssh-target.ts).
- * What it requires of that kernel (root, x86_64, BTF, cgroup v2 with memcg, bpf()) can only be
+ * What it requires of that kernel (root, x86_64 or aarch64, BTF, cgroup v2 with memcg, bpf()) can only be
  * read on the machine: the probe checks it once connected (target/ssh-target.ts refusal()).
  */
 import { prepareSshTarget } from '../target/ssh-target.js';
@@ -11,6 +11,8 @@ export interface SshTargetInput {
   url: string;
   identity?: string;
   knownHosts?: string;
+  /** Debian mirror for an aarch64 target's cross-build libraries. */
+  mirror?: string;
   bootDeadlineS: number;
 }
 
@@ -21,7 +23,7 @@ export const sshBackend: Backend<SshTargetInput> = {
   describe: SSH_DESCRIBE,
   refusal: () => undefined,
   prepare: async (input, log): Promise<PreparedGuest> => {
-    const t = await prepareSshTarget(input.url, { identity: input.identity, knownHosts: input.knownHosts, bootDeadlineS: input.bootDeadlineS, log });
+    const t = await prepareSshTarget(input.url, { identity: input.identity, knownHosts: input.knownHosts, mirror: input.mirror, bootDeadlineS: input.bootDeadlineS, log });
     return {
       kernel: { spec: input.url, release: t.facts.release, bzImage: '' },
       tag: `ssh-${t.spec.host}-${t.facts.release}`.replace(/[^\w.-]+/g, '_'),

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { SetupError } from '../util/errors.js';
 import { firstLine } from '../util/first-line.js';
+import { cacheDir } from '../util/paths.js';
 
 /** The suites searched for kernels, oldest first. */
 export const DEBIAN_SUITES = ['trixie', 'sid', 'experimental'] as const;
@@ -102,21 +103,34 @@ function quote(s: string): string {
   return `"${s}"`;
 }
 
+/**
+ * Another Debian architecture's packages (arm64: its kernels, and the static libraries and
+ * guest userland of harness/cross/), in a private apt of its own: one architecture per setup,
+ * so a package name means one package and the amd64 lists stay as they are.
+ */
+export interface PrivateAptScope {
+  /** Debian's name of the architecture: amd64, arm64. */
+  arch: string;
+  suites: readonly string[];
+}
+
 export class PrivateApt {
   readonly dir: string;
   readonly mirror: string;
+  readonly arch: string;
   private readonly confPath: string;
   private readonly stampPath: string;
   private readonly sourcesText: string;
 
-  constructor(dir: string, mirror: string) {
+  constructor(dir: string, mirror: string, scope: PrivateAptScope = { arch: 'amd64', suites: DEBIAN_SUITES }) {
     this.dir = dir;
     this.mirror = mirror;
+    this.arch = scope.arch;
     this.confPath = join(dir, 'apt.conf');
     this.stampPath = join(dir, 'lists-updated');
     this.sourcesText =
       '# Written by the bpf-storage-harness: a private apt setup for downloading Debian kernels.\n' +
-      DEBIAN_SUITES.map((s) => `deb [arch=amd64 signed-by=${DEBIAN_KEYRING}] ${mirror} ${s} main\n`).join('');
+      scope.suites.map((s) => `deb [arch=${scope.arch} signed-by=${DEBIAN_KEYRING}] ${mirror} ${s} main\n`).join('');
   }
 
   /** Create the directories and write apt.conf and sources.list (only when they changed). */
@@ -145,8 +159,8 @@ export class PrivateApt {
       // The binary cache makes each apt-cache query ~30 ms instead of ~1.3 s; the source one is unused.
       'Dir::Cache::srcpkgcache "";',
       `Dir::Log ${quote(join(d, 'log') + '/')};`,
-      'APT::Architecture "amd64";',
-      'APT::Architectures { "amd64"; };',
+      `APT::Architecture "${this.arch}";`,
+      `APT::Architectures { "${this.arch}"; };`,
       'Acquire::Languages "none";',
       // Keep the Packages lists compressed: ~45 MB instead of ~120 MB.
       'Acquire::GzipIndexes "true";',
@@ -265,6 +279,31 @@ export interface UnpackedDebs {
   root: string;
   debs: string[];
   bytes: number;
+}
+
+/**
+ * The suites of an architecture other than amd64: bookworm first (the arm64 libraries of the
+ * cross build and the arm64 guest's userland, built against the glibc of bookworm's cross
+ * toolchain, which newer glibcs also run), then the kernels' suites.
+ */
+export const FOREIGN_SUITES = ['bookworm', ...DEBIAN_SUITES] as const;
+
+/** The private apt of a Debian architecture: cacheDir()/apt for amd64, cacheDir()/apt-<arch> for another. */
+export function privateAptFor(arch: string, mirror: string): PrivateApt {
+  if (arch === 'amd64') return new PrivateApt(join(cacheDir(), 'apt'), mirror);
+  return new PrivateApt(join(cacheDir(), `apt-${arch}`), mirror, { arch, suites: FOREIGN_SUITES });
+}
+
+/** `apt` prepared, its lists updated when absent or older than LISTS_MAX_AGE_MS; `what` names the need in the error. */
+export async function aptWithLists(apt: PrivateApt, what: string, log: (line: string) => void): Promise<PrivateApt> {
+  await apt.prepare();
+  const age = apt.listsAgeMs();
+  if (age !== undefined && age <= LISTS_MAX_AGE_MS) return apt;
+  log(`updating the private ${apt.arch} package lists from ${apt.mirror} for ${what}`);
+  const failure = await apt.update(180_000, log);
+  if (failure !== undefined && !apt.hasLists()) throw new SetupError(`${what}: ${failure}: check the network, or pass --mirror <URL of a Debian mirror>`);
+  if (failure !== undefined) log(`${failure}; going on with the old lists`);
+  return apt;
 }
 
 function writeIfChanged(path: string, text: string, mode = 0o644): void {

@@ -1,4 +1,4 @@
-import { openSync, readSync, closeSync, fstatSync } from 'node:fs';
+import { openSync, readSync, closeSync, fstatSync, readFileSync } from 'node:fs';
 import { SetupError } from '../util/errors.js';
 
 /** What the x86 boot header of a bzImage says about the kernel. */
@@ -83,4 +83,27 @@ export function readBzImageInfo(path: string): BzImageInfo {
 /** The release, as `uname -r` would print it: the first word of the header's version string. */
 export function releaseOf(version: string): string {
   return version.split(/\s+/, 1)[0] ?? '';
+}
+
+/** An arm64 kernel Image: its magic (Documentation/arch/arm64/booting.rst) and the version banner it carries. */
+const ARM64_MAGIC_OFFSET = 0x38;
+const ARM64_MAGIC = 0x644d5241; // 'ARM\x64'
+
+/**
+ * Validate `path` as an uncompressed arm64 Image (what Debian's arm64 vmlinuz is) and read the
+ * version from its `Linux version ...` banner (the Image has no header field for it).
+ */
+export function readArm64ImageInfo(path: string): BzImageInfo {
+  let data: Buffer;
+  try {
+    data = readFileSync(path);
+  } catch (e) {
+    throw new SetupError(`${path} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  if (data.length < 64 || data.readUInt32LE(ARM64_MAGIC_OFFSET) !== ARM64_MAGIC) throw new SetupError(`${path} is not an arm64 kernel Image (no ARM\\x64 magic at 0x38): report this`);
+  const at = data.indexOf('Linux version ');
+  if (at < 0) throw new SetupError(`${path} has no 'Linux version' banner: report this`);
+  const end = data.indexOf(0, at);
+  const version = data.subarray(at + 'Linux version '.length, end < 0 ? at + 512 : Math.min(end, at + 512)).toString('latin1').trim();
+  return { version, protocol: 'arm64' };
 }

@@ -5,13 +5,13 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEBIAN_KEYRING, DEBIAN_SUITES, LISTS_MAX_AGE_MS, PrivateApt, discoverDebianMirror } from '../host/apt.js';
+import { DEBIAN_KEYRING, DEBIAN_SUITES, FOREIGN_SUITES, LISTS_MAX_AGE_MS, PrivateApt, discoverDebianMirror, privateAptFor } from '../host/apt.js';
 import { compareDebVersions } from '../host/debversion.js';
 import { SetupError } from '../util/errors.js';
 import { withTempDir } from '../util/temp-dir.js';
 import { cacheDir } from '../util/paths.js';
 import { which } from '../util/which.js';
-import { readBzImageInfo, releaseOf } from './bzimage.js';
+import { readArm64ImageInfo, readBzImageInfo, releaseOf } from './bzimage.js';
 import { parseKernelConfig } from './config.js';
 
 /** A kernel ABI in a package name: 7.3, 7.2.13+deb14, 6.12.117+deb13, 6.1.0-30. */
@@ -26,10 +26,17 @@ const SERIES_RE = new RegExp(`^${ABI}$`);
  */
 export type KernelPackageKind = 'binary' | 'image';
 
-export function parseKernelPackage(name: string): { abi: string; kind: KernelPackageKind } | undefined {
-  let m = new RegExp(`^linux-binary-(${ABI})-amd64$`).exec(name);
+/**
+ * Debian's name of a kernel's architecture. amd64 kernels boot the guests of vm-test; arm64
+ * ones (cached apart, in kernels-arm64/, through the arm64 private apt) the arm64 SSH target
+ * guest of the tests (harness/vm/ssh-guest.ts).
+ */
+export type DebianArch = 'amd64' | 'arm64';
+
+export function parseKernelPackage(name: string, arch: DebianArch = 'amd64'): { abi: string; kind: KernelPackageKind } | undefined {
+  let m = new RegExp(`^linux-binary-(${ABI})-${arch}$`).exec(name);
   if (m) return { abi: m[1]!, kind: 'binary' };
-  m = new RegExp(`^linux-image-(${ABI})-amd64-unsigned$`).exec(name);
+  m = new RegExp(`^linux-image-(${ABI})-${arch}-unsigned$`).exec(name);
   if (m) return { abi: m[1]!, kind: 'image' };
   return undefined;
 }
@@ -44,8 +51,13 @@ export function seriesOf(abi: string): string {
   return /^\d+\.\d+/.exec(abi)?.[0] ?? abi;
 }
 
-export function basePackageOf(abi: string): string {
-  return `linux-base-${abi}-amd64`;
+export function basePackageOf(abi: string, arch: DebianArch = 'amd64'): string {
+  return `linux-base-${abi}-${arch}`;
+}
+
+/** Where a kernel of `arch` is cached: kernels/ for amd64 (what debian:<series> means), kernels-<arch>/ else. */
+export function kernelsDirOf(arch: DebianArch): string {
+  return join(cacheDir(), arch === 'amd64' ? 'kernels' : `kernels-${arch}`);
 }
 
 export interface KernelCandidate {
@@ -121,14 +133,14 @@ export interface DebianKernel {
 export async function resolveDebianKernel(
   spec: string,
   series: string,
-  opts: { mirror?: string; log: (line: string) => void },
+  opts: { mirror?: string; log: (line: string) => void; arch?: DebianArch },
 ): Promise<DebianKernel> {
+  const arch = opts.arch ?? 'amd64';
   const log = (line: string): void => opts.log(`kernel ${spec}: ${line}`);
   if (!SERIES_RE.test(series)) {
     throw new SetupError(`kernel ${spec}: "${series}" is not a kernel series: give debian:<major>.<minor>, e.g. debian:6.12 or debian:7.3`);
   }
-  const root = cacheDir();
-  const kernelsDir = join(root, 'kernels');
+  const kernelsDir = kernelsDirOf(arch);
   const cached = cachedKernels(kernelsDir, series);
   const newest = cached[0];
   const useCached = (c: CachedKernel, why: string): DebianKernel => {
@@ -151,11 +163,12 @@ export async function resolveDebianKernel(
     throw new SetupError(`kernel ${spec}: ${DEBIAN_KEYRING} is missing: install the package debian-archive-keyring`);
   }
 
-  const apt = new PrivateApt(join(root, 'apt'), mirror);
+  const apt = privateAptFor(arch, mirror);
+  const suites = arch === 'amd64' ? DEBIAN_SUITES : FOREIGN_SUITES;
   await apt.prepare();
   let age = apt.listsAgeMs();
   if (age === undefined || age > LISTS_MAX_AGE_MS) {
-    log(`updating package lists (${DEBIAN_SUITES.join(', ')}) from ${mirror}`);
+    log(`updating package lists (${suites.join(', ')}) from ${mirror}`);
     const t0 = Date.now();
     let failure = await apt.update(newest ? 60_000 : 180_000, log);
     // Another harness run is updating the same private lists: wait for it, then use its lists.
@@ -178,24 +191,24 @@ export async function resolveDebianKernel(
   // Every usable kernel package in the lists, then the versions of those of this series.
   const names = await apt.pkgnames('linux-');
   const parsed = names.flatMap((pkg) => {
-    const p = parseKernelPackage(pkg);
+    const p = parseKernelPackage(pkg, arch);
     return p ? [{ pkg, ...p }] : [];
   });
   const wanted = parsed.filter((p) => seriesMatches(p.abi, series));
   if (wanted.length === 0) {
     const all = [...new Set(parsed.map((p) => seriesOf(p.abi)))].sort((a, b) => compareDebVersions(a, b));
     throw new SetupError(
-      `kernel ${spec}: Debian has no amd64 kernel of series ${series} in ${DEBIAN_SUITES.join(', ')}: use one of ${all.map((s) => `debian:${s}`).join(', ') || '(none found: the package lists look empty)'}`,
+      `kernel ${spec}: Debian has no ${arch} kernel of series ${series} in ${suites.join(', ')}: use one of ${all.map((s) => `debian:${s}`).join(', ') || '(none found: the package lists look empty)'}`,
     );
   }
-  const bases = wanted.filter((w) => w.kind === 'binary').map((w) => basePackageOf(w.abi));
+  const bases = wanted.filter((w) => w.kind === 'binary').map((w) => basePackageOf(w.abi, arch));
   const versions = await apt.versions([...wanted.map((w) => w.pkg), ...bases]);
   const cands: KernelCandidate[] = [];
   for (const v of versions) {
     const w = wanted.find((x) => x.pkg === v.pkg);
     if (!w) continue;
     if (w.kind === 'binary') {
-      const basePkg = basePackageOf(w.abi);
+      const basePkg = basePackageOf(w.abi, arch);
       if (!versions.some((b) => b.pkg === basePkg && b.version === v.version)) continue;
       cands.push({ ...v, abi: w.abi, kind: w.kind, basePkg });
     } else {
@@ -208,7 +221,7 @@ export async function resolveDebianKernel(
   const hit = cached.find((c) => c.package === choice.pkg && c.version === choice.version);
   if (hit) return useCached(hit, `the newest in ${choice.suite}; package lists ${hours(age ?? 0)} old`);
   try {
-    return await download(apt, choice, kernelsDir, log);
+    return await download(apt, choice, kernelsDir, arch, log);
   } catch (e) {
     // The lists were fresh but the mirror is gone now: an older kernel of the series beats none.
     if (newest && e instanceof SetupError) return useCached(newest, `the newer ${choice.pkg} ${choice.version} could not be fetched: ${e.message}`);
@@ -216,7 +229,7 @@ export async function resolveDebianKernel(
   }
 }
 
-async function download(apt: PrivateApt, choice: KernelCandidate, kernelsDir: string, log: (line: string) => void): Promise<DebianKernel> {
+async function download(apt: PrivateApt, choice: KernelCandidate, kernelsDir: string, arch: DebianArch, log: (line: string) => void): Promise<DebianKernel> {
   mkdirSync(kernelsDir, { recursive: true });
   sweepTemps(kernelsDir);
   return withTempDir(kernelsDir, '.tmp-', async (tmp) => {
@@ -232,7 +245,7 @@ async function download(apt: PrivateApt, choice: KernelCandidate, kernelsDir: st
     mkdirSync(stage);
     renameSync(found.vmlinuz, join(stage, 'vmlinuz'));
     renameSync(found.config, join(stage, 'config'));
-    const info = readBzImageInfo(join(stage, 'vmlinuz'));
+    const info = arch === 'amd64' ? readBzImageInfo(join(stage, 'vmlinuz')) : readArm64ImageInfo(join(stage, 'vmlinuz'));
     if (parseKernelConfig(readFileSync(join(stage, 'config'), 'utf8')).size === 0) {
       throw new SetupError(`${choice.pkg} ${choice.version}: its config has no CONFIG_ lines: report this; give a bzImage meanwhile`);
     }
@@ -242,6 +255,7 @@ async function download(apt: PrivateApt, choice: KernelCandidate, kernelsDir: st
       abi: choice.abi,
       suite: choice.suite,
       release: releaseOf(info.version),
+      ...(arch === 'amd64' ? {} : { arch }),
       downloadedAt: new Date().toISOString(),
       ...(choice.basePkg ? { basePackage: choice.basePkg } : {}),
       debBytes: bytes,

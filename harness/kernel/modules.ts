@@ -8,10 +8,9 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { DEBIAN_KEYRING, PrivateApt, discoverDebianMirror } from '../host/apt.js';
+import { DEBIAN_KEYRING, discoverDebianMirror, privateAptFor } from '../host/apt.js';
 import { SetupError } from '../util/errors.js';
 import { withTempDir } from '../util/temp-dir.js';
-import { cacheDir } from '../util/paths.js';
 
 /** A module name as the kernel knows it: dashes and underscores are the same. */
 export function moduleName(fileOrName: string): string {
@@ -63,6 +62,8 @@ interface EntryMeta {
   abi: string;
   release: string;
   basePackage?: string;
+  /** Debian's architecture, when not amd64 (debian.ts, kernelsDirOf). */
+  arch?: string;
 }
 
 interface ModulesIndex {
@@ -72,8 +73,8 @@ interface ModulesIndex {
 }
 
 /** The package of a kernel cache entry that holds its modules: 7.x splits them out. */
-export function modulesPackageOf(meta: Pick<EntryMeta, 'package' | 'abi'>): string {
-  return meta.package.startsWith('linux-binary-') ? `linux-modules-${meta.abi}-amd64` : meta.package;
+export function modulesPackageOf(meta: Pick<EntryMeta, 'package' | 'abi' | 'arch'>): string {
+  return meta.package.startsWith('linux-binary-') ? `linux-modules-${meta.abi}-${meta.arch ?? 'amd64'}` : meta.package;
 }
 
 /**
@@ -95,7 +96,7 @@ export async function debianKernelModules(bzImage: string, wanted: readonly stri
   const mirror = opts.mirror ?? discoverDebianMirror();
   if (mirror === undefined) throw new SetupError(`the guest needs ${names.join(', ')} from ${pkg}, and there is no Debian mirror in the system apt sources: pass --mirror <URL of a Debian mirror>`);
   if (!existsSync(DEBIAN_KEYRING)) throw new SetupError(`${pkg}: ${DEBIAN_KEYRING} is missing: install the package debian-archive-keyring`);
-  const apt = new PrivateApt(join(cacheDir(), 'apt'), mirror);
+  const apt = privateAptFor(meta.arch ?? 'amd64', mirror);
   await apt.prepare();
   return withTempDir(dirname(entry), '.tmp-modules-', async (tmp) => {
     opts.log(`downloading ${pkg} ${meta.version} for the guest's modules (${names.join(', ')})`);

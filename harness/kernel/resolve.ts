@@ -9,7 +9,7 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { SetupError } from '../util/errors.js';
-import { readBzImageInfo, releaseOf } from './bzimage.js';
+import { readArm64ImageInfo, readBzImageInfo, releaseOf } from './bzimage.js';
 import { parseKernelConfig } from './config.js';
 import { resolveDebianKernel } from './debian.js';
 
@@ -96,6 +96,18 @@ export async function resolveKernel(spec: string, opts: ResolveOptions): Promise
     throw new SetupError(`no config found for ${spec} (looked for config-${releaseOf(info.version)}, .config and config next to it): pass --config <its .config>`);
   }
   return load(spec, 'bzimage', path, configPath, opts);
+}
+
+/**
+ * debian:<series> of arm64: the Image and config of Debian's arm64 kernel (debian.ts, cached in
+ * kernels-arm64/). vm-test never boots it; the arm64 SSH target guest of the tests does.
+ */
+export async function resolveArm64DebianKernel(spec: string, opts: Pick<ResolveOptions, 'mirror' | 'log'>): Promise<KernelImage> {
+  if (!spec.startsWith('debian:')) throw new SetupError(`kernel ${spec}: an arm64 guest boots debian:<series> only`);
+  const deb = await resolveDebianKernel(spec, spec.slice('debian:'.length), { ...opts, arch: 'arm64' });
+  const info = readArm64ImageInfo(deb.bzImage);
+  const config = parseKernelConfig(readFileSync(deb.configPath, 'utf8'));
+  return { spec, bzImage: deb.bzImage, configPath: deb.configPath, config, release: releaseOf(info.version), version: info.version, source: 'debian' };
 }
 
 /** The image of a tree the harness built out of tree (a TreeToBuild, once built). */

@@ -46,7 +46,7 @@ export function checkTargetRequest(opts: VmTestOptions): void {
 
 export async function prepare(opts: VmTestOptions, log: (line: string) => void, timings: Record<string, number>): Promise<Prepared> {
   checkTargetRequest(opts);
-  if (isTargetSpec(opts.kernel)) return { backend: await sshBackend.prepare({ url: opts.kernel, ...opts.ssh, bootDeadlineS: opts.bootDeadlineS }, log) };
+  if (isTargetSpec(opts.kernel)) return { backend: await sshBackend.prepare({ url: opts.kernel, ...opts.ssh, mirror: opts.mirror, bootDeadlineS: opts.bootDeadlineS }, log) };
   return prepareLocalGuest(opts, log, timings);
 }
 

@@ -23,7 +23,8 @@ import { parseKernelConfig } from '../kernel/config.js';
 import type { TargetSummary } from '../results/summary.js';
 import { withDeadline } from '../util/deadline.js';
 import { GuestError, SetupError } from '../util/errors.js';
-import { bpfBuildDir } from '../util/paths.js';
+import { AGENT_ARCHES, agentArchOf } from '../cross/arch.js';
+import { agentBuildFor } from '../cross/build.js';
 import { ConsoleMonitor } from '../vm/console.js';
 import type { BootOptions, GuestSession } from '../vm/session.js';
 import { connectSsh, droppedError, parseTargetUrl, shq, type SshConnection, type TargetSpec } from '../ssh/ssh.js';
@@ -31,6 +32,8 @@ import { connectSsh, droppedError, parseTargetUrl, shq, type SshConnection, type
 export interface TargetOptions {
   identity?: string;
   knownHosts?: string;
+  /** Debian mirror for the aarch64 build's libraries; default: the one the system's apt uses. */
+  mirror?: string;
   bootDeadlineS: number;
   log: (line: string) => void;
 }
@@ -73,7 +76,7 @@ export function parseProbe(stdout: string): TargetFacts {
 /** The first thing the target lacks, as the one line that refuses it; undefined when it has all. */
 export function refusal(url: string, f: TargetFacts): string | undefined {
   if (f.uid !== 0) return `${url}: the scenarios need root on the target (uid ${f.uid < 0 ? '?' : f.uid} logged in): use ssh://root@...`;
-  if (f.arch !== 'x86_64') return `${url}: the agent is built for x86_64 and the target is ${f.arch || 'unknown'}: run on an x86_64 target`;
+  if (!agentArchOf(f.arch)) return `${url}: the agent is built for ${AGENT_ARCHES.join(' and ')} only and the target is ${f.arch || 'unknown'}: run on an ${AGENT_ARCHES.join(' or ')} target`;
   if (!f.btf) return `${url}: ${f.release} has no /sys/kernel/btf/vmlinux: local storage maps need BTF (a kernel with CONFIG_DEBUG_INFO_BTF=y)`;
   if (!f.cgroup2) return `${url}: no cgroup v2 at /sys/fs/cgroup: boot the target with the unified hierarchy (systemd.unified_cgroup_hierarchy=1)`;
   if (!f.memcg) return `${url}: cgroup v2's memory controller is not enabled for the children of /sys/fs/cgroup: on the target, echo +memory > /sys/fs/cgroup/cgroup.subtree_control`;
@@ -162,15 +165,17 @@ export async function prepareSshTarget(url: string, opts: TargetOptions): Promis
     const facts = parseProbe(probe.stdout);
     const refused = refusal(url, facts);
     if (refused) throw new SetupError(refused);
+    // The agent for the target's architecture: aarch64's is cross-built now (a no-op when built).
+    const buildDir = await agentBuildFor(agentArchOf(facts.arch)!, { mirror: opts.mirror, log: opts.log, why: url });
     const config = await readTargetConfig(conn);
     const target: TargetSummary = { url, user: spec.user, host: spec.host, port: spec.port, hostKey: `${conn.hostKey.type} ${conn.hostKey.fingerprint}` };
-    opts.log(`target ${url}: ${facts.release}, host key ${target.hostKey} (${conn.hostKey.file}:${conn.hostKey.line})${config.size ? '' : ', no kernel config to read'}`);
+    opts.log(`target ${url}: ${facts.release} (${facts.arch}), host key ${target.hostKey} (${conn.hostKey.file}:${conn.hostKey.line})${config.size ? '' : ', no kernel config to read'}`);
     return {
       spec,
       facts,
       target,
       config,
-      start: (boot, log) => startRemoteAgent(conn, target, boot, deadlineMs, log),
+      start: (boot, log) => startRemoteAgent(conn, target, buildDir, boot, deadlineMs, log),
       discard: () => conn.close(),
     };
   } catch (err) {
@@ -188,11 +193,11 @@ async function readTargetConfig(conn: SshConnection): Promise<Map<string, string
 /** errno values of bpf() that mean the target cannot run BPF at all. */
 const NO_BPF: Record<number, string> = { 1: 'EPERM', 13: 'EACCES', 38: 'ENOSYS' };
 
-async function upload(conn: SshConnection, dir: string, deadlineMs: number): Promise<number> {
+async function upload(conn: SshConnection, buildDir: string, dir: string, deadlineMs: number): Promise<number> {
   const sftp = await conn.sftp(deadlineMs);
   const files = [
-    { local: join(bpfBuildDir, 'bpf-agent'), remote: `${dir}/bpf-agent`, mode: 0o755 },
-    ...readdirSync(bpfBuildDir).filter((f) => f.endsWith('.bpf.o')).map((f) => ({ local: join(bpfBuildDir, f), remote: `${dir}/${f}`, mode: 0o644 })),
+    { local: join(buildDir, 'bpf-agent'), remote: `${dir}/bpf-agent`, mode: 0o755 },
+    ...readdirSync(buildDir).filter((f) => f.endsWith('.bpf.o')).map((f) => ({ local: join(buildDir, f), remote: `${dir}/${f}`, mode: 0o644 })),
   ];
   try {
     await withDeadline(
@@ -206,7 +211,7 @@ async function upload(conn: SshConnection, dir: string, deadlineMs: number): Pro
   return files.length;
 }
 
-async function startRemoteAgent(conn: SshConnection, target: TargetSummary, boot: BootOptions, deadlineMs: number, log: (line: string) => void): Promise<GuestSession> {
+async function startRemoteAgent(conn: SshConnection, target: TargetSummary, buildDir: string, boot: BootOptions, deadlineMs: number, log: (line: string) => void): Promise<GuestSession> {
   const started = Date.now();
   await takeMachine(conn);
   const made = await conn.run('umask 077; mktemp -d /tmp/bpfh-XXXXXX', 30_000);
@@ -218,7 +223,7 @@ async function startRemoteAgent(conn: SshConnection, target: TargetSummary, boot
   const removeDir = (): Promise<unknown> => conn.run(`rm -rf ${shq(dir)} ${MACHINE_LOCK}`, 30_000).catch(() => undefined);
   let channel;
   try {
-    const files = await upload(conn, dir, deadlineMs);
+    const files = await upload(conn, buildDir, dir, deadlineMs);
     log(`  uploaded the agent and ${files - 1} BPF objects to ${dir} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     channel = await conn.channel(agentCommand(dir), 30_000);
   } catch (err) {

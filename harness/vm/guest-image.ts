@@ -19,16 +19,21 @@ function staticBusybox(): string {
   return found;
 }
 
-export function guestEntries(): CpioEntry[] {
-  const agent = join(bpfBuildDir, 'bpf-agent');
+/**
+ * `of`: another architecture's agent build and busybox (the arm64 guest, ssh-guest.ts); the
+ * host's (bpf/build/ and its busybox-static) by default.
+ */
+export function guestEntries(of?: { buildDir: string; busybox: string }): CpioEntry[] {
+  const buildDir = of?.buildDir ?? bpfBuildDir;
+  const agent = join(buildDir, 'bpf-agent');
   if (!existsSync(agent)) throw new SetupError(`${agent} is missing: build it with 'make -C bpf' (npm run setup does)`);
-  const objects = readdirSync(bpfBuildDir).filter((f) => f.endsWith('.bpf.o'));
-  if (objects.length === 0) throw new SetupError(`no BPF objects in ${bpfBuildDir}: build them with 'make -C bpf'`);
+  const objects = readdirSync(buildDir).filter((f) => f.endsWith('.bpf.o'));
+  if (objects.length === 0) throw new SetupError(`no BPF objects in ${buildDir}: build them with 'make -C bpf'`);
   return [
     fileEntry('init', join(vmDir, 'init.sh')),
-    fileEntry('bin/busybox', staticBusybox()),
+    fileEntry('bin/busybox', of?.busybox ?? staticBusybox()),
     fileEntry('bin/bpf-agent', agent),
-    ...objects.map((o) => fileEntry(`bpf/${o}`, join(bpfBuildDir, o), 0o644)),
+    ...objects.map((o) => fileEntry(`bpf/${o}`, join(buildDir, o), 0o644)),
     // The kernel opens /dev/console for init before devtmpfs is mounted.
     { path: 'dev/console', type: 'chardev', mode: 0o600, rdev: { major: 5, minor: 1 } },
     { path: 'sys/fs/cgroup', type: 'dir', mode: 0o755 },

@@ -35,6 +35,12 @@ export interface GuestSpec {
    * programs all the time and met it in one of three 2-CPU runs of linux-source-7.3's selftests.
    */
   tcgThreads?: 'single';
+  /**
+   * 'aarch64': an arm64 kernel Image under qemu-system-aarch64, TCG only (`-M virt -cpu max`),
+   * console on the PL011 (ttyAMA0), the agent on virtio-serial (there is no second UART). Only
+   * the arm64 SSH target guest of the tests boots one (ssh-guest.ts). x86_64 when not given.
+   */
+  arch?: 'aarch64';
 }
 
 /**
@@ -60,13 +66,18 @@ export interface GuestShare {
 export const SHARE_NEEDS = ['CONFIG_NET_9P', 'CONFIG_NET_9P_VIRTIO', 'CONFIG_9P_FS', 'CONFIG_OVERLAY_FS', 'CONFIG_VIRTIO_PCI'];
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
+export const QEMU_BINARY_AARCH64 = 'qemu-system-aarch64';
+
+function qemuBinaryOf(spec: GuestSpec): { binary: string; pkg: string } {
+  return spec.arch === 'aarch64' ? { binary: QEMU_BINARY_AARCH64, pkg: 'qemu-system-arm' } : { binary: QEMU_BINARY, pkg: 'qemu-system-x86' };
+}
 
 /** Name of the virtio-serial port; vm/init.sh looks it up under /sys/class/virtio-ports. */
 export const AGENT_PORT_NAME = 'bpfh.agent';
 
 export function kernelCommandLine(spec: GuestSpec): string {
   return [
-    'console=ttyS0,115200',
+    spec.arch === 'aarch64' ? 'console=ttyAMA0' : 'console=ttyS0,115200',
     // A panic reboots at once, and -no-reboot turns that into QEMU exiting: no hung guest.
     'panic=-1',
     'rdinit=/init',
@@ -77,10 +88,20 @@ export function kernelCommandLine(spec: GuestSpec): string {
   ].join(' ');
 }
 
+/** -machine and -accel: q35 for x86_64; for aarch64 the virt board under TCG with every CPU feature QEMU emulates. */
+function machineArgs(spec: GuestSpec): string[] {
+  const tcg = spec.tcgThreads === 'single' ? 'tcg,thread=single' : 'tcg';
+  if (spec.arch === 'aarch64') {
+    if (spec.accel !== 'tcg' || spec.channel !== 'virtio') throw new SetupError('an aarch64 guest runs under TCG with the agent on virtio-serial only (no KVM for arm64 on this host, no second UART)');
+    return ['-machine', 'virt', '-cpu', 'max', '-accel', tcg];
+  }
+  return spec.accel === 'tcg' && spec.tcgThreads === 'single' ? ['-machine', 'q35', '-accel', tcg] : ['-machine', `q35,accel=${spec.accel}`];
+}
+
 export function qemuArgs(spec: GuestSpec, agentSocket: string): string[] {
   const args = [
     '-nodefaults', '-no-reboot', '-display', 'none',
-    ...(spec.accel === 'tcg' && spec.tcgThreads === 'single' ? ['-machine', 'q35', '-accel', 'tcg,thread=single'] : ['-machine', `q35,accel=${spec.accel}`]),
+    ...machineArgs(spec),
     // The default CPU model on purpose. KVM: 'host'/'max' abort on an MSR on some hosts. TCG:
     // 'max' makes Debian's 7.3 oops at boot (int3 in sched_clock_cpu, a text_poke gone wrong).
     '-smp', String(spec.cpus), '-m', `${spec.memoryMiB}M`,
@@ -129,14 +150,14 @@ export async function startGuest(spec: GuestSpec, onConsole: (text: string) => v
   const connected = new Promise<Socket>((resolve) => server.once('connection', resolve));
 
   const launch = opts.launcher?.(socketPath, spec);
-  const binary = launch?.cmd ?? QEMU_BINARY;
+  const binary = launch?.cmd ?? qemuBinaryOf(spec).binary;
   // A launcher's QEMU is its grandchild: it runs in a group of its own, killed as a whole.
   const launched = launch ? spawnGroup(launch.cmd, launch.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...launch.env } }) : undefined;
   const child = launched?.child ?? spawn(binary, qemuArgs(spec, socketPath), { stdio: ['pipe', 'pipe', 'pipe'] });
   registerChild(child);
   const spawnFailed = new Promise<never>((_, reject) =>
     child.once('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'ENOENT' ? new SetupError(`${binary} not found: install qemu-system-x86 (apt-get install qemu-system-x86)`) : err),
+      reject(err.code === 'ENOENT' ? new SetupError(`${binary} not found: install ${qemuBinaryOf(spec).pkg} (apt-get install ${qemuBinaryOf(spec).pkg})`) : err),
     ),
   );
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));

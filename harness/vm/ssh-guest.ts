@@ -3,7 +3,9 @@
  * server with its shared libraries, a host key and an authorized user key generated for this
  * boot only, root login by key only, and the kernel's network modules; QEMU forwards one port
  * of the host's 127.0.0.1 to its port 22 (network.ts). The SSH target tests and
- * `bpf-harness shell` boot it.
+ * `bpf-harness shell` boot it. With arch 'aarch64' it is Debian's arm64 kernel under
+ * qemu-system-aarch64 (TCG) with the arm64 agent (cross/), and Debian's arm64 busybox, sshd and
+ * libraries (arm64-userland.ts) instead of the host's: the arm64 SSH target of the tests.
  */
 import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,12 +14,15 @@ import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { debianKernelModules } from '../kernel/modules.js';
 import type { KernelImage } from '../kernel/resolve.js';
+import { resolveArm64DebianKernel } from '../kernel/resolve.js';
+import { agentBuildFor } from '../cross/build.js';
 import { resolveAndBuildKernel } from '../kernel-build/tree-kernel.js';
 import { SetupError } from '../util/errors.js';
 import { exitSafeTempDir, removeTempDir } from '../util/temp-dir.js';
 import { chooseAccel, type AccelRequest } from './accel.js';
 import { chooseChannel } from './channel.js';
 import { guestBpftoolEntries } from './guest-bpftool.js';
+import { arm64SshdEntries, arm64Userland } from './arm64-userland.js';
 import { guestEntries, sharedLibraryEntries } from './guest-image.js';
 import { fileEntry, withParentDirs, writeNewc, type CpioEntry } from './initramfs.js';
 import { freeLoopbackPort, LOOPBACK, NETWORK_MODULES } from './network.js';
@@ -80,13 +85,16 @@ const SSHD_CONFIG = [
 
 const text = (path: string, data: string, mode = 0o644): CpioEntry => ({ path, type: 'file', mode, data: Buffer.from(data) });
 
-/** The sshd, its configuration and accounts, the keys, and the modules the network needs. */
+/** The host's sshd, its configuration and accounts, the keys, and the modules the network needs. */
 export function sshdEntries(keys: SshKeys, modules: readonly string[]): CpioEntry[] {
   if (!existsSync(SSHD)) throw new SetupError(`${SSHD} is missing: install openssh-server (apt-get install openssh-server; npm run setup does)`);
   const programs = [SSHD, SETPRIV].filter((p) => existsSync(p));
+  return [...programs.map((p) => fileEntry(p.slice(1), realpathSync(p))), ...sharedLibraryEntries(programs), ...sshdSetupEntries(keys, modules)];
+}
+
+/** What any sshd of the guest needs beside its program: configuration, accounts, keys, network modules. */
+export function sshdSetupEntries(keys: SshKeys, modules: readonly string[]): CpioEntry[] {
   return [
-    ...programs.map((p) => fileEntry(p.slice(1), realpathSync(p))),
-    ...sharedLibraryEntries(programs),
     text('etc/ssh/sshd_config', SSHD_CONFIG),
     { ...fileEntry('etc/ssh/ssh_host_ed25519_key', keys.hostKey), mode: 0o600 },
     text('root/.ssh/authorized_keys', `${keys.userPublic}\n`, 0o600),
@@ -125,6 +133,18 @@ export interface SshGuestOptions {
   bpftool?: boolean;
   /** KVM or TCG as vm-test's --accel; TCG when not given (the test guests). */
   accel?: AccelRequest;
+  /** 'aarch64': Debian's arm64 kernel (opts.kernel a debian:<series>) and userland under qemu-system-aarch64. */
+  arch?: 'aarch64';
+}
+
+/** The image's entries and the kernel for an arm64 guest: everything in it is arm64's. */
+async function arm64Guest(opts: SshGuestOptions, keys: SshKeys): Promise<{ kernel: KernelImage; entries: CpioEntry[] }> {
+  if (opts.noBpf || opts.bpftool || (opts.accel !== undefined && opts.accel !== 'tcg')) throw new SetupError('the arm64 guest has no setpriv or bpftool and runs under TCG only: leave out noBpf, bpftool and accel');
+  const kernel = await resolveArm64DebianKernel(opts.kernel, { mirror: opts.mirror, log: opts.log });
+  const modules = await networkModules(kernel, opts);
+  const buildDir = await agentBuildFor('aarch64', { mirror: opts.mirror, log: opts.log, why: 'the arm64 guest' });
+  const userland = await arm64Userland({ mirror: opts.mirror, log: opts.log });
+  return { kernel, entries: [...guestEntries({ buildDir, busybox: userland.busybox }), ...arm64SshdEntries(userland), ...sshdSetupEntries(keys, modules)] };
 }
 
 export interface SshGuest {
@@ -141,23 +161,28 @@ export interface SshGuest {
   stop(): void;
 }
 
+/** The x86 guest: the kernel as vm-test resolves it, the host's agent, busybox and sshd. */
+async function hostGuest(opts: SshGuestOptions, keys: SshKeys): Promise<{ kernel: KernelImage; entries: CpioEntry[] }> {
+  const kernel = await resolveAndBuildKernel(opts.kernel, { mirror: opts.mirror, log: opts.log });
+  const modules = await networkModules(kernel, opts);
+  const base = guestEntries();
+  const have = new Set(base.map((e) => e.path));
+  const tools = opts.bpftool ? await guestBpftoolEntries({ mirror: opts.mirror, log: opts.log }) : [];
+  return { kernel, entries: [...base, ...[...sshdEntries(keys, modules), ...tools].filter((e) => !have.has(e.path))] };
+}
+
 /**
  * Boots `kernel` with an sshd on a fresh port of 127.0.0.1. The image holds this boot's keys,
  * so it is written to the boot's own directory, not the initramfs cache.
  */
 export async function bootSshGuest(opts: SshGuestOptions): Promise<SshGuest> {
-  const kernel = await resolveAndBuildKernel(opts.kernel, { mirror: opts.mirror, log: opts.log });
-  const modules = await networkModules(kernel, opts);
   // The keys and image go on every exit path, also when the process dies of a signal or an
   // error mid-way (QEMU itself is killed by util/children.ts then).
   const dir = exitSafeTempDir(tmpdir(), 'bpfh-ssh-guest-');
   const removeDir = (): void => removeTempDir(dir);
   try {
     const keys = await generateKeys(dir);
-    const base = guestEntries();
-    const have = new Set(base.map((e) => e.path));
-    const tools = opts.bpftool ? await guestBpftoolEntries({ mirror: opts.mirror, log: opts.log }) : [];
-    const entries = [...base, ...[...sshdEntries(keys, modules), ...tools].filter((e) => !have.has(e.path))];
+    const { kernel, entries } = opts.arch === 'aarch64' ? await arm64Guest(opts, keys) : await hostGuest(opts, keys);
     const image = join(dir, 'initramfs.cpio.gz');
     writeFileSync(image, gzipSync(writeNewc(withParentDirs(entries)), { level: 1 }));
     const port = await freeLoopbackPort();
@@ -166,6 +191,7 @@ export async function bootSshGuest(opts: SshGuestOptions): Promise<SshGuest> {
     const spec = {
       bzImage: kernel.bzImage, initramfs: image, accel: 'tcg' as const, channel: chooseChannel(kernel.config).kind, cpus: opts.cpus, memoryMiB: opts.memoryMiB,
       network: { hostPort: port, guestPort: 22 }, append: [`bpfh.sshd=${opts.noBpf ? 'nobpf' : 'on'}`],
+      ...(opts.arch ? { arch: opts.arch } : {}),
     };
     const accel = opts.accel === undefined || opts.accel === 'tcg' ? 'tcg' : (await chooseAccel(opts.accel, spec, opts.log)).accel;
     const { session } = await bootGuestRetrying(

@@ -14,7 +14,7 @@ t.test('the target checks: what the probe prints, the first thing missing as one
   t.match(refusal('ssh://root@h', { ...good, btf: false }), /no \/sys\/kernel\/btf\/vmlinux.*CONFIG_DEBUG_INFO_BTF/);
   t.match(refusal('ssh://root@h', { ...good, cgroup2: false }), /no cgroup v2/);
   t.match(refusal('ssh://root@h', { ...good, memcg: false }), /echo \+memory > \/sys\/fs\/cgroup\/cgroup.subtree_control/);
-  t.match(refusal('ssh://root@h', { ...good, arch: 'aarch64' }), /built for x86_64 and the target is aarch64/);
+  t.match(refusal('ssh://root@h', { ...good, arch: 's390x' }), /built for x86_64 and aarch64 only and the target is s390x/);
   for (const r of [{ ...good, uid: 5 }, { ...good, btf: false }]) t.notMatch(refusal('x', r) ?? '', /\n/, 'one line');
   // The probe itself, run by this machine's shell against its own /sys: every key it prints parses.
   const local = parseProbe((await execa('sh', ['-c', PROBE_COMMAND])).stdout);

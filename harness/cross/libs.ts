@@ -1,0 +1,78 @@
+/**
+ * Debian's arm64 static libraries that the agent links (-lbpf -lelf -lz -lzstd), for the cross
+ * build: the -dev packages of bookworm (the suite of the cross toolchain's glibc), fetched
+ * through the arm64 private apt (host/apt.ts; the system's apt sources and architectures are
+ * never touched) and kept unpacked in cacheDir()/cross/arm64/<versions>/. Once there, no apt is
+ * needed.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { DEBIAN_KEYRING, aptWithLists, discoverDebianMirror, privateAptFor } from '../host/apt.js';
+import { SetupError } from '../util/errors.js';
+import { firstLine } from '../util/first-line.js';
+import { cacheDir } from '../util/paths.js';
+import { exitSafeTempDir, removeTempDir } from '../util/temp-dir.js';
+
+export const CROSS_SUITE = 'bookworm';
+export const ARM64_LIB_PACKAGES = ['libbpf-dev', 'libelf-dev', 'zlib1g-dev', 'libzstd-dev'] as const;
+/** The archives the agent links, as the packages put them. */
+export const ARM64_STATIC_LIBS = ['libbpf.a', 'libelf.a', 'libz.a', 'libzstd.a'].map((l) => `usr/lib/aarch64-linux-gnu/${l}`);
+
+export interface DebOpts {
+  mirror?: string;
+  log: (line: string) => void;
+}
+
+/** Unpacks `items` of the arm64 private apt into a fresh directory; returns it (the caller renames or removes it). */
+export async function fetchArm64Debs(items: ReadonlyArray<{ pkg: string; version: string }>, into: string, what: string, opts: DebOpts): Promise<string> {
+  const mirror = opts.mirror ?? discoverDebianMirror();
+  if (mirror === undefined) throw new SetupError(`${what} needs Debian's arm64 packages, and there is no Debian mirror in the system apt sources: pass --mirror <URL of a Debian mirror>`);
+  if (!existsSync(DEBIAN_KEYRING)) throw new SetupError(`${what}: ${DEBIAN_KEYRING} is missing: install the package debian-archive-keyring`);
+  const apt = await aptWithLists(privateAptFor('arm64', mirror), what, opts.log);
+  const debs = join(into, 'debs');
+  mkdirSync(debs, { recursive: true });
+  await apt.download(items, debs);
+  const x = join(into, 'x');
+  for (const deb of readdirSync(debs).filter((n) => n.endsWith('.deb'))) {
+    const r = await execa('dpkg-deb', ['-x', join(debs, deb), x], { timeout: 120_000, reject: false, stdin: 'ignore' });
+    if (r.failed) throw new SetupError(`dpkg-deb -x ${deb} failed: ${firstLine(r.stderr) || (r.timedOut ? 'timed out' : `exit ${r.exitCode}`)}: check free space in ${into}`);
+  }
+  return x;
+}
+
+/** The versions of `pkgs` in `suite` of the arm64 private apt; a missing one is an error naming it. */
+export async function arm64Versions(pkgs: readonly string[], suite: string, what: string, opts: DebOpts): Promise<Array<{ pkg: string; version: string }>> {
+  const mirror = opts.mirror ?? discoverDebianMirror();
+  if (mirror === undefined) throw new SetupError(`${what} needs Debian's arm64 packages, and there is no Debian mirror in the system apt sources: pass --mirror <URL of a Debian mirror>`);
+  const apt = await aptWithLists(privateAptFor('arm64', mirror), what, opts.log);
+  const versions = await apt.versions(pkgs);
+  return pkgs.map((pkg) => {
+    const v = versions.find((x) => x.pkg === pkg && x.suite === suite);
+    if (!v) throw new SetupError(`${what}: ${pkg} (arm64) is not in ${suite}'s package lists: delete ${apt.dir} and retry, or pass --mirror <URL of a Debian mirror>`);
+    return { pkg, version: v.version };
+  });
+}
+
+/** The directory holding usr/include and usr/lib/aarch64-linux-gnu of the four -dev packages. */
+export async function arm64CrossLibs(opts: DebOpts): Promise<string> {
+  const root = join(cacheDir(), 'cross', 'arm64');
+  const have = existsSync(root) ? readdirSync(root).filter((n) => !n.startsWith('.') && ARM64_STATIC_LIBS.every((l) => existsSync(join(root, n, l)))).sort() : [];
+  if (have.length > 0) return join(root, have[have.length - 1]!);
+  const what = "the arm64 agent's static libraries";
+  const items = await arm64Versions(ARM64_LIB_PACKAGES, CROSS_SUITE, what, opts);
+  mkdirSync(root, { recursive: true });
+  const tmp = exitSafeTempDir(root, '.tmp-');
+  try {
+    opts.log(`downloading ${items.map((i) => `${i.pkg} ${i.version}`).join(', ')} (arm64, ${CROSS_SUITE}) for the cross build`);
+    const x = await fetchArm64Debs(items, tmp, what, opts);
+    for (const l of ARM64_STATIC_LIBS) if (!existsSync(join(x, l))) throw new SetupError(`${what}: the packages hold no ${l}: report this`);
+    const dest = join(root, createHash('sha256').update(items.map((i) => `${i.pkg}=${i.version}`).join('\n')).digest('hex').slice(0, 16));
+    rmSync(dest, { recursive: true, force: true });
+    renameSync(x, dest);
+    return dest;
+  } finally {
+    removeTempDir(tmp);
+  }
+}
