@@ -24,6 +24,12 @@ PACKAGES=(qemu-system-x86 openssh-server openssh-client xz-utils busybox-static 
 if [ "${BPF_HARNESS_SETUP_SELFTESTS:-0}" = 1 ]; then
 	PACKAGES+=(clang-19 llvm-19 llvm-19-dev lld-19 pkg-config rsync)
 fi
+# BPF_HARNESS_SETUP_ARM64=1 (npm test): aarch64 SSH targets. gcc-aarch64-linux-gnu and libc6-dev-arm64-cross
+# cross-build the agent for them (harness/cross/; Debian's arm64 libraries come through the harness's own private
+# apt, never the system's sources); qemu-system-arm boots the arm64 target guest of the tests.
+if [ "${BPF_HARNESS_SETUP_ARM64:-0}" = 1 ]; then
+	PACKAGES+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm)
+fi
 # BPF_HARNESS_SETUP_BROWSER=1 (npm test): a headless chromium opens the report and trend pages
 # in test/report/browser.test.ts. Not for vm-test: the pages need no browser to be written.
 if [ "${BPF_HARNESS_SETUP_BROWSER:-0}" = 1 ]; then

@@ -36,7 +36,7 @@ export interface GuestSpec {
    */
   tcgThreads?: 'single';
   /**
-   * 'aarch64': an arm64 kernel Image under qemu-system-aarch64, TCG only (`-M virt -cpu max`),
+   * 'aarch64': an arm64 kernel Image under qemu-system-aarch64, TCG only (`-M virt -cpu max`, pauth-impdef),
    * console on the PL011 (ttyAMA0), the agent on virtio-serial (there is no second UART). Only
    * the arm64 SSH target guest of the tests boots one (ssh-guest.ts). x86_64 when not given.
    */
@@ -93,7 +93,10 @@ function machineArgs(spec: GuestSpec): string[] {
   const tcg = spec.tcgThreads === 'single' ? 'tcg,thread=single' : 'tcg';
   if (spec.arch === 'aarch64') {
     if (spec.accel !== 'tcg' || spec.channel !== 'virtio') throw new SetupError('an aarch64 guest runs under TCG with the agent on virtio-serial only (no KVM for arm64 on this host, no second UART)');
-    return ['-machine', 'virt', '-cpu', 'max', '-accel', tcg];
+    // pauth-impdef: pointer authentication stays on (Debian's kernel signs its return addresses)
+    // with QEMU's cheap hash instead of the architected QARMA5, the costliest part of emulating
+    // it: the guest boots in 4.2 s instead of 8.6 s here.
+    return ['-machine', 'virt', '-cpu', 'max,pauth-impdef=on', '-accel', tcg];
   }
   return spec.accel === 'tcg' && spec.tcgThreads === 'single' ? ['-machine', 'q35', '-accel', tcg] : ['-machine', `q35,accel=${spec.accel}`];
 }

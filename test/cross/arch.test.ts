@@ -81,7 +81,7 @@ t.test("arm64 kernels: Debian's package names, the modules package", async (t) =
 t.test('an aarch64 guest: virt board, every CPU feature, TCG, the PL011 console, virtio only', async (t) => {
   const spec: GuestSpec = { bzImage: 'Image', initramfs: 'i', accel: 'tcg', channel: 'virtio', cpus: 2, memoryMiB: 1024, arch: 'aarch64' };
   const args = qemuArgs(spec, '/s');
-  t.match(args.join(' '), /-machine virt -cpu max -accel tcg /);
+  t.match(args.join(' '), /-machine virt -cpu max,pauth-impdef=on -accel tcg /);
   t.notMatch(args.join(' '), /q35/);
   t.match(kernelCommandLine(spec), /^console=ttyAMA0 /);
   t.throws(() => qemuArgs({ ...spec, accel: 'kvm' }, '/s'), /TCG .* only/);
