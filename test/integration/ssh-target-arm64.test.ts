@@ -45,6 +45,12 @@ t.test('an aarch64 target: the cross-built agent runs the scenarios, with the sa
   t.ok(s.scenarios.every((x) => x.counters.before && x.counters.after && x.inspector?.after), 'counters and inspector came back as on x86');
   const race = s.scenarios[1]?.raceCoverage;
   t.equal(race?.applicable, true, "the race tracer's programs all loaded and attached on arm64 (the ipi_entry hold among them)");
+  // Not asserted: whether the race reached the contended unlink path. With the hold on
+  // ipi_entry it did in 7-10 of 10 rounds in most runs here, but 0 of 10 in 2 of about 10 runs
+  // (seeds 7 and 8, which gave 9/10 and 8/10 on other runs); with the hold never holding, 0 of 10
+  // in 4 runs of 4. x86 runs on this machine have the same occasional 0 (sk race: 1 run of 20).
+  // A count that is sometimes 0 with the hold working guards nothing.
+  t.comment(`contended unlink path reached in ${race?.applicable ? race.roundsReached : '-'} of 10 rounds`);
   t.equal(s.target?.cleanedUp, true, 'the directory was seen removed');
 
   // Through the guest's own agent (its virtio channel): nothing of the run is left there.
