@@ -8,12 +8,10 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { DEBIAN_KEYRING, aptWithLists, discoverDebianMirror, privateAptFor } from '../host/apt.js';
 import { SetupError } from '../util/errors.js';
-import { firstLine } from '../util/first-line.js';
 import { cacheDir } from '../util/paths.js';
-import { exitSafeTempDir, removeTempDir } from '../util/temp-dir.js';
+import { withTempDir } from '../util/temp-dir.js';
 
 export const CROSS_SUITE = 'bookworm';
 export const ARM64_LIB_PACKAGES = ['libbpf-dev', 'libelf-dev', 'zlib1g-dev', 'libzstd-dev'] as const;
@@ -25,21 +23,13 @@ export interface DebOpts {
   log: (line: string) => void;
 }
 
-/** Unpacks `items` of the arm64 private apt into a fresh directory; returns it (the caller renames or removes it). */
+/** Downloads and unpacks `items` of the arm64 private apt under `into`; returns the unpacked root (the caller renames or removes it). */
 export async function fetchArm64Debs(items: ReadonlyArray<{ pkg: string; version: string }>, into: string, what: string, opts: DebOpts): Promise<string> {
   const mirror = opts.mirror ?? discoverDebianMirror();
   if (mirror === undefined) throw new SetupError(`${what} needs Debian's arm64 packages, and there is no Debian mirror in the system apt sources: pass --mirror <URL of a Debian mirror>`);
   if (!existsSync(DEBIAN_KEYRING)) throw new SetupError(`${what}: ${DEBIAN_KEYRING} is missing: install the package debian-archive-keyring`);
   const apt = await aptWithLists(privateAptFor('arm64', mirror), what, opts.log);
-  const debs = join(into, 'debs');
-  mkdirSync(debs, { recursive: true });
-  await apt.download(items, debs);
-  const x = join(into, 'x');
-  for (const deb of readdirSync(debs).filter((n) => n.endsWith('.deb'))) {
-    const r = await execa('dpkg-deb', ['-x', join(debs, deb), x], { timeout: 120_000, reject: false, stdin: 'ignore' });
-    if (r.failed) throw new SetupError(`dpkg-deb -x ${deb} failed: ${firstLine(r.stderr) || (r.timedOut ? 'timed out' : `exit ${r.exitCode}`)}: check free space in ${into}`);
-  }
-  return x;
+  return (await apt.downloadUnpacked(items, into, 120_000)).root;
 }
 
 /** The versions of `pkgs` in `suite` of the arm64 private apt; a missing one is an error naming it. */
@@ -63,8 +53,7 @@ export async function arm64CrossLibs(opts: DebOpts): Promise<string> {
   const what = "the arm64 agent's static libraries";
   const items = await arm64Versions(ARM64_LIB_PACKAGES, CROSS_SUITE, what, opts);
   mkdirSync(root, { recursive: true });
-  const tmp = exitSafeTempDir(root, '.tmp-');
-  try {
+  return withTempDir(root, '.tmp-', async (tmp) => {
     opts.log(`downloading ${items.map((i) => `${i.pkg} ${i.version}`).join(', ')} (arm64, ${CROSS_SUITE}) for the cross build`);
     const x = await fetchArm64Debs(items, tmp, what, opts);
     for (const l of ARM64_STATIC_LIBS) if (!existsSync(join(x, l))) throw new SetupError(`${what}: the packages hold no ${l}: report this`);
@@ -72,7 +61,5 @@ export async function arm64CrossLibs(opts: DebOpts): Promise<string> {
     rmSync(dest, { recursive: true, force: true });
     renameSync(x, dest);
     return dest;
-  } finally {
-    removeTempDir(tmp);
-  }
+  });
 }

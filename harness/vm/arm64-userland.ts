@@ -13,7 +13,7 @@ import { execa } from 'execa';
 import { arm64Versions, CROSS_SUITE, fetchArm64Debs, type DebOpts } from '../cross/libs.js';
 import { SetupError } from '../util/errors.js';
 import { cacheDir } from '../util/paths.js';
-import { exitSafeTempDir, removeTempDir } from '../util/temp-dir.js';
+import { withTempDir } from '../util/temp-dir.js';
 import type { CpioEntry } from './initramfs.js';
 
 /** busybox, sshd and the packages of the libraries bookworm's sshd loads, directly or through another library. */
@@ -82,8 +82,7 @@ async function fetchUserland(root: string, opts: DebOpts): Promise<string> {
   const what = "the arm64 guest's busybox and sshd";
   const items = await arm64Versions(ARM64_USERLAND_PACKAGES, CROSS_SUITE, what, opts);
   mkdirSync(root, { recursive: true });
-  const tmp = exitSafeTempDir(root, '.tmp-');
-  try {
+  return withTempDir(root, '.tmp-', async (tmp) => {
     opts.log(`downloading busybox, openssh-server and ${items.length - 2} library packages (arm64, ${CROSS_SUITE}) for the arm64 guest`);
     const x = await fetchArm64Debs(items, tmp, what, opts);
     const sshd = join(x, 'usr', 'sbin', 'sshd');
@@ -103,9 +102,7 @@ async function fetchUserland(root: string, opts: DebOpts): Promise<string> {
     renameSync(stage, dest);
     opts.log(`kept the arm64 busybox, sshd and ${libs.length} libraries in ${dest}`);
     return dest;
-  } finally {
-    removeTempDir(tmp);
-  }
+  });
 }
 
 /** sshd at /usr/sbin/sshd, the loader where sshd's interpreter path names it, the libraries in the multiarch directory. */
