@@ -1,7 +1,8 @@
 /**
  * debian:<series>: the newest Debian amd64 kernel of a series from trixie, sid and experimental,
  * fetched through a private apt setup (host/apt.ts) and cached as just its bzImage and config under
- * cacheDir()/kernels/<package>_<version>/.
+ * cacheDir()/kernels/<package>_<version>/. Its arm64 kernels (opts.arch, for the arm64 target guest of
+ * the tests) come through the arm64 private apt and are cached apart, in cacheDir()/kernels-arm64/.
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
