@@ -5,6 +5,7 @@
 // The host's pahole is the harness's trixie build root's (this machine has none of its own),
 // through a wrapper on the sessions' PATH; the test skips what needs it when it is absent.
 import t from 'tap';
+import { threeCommitKernelRepo } from '../helpers/git.js';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -229,15 +230,7 @@ t.test('kernel build --build-host: an unknown key is refused in one line, exit 2
 });
 
 t.test('bisect --build-host: a host that would refuse every step refuses the bisect before git bisect starts', async (t) => {
-  const repo = join(work, 'kernel-git');
-  mkdirSync(join(repo, 'arch', 'x86'), { recursive: true });
-  const git = (args: string[]): Promise<unknown> => execa('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@example.org', ...args]);
-  await git(['init', '-q']);
-  for (const [i, f] of ['Makefile', 'Kconfig', 'arch/x86/Kconfig'].entries()) {
-    writeFileSync(join(repo, f), `# ${i}\n`);
-    await git(['add', f]);
-    await git(['commit', '-q', '-m', `c${i}`]);
-  }
+  const repo = threeCommitKernelRepo(join(work, 'kernel-git'));
   const empty = join(work, 'known_hosts.bisect');
   writeFileSync(empty, '');
   const r = await cliRun(['bisect', '--tree', repo, '--good', 'HEAD~2', '--bad', 'HEAD', '--build-host', sshd.url, '--identity', sshd.keys.userKey, '--known-hosts', empty]);

@@ -7,6 +7,7 @@
 // build (test_progs, minutes) is measured by hand: README.md, "On a build host".
 // The hosts' pahole is the harness's trixie build root's (this machine has none of its own).
 import t from 'tap';
+import { threeCommitKernelRepo } from '../helpers/git.js';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -128,15 +129,7 @@ t.test('selftests --build-host and bisect --selftest --build-host on a host with
   t.notMatch(r.stdout, /kernel build:|selftests build:/, 'no build started');
   t.same(sentTo(h.home), [], 'nothing sent');
 
-  const repo = join(work, 'kernel-git');
-  mkdirSync(join(repo, 'arch', 'x86'), { recursive: true });
-  const git = (args: string[]): Promise<unknown> => execa('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@example.org', ...args]);
-  await git(['init', '-q']);
-  for (const [i, f] of ['Makefile', 'Kconfig', 'arch/x86/Kconfig'].entries()) {
-    writeFileSync(join(repo, f), `# ${i}\n`);
-    await git(['add', f]);
-    await git(['commit', '-q', '-m', `c${i}`]);
-  }
+  const repo = threeCommitKernelRepo(join(work, 'kernel-git'));
   const b = await cliRun(['bisect', '--tree', repo, '--good', 'HEAD~2', '--bad', 'HEAD', '--selftest', 'task_local_storage', ...hostArgs]);
   t.equal(b.status, 2);
   t.match(b.stderr, /^bpf-harness: ssh:\/\/root@127\.0\.0\.1:\d+: the build host cannot build the BPF selftests: [^\n]*clang-19[^\n]* there[^\n]*\n$/);
