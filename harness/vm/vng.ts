@@ -117,6 +117,9 @@ export function vngArgs(spec: { bzImage: string; cpus: number; memoryMiB: number
     '--disable-monitor',
     // bookworm's virtiofsd does not take virtme's arguments; 9p is built into our kernels.
     '--force-9p',
+    // The kernel has 9p and virtio built in: no modules for vng's initramfs. Without this, vng
+    // treats a bzImage beside its .config as a build tree and runs depmod over its modules.
+    '--skip-modules',
     ...(spec.accel === 'tcg' ? ['--disable-kvm'] : []),
     '--cpus', String(spec.cpus),
     '--memory', `${spec.memoryMiB}M`,
