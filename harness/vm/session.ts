@@ -6,7 +6,7 @@
 import { AgentClient, type AgentReply } from '../agent/client.js';
 import { GuestOps } from '../agent/guest-ops.js';
 import { withDeadline } from '../util/deadline.js';
-import { GuestError } from '../util/errors.js';
+import { GuestError, HarnessError } from '../util/errors.js';
 import { ConsoleMonitor } from './console.js';
 import { startGuest, type GuestSpec, type Launcher, type RunningGuest } from './qemu.js';
 
@@ -43,12 +43,17 @@ export interface BootOptions {
 export async function bootGuest(spec: GuestSpec, opts: BootOptions): Promise<GuestSession> {
   const started = Date.now();
   const monitor = new ConsoleMonitor();
-  let guest: RunningGuest | null = null;
-  guest = await startGuest(spec, (text) => {
-    monitor.push(text);
-    opts.onConsole?.(text);
-  }, { launcher: opts.launcher });
-  const running = guest;
+  let running: RunningGuest;
+  try {
+    running = await startGuest(spec, (text) => {
+      monitor.push(text);
+      opts.onConsole?.(text);
+    }, { launcher: opts.launcher });
+  } catch (err) {
+    // QEMU (or vng before it) ended or hung before its agent socket: what it printed says why.
+    if (err instanceof HarnessError) throw err;
+    throw new GuestError(`guest did not start: ${err instanceof Error ? err.message : String(err)}`, monitor.tail());
+  }
   const agent = new AgentClient(running.agentSocket, opts.recordAgent);
   const fatal = (what: string): GuestError => new GuestError(`guest died: ${what}`, monitor.tail());
   monitor.onFatal((what) => agent.failAll(fatal(what)));
