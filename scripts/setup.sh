@@ -13,11 +13,12 @@ cd "$(dirname "$0")/.."
 # check our initramfs writer against it.
 # flex, bison, bc, libssl-dev: kernel builds from a tree (bpf-harness kernel build);
 # debootstrap: its trixie build root when the host's pahole is too old for the tree.
-# python3-requests, -argcomplete, -pkg-resources: virtme-ng (--backend vng) run from its Debian package.
+# python3-requests, -argcomplete, -pkg-resources: virtme-ng (--backend vng) run from its Debian package;
+# kmod: vng picks a Debian kernel's 9p modules for its initramfs with depmod and modprobe.
 # ccache: kernel builds share objects through it (harness/kernel-build/ccache.ts).
 # openssh-server, openssh-client: the sshd of the SSH target tests' guest and ssh-keygen; xz-utils:
 # Debian kernels' modules (the guest's network driver) are xz-compressed.
-PACKAGES=(qemu-system-x86 openssh-server openssh-client xz-utils busybox-static clang llvm libbpf-dev libelf-dev zlib1g-dev libzstd-dev gcc make debian-archive-keyring cpio flex bison bc libssl-dev debootstrap python3-requests python3-argcomplete python3-pkg-resources ccache)
+PACKAGES=(qemu-system-x86 openssh-server openssh-client xz-utils busybox-static clang llvm libbpf-dev libelf-dev zlib1g-dev libzstd-dev gcc make debian-archive-keyring cpio flex bison bc libssl-dev debootstrap python3-requests python3-argcomplete python3-pkg-resources kmod ccache)
 # BPF_HARNESS_SETUP_SELFTESTS=1 (npm run test:kernel): clang-19, llvm-19(-dev) and lld-19 for a 7.x tree's BPF
 # selftests (the tree's LLVM minimum is 17.0.1; bookworm's default clang is 14), pkg-config and rsync for
 # their Makefile. Not for everyone: several hundred MB (llvm-19-dev alone 350 MB).

@@ -33,12 +33,12 @@ export async function chooseLocalBackend(req: BackendRequest, kernelSource: Kern
   if (req === 'qemu') return { backend: qemuBackend, why: 'asked for' };
   if (req === 'vng') {
     const vng = await locateVng({ fetch: true, ...opts });
-    return { backend: vngBackend(vng), why: `vng ${vng.version} (${vng.from === 'path' ? 'on PATH' : 'from its Debian package'})` };
+    return { backend: vngBackend(vng, opts), why: `vng ${vng.version} (${vng.from === 'path' ? 'on PATH' : 'from its Debian package'})` };
   }
   if (kernelSource !== 'tree') return { backend: qemuBackend, why: 'auto: not a kernel tree' };
   try {
     const vng = await locateVng({ fetch: false, ...opts });
-    return { backend: vngBackend(vng), why: `auto: a kernel tree and vng ${vng.version}` };
+    return { backend: vngBackend(vng, opts), why: `auto: a kernel tree and vng ${vng.version}` };
   } catch (e) {
     return { backend: qemuBackend, why: `auto: ${(e as Error).message.split(':')[0]}` };
   }

@@ -104,22 +104,38 @@ async function fetchVngDeb(dir: string, opts: { mirror?: string; log: (line: str
   });
 }
 
+/** What vngArgs needs of the guest (a GuestSpec has it). */
+export interface VngGuest {
+  bzImage: string;
+  cpus: number;
+  memoryMiB: number;
+  accel: 'kvm' | 'tcg';
+  append?: string[];
+  shares?: Array<{ hostPath: string; guestPath: string }>;
+}
+
+/** A kernel whose 9p comes as modules: the image inside a root that has them (vm/vng-modules.ts). */
+export interface VngModules {
+  kimg: string;
+}
+
 /**
  * The vng command line for a guest: the bzImage with the host's root, q35 (not microvm: the
  * agent's virtio-serial port needs PCI), the agent's chardev and port added with --qemu-opts,
  * and vm/vng-guest.sh as the command. The console (kernel log included) comes on stdout.
  */
-export function vngArgs(spec: { bzImage: string; cpus: number; memoryMiB: number; accel: 'kvm' | 'tcg'; append?: string[]; shares?: Array<{ hostPath: string; guestPath: string }> }, agentSocket: string, dirs: { vmDir: string; bpfBuildDir: string }): string[] {
+export function vngArgs(spec: VngGuest, agentSocket: string, dirs: { vmDir: string; bpfBuildDir: string }, modules?: VngModules): string[] {
   const qemuOpts = ['-chardev', `socket,id=bpfhagent,path=${agentSocket}`, '-device', 'virtio-serial-pci,id=bpfhser', '-device', 'virtserialport,bus=bpfhser.0,chardev=bpfhagent,name=bpfh.agent'];
   return [
-    '--run', spec.bzImage,
+    '--run', modules?.kimg ?? spec.bzImage,
     '--disable-microvm',
     '--disable-monitor',
-    // bookworm's virtiofsd does not take virtme's arguments; 9p is built into our kernels.
+    // bookworm's virtiofsd does not take virtme's arguments; 9p it is.
     '--force-9p',
-    // The kernel has 9p and virtio built in: no modules for vng's initramfs. Without this, vng
-    // treats a bzImage beside its .config as a build tree and runs depmod over its modules.
-    '--skip-modules',
+    // A kernel with 9p and virtio built in needs no modules in vng's initramfs. Without this,
+    // vng takes a bzImage beside its .config for a build tree and runs depmod over its
+    // modules, writing into the build directory. A Debian kernel's come from its package.
+    ...(modules ? [] : ['--skip-modules']),
     ...(spec.accel === 'tcg' ? ['--disable-kvm'] : []),
     '--cpus', String(spec.cpus),
     '--memory', `${spec.memoryMiB}M`,
@@ -141,8 +157,8 @@ export function vngArgs(spec: { bzImage: string; cpus: number; memoryMiB: number
  * opened read-write through /proc/self/fd (node's pipes are socketpairs, which cannot), so it
  * runs behind a shell pipeline; the console arrives on the pipe's output.
  */
-export function vngLauncher(vng: Vng, dirs: { vmDir: string; bpfBuildDir: string }): (agentSocket: string, spec: Parameters<typeof vngArgs>[0]) => { cmd: string; args: string[]; env: Record<string, string> } {
-  return (agentSocket, spec) => ({ cmd: 'sh', args: ['-c', '"$@" 2>&1 | cat', 'sh', ...vng.argv, ...vngArgs(spec, agentSocket, dirs)], env: vng.env });
+export function vngLauncher(vng: Vng, dirs: { vmDir: string; bpfBuildDir: string }, modules?: VngModules): (agentSocket: string, spec: VngGuest) => { cmd: string; args: string[]; env: Record<string, string> } {
+  return (agentSocket, spec) => ({ cmd: 'sh', args: ['-c', '"$@" 2>&1 | cat', 'sh', ...vng.argv, ...vngArgs(spec, agentSocket, dirs, modules)], env: vng.env });
 }
 
 /** Whether the host (the vng guest's root) has a udevd virtme-init would find. */
