@@ -52,7 +52,12 @@ const built = cachedBuiltKernel();
 const noBuilt = built ? false : 'no kernel with 9p and virtio built in is cached: build one with `npx bpf-harness kernel build --tree <kernel source tree>` (vm/config/base.config builds them in; `npm run test:kernel` builds linux-source-7.3)';
 
 t.test('a kernel the harness built boots under vng and passes', { skip: noVng || noBuilt }, async (t) => {
+  // vng takes a bzImage beside its .config for a build tree and, unless told to skip modules,
+  // runs depmod there and writes .virtme_mods into it (on a host without kmod it stops there).
+  const virtmeMods = join(built!, '..', '..', '..', '..', '.virtme_mods');
+  const hadVirtmeMods = existsSync(virtmeMods);
   const { summary, console, status } = await vngRun(t, built!, 'cgrp-map-free-live-owners');
+  t.equal(existsSync(virtmeMods), hadVirtmeMods, 'vng wrote no .virtme_mods into the build directory');
   t.equal(summary.backend, 'vng');
   t.equal(summary.kernel.bzImage, built);
   t.equal(summary.aborted, undefined, 'the run was not cut short');
