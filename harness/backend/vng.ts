@@ -5,6 +5,7 @@
  * built in.
  */
 import { missingOptions } from '../kernel/config.js';
+import { loadNodePty } from '../util/node-pty.js';
 import { bpfBuildDir, vmDir } from '../util/paths.js';
 import { BOOT_ATTEMPTS, bootGuestRetrying } from '../vm/session.js';
 import { vngLauncher, type Vng } from '../vm/vng.js';
@@ -42,6 +43,8 @@ export function vngBackend(vng: Vng, opts: { mirror?: string } = {}): Backend<Lo
     describe: VNG_DESCRIBE,
     refusal: vngRefusal,
     prepare: async (g, log) => {
+      // vng runs in a pseudo-terminal: without node-pty, one line now rather than at the boot.
+      await loadNodePty();
       const modules = ninePFromPackage(g) ? { kimg: await vngDebianKernel(g.kernel.bzImage, { mirror: opts.mirror, log }) } : undefined;
       const launcher = vngLauncher(vng, dirs, modules);
       return localGuest('vng', g, (boot, bootLog) => bootGuestRetrying(g.spec, { ...boot, launcher }, BOOT_ATTEMPTS, bootLog));

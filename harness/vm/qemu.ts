@@ -6,7 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { registerChild, spawnGroup } from '../util/children.js';
+import { processGroup, registerChild, spawnGroup } from '../util/children.js';
+import { loadNodePty } from '../util/node-pty.js';
 import { withDeadline } from '../util/deadline.js';
 import { SetupError } from '../util/errors.js';
 import { exitSafeTempDir, removeTempDir } from '../util/temp-dir.js';
@@ -47,7 +48,17 @@ export interface GuestSpec {
  * Another launcher of QEMU (the vng backend, harness/backend/vng.ts): the command to run given
  * the agent socket. It runs in its own process group, killed as a whole.
  */
-export type Launcher = (agentSocket: string, spec: GuestSpec) => { cmd: string; args: string[]; env?: Record<string, string> };
+export type Launcher = (agentSocket: string, spec: GuestSpec) => LaunchCommand;
+
+export interface LaunchCommand {
+  cmd: string;
+  args: string[];
+  env?: Record<string, string>;
+  /** Run it in a pseudo-terminal (node-pty): vng wants a terminal for its stdio. */
+  terminal?: boolean;
+  /** What the messages call it (vng). */
+  name?: string;
+}
 
 /**
  * A host directory exported read-only over 9p (virtio) and mounted by vm/init.sh at
@@ -129,7 +140,6 @@ export function qemuArgs(spec: GuestSpec, agentSocket: string): string[] {
 }
 
 export interface RunningGuest {
-  process: ChildProcess;
   agentSocket: Socket;
   /** Resolves with QEMU's exit code (or signal name) when it ends. */
   exited: Promise<number | string>;
@@ -153,35 +163,91 @@ export async function startGuest(spec: GuestSpec, onConsole: (text: string) => v
   const connected = new Promise<Socket>((resolve) => server.once('connection', resolve));
 
   const launch = opts.launcher?.(socketPath, spec);
-  const binary = launch?.cmd ?? qemuBinaryOf(spec).binary;
-  // A launcher's QEMU is its grandchild: it runs in a group of its own, killed as a whole.
-  const launched = launch ? spawnGroup(launch.cmd, launch.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...launch.env } }) : undefined;
-  const child = launched?.child ?? spawn(binary, qemuArgs(spec, socketPath), { stdio: ['pipe', 'pipe', 'pipe'] });
+  let started: Started;
+  try {
+    started = launch?.terminal ? await startInTerminal(launch, onConsole) : startChild(launch ?? { cmd: qemuBinaryOf(spec).binary, args: qemuArgs(spec, socketPath) }, launch !== undefined, onConsole, launch ? `${launch.cmd} not found` : `${qemuBinaryOf(spec).binary} not found: install ${qemuBinaryOf(spec).pkg} (apt-get install ${qemuBinaryOf(spec).pkg})`);
+  } catch (err) {
+    server.close();
+    removeTempDir(dir);
+    throw err;
+  }
+  const kill = (): void => {
+    started.kill();
+    server.close();
+    removeTempDir(dir);
+  };
+  const what = launch?.name ?? 'QEMU';
+  try {
+    const earlyExit = started.exited.then((code) => {
+      throw new Error(`${what} exited (${code}) before QEMU connected to the agent socket`);
+    });
+    const socket = await withDeadline(Promise.race([connected, started.spawnFailed, earlyExit]), connectDeadlineMs, 'QEMU start');
+    return { agentSocket: socket, exited: started.exited, kill };
+  } catch (err) {
+    kill();
+    throw err;
+  }
+}
+
+/** QEMU, or the program that starts it, as started: its end, a failure to start, its killer. */
+interface Started {
+  exited: Promise<number | string>;
+  spawnFailed: Promise<never>;
+  kill(): void;
+}
+
+/**
+ * QEMU itself (its stderr marked), or a launcher with pipes. A launcher's QEMU is its
+ * grandchild: it runs in a group of its own, killed as a whole.
+ */
+function startChild(launch: LaunchCommand, asGroup: boolean, onConsole: (text: string) => void, notFound: string): Started {
+  const launched = asGroup ? spawnGroup(launch.cmd, launch.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...launch.env } }) : undefined;
+  const child: ChildProcess = launched?.child ?? spawn(launch.cmd, launch.args, { stdio: ['pipe', 'pipe', 'pipe'] });
   registerChild(child);
   const spawnFailed = new Promise<never>((_, reject) =>
     child.once('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'ENOENT' ? new SetupError(`${binary} not found: install ${qemuBinaryOf(spec).pkg} (apt-get install ${qemuBinaryOf(spec).pkg})`) : err),
+      reject(err.code === 'ENOENT' ? new SetupError(notFound) : err),
     ),
   );
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   child.stdout?.setEncoding('utf8').on('data', onConsole);
   child.stderr?.setEncoding('utf8').on('data', (text: string) => onConsole(text.replace(/^/gm, '[qemu] ')));
-
-  const kill = (): void => {
-    launched?.group.kill();
-    launched?.group.release();
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    server.close();
-    removeTempDir(dir);
+  return {
+    exited,
+    spawnFailed,
+    kill: () => {
+      launched?.group.kill();
+      launched?.group.release();
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
   };
-  try {
-    const earlyExit = exited.then((code) => {
-      throw new Error(`QEMU exited (${code}) before connecting to the agent socket`);
-    });
-    const socket = await withDeadline(Promise.race([connected, spawnFailed, earlyExit]), connectDeadlineMs, 'QEMU start');
-    return { process: child, agentSocket: socket, exited, kill };
-  } catch (err) {
-    kill();
-    throw err;
-  }
+}
+
+/**
+ * A launcher in a pseudo-terminal (node-pty): it leads a session and process group of its own
+ * (QEMU is its grandchild), killed as a whole, on Ctrl-C too. The terminal merges stdout and
+ * stderr, as a user's would; its line discipline's carriage returns are dropped.
+ */
+async function startInTerminal(launch: LaunchCommand, onConsole: (text: string) => void): Promise<Started> {
+  const pty = await loadNodePty();
+  const term = pty.spawn(launch.cmd, launch.args, { name: 'xterm', cols: 250, rows: 50, env: { ...process.env, ...launch.env } });
+  const group = processGroup(term, { killOnAbort: true });
+  let ended = false;
+  const exited = new Promise<number | string>((resolve) =>
+    term.onExit(({ exitCode, signal }) => {
+      ended = true;
+      group.release();
+      resolve(signal ? `signal ${signal}` : exitCode);
+    }),
+  );
+  term.onData((text) => onConsole(text.replace(/\r/g, '')));
+  return {
+    exited,
+    spawnFailed: new Promise<never>(() => undefined),
+    kill: () => {
+      if (ended) return;
+      group.kill();
+      group.release();
+    },
+  };
 }

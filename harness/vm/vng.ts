@@ -14,6 +14,7 @@ import { compareDebVersions } from '../host/debversion.js';
 import { SetupError } from '../util/errors.js';
 import { withTempDir } from '../util/temp-dir.js';
 import { cacheDir } from '../util/paths.js';
+import type { LaunchCommand } from './qemu.js';
 
 export interface Vng {
   /** argv prefix that runs vng. */
@@ -155,10 +156,10 @@ export function vngArgs(spec: VngGuest, agentSocket: string, dirs: { vmDir: stri
 /**
  * The QEMU launcher for the vng backend. vng insists that its stdout and stderr can be
  * opened read-write through /proc/self/fd (node's pipes are socketpairs, which cannot), so it
- * runs behind a shell pipeline; the console arrives on the pipe's output.
+ * runs in a pseudo-terminal (node-pty), as on a user's terminal; the console arrives there.
  */
-export function vngLauncher(vng: Vng, dirs: { vmDir: string; bpfBuildDir: string }, modules?: VngModules): (agentSocket: string, spec: VngGuest) => { cmd: string; args: string[]; env: Record<string, string> } {
-  return (agentSocket, spec) => ({ cmd: 'sh', args: ['-c', '"$@" 2>&1 | cat', 'sh', ...vng.argv, ...vngArgs(spec, agentSocket, dirs, modules)], env: vng.env });
+export function vngLauncher(vng: Vng, dirs: { vmDir: string; bpfBuildDir: string }, modules?: VngModules): (agentSocket: string, spec: VngGuest) => LaunchCommand {
+  return (agentSocket, spec) => ({ cmd: vng.argv[0]!, args: [...vng.argv.slice(1), ...vngArgs(spec, agentSocket, dirs, modules)], env: vng.env, terminal: true, name: 'vng' });
 }
 
 /** Whether the host (the vng guest's root) has a udevd virtme-init would find. */

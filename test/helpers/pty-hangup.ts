@@ -4,7 +4,7 @@
  * the shell, and the kernel sends it SIGHUP (as closing a terminal window does). Used by shell.test.ts.
  */
 import { join } from 'node:path';
-import { loadNodePty } from '../../harness/shell/pty.js';
+import { loadNodePty } from '../../harness/util/node-pty.js';
 import { projectRoot } from '../../harness/util/paths.js';
 
 const pty = await loadNodePty();

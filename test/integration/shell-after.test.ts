@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { IPty } from 'node-pty';
-import { loadNodePty, NODE_PTY_FIX } from '../../harness/shell/pty.js';
+import { loadNodePty, NODE_PTY_FIX } from '../../harness/util/node-pty.js';
 import { KEYS_FILE, TRANSCRIPT_FILE } from '../../harness/shell/shell.js';
 import { projectRoot } from '../../harness/util/paths.js';
 

@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { loadNodePty, NODE_PTY_FIX } from '../../harness/shell/pty.js';
+import { loadNodePty, NODE_PTY_FIX } from '../../harness/util/node-pty.js';
 import { GuestOps } from '../../harness/agent/guest-ops.js';
 import { bootSshGuest } from '../../harness/vm/ssh-guest.js';
 import { projectRoot } from '../../harness/util/paths.js';

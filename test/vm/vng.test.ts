@@ -39,3 +39,21 @@ t.test('hosts without udevd get the stand-in over /usr/local/bin', async (t) => 
   const a = vngArgs({ bzImage: '/k', cpus: 1, memoryMiB: 512, accel: 'tcg' }, '/s', { vmDir: '/p/vm', bpfBuildDir: '/b' });
   t.equal(a.includes('--rodir=/usr/local/bin=/p/vm/vng-udev'), !hostHasUdevd());
 });
+
+t.test('a kernel with 9p built in: no modules; a Debian kernel: its image inside the root that has them', async (t) => {
+  const { vngArgs } = await import('../../harness/vm/vng.js');
+  const spec = { bzImage: '/k/bzImage', cpus: 1, memoryMiB: 512, accel: 'tcg' as const };
+  t.ok(vngArgs(spec, '/s', { vmDir: '/v', bpfBuildDir: '/b' }).includes('--skip-modules'), 'built in: vng makes no initramfs and writes nothing into the build tree');
+  const deb = vngArgs(spec, '/s', { vmDir: '/v', bpfBuildDir: '/b' }, { kimg: '/e/vng-root/boot/vmlinuz-7.3-amd64' });
+  t.same(deb.slice(0, 2), ['--run', '/e/vng-root/boot/vmlinuz-7.3-amd64']);
+  t.notOk(deb.includes('--skip-modules'), "vng's initramfs gets the package's modules");
+});
+
+t.test('vng runs in a pseudo-terminal, not behind a shell pipe', async (t) => {
+  const { vngLauncher } = await import('../../harness/vm/vng.js');
+  const launch = vngLauncher({ argv: ['/usr/bin/python3', '/c/usr/bin/vng'], env: { PYTHONPATH: '/c' }, version: '1.35', from: 'deb' }, { vmDir: '/v', bpfBuildDir: '/b' })('/s', { bzImage: '/k', cpus: 1, memoryMiB: 512, accel: 'tcg' });
+  t.equal(launch.terminal, true);
+  t.equal(launch.cmd, '/usr/bin/python3');
+  t.same(launch.args.slice(0, 3), ['/c/usr/bin/vng', '--run', '/k']);
+  t.same(launch.env, { PYTHONPATH: '/c' });
+});

@@ -1,10 +1,10 @@
 /**
  * node-pty, an optional native dependency: loaded only where a pseudo-terminal must be made on
- * this side (the shell's tests drive `bpf-harness shell` in one, as a user's terminal would),
- * so that `npm run vm-test` and `npm test` never depend on its build. Missing: one line naming
- * the fix.
+ * this side (vng, which insists on a terminal-like stdout, runs in one; the shell's tests drive
+ * `bpf-harness shell` in one, as a user's terminal would), so that `npm run vm-test` and `npm
+ * test` never depend on its build. Missing: one line naming the fix.
  */
-import { SetupError } from '../util/errors.js';
+import { SetupError } from './errors.js';
 
 export type NodePty = typeof import('node-pty');
 
