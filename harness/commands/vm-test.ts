@@ -65,7 +65,7 @@ function vmTestOptions(y: Argv) {
     'boot-deadline': guestOptions.bootDeadline('given', 'seconds the guest may take to boot to the agent'),
     'settle-deadline': guestOptions.settleDeadline('seconds the counters may take to come back after a map is dropped'),
     'inject-fault': { type: 'string', array: true, hidden: true, describe: faultHelp(`${KERNEL_LOG_FAULTS.join(', ')}: the kernel-log self-tests, see harness/run/after-run.ts (the run must end in exit 1)`) },
-    backend: guestOptions.backend('qemu, vng (virtme-ng: host root, kernel built in), or auto: vng for a kernel tree when vng is installed'),
+    backend: guestOptions.backend("qemu, vng (virtme-ng: the host root over 9p, built in or a debian: kernel package's modules), or auto: vng for a kernel tree when vng is installed"),
     'require-race': { type: 'boolean', default: false, describe: 'fail a race scenario whose rounds never reached the contended unlink path (map free and owner destroy each unlinking half of one element); kernels without the series are exempt' },
     set: { type: 'string', array: true, describe: 'override a scenario parameter for this run, e.g. --set rounds=2000 --set sockets=8 (applies to every selected scenario that has it)' },
     'with-selftests': { type: 'boolean', default: false, describe: "after the scenarios, run the tree's BPF selftests in the same boot (--kernel must be a source tree; see bpf-harness selftests)" },
