@@ -3,6 +3,7 @@
  * here. qemu and vng boot a kernel the harness has; ssh runs on a machine given by --target.
  */
 import type { KernelImage } from '../kernel/resolve.js';
+import { loadNodePty } from '../util/node-pty.js';
 import { locateVng } from '../vm/vng.js';
 import type { Backend, BackendName, LocalGuest } from './backend.js';
 import { qemuBackend } from './qemu.js';
@@ -16,7 +17,7 @@ export const BACKENDS: Readonly<Record<BackendName, { describe: string; local: b
   ssh: { describe: SSH_DESCRIBE, local: false },
 };
 
-/** --backend: the local backends, or auto (vng for a kernel tree when vng is at hand, else qemu). */
+/** --backend: the local backends, or auto (vng for a kernel tree when vng and node-pty are at hand, else qemu). */
 export const BACKEND_CHOICES = ['qemu', 'vng', 'auto'] as const;
 export type BackendRequest = (typeof BACKEND_CHOICES)[number];
 
@@ -38,6 +39,8 @@ export async function chooseLocalBackend(req: BackendRequest, kernelSource: Kern
   if (kernelSource !== 'tree') return { backend: qemuBackend, why: 'auto: not a kernel tree' };
   try {
     const vng = await locateVng({ fetch: false, ...opts });
+    // vng runs in a pseudo-terminal: without node-pty, qemu.
+    await loadNodePty();
     return { backend: vngBackend(vng, opts), why: `auto: a kernel tree and vng ${vng.version}` };
   } catch (e) {
     return { backend: qemuBackend, why: `auto: ${(e as Error).message.split(':')[0]}` };

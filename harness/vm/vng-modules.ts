@@ -15,7 +15,7 @@ import { execa } from 'execa';
 import { debianKernelModules } from '../kernel/modules.js';
 import { SetupError } from '../util/errors.js';
 import { firstLine } from '../util/first-line.js';
-import { exitSafeTempDir, removeTempDir } from '../util/temp-dir.js';
+import { withTempDir } from '../util/temp-dir.js';
 import { which } from '../util/which.js';
 
 /** What vng's initramfs needs from a Debian kernel's package (with their dependencies: netfs, 9pnet). */
@@ -58,8 +58,7 @@ export async function vngDebianKernel(bzImage: string, opts: { mirror?: string; 
   }
   const depmod = kmodTool('depmod');
   if (!depmod) throw new SetupError(kmodRefusal(bzImage)!);
-  const tmp = exitSafeTempDir(dirname(bzImage), '.tmp-vng-root-');
-  try {
+  return withTempDir(dirname(bzImage), '.tmp-vng-root-', async (tmp) => {
     mkdirSync(join(tmp, 'boot'));
     place(bzImage, join(tmp, 'boot', `vmlinuz-${mods.release}`));
     const modDir = join(tmp, 'lib', 'modules', mods.release);
@@ -73,9 +72,7 @@ export async function vngDebianKernel(bzImage: string, opts: { mirror?: string; 
     renameSync(tmp, root);
     opts.log(`vng: ${mods.release}'s modules for its initramfs (${names.join(', ')}) under ${root}`);
     return kimg;
-  } finally {
-    removeTempDir(tmp);
-  }
+  });
 }
 
 /** A hard link where the filesystem allows it (the same cache entry), else a copy. */
