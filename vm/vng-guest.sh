@@ -4,9 +4,33 @@
 # agent from the project directory on the virtio-serial port named bpfh.agent. $1 is the
 # project's bpf/build directory; each further HOST:GUEST argument is a host directory the
 # guest gets at GUEST, writable through a tmpfs overlay (harness/vm/qemu.ts, GuestShare).
+# `--sshd DIR` first (harness/vm/ssh-guest.ts, the shell's guest): load the modules DIR/modules
+# lists (virtio_net of a Debian kernel, dependencies first), bring up QEMU's restricted user
+# network and start the host's sshd with DIR/sshd_config (this boot's keys, root by key only).
+sshd_dir=
+if [ "$1" = --sshd ]; then
+	sshd_dir="$2"
+	shift 2
+fi
 bpfdir="$1"
 shift
 ip link set lo up 2>/dev/null
+if [ -n "$sshd_dir" ]; then
+	if [ -f "$sshd_dir/modules" ]; then
+		while read -r ko; do
+			insmod "$ko" || echo "bpfh: cannot load $ko"
+		done < "$sshd_dir/modules"
+	fi
+	ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 || echo "bpfh: no network device"
+	grep -q " /dev/pts devpts " /proc/mounts || { mkdir -p /dev/pts && mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts; }
+	mkdir -p /run/sshd && chmod 755 /run/sshd
+	# virtme-init binds a shadow file of locked accounts ('!') over /etc/shadow, and sshd without
+	# PAM refuses a locked account even by key: root gets '*' (no password, not locked).
+	shadow=$(sed 's/^root:![^:]*:/root:*:/' /etc/shadow) && printf '%s\n' "$shadow" > /etc/shadow ||
+		echo "bpfh: cannot unlock root in /etc/shadow"
+	/usr/sbin/sshd -D -e -f "$sshd_dir/sshd_config" &
+	echo "bpfh: sshd started"
+fi
 grep -q ' /sys/kernel/tracing tracefs ' /proc/mounts || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 n=0
 for share in "$@"; do

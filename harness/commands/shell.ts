@@ -19,6 +19,7 @@ export const shellCommand = defineCommand({
       cpus: guestOptions.cpus(),
       memory: guestOptions.memory(),
       accel: guestOptions.accel('auto probes KVM by booting the guest and falls back to TCG'),
+      backend: { choices: ['qemu', 'vng'] as const, default: 'qemu' as const, describe: "qemu: the harness's initramfs with an sshd; vng: virtme-ng, the host's root and its sshd in the guest (a kernel vm-test --backend vng takes)" },
       'boot-deadline': guestOptions.bootDeadline('given', 'seconds the guest may take to boot to its sshd'),
       mirror: guestOptions.mirror('Debian mirror URI for debian: kernels'),
       target: { type: 'string', describe: 'ssh://user@host[:port]: a shell on that machine instead of a guest (host key checked as for vm-test --target; leaving stops nothing)' },
@@ -33,9 +34,10 @@ export const shellCommand = defineCommand({
   run: (a) => {
     if (a.after !== undefined && a.target !== undefined) throw new SetupError('--after runs the scenario in a guest the harness boots: leave out --target, or --after');
     if (a.after === undefined && a['inject-fault']?.length) throw new SetupError('--inject-fault needs --after SCENARIO');
+    if (a.backend !== 'qemu' && (a.after !== undefined || a.target !== undefined)) throw new SetupError(`--backend ${a.backend} boots the shell's own guest: leave it out with ${a.after !== undefined ? '--after (vm-test under vng has no sshd yet)' : '--target'}`);
     const injected = a.after !== undefined ? parseFaults(a['inject-fault'], selectScenarios([a.after]), KERNEL_LOG_FAULTS) : { scenarios: [] };
     return runShell({
-      kernel: a.kernel, cpus: a.cpus, memoryMiB: a.memory, accel: a.accel, bootDeadlineS: a['boot-deadline'], mirror: a.mirror,
+      kernel: a.kernel, cpus: a.cpus, memoryMiB: a.memory, accel: a.accel, backend: a.backend, bootDeadlineS: a['boot-deadline'], mirror: a.mirror,
       target: a.target, identity: a.identity, knownHosts: a['known-hosts'],
       after: a.after, sizes: a.sizes, seed: a.seed, settleDeadlineS: a['settle-deadline'], faults: injected.scenarios, fault: injected.run,
     });

@@ -21,6 +21,7 @@ import { connectSsh, parseTargetUrl, type SshConnection } from '../ssh/ssh.js';
 import type { ShellAccess } from '../vm/shell-guest.js';
 import { bootSshGuest, waitForSshBanner, type SshGuest } from '../vm/ssh-guest.js';
 import type { AccelRequest } from '../vm/accel.js';
+import { bpfBuildDir } from '../util/paths.js';
 
 /** Ctrl-]: the key that leaves (telnet's escape; nothing in a shell needs it). */
 export const LEAVE_KEY = 0x1d;
@@ -32,6 +33,8 @@ export interface ShellOptions {
   memoryMiB: number;
   bootDeadlineS: number;
   accel: AccelRequest;
+  /** qemu (default) or vng: how the shell's guest boots (vm/ssh-guest.ts). */
+  backend?: 'qemu' | 'vng';
   mirror?: string;
   /** ssh://user@host[:port]: a shell there instead of a guest (never stopped), with --identity and --known-hosts. */
   target?: string;
@@ -63,12 +66,13 @@ export async function shellCommand(opts: ShellOptions): Promise<number> {
   let guest: SshGuest | undefined;
   const unregister = onAbort(() => guest?.stop());
   try {
-    log(`booting ${opts.kernel} with an sshd (${opts.cpus} CPUs, ${opts.memoryMiB} MiB)`);
-    guest = await bootSshGuest({ kernel: opts.kernel, cpus: opts.cpus, memoryMiB: opts.memoryMiB, bootDeadlineMs: opts.bootDeadlineS * 1000, mirror: opts.mirror, log, bpftool: true, accel: opts.accel });
+    const vng = opts.backend === 'vng';
+    log(`booting ${opts.kernel} with an sshd (${opts.cpus} CPUs, ${opts.memoryMiB} MiB${vng ? ', under vng: the host root is the guest root' : ''})`);
+    guest = await bootSshGuest({ kernel: opts.kernel, cpus: opts.cpus, memoryMiB: opts.memoryMiB, bootDeadlineMs: opts.bootDeadlineS * 1000, mirror: opts.mirror, log, bpftool: !vng, accel: opts.accel, backend: opts.backend });
     const conn = await connectSsh(parseTargetUrl(`ssh://root@127.0.0.1:${guest.port}`), {
       identity: guest.keys.userKey, knownHosts: guest.knownHosts, agentSocket: null, connectDeadlineMs: 60_000,
     });
-    log(`root shell in the guest (${String(guest.session.ready.release ?? '')}, sshd on 127.0.0.1:${guest.port}): the BPF objects are in /bpf; ${LEAVE_KEY_NAME} leaves and stops the guest`);
+    log(`root shell in the guest (${String(guest.session.ready.release ?? '')}, sshd on 127.0.0.1:${guest.port}): the BPF objects are in ${vng ? bpfBuildDir : '/bpf'}; ${LEAVE_KEY_NAME} leaves and stops the guest`);
     await interact(conn);
     log(`\r\nleft the guest; it is stopped`);
     return 0;

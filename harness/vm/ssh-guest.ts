@@ -22,12 +22,16 @@ import { chooseAccel, type AccelRequest } from './accel.js';
 import { chooseChannel } from './channel.js';
 import { guestBpftoolEntries } from './guest-bpftool.js';
 import { arm64SshdEntries, arm64Userland } from './arm64-userland.js';
-import { guestEntries, sharedLibraryEntries } from './guest-image.js';
+import { buildGuestInitramfs, guestEntries, sharedLibraryEntries } from './guest-image.js';
 import { fileEntry, withParentDirs, writeNewc, type CpioEntry } from './initramfs.js';
 import { freeLoopbackPort, LOOPBACK, NETWORK_MODULES } from './network.js';
 import { connect } from 'node:net';
 import { GuestError } from '../util/errors.js';
 import { BOOT_ATTEMPTS, bootGuestRetrying, type GuestSession } from './session.js';
+import { locateVng, vngLauncher } from './vng.js';
+import { ninePFromPackage, vngDebianKernel, vngKernelRefusal } from './vng-modules.js';
+import { loadNodePty } from '../util/node-pty.js';
+import { bpfBuildDir, vmDir } from '../util/paths.js';
 
 export const SSHD = '/usr/sbin/sshd';
 /** A user who is not root, with the same authorized key. */
@@ -134,6 +138,8 @@ export interface SshGuestOptions {
   accel?: AccelRequest;
   /** 'aarch64': Debian's arm64 kernel (opts.kernel a debian:<series>) and userland under qemu-system-aarch64. */
   arch?: 'aarch64';
+  /** qemu (the default): our initramfs with the sshd in it; vng: the host's root and its sshd (bootVngSshd). */
+  backend?: 'qemu' | 'vng';
 }
 
 /** The image's entries and the kernel for an arm64 guest: everything in it is arm64's. */
@@ -181,6 +187,7 @@ export async function bootSshGuest(opts: SshGuestOptions): Promise<SshGuest> {
   const removeDir = (): void => removeTempDir(dir);
   try {
     const keys = await generateKeys(dir);
+    if (opts.backend === 'vng') return await bootVngSshd(keys, dir, opts);
     const { kernel, entries } = opts.arch === 'aarch64' ? await arm64Guest(opts, keys) : await hostGuest(opts, keys);
     const image = join(dir, 'initramfs.cpio.gz');
     writeFileSync(image, gzipSync(writeNewc(withParentDirs(entries)), { level: 1 }));
@@ -205,20 +212,64 @@ export async function bootSshGuest(opts: SshGuestOptions): Promise<SshGuest> {
       session.kill();
       throw err;
     }
-    const line = knownHostsLine(port, keys.hostPublic);
-    const knownHosts = join(dir, 'known_hosts');
-    writeFileSync(knownHosts, `${line}\n`);
-    return {
-      session, port, user: 'root', keys, knownHosts, knownHostsLine: line, dir,
-      stop: () => {
-        session.kill();
-        removeDir();
-      },
-    };
+    return sshGuest(session, port, keys, dir);
   } catch (err) {
     removeDir();
     throw err;
   }
+}
+
+/** The booted guest whose sshd answers on `port`; stop() kills it and removes `dir`. */
+function sshGuest(session: GuestSession, port: number, keys: SshKeys, dir: string): SshGuest {
+  const line = knownHostsLine(port, keys.hostPublic);
+  const knownHosts = join(dir, 'known_hosts');
+  writeFileSync(knownHosts, `${line}\n`);
+  return {
+    session, port, user: 'root', keys, knownHosts, knownHostsLine: line, dir,
+    stop: () => {
+      session.kill();
+      removeTempDir(dir);
+    },
+  };
+}
+
+/**
+ * The sshd guest under vng: the host's root is the guest's, so its own /usr/sbin/sshd runs
+ * there (vm/vng-guest.sh --sshd) with a configuration in this boot's directory, which the guest
+ * reads over 9p: this boot's host key, its user key as root's only authorized key. The network
+ * is the qemu guest's (restricted, one port of 127.0.0.1), added to vng's QEMU; a Debian
+ * kernel's virtio_net is insmod'ed from its cache entry, its 9p comes as vm-test's does.
+ */
+async function bootVngSshd(keys: SshKeys, dir: string, opts: SshGuestOptions): Promise<SshGuest> {
+  if (opts.arch === 'aarch64') throw new SetupError('--backend vng boots this machine\'s own kernel architecture: leave out the arm64 guest');
+  await loadNodePty();
+  const kernel = await resolveAndBuildKernel(opts.kernel, { mirror: opts.mirror, log: opts.log });
+  const refused = vngKernelRefusal(kernel, chooseChannel(kernel.config).kind);
+  if (refused) throw new SetupError(refused);
+  const modules = await networkModules(kernel, opts);
+  const vng = await locateVng({ fetch: true, mirror: opts.mirror, log: opts.log });
+  const nineP = ninePFromPackage(kernel) ? { kimg: await vngDebianKernel(kernel.bzImage, { mirror: opts.mirror, log: opts.log }) } : undefined;
+  writeFileSync(join(dir, 'authorized_keys'), `${keys.userPublic}\n`, { mode: 0o600 });
+  writeFileSync(join(dir, 'sshd_config'), vngSshdConfig(dir));
+  writeFileSync(join(dir, 'modules'), modules.map((m) => `${m}\n`).join(''));
+  const port = await freeLoopbackPort();
+  // vng boots no image of ours; the KVM probe (auto) boots the plain one.
+  const spec = { bzImage: kernel.bzImage, initramfs: '', accel: 'tcg' as const, channel: chooseChannel(kernel.config).kind, cpus: opts.cpus, memoryMiB: opts.memoryMiB, network: { hostPort: port, guestPort: 22 } };
+  const accel = opts.accel === undefined || opts.accel === 'tcg' ? 'tcg' : (await chooseAccel(opts.accel, { ...spec, initramfs: buildGuestInitramfs().path, network: undefined }, opts.log)).accel;
+  const launcher = vngLauncher(vng, { vmDir, bpfBuildDir }, { modules: nineP, sshdDir: dir });
+  const { session } = await bootGuestRetrying({ ...spec, accel }, { bootDeadlineMs: opts.bootDeadlineMs, recordAgent: () => undefined, onConsole: opts.onConsole, launcher }, BOOT_ATTEMPTS, () => undefined);
+  try {
+    await waitForSshBanner(port, opts.bootDeadlineMs);
+  } catch (err) {
+    session.kill();
+    throw err;
+  }
+  return sshGuest(session, port, keys, dir);
+}
+
+/** The qemu guest's sshd_config with the keys where the vng guest reads them: this boot's directory. */
+export function vngSshdConfig(dir: string): string {
+  return SSHD_CONFIG.replace('HostKey /etc/ssh/ssh_host_ed25519_key', `HostKey ${join(dir, 'ssh_host_ed25519_key')}`).replace('AuthorizedKeysFile .ssh/authorized_keys', `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`);
 }
 
 /**

@@ -12,11 +12,16 @@
 import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
+import { missingOptions } from '../kernel/config.js';
 import { debianKernelModules } from '../kernel/modules.js';
+import type { KernelImage } from '../kernel/resolve.js';
 import { SetupError } from '../util/errors.js';
 import { firstLine } from '../util/first-line.js';
 import { withTempDir } from '../util/temp-dir.js';
 import { which } from '../util/which.js';
+
+/** What a kernel needs built in to boot under vng: virtio-pci, the agent's virtio-serial. */
+export const VNG_BUILT_IN = ['CONFIG_VIRTIO_PCI', 'CONFIG_VIRTIO_CONSOLE'];
 
 /** What vng's initramfs needs from a Debian kernel's package (with their dependencies: netfs, 9pnet). */
 export const VNG_DEBIAN_MODULES = ['9p', '9pnet_virtio', 'overlay'];
@@ -34,6 +39,25 @@ export function kmodRefusal(kernelSpec: string): string | undefined {
   const lacking = (['modprobe', 'depmod'] as const).filter((t) => kmodTool(t) === undefined);
   if (lacking.length === 0) return undefined;
   return `--backend vng with ${kernelSpec} puts the kernel package's 9p modules into vng's initramfs, and vng picks them with modprobe on this host: install kmod (apt-get install kmod; ${lacking.join(' and ')} missing), or use --backend qemu`;
+}
+
+/** Whether the kernel's 9p comes as modules from its Debian package. */
+export function ninePFromPackage(kernel: Pick<KernelImage, 'source' | 'config'>): boolean {
+  return kernel.source === 'debian' && missingOptions(kernel.config, VNG_MODULE_OPTIONS).length > 0;
+}
+
+/**
+ * The one line that refuses a kernel vng cannot boot with the agent, or undefined: virtio-pci
+ * and the virtio channel built in; 9p built in, or a debian: kernel's modules and kmod here.
+ */
+export function vngKernelRefusal(kernel: Pick<KernelImage, 'source' | 'config' | 'spec'>, channel: string): string | undefined {
+  if (channel !== 'virtio') return `--backend vng needs the virtio agent channel, and ${kernel.spec} has ${channel}: build the kernel with vm/config/base.config or use --backend qemu`;
+  const lacks = missingOptions(kernel.config, [...VNG_BUILT_IN, ...(kernel.source === 'debian' ? [] : VNG_MODULE_OPTIONS)]);
+  if (lacks.length > 0) return `--backend vng shares the host's root over 9p, and ${kernel.spec} lacks ${lacks.join(', ')} built in: build the kernel with vm/config/base.config (bpf-harness kernel build) or use --backend qemu`;
+  if (!ninePFromPackage(kernel)) return undefined;
+  const asModules = missingOptions(kernel.config, VNG_MODULE_OPTIONS.map((o) => `${o}=m`));
+  if (asModules.length > 0) return `--backend vng shares the host's root over 9p, and ${kernel.spec} has ${asModules.join(', ')} neither built in nor as modules: use --backend qemu`;
+  return kmodRefusal(kernel.spec);
 }
 
 interface RootStamp {

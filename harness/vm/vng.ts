@@ -15,6 +15,7 @@ import { SetupError } from '../util/errors.js';
 import { withTempDir } from '../util/temp-dir.js';
 import { cacheDir } from '../util/paths.js';
 import type { LaunchCommand } from './qemu.js';
+import { networkArgs, type GuestNetwork } from './network.js';
 
 export interface Vng {
   /** argv prefix that runs vng. */
@@ -113,11 +114,15 @@ export interface VngGuest {
   accel: 'kvm' | 'tcg';
   append?: string[];
   shares?: Array<{ hostPath: string; guestPath: string }>;
+  network?: GuestNetwork;
 }
 
-/** A kernel whose 9p comes as modules: the image inside a root that has them (vm/vng-modules.ts). */
-export interface VngModules {
-  kimg: string;
+/** How vng boots this kernel beyond its spec. */
+export interface VngBoot {
+  /** A kernel whose 9p comes as modules: the image inside a root that has them (vm/vng-modules.ts). */
+  modules?: { kimg: string };
+  /** The shell's guest: vng-guest.sh starts the host's sshd with this directory's config (ssh-guest.ts). */
+  sshdDir?: string;
 }
 
 /**
@@ -125,8 +130,9 @@ export interface VngModules {
  * agent's virtio-serial port needs PCI), the agent's chardev and port added with --qemu-opts,
  * and vm/vng-guest.sh as the command. The console (kernel log included) comes on stdout.
  */
-export function vngArgs(spec: VngGuest, agentSocket: string, dirs: { vmDir: string; bpfBuildDir: string }, modules?: VngModules): string[] {
-  const qemuOpts = ['-chardev', `socket,id=bpfhagent,path=${agentSocket}`, '-device', 'virtio-serial-pci,id=bpfhser', '-device', 'virtserialport,bus=bpfhser.0,chardev=bpfhagent,name=bpfh.agent'];
+export function vngArgs(spec: VngGuest, agentSocket: string, dirs: { vmDir: string; bpfBuildDir: string }, boot: VngBoot = {}): string[] {
+  const qemuOpts = ['-chardev', `socket,id=bpfhagent,path=${agentSocket}`, '-device', 'virtio-serial-pci,id=bpfhser', '-device', 'virtserialport,bus=bpfhser.0,chardev=bpfhagent,name=bpfh.agent', ...(spec.network ? networkArgs(spec.network) : [])];
+  const modules = boot.modules;
   return [
     '--run', modules?.kimg ?? spec.bzImage,
     '--disable-microvm',
@@ -149,7 +155,7 @@ export function vngArgs(spec: VngGuest, agentSocket: string, dirs: { vmDir: stri
     ...(hostHasUdevd() ? [] : [`--rodir=/usr/local/bin=${join(dirs.vmDir, 'vng-udev')}`]),
     // Shares need no 9p device of their own here: the host's root is the guest's; vng-guest.sh
     // lays a tmpfs overlay over each, as vm/init.sh does for the QEMU backend.
-    '--exec', [join(dirs.vmDir, 'vng-guest.sh'), dirs.bpfBuildDir, ...(spec.shares ?? []).map((s) => `${s.hostPath}:${s.guestPath}`)].join(' '),
+    '--exec', [join(dirs.vmDir, 'vng-guest.sh'), ...(boot.sshdDir ? ['--sshd', boot.sshdDir] : []), dirs.bpfBuildDir, ...(spec.shares ?? []).map((s) => `${s.hostPath}:${s.guestPath}`)].join(' '),
   ];
 }
 
@@ -158,8 +164,8 @@ export function vngArgs(spec: VngGuest, agentSocket: string, dirs: { vmDir: stri
  * opened read-write through /proc/self/fd (node's pipes are socketpairs, which cannot), so it
  * runs in a pseudo-terminal (node-pty), as on a user's terminal; the console arrives there.
  */
-export function vngLauncher(vng: Vng, dirs: { vmDir: string; bpfBuildDir: string }, modules?: VngModules): (agentSocket: string, spec: VngGuest) => LaunchCommand {
-  return (agentSocket, spec) => ({ cmd: vng.argv[0]!, args: [...vng.argv.slice(1), ...vngArgs(spec, agentSocket, dirs, modules)], env: vng.env, terminal: true, name: 'vng' });
+export function vngLauncher(vng: Vng, dirs: { vmDir: string; bpfBuildDir: string }, boot: VngBoot = {}): (agentSocket: string, spec: VngGuest) => LaunchCommand {
+  return (agentSocket, spec) => ({ cmd: vng.argv[0]!, args: [...vng.argv.slice(1), ...vngArgs(spec, agentSocket, dirs, boot)], env: vng.env, terminal: true, name: 'vng' });
 }
 
 /** Whether the host (the vng guest's root) has a udevd virtme-init would find. */

@@ -44,7 +44,7 @@ t.test('a kernel with 9p built in: no modules; a Debian kernel: its image inside
   const { vngArgs } = await import('../../harness/vm/vng.js');
   const spec = { bzImage: '/k/bzImage', cpus: 1, memoryMiB: 512, accel: 'tcg' as const };
   t.ok(vngArgs(spec, '/s', { vmDir: '/v', bpfBuildDir: '/b' }).includes('--skip-modules'), 'built in: vng makes no initramfs and writes nothing into the build tree');
-  const deb = vngArgs(spec, '/s', { vmDir: '/v', bpfBuildDir: '/b' }, { kimg: '/e/vng-root/boot/vmlinuz-7.3-amd64' });
+  const deb = vngArgs(spec, '/s', { vmDir: '/v', bpfBuildDir: '/b' }, { modules: { kimg: '/e/vng-root/boot/vmlinuz-7.3-amd64' } });
   t.same(deb.slice(0, 2), ['--run', '/e/vng-root/boot/vmlinuz-7.3-amd64']);
   t.notOk(deb.includes('--skip-modules'), "vng's initramfs gets the package's modules");
 });
