@@ -232,20 +232,13 @@ async function startInTerminal(launch: LaunchCommand, onConsole: (text: string) 
   const pty = await loadNodePty();
   const term = pty.spawn(launch.cmd, launch.args, { name: 'xterm', cols: 250, rows: 50, env: { ...process.env, ...launch.env } });
   const group = processGroup(term, { killOnAbort: true });
-  let ended = false;
-  const exited = new Promise<number | string>((resolve) =>
-    term.onExit(({ exitCode, signal }) => {
-      ended = true;
-      group.release();
-      resolve(signal ? `signal ${signal}` : exitCode);
-    }),
-  );
+  const exited = new Promise<number | string>((resolve) => term.onExit(({ exitCode, signal }) => resolve(signal ? `signal ${signal}` : exitCode)));
   term.onData((text) => onConsole(text.replace(/\r/g, '')));
   return {
     exited,
     spawnFailed: new Promise<never>(() => undefined),
+    // The group even when vng has ended: a QEMU it left behind is still in it.
     kill: () => {
-      if (ended) return;
       group.kill();
       group.release();
     },
