@@ -14,6 +14,8 @@ interface RepeatableSelftests {
   deadlineMin: number;
   debug?: boolean;
   lists?: { deny?: string[]; allow?: string[] };
+  /** --build-host: replayed, or the repeat would build here what was built there (an hour on a small machine). */
+  buildHost?: { url: string; identity?: string; knownHosts?: string };
 }
 
 /** vm-test's defaults, shared with the command line so the two cannot drift apart. */
@@ -97,6 +99,7 @@ function selftestsCommand(kernel: string, o: RepeatableOptions, s: RepeatableSel
     ...guestArgs(o),
     ...unlessDefault('--boot-deadline', o.bootDeadlineS, VM_TEST_DEFAULTS.builtKernelBootDeadlineS),
     ...selftestsRunnerArgs(o),
+    ...(s.buildHost ? ['--build-host', s.buildHost.url, ...unlessDefault('--identity', s.buildHost.identity, undefined), ...unlessDefault('--known-hosts', s.buildHost.knownHosts, undefined)] : []),
   ];
 }
 

@@ -125,7 +125,7 @@ t.test('every selftests option is either replayed by its line or named here as n
   const words = shellWords(repeatCommand(['/src/linux'], {
     ...everything,
     noScenarios: true,
-    selftests: { user: { names: ['a'], allow: ['b'], deny: ['c'] }, deadlineMin: 12, debug: true, lists: { deny: ['d1'], allow: ['a1'] } },
+    selftests: { user: { names: ['a'], allow: ['b'], deny: ['c'] }, deadlineMin: 12, debug: true, lists: { deny: ['d1'], allow: ['a1'] }, buildHost: { url: 'ssh://root@build:2222', identity: '/keys/id', knownHosts: '/keys/kh' } },
   }));
   t.same(words.slice(0, 3), ['npx', 'bpf-harness', 'selftests']);
   for (const o of options) {
