@@ -41,7 +41,7 @@ export interface ShellGuest {
 export async function prepareShellGuest(kernel: KernelImage, extra: readonly CpioEntry[], opts: { mirror?: string; log: (line: string) => void }): Promise<ShellGuest> {
   const modules = await networkModules(kernel, { kernel: kernel.spec, mirror: opts.mirror, log: opts.log });
   const tools = await guestBpftoolEntries(opts);
-  const dir = exitSafeTempDir(tmpdir(), 'bpfh-shell-guest-');
+  const dir = exitSafeTempDir(tmpdir(), `bpfh-shell-guest-${process.pid}-`);
   const remove = (): void => removeTempDir(dir);
   try {
     const keys = await generateKeys(dir);

@@ -183,7 +183,7 @@ async function hostGuest(opts: SshGuestOptions, keys: SshKeys): Promise<{ kernel
 export async function bootSshGuest(opts: SshGuestOptions): Promise<SshGuest> {
   // The keys and image go on every exit path, also when the process dies of a signal or an
   // error mid-way (QEMU itself is killed by util/children.ts then).
-  const dir = exitSafeTempDir(tmpdir(), 'bpfh-ssh-guest-');
+  const dir = exitSafeTempDir(tmpdir(), `bpfh-ssh-guest-${process.pid}-`);
   const removeDir = (): void => removeTempDir(dir);
   try {
     const keys = await generateKeys(dir);

@@ -82,18 +82,19 @@ async function start(t: Test, args: string[]): Promise<Terminal | undefined> {
   return term;
 }
 
-const shellGuestDirs = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('bpfh-shell-guest-')).sort();
+/** The shell guest files of the harness run with process id `pid` (other test files boot guests meanwhile). */
+const shellGuestDirs = (pid: number): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith(`bpfh-shell-guest-${pid}-`));
 
 async function qemuOn(port: string): Promise<string> {
   return (await execa('pgrep', ['-f', `hostfwd=tcp:127.0.0.1:${port}-`], { reject: false })).stdout.trim();
 }
 
 t.test('shell --after: the pinned map and the cgroups, bpftool, the transcript, the kernel log after leaving', async (t) => {
-  const before = shellGuestDirs();
   const term = await start(t, ['shell', '--after', 'cgrp-map-free-live-owners', ...GUEST, '--inject-fault', 'leave-elem', '--inject-fault', 'kernel-warn']);
   if (!term) return;
   const [, port, results] = await term.waitFor(/root shell in the guest \(sshd on 127\.0\.0\.1:(\d+)\)[^\n]*this session is logged to (\S+)\/shell-transcript\.txt/);
   await term.waitFor(/~ # /);
+  t.equal(shellGuestDirs(term.term.pid).length, 1, "the run's keys and image are there while the shell is open");
   // The banner, before the prompt.
   t.match(term.out, /scenario cgrp-map-free-live-owners: FAIL: /);
   const pin = /map \d+ \(cgrp_storage cgrp_stg\) pinned at (\/sys\/fs\/bpf\/bpfh\/cgrp_storage-\d+)/.exec(term.out)?.[1];
@@ -134,7 +135,7 @@ t.test('shell --after: the pinned map and the cgroups, bpftool, the transcript, 
   t.match(readFileSync(join(results!, 'junit.xml'), 'utf8'), /name="kernel log during and after the shell \(after cgrp-map-free-live-owners\)"[^>]*>\n\s*<failure /, 'junit.xml as a failing testcase');
   t.ok(existsSync(join(results!, 'kernel.log')), 'kernel.log is written');
   t.equal(await qemuOn(port!), '', 'no QEMU is left');
-  t.same(shellGuestDirs(), before, "the run's keys and image are removed");
+  t.same(shellGuestDirs(term.term.pid), [], "the run's keys and image are removed");
 });
 
 t.test('vm-test --shell-on-fail: passes go on, the first failure stops with its threads alive', async (t) => {
@@ -167,13 +168,13 @@ interface MultiRunSummary {
 }
 
 t.test('vm-test --shell-on-fail --kernels: one shell, at the first kernel that fails; Ctrl-C in it goes to the guest; the kernels after it run to their end without one', async (t) => {
-  const before = shellGuestDirs();
   const term = await start(t, ['vm-test', '--shell-on-fail', '--kernels', 'debian:7.3,debian:6.12', '--cpus', '1', '--memory', '1024', '--sizes', 'small', '--settle-deadline', '10', '--accel', 'tcg', '--scenario', 'sk-map-free-live-owners', '--scenario', 'task-map-free-live-owners', '--inject-fault', 'leave-elem']);
   if (!term) return;
   await term.waitFor(/=== kernel debian:7\.3 \(1 of 2\)\r?\n/);
   await term.waitFor(/scenario sk-map-free-live-owners: FAIL: /);
   const [, port] = await term.waitFor(/root shell in the guest \(sshd on 127\.0\.0\.1:(\d+)\)/);
   await term.waitFor(/~ # /);
+  t.equal(shellGuestDirs(term.term.pid).length, 1, "the run's keys and image are there while the shell is open");
   t.match(await term.run('uname -r'), /\n7\.3[^\n]*\r*\n/, 'the shell is in the first kernel, the one that failed');
   // Ctrl-C in the shell is the guest's: it stops the guest's command, not the run.
   term.term.write('sleep 120\r');
@@ -205,7 +206,7 @@ t.test('vm-test --shell-on-fail --kernels: one shell, at the first kernel that f
   t.equal(k2?.summary?.shell, undefined, 'the second kernel has no shell record');
   t.notOk(existsSync(join(k2!.resultsDir!, 'shell-transcript.txt')));
   t.equal(await qemuOn(port!), '', 'no QEMU is left');
-  t.same(shellGuestDirs(), before, "the run's keys and image are removed");
+  t.same(shellGuestDirs(term.term.pid), [], "the run's keys and image are removed");
 });
 
 t.test('vm-test --shell-on-fail --kernels: Ctrl-C after the shell, while the next kernel runs, stops the run and records both', async (t) => {
