@@ -82,7 +82,7 @@ async function start(t: Test, args: string[]): Promise<Terminal | undefined> {
   return term;
 }
 
-/** The shell guest files of the harness run with process id `pid` (other test files boot guests meanwhile). */
+/** The shell guest files of the harness run with process id `pid` (other harness runs on this machine make theirs in the same /tmp). */
 const shellGuestDirs = (pid: number): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith(`bpfh-shell-guest-${pid}-`));
 
 async function qemuOn(port: string): Promise<string> {

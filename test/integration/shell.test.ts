@@ -94,7 +94,7 @@ t.test('the terminal closes under the shell: the guest stops and its files go', 
   }
   const r = await execa(process.execPath, [join(projectRoot, 'dist', 'test', 'helpers', 'pty-hangup.js')], { timeout: 700_000, reject: false });
   const [port, pid, filesWhileOpen] = r.stdout.trim().split(' ');
-  // The files of this harness run alone: other test files boot guests of their own meanwhile.
+  // The files of this harness run alone: other harness runs on this machine (a developer's shell, another checkout's tests) make theirs in the same /tmp.
   const guestDirs = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith(`bpfh-ssh-guest-${pid}-`));
   const before: string[] = [];
   t.match(port, /^\d+$/, 'the shell reached the guest before the terminal went');
