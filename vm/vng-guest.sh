@@ -6,7 +6,8 @@
 # guest gets at GUEST, writable through a tmpfs overlay (harness/vm/qemu.ts, GuestShare).
 # `--sshd DIR` first (harness/vm/ssh-guest.ts, the shell's guest): load the modules DIR/modules
 # lists (virtio_net of a Debian kernel, dependencies first), bring up QEMU's restricted user
-# network and start the host's sshd with DIR/sshd_config (this boot's keys, root by key only).
+# network and start the host's sshd with DIR/sshd_config (this boot's keys, root by key only),
+# with DIR/bin on PATH; the agent runs as without it (vm-test's guest for a shell after a scenario).
 sshd_dir=
 if [ "$1" = --sshd ]; then
 	sshd_dir="$2"
@@ -30,6 +31,12 @@ if [ -n "$sshd_dir" ]; then
 		echo "bpfh: cannot unlock root in /etc/shadow"
 	/usr/sbin/sshd -D -e -f "$sshd_dir/sshd_config" &
 	echo "bpfh: sshd started"
+	# DIR/bin (bpftool's wrapper) goes over /usr/local/sbin, on root's PATH in every login (the
+	# host root is read-only here, and the host may have no bpftool of its own).
+	if [ -d "$sshd_dir/bin" ]; then
+		mount -t overlay overlay -o "lowerdir=$sshd_dir/bin:/usr/local/sbin" /usr/local/sbin ||
+			echo "bpfh: cannot lay $sshd_dir/bin over /usr/local/sbin"
+	fi
 fi
 grep -q ' /sys/kernel/tracing tracefs ' /proc/mounts || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 n=0

@@ -35,6 +35,8 @@ export interface LocalGuest {
   tag: string;
   /** The guest, with its accelerator chosen. */
   spec: GuestSpec;
+  /** Under vng, a shell after a scenario: vm/vng-guest.sh starts the host's sshd with this directory's config (vm/shell-guest.ts). */
+  sshdDir?: string;
 }
 
 /** A guest ready to boot, or a target ready to take the agent. */

@@ -31,7 +31,7 @@ export function vngBackend(vng: Vng, opts: { mirror?: string } = {}): Backend<Lo
       // vng runs in a pseudo-terminal: without node-pty, one line now rather than at the boot.
       await loadNodePty();
       const modules = ninePFromPackage(g.kernel) ? { kimg: await vngDebianKernel(g.kernel.bzImage, { mirror: opts.mirror, log }) } : undefined;
-      const launcher = vngLauncher(vng, dirs, { modules });
+      const launcher = vngLauncher(vng, dirs, { modules, sshdDir: g.sshdDir });
       return localGuest('vng', g, (boot, bootLog) => bootGuestRetrying(g.spec, { ...boot, launcher }, BOOT_ATTEMPTS, bootLog));
     },
   };

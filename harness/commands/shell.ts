@@ -34,7 +34,7 @@ export const shellCommand = defineCommand({
   run: (a) => {
     if (a.after !== undefined && a.target !== undefined) throw new SetupError('--after runs the scenario in a guest the harness boots: leave out --target, or --after');
     if (a.after === undefined && a['inject-fault']?.length) throw new SetupError('--inject-fault needs --after SCENARIO');
-    if (a.backend !== 'qemu' && (a.after !== undefined || a.target !== undefined)) throw new SetupError(`--backend ${a.backend} boots the shell's own guest: leave it out with ${a.after !== undefined ? '--after (vm-test under vng has no sshd yet)' : '--target'}`);
+    if (a.backend !== 'qemu' && a.target !== undefined) throw new SetupError(`--backend ${a.backend} boots a guest: leave it out with --target`);
     const injected = a.after !== undefined ? parseFaults(a['inject-fault'], selectScenarios([a.after]), KERNEL_LOG_FAULTS) : { scenarios: [] };
     return runShell({
       kernel: a.kernel, cpus: a.cpus, memoryMiB: a.memory, accel: a.accel, backend: a.backend, bootDeadlineS: a['boot-deadline'], mirror: a.mirror,

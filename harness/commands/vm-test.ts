@@ -90,8 +90,8 @@ export const vmTestCommand = defineCommand({
     const shell = a['shell-on-fail'] ? { at: 'fail' as const, open: openGuestShell } : undefined;
     if (shell) {
       checkShellOnFail(a.json, kernels);
-      // The terminal and the backend too, for every kernel before the first one runs.
-      for (const kernel of kernels) checkShellStop(shell, kernel, a.backend);
+      // The terminal too, for every kernel before the first one runs.
+      for (const kernel of kernels) checkShellStop(shell, kernel);
     }
     if ((a.denylist?.length || a.allowlist?.length) && !a['with-selftests'] && !a.selftest?.length) throw new SetupError('--denylist and --allowlist choose BPF selftests: add --with-selftests');
     // With one CPU the race rounds get no hold (the owner side could not run while the only

@@ -82,19 +82,20 @@ async function prepareLocalGuest(opts: VmTestOptions, log: (line: string) => voi
   const testmod = opts.fault === 'kernel-warn' ? await ensureTestModule(kernel, { mirror: opts.mirror, log }) : undefined;
   if (testmod) timings.testModuleMs = testmod.elapsedMs;
   const extra = [...(selftests ? selftestsGuestFiles(selftests) : []), ...(testmod ? [fileEntry(TESTMOD_GUEST_PATH.slice(1), testmod.path, 0o644)] : [])];
-  // A shell after a scenario reaches the guest through its sshd (docs/ARCHITECTURE.md).
-  const shellGuest = opts.shell ? await prepareShellGuest(kernel, extra, { mirror: opts.mirror, log }) : undefined;
-  const image = shellGuest ? { path: shellGuest.image } : buildGuestInitramfs(extra);
+  const chosen = await chooseLocalBackend(opts.backend ?? 'qemu', kernel.source, { mirror: opts.mirror, log });
+  // A shell after a scenario reaches the guest through its sshd (docs/ARCHITECTURE.md): in our
+  // initramfs under qemu, the host's own beside the agent under vng.
+  const shellGuest = opts.shell ? await prepareShellGuest(kernel, extra, { mirror: opts.mirror, log, backend: chosen.backend.name === 'vng' ? 'vng' : 'qemu' }) : undefined;
+  const image = shellGuest?.image !== undefined ? { path: shellGuest.image } : buildGuestInitramfs(extra);
   const shares = selftests ? [{ tag: 'bpfh.selftests', hostPath: selftests.dir, guestPath: selftests.dir }] : undefined;
   const spec = { bzImage: kernel.bzImage, initramfs: image.path, accel: 'tcg' as const, channel: channel.kind, cpus: opts.cpus, memoryMiB: opts.memoryMiB, shares };
   const accel = await chooseAccel(opts.accel, spec, log);
-  const chosen = await chooseLocalBackend(opts.backend ?? 'qemu', kernel.source, { mirror: opts.mirror, log });
   // The KVM probe above boots without the shell's network: its forwarded port is the guest's.
   // Selftests alone under TCG: one host thread for the vCPUs (qemu.ts tcgThreads); test_progs ran
   // as fast (28 s with 2 CPUs multi-threaded, 31 s with 1 CPU), and no stray int3 kills the guest.
   const singleThread = accel.accel === 'tcg' && opts.noScenarios === true && selftests !== undefined && spec.cpus > 1;
   if (singleThread) log(`accel: TCG with one host thread for the ${spec.cpus} vCPUs (selftests alone: multi-threaded TCG can run a stale int3 of the programs' attach)`);
-  const guest = { kernel, tag: kernelTag(kernel), spec: { ...spec, accel: accel.accel, ...(singleThread ? { tcgThreads: 'single' as const } : {}), ...(shellGuest ? { network: shellGuest.network, append: shellGuest.append } : {}) } };
+  const guest = { kernel, tag: kernelTag(kernel), spec: { ...spec, accel: accel.accel, ...(singleThread ? { tcgThreads: 'single' as const } : {}), ...(shellGuest ? { network: shellGuest.network, append: shellGuest.append } : {}) }, ...(shellGuest?.vngSshdDir ? { sshdDir: shellGuest.vngSshdDir } : {}) };
   const refused = chosen.backend.refusal(guest);
   if (refused) throw new SetupError(refused);
   if (chosen.backend.name !== 'qemu') log(`backend ${chosen.backend.name}: ${chosen.why}`);

@@ -36,12 +36,11 @@ function optionName(stop: ShellStop): string {
   return stop.at === 'fail' ? '--shell-on-fail' : 'shell --after';
 }
 
-/** Before anything boots: a terminal to give the shell to, and a guest the harness boots with QEMU. */
-export function checkShellStop(stop: ShellStop, kernel: string, backend: string | undefined): void {
+/** Before anything boots: a terminal to give the shell to, and a guest the harness boots (qemu or vng: both start an sshd for it, run/prepare.ts). */
+export function checkShellStop(stop: ShellStop, kernel: string): void {
   const name = optionName(stop);
   if (!process.stdin.isTTY || !process.stdout.isTTY) throw new SetupError(`${name} needs a terminal on stdin and stdout: run it in one, or leave ${name} out`);
   if (isTargetSpec(kernel)) throw new SetupError(`${name} stops in a guest the harness boots: on --target ${kernel} use bpf-harness shell --target instead`);
-  if (backend !== undefined && backend !== 'qemu') throw new SetupError(`${name} reaches the guest through its sshd and QEMU's forwarded port: use --backend qemu`);
 }
 
 export function stopsHere(stop: ShellStop, result: ScenarioResult): boolean {

@@ -48,7 +48,7 @@ export async function vmTest(opts: VmTestOptions): Promise<RunOutcome> {
   // The user's test lists are read now: a missing file is a usage error before anything is built.
   const userTestLists = opts.selftests ? userLists(opts.selftests.lists ?? {}) : [];
 
-  if (opts.shell) checkShellStop(opts.shell, opts.kernel, opts.backend);
+  if (opts.shell) checkShellStop(opts.shell, opts.kernel);
   const { backend, selftests, shellGuest } = await prepare(opts, log, timings);
   const rec = new RunRecord(backend, opts, t0, timings);
   let error: unknown;

@@ -68,7 +68,7 @@ export async function shellCommand(opts: ShellOptions): Promise<number> {
   try {
     const vng = opts.backend === 'vng';
     log(`booting ${opts.kernel} with an sshd (${opts.cpus} CPUs, ${opts.memoryMiB} MiB${vng ? ', under vng: the host root is the guest root' : ''})`);
-    guest = await bootSshGuest({ kernel: opts.kernel, cpus: opts.cpus, memoryMiB: opts.memoryMiB, bootDeadlineMs: opts.bootDeadlineS * 1000, mirror: opts.mirror, log, bpftool: !vng, accel: opts.accel, backend: opts.backend });
+    guest = await bootSshGuest({ kernel: opts.kernel, cpus: opts.cpus, memoryMiB: opts.memoryMiB, bootDeadlineMs: opts.bootDeadlineS * 1000, mirror: opts.mirror, log, bpftool: true, accel: opts.accel, backend: opts.backend });
     const conn = await connectSsh(parseTargetUrl(`ssh://root@127.0.0.1:${guest.port}`), {
       identity: guest.keys.userKey, knownHosts: guest.knownHosts, agentSocket: null, connectDeadlineMs: 60_000,
     });
@@ -101,7 +101,7 @@ async function shellAfterScenario(scenario: string, opts: ShellOptions): Promise
   const run = {
     kernel: opts.kernel, mirror: opts.mirror, scenarios: [scenario], sizes: opts.sizes ?? VM_TEST_DEFAULTS.sizes, seed: opts.seed ?? randomSeed(),
     accel: opts.accel, cpus: opts.cpus, memoryMiB: opts.memoryMiB, bootDeadlineS: opts.bootDeadlineS, settleDeadlineS: opts.settleDeadlineS ?? VM_TEST_DEFAULTS.settleDeadlineS,
-    faults: opts.faults, fault: opts.fault, json: false,
+    faults: opts.faults, fault: opts.fault, json: false, backend: opts.backend,
     shell: { at: { after: scenario }, open: openGuestShell },
   };
   return reportRun(await vmTest(run), run);

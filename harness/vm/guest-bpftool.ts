@@ -9,7 +9,7 @@
  * (`ld.so --list`, what ldd does), and a library none of the packages holds is an error naming
  * it. Kept unpacked in cacheDir()/guest-bpftool/<version>/; once there, no apt is needed.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { DEBIAN_KEYRING, PrivateApt, discoverDebianMirror } from '../host/apt.js';
@@ -39,10 +39,20 @@ interface Index {
   libraries: string[];
 }
 
-/** The /usr/sbin/bpftool of the guest: bpftool under its own loader and libraries. */
-export function bpftoolWrapper(): string {
-  const dir = `/${GUEST_BPFTOOL_DIR}`;
+/** The /usr/sbin/bpftool of the guest: bpftool under its own loader and libraries, kept in `dir` (the initramfs's, or the cache entry a vng guest reads over 9p). */
+export function bpftoolWrapper(dir = `/${GUEST_BPFTOOL_DIR}`): string {
   return `#!/bin/sh\nexec ${dir}/lib/${LOADER} --library-path ${dir}/lib --argv0 bpftool ${dir}/bpftool "$@"\n`;
+}
+
+/**
+ * The wrapper for a vng guest, whose root is this machine's: it runs bpftool straight from its
+ * cache entry (the same files the initramfs carries), which the guest sees at the same path.
+ */
+export async function hostBpftoolWrapper(opts: { mirror?: string; log: (line: string) => void }): Promise<string> {
+  const entry = await cachedBpftool(opts);
+  // The wrapper execs the loader: entries kept before the cache wrote it executable get the bit now.
+  chmodSync(join(entry, 'lib', LOADER), 0o755);
+  return bpftoolWrapper(entry);
 }
 
 /** Initramfs entries for bpftool: the program, its loader and libraries, and the wrapper script. */
@@ -89,8 +99,9 @@ async function cachedBpftool(opts: { mirror?: string; log: (line: string) => voi
     const program = join(x, 'usr', 'sbin', 'bpftool');
     if (!existsSync(program)) throw new SetupError(`bpftool ${version} has no usr/sbin/bpftool: report this`);
     const libraries = await neededLibraries(x, program);
-    writeFileSync(join(stage, 'bpftool'), readFileSync(program));
-    for (const l of libraries) writeFileSync(join(stage, 'lib', basename(l)), readFileSync(l));
+    // Executable as in the initramfs: a vng guest runs them from here (hostBpftoolWrapper).
+    writeFileSync(join(stage, 'bpftool'), readFileSync(program), { mode: 0o755 });
+    for (const l of libraries) writeFileSync(join(stage, 'lib', basename(l)), readFileSync(l), { mode: 0o755 });
     const index: Index = { version, packages: items.map((i) => `${i.pkg} ${i.version}`), program: 'bpftool', libraries: libraries.map((l) => join('lib', basename(l))) };
     writeFileSync(join(stage, 'index.json'), `${JSON.stringify(index, null, 2)}\n`);
     const dest = join(root, version.replace(/[^A-Za-z0-9.+~-]/g, '_'));

@@ -7,7 +7,7 @@
  * qemu-system-aarch64 (TCG) with the arm64 agent (cross/), and Debian's arm64 busybox, sshd and
  * libraries (arm64-userland.ts) instead of the host's: the arm64 SSH target of the tests.
  */
-import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -20,7 +20,7 @@ import { SetupError } from '../util/errors.js';
 import { exitSafeTempDir, removeTempDir } from '../util/temp-dir.js';
 import { chooseAccel, type AccelRequest } from './accel.js';
 import { chooseChannel } from './channel.js';
-import { guestBpftoolEntries } from './guest-bpftool.js';
+import { guestBpftoolEntries, hostBpftoolWrapper } from './guest-bpftool.js';
 import { arm64SshdEntries, arm64Userland } from './arm64-userland.js';
 import { buildGuestInitramfs, guestEntries, sharedLibraryEntries } from './guest-image.js';
 import { fileEntry, withParentDirs, writeNewc, type CpioEntry } from './initramfs.js';
@@ -132,7 +132,7 @@ export interface SshGuestOptions {
   noBpf?: boolean;
   mirror?: string;
   onConsole?: (text: string) => void;
-  /** Debian's bpftool in /usr/sbin (guest-bpftool.ts): the guests a user gets a shell in. */
+  /** Debian's bpftool (guest-bpftool.ts) on the guest's PATH: in /usr/sbin, or under vng in /usr/local/sbin. */
   bpftool?: boolean;
   /** KVM or TCG as vm-test's --accel; TCG when not given (the test guests). */
   accel?: AccelRequest;
@@ -249,9 +249,7 @@ async function bootVngSshd(keys: SshKeys, dir: string, opts: SshGuestOptions): P
   const modules = await networkModules(kernel, opts);
   const vng = await locateVng({ fetch: true, mirror: opts.mirror, log: opts.log });
   const nineP = ninePFromPackage(kernel) ? { kimg: await vngDebianKernel(kernel.bzImage, { mirror: opts.mirror, log: opts.log }) } : undefined;
-  writeFileSync(join(dir, 'authorized_keys'), `${keys.userPublic}\n`, { mode: 0o600 });
-  writeFileSync(join(dir, 'sshd_config'), vngSshdConfig(dir));
-  writeFileSync(join(dir, 'modules'), modules.map((m) => `${m}\n`).join(''));
+  writeVngSshdDir(dir, keys, modules, opts.bpftool ? await hostBpftoolWrapper({ mirror: opts.mirror, log: opts.log }) : undefined);
   const port = await freeLoopbackPort();
   // vng boots no image of ours; the KVM probe (auto) boots the plain one.
   const spec = { bzImage: kernel.bzImage, initramfs: '', accel: 'tcg' as const, channel: chooseChannel(kernel.config).kind, cpus: opts.cpus, memoryMiB: opts.memoryMiB, network: { hostPort: port, guestPort: 22 } };
@@ -265,6 +263,20 @@ async function bootVngSshd(keys: SshKeys, dir: string, opts: SshGuestOptions): P
     throw err;
   }
   return sshGuest(session, port, keys, dir);
+}
+
+/**
+ * What vm/vng-guest.sh --sshd reads from `dir` (which already holds the keys): root's only
+ * authorized key, the sshd_config, the network modules to insmod, and with `bpftool` (a wrapper
+ * script, guest-bpftool.ts) bin/bpftool, which the guest lays over its /usr/local/sbin.
+ */
+export function writeVngSshdDir(dir: string, keys: SshKeys, modules: readonly string[], bpftool?: string): void {
+  writeFileSync(join(dir, 'authorized_keys'), `${keys.userPublic}\n`, { mode: 0o600 });
+  writeFileSync(join(dir, 'sshd_config'), vngSshdConfig(dir));
+  writeFileSync(join(dir, 'modules'), modules.map((m) => `${m}\n`).join(''));
+  if (bpftool === undefined) return;
+  mkdirSync(join(dir, 'bin'));
+  writeFileSync(join(dir, 'bin', 'bpftool'), bpftool, { mode: 0o755 });
 }
 
 /** The qemu guest's sshd_config with the keys where the vng guest reads them: this boot's directory. */

@@ -56,8 +56,8 @@ t.test('a root shell in a vng guest, through a real pseudo-terminal', { skip }, 
   // The guest's kernel, root, and the host's root as its own: vng's hostname, the project's files.
   // The answers are matched alone: the command line echoed (bash's line editing, wrapped at 80
   // columns, bracketed-paste escapes) holds none of them.
-  term.write(`echo $((6*7)) $(uname -r) $(id -u) $(hostname) $(test -x ${join(projectRoot, 'bpf', 'build', 'bpf-agent')} && echo agent-here)\r`);
-  t.ok(await waitFor(/42 7\.3-amd64 0 virtme-ng agent-here/, 60_000), "a command typed runs in the guest as root, on the host's root");
+  term.write(`echo $((6*7)) $(uname -r) $(id -u) $(hostname) $(test -x ${join(projectRoot, 'bpf', 'build', 'bpf-agent')} && echo agent-here) $(bpftool version | head -1)\r`);
+  t.ok(await waitFor(/42 7\.3-amd64 0 virtme-ng agent-here bpftool v\d/, 60_000), "a command typed runs in the guest as root, on the host's root, with the harness's bpftool on its PATH");
 
   term.resize(132, 43);
   await new Promise((r) => setTimeout(r, 1000));

@@ -1,0 +1,96 @@
+// `bpf-harness shell --after SCENARIO --backend vng` driven through node-pty as a user at a
+// terminal: Debian's 7.3 under virtme-ng runs the agent and the host's own sshd together
+// (vm/vng-guest.sh --sshd), the scenario runs with the harness's leave-elem fault so its map
+// lingers, the run stops there with the map pinned, bpftool (the harness's, laid over the
+// guest's /usr/local/sbin) shows it from the shell, and Ctrl-] leaves with exit 1 and no QEMU
+// left. One boot, one CPU, small sizes.
+import t from 'tap';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { loadNodePty, NODE_PTY_FIX } from '../../harness/util/node-pty.js';
+import { TRANSCRIPT_FILE } from '../../harness/shell/shell.js';
+import { kmodRefusal } from '../../harness/vm/vng-modules.js';
+import { missingPythonModules } from '../../harness/vm/vng.js';
+import { projectRoot } from '../../harness/util/paths.js';
+
+const cli = join(projectRoot, 'dist', 'harness', 'cli.js');
+const pythonMissing = await missingPythonModules();
+const skip = pythonMissing.length > 0 ? `vng cannot run: the system python lacks ${pythonMissing.join(', ')}` : (kmodRefusal('debian:7.3') ?? false);
+/** The shell guests' directories (keys, sshd config) whose known_hosts names `port`: other runs may have their own beside. */
+const shellGuestDirsOf = (port: string): string[] =>
+  readdirSync(tmpdir()).filter((n) => n.startsWith('bpfh-shell-guest-') && readable(join(tmpdir(), n, 'known_hosts')).includes(`[127.0.0.1]:${port} `));
+const readable = (file: string): string => (existsSync(file) ? readFileSync(file, 'utf8') : '');
+
+t.test('shell --after under vng: the agent and the sshd in one guest, the pinned map seen with bpftool', { skip }, async (t) => {
+  let pty;
+  try {
+    pty = await loadNodePty();
+  } catch (err) {
+    t.equal((err as Error).message, NODE_PTY_FIX);
+    t.comment(`not run: ${NODE_PTY_FIX}`);
+    return;
+  }
+  const args = ['shell', '--after', 'cgrp-map-free-live-owners', '--backend', 'vng', '--kernel', 'debian:7.3', '--cpus', '1', '--memory', '1024', '--sizes', 'small', '--inject-fault', 'leave-elem'];
+  const term = pty.spawn(process.execPath, [cli, ...args], { cols: 160, rows: 50, env: { ...process.env, TERM: 'xterm' } });
+  let out = '';
+  let exit: { exitCode: number; signal?: number } | undefined;
+  term.onData((d) => (out += d));
+  term.onExit((e) => (exit = e));
+  t.teardown(() => {
+    if (!exit) term.kill('SIGTERM');
+  });
+  let seen = 0;
+  const waitFor = async (re: RegExp, ms = 300_000): Promise<RegExpExecArray> => {
+    const end = Date.now() + ms;
+    for (;;) {
+      const m = re.exec(out.slice(seen));
+      if (m) {
+        seen += m.index + m[0].length;
+        return m;
+      }
+      if (exit || Date.now() > end) throw new Error(`no ${re} on the terminal (exit ${JSON.stringify(exit)}); it shows:\n${out.slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  // The guest's shell is the host's root's (bash, its own prompt): each command ends with a
+  // marker whose echoed command line (quotes split it) cannot match.
+  let n = 0;
+  const run = async (line: string): Promise<string> => {
+    const mark = `done-${++n}`;
+    term.write(`${line}; echo "${mark.slice(0, 3)}""${mark.slice(3)}"\r`);
+    const start = seen;
+    await waitFor(new RegExp(`\\n${mark}\\r*\\n`), 60_000);
+    return out.slice(start, seen);
+  };
+
+  t.match((await waitFor(/backend vng: [^\n]*\n/))[0], /vng \S+/, 'the run is under vng');
+  const [, port, results] = await waitFor(/root shell in the guest \(sshd on 127\.0\.0\.1:(\d+)\)[^\n]*this session is logged to (\S+)\/shell-transcript\.txt/);
+  t.match(out, /scenario cgrp-map-free-live-owners: FAIL: /, 'the banner says the scenario failed');
+  const pin = /map \d+ \(cgrp_storage cgrp_stg\) pinned at (\/sys\/fs\/bpf\/bpfh\/cgrp_storage-\d+)/.exec(out)?.[1];
+  t.ok(pin, 'the map leave-elem kept is pinned');
+  t.match(out, /owners with elements still linked \(the inspector\):\s+cgrp \d+: elements of map \d+/, 'the inspector lists the owners');
+  const qemu = async (): Promise<string> => (await execa('pgrep', ['-f', `hostfwd=tcp:127.0.0.1:${port}-`], { reject: false })).stdout.trim();
+  t.not(await qemu(), '', 'the guest runs while the shell is open');
+  t.equal(shellGuestDirsOf(port!).length, 1, "the run's sshd directory is there while it runs");
+  await new Promise((r) => setTimeout(r, 1000));
+
+  t.match(await run(`uname -r; hostname; command -v bpftool`), /[\r\n]7\.3-amd64\r*\nvirtme-ng\r*\n\/usr\/local\/sbin\/bpftool\r*\n/, "the guest is vng's on 7.3, bpftool on root's PATH");
+  t.match(await run(`bpftool map show pinned ${pin ?? '/nonexistent'}`), /[\r\n]\d+: cgrp_storage {2}name cgrp_stg/, "bpftool in the guest shows the pinned map that lingered (leave-elem's)");
+
+  term.write('\x1d');
+  for (let i = 0; i < 600 && !exit; i++) await new Promise((r) => setTimeout(r, 200));
+  t.same(exit?.exitCode, 1, 'Ctrl-] left; exit 1: the scenario failed');
+  t.match(out, /\nshell: the run stopped at cgrp-map-free-live-owners \(shell --after\) for a shell, \d+ s in the guest/, 'the table says where the run stopped');
+  t.match(readFileSync(join(results!, TRANSCRIPT_FILE), 'utf8'), /cgrp_storage {2}name cgrp_stg/, 'the transcript holds what bpftool showed');
+  const summary = JSON.parse(readFileSync(join(results!, 'summary.json'), 'utf8')) as { backend: string; scenarios: Array<{ name: string; verdict: string }>; shell?: { scenario: string } };
+  t.same([summary.backend, summary.scenarios.map((s) => `${s.name} ${s.verdict}`), summary.shell?.scenario], ['vng', ['cgrp-map-free-live-owners fail'], 'cgrp-map-free-live-owners']);
+  let left = await qemu();
+  for (let i = 0; i < 50 && left !== ''; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    left = await qemu();
+  }
+  t.equal(left, '', 'no QEMU is left');
+  t.same(shellGuestDirsOf(port!), [], "the run's keys and sshd directory are removed");
+});
