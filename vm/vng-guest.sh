@@ -31,8 +31,8 @@ if [ -n "$sshd_dir" ]; then
 		echo "bpfh: cannot unlock root in /etc/shadow"
 	/usr/sbin/sshd -D -e -f "$sshd_dir/sshd_config" &
 	echo "bpfh: sshd started"
-	# DIR/bin (bpftool's wrapper) goes over /usr/local/sbin, on root's PATH in every login (the
-	# host root is read-only here, and the host may have no bpftool of its own).
+	# DIR/bin (the harness's bpftool: the host may have none) goes over /usr/local/sbin, on
+	# root's PATH in every login; a mount of the guest's own, nothing is written on the host.
 	if [ -d "$sshd_dir/bin" ]; then
 		mount -t overlay overlay -o "lowerdir=$sshd_dir/bin:/usr/local/sbin" /usr/local/sbin ||
 			echo "bpfh: cannot lay $sshd_dir/bin over /usr/local/sbin"

@@ -3,7 +3,8 @@
 // (vm/vng-guest.sh --sshd), the scenario runs with the harness's leave-elem fault so its map
 // lingers, the run stops there with the map pinned, bpftool (the harness's, laid over the
 // guest's /usr/local/sbin) shows it from the shell, and Ctrl-] leaves with exit 1 and no QEMU
-// left. One boot, one CPU, small sizes.
+// left. One boot, one CPU, small sizes, a 5 s settle deadline (leave-elem's map never settles,
+// and the default 30 s would be waited in full): about 55 s under TCG.
 import t from 'tap';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,7 +33,8 @@ t.test('shell --after under vng: the agent and the sshd in one guest, the pinned
     t.comment(`not run: ${NODE_PTY_FIX}`);
     return;
   }
-  const args = ['shell', '--after', 'cgrp-map-free-live-owners', '--backend', 'vng', '--kernel', 'debian:7.3', '--cpus', '1', '--memory', '1024', '--sizes', 'small', '--inject-fault', 'leave-elem'];
+  const t0 = Date.now();
+  const args = ['shell', '--after', 'cgrp-map-free-live-owners', '--backend', 'vng', '--kernel', 'debian:7.3', '--cpus', '1', '--memory', '1024', '--sizes', 'small', '--inject-fault', 'leave-elem', '--settle-deadline', '5'];
   const term = pty.spawn(process.execPath, [cli, ...args], { cols: 160, rows: 50, env: { ...process.env, TERM: 'xterm' } });
   let out = '';
   let exit: { exitCode: number; signal?: number } | undefined;
@@ -67,6 +69,7 @@ t.test('shell --after under vng: the agent and the sshd in one guest, the pinned
 
   t.match((await waitFor(/backend vng: [^\n]*\n/))[0], /vng \S+/, 'the run is under vng');
   const [, port, results] = await waitFor(/root shell in the guest \(sshd on 127\.0\.0\.1:(\d+)\)[^\n]*this session is logged to (\S+)\/shell-transcript\.txt/);
+  t.comment(`the shell opened ${Math.round((Date.now() - t0) / 1000)} s after the start`);
   t.match(out, /scenario cgrp-map-free-live-owners: FAIL: /, 'the banner says the scenario failed');
   const pin = /map \d+ \(cgrp_storage cgrp_stg\) pinned at (\/sys\/fs\/bpf\/bpfh\/cgrp_storage-\d+)/.exec(out)?.[1];
   t.ok(pin, 'the map leave-elem kept is pinned');
@@ -82,6 +85,7 @@ t.test('shell --after under vng: the agent and the sshd in one guest, the pinned
   term.write('\x1d');
   for (let i = 0; i < 600 && !exit; i++) await new Promise((r) => setTimeout(r, 200));
   t.same(exit?.exitCode, 1, 'Ctrl-] left; exit 1: the scenario failed');
+  t.comment(`the run ended ${Math.round((Date.now() - t0) / 1000)} s after the start`);
   t.match(out, /\nshell: the run stopped at cgrp-map-free-live-owners \(shell --after\) for a shell, \d+ s in the guest/, 'the table says where the run stopped');
   t.match(readFileSync(join(results!, TRANSCRIPT_FILE), 'utf8'), /cgrp_storage {2}name cgrp_stg/, 'the transcript holds what bpftool showed');
   const summary = JSON.parse(readFileSync(join(results!, 'summary.json'), 'utf8')) as { backend: string; scenarios: Array<{ name: string; verdict: string }>; shell?: { scenario: string } };
