@@ -6,7 +6,7 @@
 // left. One boot, one CPU, small sizes, a 5 s settle deadline (leave-elem's map never settles,
 // and the default 30 s would be waited in full): about 55 s under TCG.
 import t from 'tap';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -19,10 +19,8 @@ import { projectRoot } from '../../harness/util/paths.js';
 const cli = join(projectRoot, 'dist', 'harness', 'cli.js');
 const pythonMissing = await missingPythonModules();
 const skip = pythonMissing.length > 0 ? `vng cannot run: the system python lacks ${pythonMissing.join(', ')}` : (kmodRefusal('debian:7.3') ?? false);
-/** The shell guests' directories (keys, sshd config) whose known_hosts names `port`: other runs may have their own beside. */
-const shellGuestDirsOf = (port: string): string[] =>
-  readdirSync(tmpdir()).filter((n) => n.startsWith('bpfh-shell-guest-') && readable(join(tmpdir(), n, 'known_hosts')).includes(`[127.0.0.1]:${port} `));
-const readable = (file: string): string => (existsSync(file) ? readFileSync(file, 'utf8') : '');
+/** The shell guest files (keys, sshd config) of the harness run with process id `pid` (other test files boot guests meanwhile). */
+const shellGuestDirs = (pid: number): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith(`bpfh-shell-guest-${pid}-`));
 
 t.test('shell --after under vng: the agent and the sshd in one guest, the pinned map seen with bpftool', { skip }, async (t) => {
   let pty;
@@ -76,7 +74,7 @@ t.test('shell --after under vng: the agent and the sshd in one guest, the pinned
   t.match(out, /owners with elements still linked \(the inspector\):\s+cgrp \d+: elements of map \d+/, 'the inspector lists the owners');
   const qemu = async (): Promise<string> => (await execa('pgrep', ['-f', `hostfwd=tcp:127.0.0.1:${port}-`], { reject: false })).stdout.trim();
   t.not(await qemu(), '', 'the guest runs while the shell is open');
-  t.equal(shellGuestDirsOf(port!).length, 1, "the run's sshd directory is there while it runs");
+  t.equal(shellGuestDirs(term.pid).length, 1, "the run's sshd directory is there while it runs");
   await new Promise((r) => setTimeout(r, 1000));
 
   t.match(await run(`uname -r; hostname; command -v bpftool`), /[\r\n]7\.3-amd64\r*\nvirtme-ng\r*\n\/usr\/local\/sbin\/bpftool\r*\n/, "the guest is vng's on 7.3, bpftool on root's PATH");
@@ -96,5 +94,5 @@ t.test('shell --after under vng: the agent and the sshd in one guest, the pinned
     left = await qemu();
   }
   t.equal(left, '', 'no QEMU is left');
-  t.same(shellGuestDirsOf(port!), [], "the run's keys and sshd directory are removed");
+  t.same(shellGuestDirs(term.pid), [], "the run's keys and sshd directory are removed");
 });
