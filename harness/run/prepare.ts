@@ -79,10 +79,12 @@ async function prepareLocalGuest(opts: VmTestOptions, log: (line: string) => voi
   const selftests = opts.selftests && kernel.build ? await buildSelftests({ tree: kernel.build.tree, kernel: kernel.build, jobs: defaultJobs(), log, ...(opts.selftests.buildHost ? { buildHost: opts.selftests.buildHost } : {}) }) : undefined;
   if (selftests) timings.selftestsBuildMs = selftests.elapsedMs;
   // The selftests come over 9p at the same path as on the host; their shared libraries ride in the initramfs.
+  const chosen = await chooseLocalBackend(opts.backend ?? 'qemu', kernel.source, { mirror: opts.mirror, log });
+  // vng boots the host's root, not our image: the module would be missing and insmod fail after the boot.
+  if (opts.fault === 'kernel-warn' && chosen.backend.name === 'vng') throw new SetupError(`--inject-fault kernel-warn puts its test module into the harness's own guest image, which vng does not boot: use --backend qemu`);
   const testmod = opts.fault === 'kernel-warn' ? await ensureTestModule(kernel, { mirror: opts.mirror, log }) : undefined;
   if (testmod) timings.testModuleMs = testmod.elapsedMs;
   const extra = [...(selftests ? selftestsGuestFiles(selftests) : []), ...(testmod ? [fileEntry(TESTMOD_GUEST_PATH.slice(1), testmod.path, 0o644)] : [])];
-  const chosen = await chooseLocalBackend(opts.backend ?? 'qemu', kernel.source, { mirror: opts.mirror, log });
   // A shell after a scenario reaches the guest through its sshd (docs/ARCHITECTURE.md): in our
   // initramfs under qemu, the host's own beside the agent under vng.
   const shellGuest = opts.shell ? await prepareShellGuest(kernel, extra, { mirror: opts.mirror, log, backend: chosen.backend.name === 'vng' ? 'vng' : 'qemu' }) : undefined;

@@ -19,6 +19,11 @@ import { DEFAULT_WIDEN_US, raceSteering } from './race-policy.js';
 import { waitForSettle } from './settle.js';
 import type { Scenario, ScenarioContext, SizeLevel } from './types.js';
 
+/** A progress line's settle time: "settled in N ms", or that the counters never came back. */
+function settledText(ms: number | null | undefined): string {
+  return ms === undefined || ms === null ? 'never settled' : `settled in ${ms} ms`;
+}
+
 const WARMUP_OWNERS = 64;
 
 export type Sized = Record<SizeLevel, number>;
@@ -188,9 +193,9 @@ export function mapFreeLiveOwners(spec: LiveOwnersSpec): Scenario {
       await warmUp(ctx, kind);
       await kind.open(ctx, owners);
       const user = await generation(ctx, kind, 'user', owners);
-      ctx.log(`from user space: ${owners} elements, ${kib(user.chargedBytes)} charged, settled in ${user.settleMs ?? 'never'} ms`);
+      ctx.log(`from user space: ${owners} elements, ${kib(user.chargedBytes)} charged, ${settledText(user.settleMs)}`);
       const prog = await generation(ctx, kind, 'prog', owners);
-      ctx.log(`${kind.progWhat}: ${owners} elements, ${kib(prog.chargedBytes)} charged, settled in ${prog.settleMs ?? 'never'} ms`);
+      ctx.log(`${kind.progWhat}: ${owners} elements, ${kib(prog.chargedBytes)} charged, ${settledText(prog.settleMs)}`);
       await endScenario(ctx, async () => {
         await closeKept(ctx, [...user.kept, ...prog.kept]);
         await kind.close(ctx);
@@ -265,7 +270,7 @@ export function mapFreeVsRelease(spec: RaceSpec): Scenario {
         ? summarizeRaceCoverage(races.map((r) => r.coverage).filter((c): c is RaceCoverageReply => c !== undefined))
         : { applicable: false, reason: tracer.reason };
       const checks: Check[] = [createdCheck('elements-created', 'in the race rounds', created, rounds * owners, failed ? ` (${failed} failed)` : ''), ...settled.checks, ...raceCoverageChecks(raceCoverage, ctx.requireRace === true), ...tracerCheck];
-      ctx.log(`${rounds} rounds (${kind.noun} ${kind.release} while the map goes) in ${seconds.toFixed(2)} s, settled in ${settled.settleMs ?? 'never'} ms`);
+      ctx.log(`${rounds} rounds (${kind.noun} ${kind.release} while the map goes) in ${seconds.toFixed(2)} s, ${settledText(settled.settleMs)}`);
       const dropAfter = races.flatMap((r) => r.dropAfter);
       return {
         checks,

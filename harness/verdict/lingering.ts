@@ -227,7 +227,8 @@ export function caughtBy(checks: readonly Check[]): Signal[] {
 export function verdictOf(checks: readonly Check[]): { verdict: 'pass' | 'fail' | 'error'; reason: string | null } {
   const failed = checks.filter((c) => !c.ok);
   if (failed.length === 0) return { verdict: 'pass', reason: null };
-  const text = failed.map((c) => c.message).join('; ');
+  // The inspector walks every owner: the user and prog generations' checks can state one fact twice.
+  const text = [...new Set(failed.map((c) => c.message))].join('; ');
   if (failed.every((c) => isSetupCheck(c.name))) return { verdict: 'error', reason: `could not test: ${text}` };
   return { verdict: 'fail', reason: text };
 }

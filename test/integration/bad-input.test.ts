@@ -157,3 +157,11 @@ t.test('--shell-on-fail with --json or a --target: one line, exit 2, before any 
   t.equal(two.status, 2);
   oneErrorLine(t, two.stderr, /^bpf-harness: --shell-on-fail needs a terminal on stdin and stdout/);
 });
+
+t.test('--inject-fault kernel-warn under vng: one line, exit 2, before the boot (its module rides in our image, which vng does not boot)', async (t) => {
+  const r = runCli(['vm-test', '--backend', 'vng', '--kernel', 'debian:7.3', '--inject-fault', 'kernel-warn', '--scenario', 'sk-map-free-live-owners']);
+  t.equal(r.status, 2);
+  if (/virtme-ng|vng \(virtme-ng\) is not installed|node-pty/.test(r.stderr)) return void t.comment(`vng cannot run here, which is refused first: ${r.stderr.trim()}`);
+  oneErrorLine(t, r.stderr, /--inject-fault kernel-warn puts its test module into the harness's own guest image, which vng does not boot: use --backend qemu/);
+  t.notMatch(r.stdout, /booting|test module:/, 'nothing was built or booted');
+});

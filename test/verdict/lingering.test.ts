@@ -90,3 +90,17 @@ t.test('verdict: a failed detection fails; failed set-up checks alone could not 
   t.same(caughtBy(setupOnly), [], 'and nothing is reported as caught');
   t.same(verdictOf(recreate.filter((c) => c.ok)), { verdict: 'pass', reason: null });
 });
+
+// The failed checks of a recorded 7.3 run (vm-test --kernel debian:7.3 --scenario
+// sk-map-free-live-owners --inject-fault leave-elem, 2026-11-30): both generations' inspector
+// checks state the same owners; the reason says it once.
+t.test('one fact stated by two checks is said once in the reason', async (t) => {
+  const owners = '64 sk owners still have a storage struct attached with every map gone (113/5, 113/69, 113/140, 113/204, 113/268), still after 3 s';
+  const optmem = '64 of 4096 sockets kept 20480 B of optmem after the map was freed, up to 320 B on one (socket #0: 0 B before, 320 B now), still after 3 s';
+  const checks = [
+    { name: 'optmem[user]', ok: false, message: optmem },
+    { name: 'inspector[user]', ok: false, message: owners },
+    { name: 'inspector[prog]', ok: false, message: owners },
+  ];
+  t.same(verdictOf(checks), { verdict: 'fail', reason: `${optmem}; ${owners}` });
+});
