@@ -220,6 +220,78 @@ static void pin_to(const struct race_round *rr, long cpu)
 }
 
 /*
+ * pin=1 also needs the map-free work on CPU 0: bpf_map_put() queues it on
+ * system_dfl_wq, an unbound workqueue, whose worker runs anywhere in the
+ * affinity pod of the CPU that queued it (CPU 0: the drop's RCU callback).
+ * The default scope makes one pod of the CPUs that share a last-level cache:
+ * on an arm64 guest (and on most real machines) both CPUs, so the worker
+ * woke where it last ran, and in whole runs on CPU 1, where the closers are:
+ * the hold then stopped the very CPU whose destroys it waited for. (x86
+ * guests have one socket per CPU, so a pod per CPU.) The "cpu" scope makes a
+ * pod of each CPU for the verb's duration; the old scope is put back after.
+ * No such parameter (kernels before 6.5): nothing changed, as before.
+ */
+#define WQ_SCOPE_PARAM	"/sys/module/workqueue/parameters/default_affinity_scope"
+
+/* Writes scope to the parameter: 0, or -errno. */
+static int wq_scope_write(const char *scope)
+{
+	size_t len = strlen(scope);
+	FILE *f = fopen(WQ_SCOPE_PARAM, "w");
+	int ret = 0;
+
+	if (!f)
+		return -errno;
+	if (fwrite(scope, 1, len, f) != len)
+		ret = -EIO;
+	if (fclose(f) && !ret)
+		ret = -errno;
+	return ret;
+}
+
+/*
+ * Sets the "cpu" scope and puts the old one in saved (empty when nothing
+ * was changed): 0, or -errno (no such parameter: -ENOENT).
+ */
+static int wq_scope_per_cpu(char *saved, size_t len)
+{
+	FILE *f = fopen(WQ_SCOPE_PARAM, "r");
+	int ret;
+
+	saved[0] = '\0';
+	if (!f)
+		return -errno;
+	if (!fgets(saved, (int)len, f)) {
+		ret = ferror(f) ? -EIO : -ENODATA;
+		fclose(f);
+		saved[0] = '\0';
+		return ret;
+	}
+	fclose(f);
+	saved[strcspn(saved, "\n")] = '\0';
+	if (!strcmp(saved, "cpu")) {
+		saved[0] = '\0';
+		return 0;
+	}
+	ret = wq_scope_write("cpu");
+	if (ret)
+		saved[0] = '\0';
+	return ret;
+}
+
+static void wq_scope_restore(const char *saved)
+{
+	int ret;
+
+	if (!saved[0])
+		return;
+	ret = wq_scope_write(saved);
+	if (ret)
+		fprintf(stderr, "bpf-agent: race: restore %s to %s: %s\n",
+			WQ_SCOPE_PARAM, saved, strerror(-ret));
+}
+
+/*
  * pin=1 with threads as owners: they exit (and queue their last RCU
  * callback) off CPU 0 too, so their storage is destroyed while CPU 0 holds
  * the map-free gap open.
@@ -640,6 +712,7 @@ int verb_race(struct agent *a, struct req *r)
 	long ncpus = sysconf(_SC_NPROCESSORS_ONLN);
 	bool via_prog, round_seeded, forced_seeded;
 	size_t prog_waits = 0;
+	char wq_scope_was[32] = "";
 	char err[512];
 	int ret = -1, first_errno;
 
@@ -696,6 +769,12 @@ int verb_race(struct agent *a, struct req *r)
 		goto out;
 	}
 
+	if (pin && ncpus >= 2) {
+		ret = wq_scope_per_cpu(wq_scope_was, sizeof(wq_scope_was));
+		if (ret && ret != -ENOENT)
+			fprintf(stderr, "bpf-agent: race: %s: %s\n",
+				WQ_SCOPE_PARAM, strerror(-ret));
+	}
 	if (a->cov) {
 		/* traced only while this verb runs; detached on every way out */
 		ret = racecov_attach(a->cov, err, sizeof(err));
@@ -857,6 +936,8 @@ report:
 	jf_u64_array(&r->out, "dropAfter", drop_after, done);
 	jf_u64_array(&r->out, "dropTarget", drop_target_v, done);
 	jf_u64(&r->out, "closeErrors", close_errors);
+	if (wq_scope_was[0])
+		jf_str(&r->out, "wqScopeWas", wq_scope_was);
 	if (hold)
 		jf_u64_array(&r->out, "heldMapIds", held_ids, nheld);
 	if (a->cov) {
@@ -876,6 +957,7 @@ report:
 out:
 	if (a->cov)
 		racecov_detach(a->cov);
+	wq_scope_restore(wq_scope_was);
 	owners_free(&own);
 	free(map_ids);
 	free(drop_after);
