@@ -124,19 +124,24 @@ async function takeMachine(conn: SshConnection): Promise<void> {
  * The agent under a guardian. `$PPID` is the sshd process of this session: it ends when the
  * connection does. The guardian (detached from the channel's descriptors, so the channel can
  * close) waits for the agent or the session to end, then kills the agent, waits for it to be
- * gone, removes the scenarios' cgroups (bpfh-*, empty once the agent is gone) and the directory.
+ * gone, removes the scenarios' cgroups (bpfh-*, empty once the agent is gone) and the directory,
+ * and puts back the workqueues' affinity scope a race verb cut short left at `cpu`.
  */
+const WQ_SCOPE = '/sys/module/workqueue/parameters/default_affinity_scope';
+
 export function agentCommand(dir: string): string {
   const d = shq(dir);
   return [
-    `D=${d}; P=$PPID`,
+    `D=${d}; P=$PPID; W=${WQ_SCOPE}; S=$(cat $W 2>/dev/null)`,
     'exec 3<&0',
     '"$D/bpf-agent" --channel - --bpf-dir "$D" 0<&3 3<&- &',
     'A=$!',
     'exec 3<&- 0</dev/null',
     'echo $A > "$D/agent.pid"',
     "( trap '' HUP INT TERM; while kill -0 $A && kill -0 $P; do sleep 1; done; kill -KILL $A; while kill -0 $A; do sleep 1; done; " +
-      `cd /; find /sys/fs/cgroup -depth -type d -name 'bpfh-*' -exec rmdir {} \\; ; rm -rf "$D" ${MACHINE_LOCK} ) >/dev/null 2>&1 &`,
+      `cd /; find /sys/fs/cgroup -depth -type d -name 'bpfh-*' -exec rmdir {} \\; ; ` +
+      '[ -n "$S" ] && [ "$(cat $W)" != "$S" ] && echo "$S" > $W; ' +
+      `rm -rf "$D" ${MACHINE_LOCK} ) >/dev/null 2>&1 &`,
     // The guardian holds the machine until its cleanup is done.
     `echo $! > ${MACHINE_LOCK}/pid`,
     'wait $A',
