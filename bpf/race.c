@@ -224,11 +224,11 @@ static void pin_to(const struct race_round *rr, long cpu)
  * system_dfl_wq, an unbound workqueue, whose worker runs anywhere in the
  * affinity pod of the CPU that queued it (CPU 0: the drop's RCU callback).
  * The default scope makes one pod of the CPUs that share a last-level cache:
- * on an arm64 guest (and on most real machines) both CPUs, so the worker
- * woke where it last ran, and in whole runs on CPU 1, where the closers are:
- * the hold then stopped the very CPU whose destroys it waited for. (x86
- * guests have one socket per CPU, so a pod per CPU.) The "cpu" scope makes a
- * pod of each CPU for the verb's duration; the old scope is put back after.
+ * both CPUs of the test guests (x86 and arm64 alike) and of most real
+ * machines. On an arm64 guest the worker ran on CPU 1, where the closers are,
+ * in whole runs: the hold then stopped the very CPU whose destroys it waited
+ * for. The "cpu" scope makes a pod of each CPU for the verb's duration; the
+ * old scope is put back after (and by a target's guardian).
  * No such parameter (kernels before 6.5): nothing changed, as before.
  */
 #define WQ_SCOPE_PARAM	"/sys/module/workqueue/parameters/default_affinity_scope"
