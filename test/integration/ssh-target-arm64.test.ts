@@ -52,8 +52,9 @@ t.test('an aarch64 target: the cross-built agent runs the scenarios, with the sa
   // are, and the hold stopped them (arms on CPU 1: 24 of 40 in a 2/10 run, 18 of 41 in a
   // 5/10 run, all 49 with the unbound workqueues confined to CPU 1: 0/10). The race verb now
   // gives each CPU its own workqueue pod (bpf/race.c, wq_scope_per_cpu()): 10 of 10 or 9 of
-  // 10 in every run since.
-  t.ok(race?.applicable && race.roundsReached > 0, `contended unlink path reached in ${race?.applicable ? race.roundsReached : '-'} of 10 rounds`);
+  // 10 in 24 runs since. Half is the floor: with the walk on the closers' CPU (the dropper
+  // pinned to CPU 1 on purpose) 1 of 10.
+  t.ok(race?.applicable && race.roundsReached >= 5, `contended unlink path reached in ${race?.applicable ? race.roundsReached : '-'} of 10 rounds (at least 5)`);
   t.equal(s.target?.cleanedUp, true, 'the directory was seen removed');
 
   // Through the guest's own agent (its virtio channel): nothing of the run is left there.
