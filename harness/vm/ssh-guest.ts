@@ -206,17 +206,22 @@ export async function bootSshGuest(opts: SshGuestOptions): Promise<SshGuest> {
       BOOT_ATTEMPTS,
       () => undefined,
     );
-    try {
-      await waitForSshBanner(port, opts.bootDeadlineMs);
-    } catch (err) {
-      session.kill();
-      throw err;
-    }
-    return sshGuest(session, port, keys, dir);
+    return await answeringSshGuest(session, port, keys, dir, opts.bootDeadlineMs);
   } catch (err) {
     removeDir();
     throw err;
   }
+}
+
+/** The booted guest once its sshd answers on `port` (killed if it does not within the deadline). */
+async function answeringSshGuest(session: GuestSession, port: number, keys: SshKeys, dir: string, deadlineMs: number): Promise<SshGuest> {
+  try {
+    await waitForSshBanner(port, deadlineMs);
+  } catch (err) {
+    session.kill();
+    throw err;
+  }
+  return sshGuest(session, port, keys, dir);
 }
 
 /** The booted guest whose sshd answers on `port`; stop() kills it and removes `dir`. */
@@ -256,13 +261,7 @@ async function bootVngSshd(keys: SshKeys, dir: string, opts: SshGuestOptions): P
   const accel = opts.accel === undefined || opts.accel === 'tcg' ? 'tcg' : (await chooseAccel(opts.accel, { ...spec, initramfs: buildGuestInitramfs().path, network: undefined }, opts.log)).accel;
   const launcher = vngLauncher(vng, { vmDir, bpfBuildDir }, { modules: nineP, sshdDir: dir });
   const { session } = await bootGuestRetrying({ ...spec, accel }, { bootDeadlineMs: opts.bootDeadlineMs, recordAgent: () => undefined, onConsole: opts.onConsole, launcher }, BOOT_ATTEMPTS, () => undefined);
-  try {
-    await waitForSshBanner(port, opts.bootDeadlineMs);
-  } catch (err) {
-    session.kill();
-    throw err;
-  }
-  return sshGuest(session, port, keys, dir);
+  return answeringSshGuest(session, port, keys, dir, opts.bootDeadlineMs);
 }
 
 /**

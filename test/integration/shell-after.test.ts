@@ -10,8 +10,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import type { IPty } from 'node-pty';
-import { loadNodePty, NODE_PTY_FIX } from '../../harness/util/node-pty.js';
+import { startTerminal, type Terminal } from '../helpers/terminal.js';
 import { KEYS_FILE, TRANSCRIPT_FILE } from '../../harness/shell/shell.js';
 import { projectRoot } from '../../harness/util/paths.js';
 
@@ -29,58 +28,8 @@ t.test('without a terminal: one line, exit 2, nothing boots', async (t) => {
   }
 });
 
-/** A command in a pseudo-terminal, as a user runs it, with what its screen showed. */
-class Terminal {
-  out = '';
-  exit: { exitCode: number } | undefined;
-  private seen = 0;
-  constructor(readonly term: IPty) {
-    term.onData((d) => (this.out += d));
-    term.onExit((e) => (this.exit = e));
-  }
-
-  /** Until the screen shows `re` after what was waited for before; the match. */
-  async waitFor(re: RegExp, ms = 600_000): Promise<RegExpExecArray> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const m = re.exec(this.out.slice(this.seen));
-      if (m) {
-        this.seen += m.index + m[0].length;
-        return m;
-      }
-      if (this.exit || Date.now() > end) throw new Error(`no ${re} on the terminal (exit ${JSON.stringify(this.exit)}); it shows:\n${this.out.slice(-3000)}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-
-  /** Types a command line and waits for the prompt after it; what the guest printed. */
-  async run(line: string, ms = 60_000): Promise<string> {
-    this.term.write(`${line}\r`);
-    const start = this.seen;
-    await this.waitFor(/\n~ # /, ms);
-    return this.out.slice(start, this.seen);
-  }
-
-  async leave(): Promise<void> {
-    this.term.write('\x1d');
-    for (let i = 0; i < 900 && !this.exit; i++) await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-async function start(t: Test, args: string[]): Promise<Terminal | undefined> {
-  let pty;
-  try {
-    pty = await loadNodePty();
-  } catch {
-    t.comment(`not run: ${NODE_PTY_FIX}`);
-    return undefined;
-  }
-  const term = new Terminal(pty.spawn(process.execPath, [cli, ...args], { cols: 160, rows: 50, env: { ...process.env, TERM: 'xterm' } }));
-  t.teardown(() => {
-    if (!term.exit) term.term.kill('SIGTERM');
-  });
-  return term;
-}
+/** `bpf-harness ARGS` in a terminal of 160 x 50, as the shell tests run it. */
+const start = (t: Test, args: string[]): Promise<Terminal | undefined> => startTerminal(t, args, { cols: 160, rows: 50 });
 
 /** The shell guest files of the harness run with process id `pid` (other harness runs on this machine make theirs in the same /tmp). */
 const shellGuestDirs = (pid: number): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith(`bpfh-shell-guest-${pid}-`));
@@ -94,7 +43,7 @@ t.test('shell --after: the pinned map and the cgroups, bpftool, the transcript, 
   if (!term) return;
   const [, port, results] = await term.waitFor(/root shell in the guest \(sshd on 127\.0\.0\.1:(\d+)\)[^\n]*this session is logged to (\S+)\/shell-transcript\.txt/);
   await term.waitFor(/~ # /);
-  t.equal(shellGuestDirs(term.term.pid).length, 1, "the run's keys and image are there while the shell is open");
+  t.equal(shellGuestDirs(term.pid).length, 1, "the run's keys and image are there while the shell is open");
   // The banner, before the prompt.
   t.match(term.out, /scenario cgrp-map-free-live-owners: FAIL: /);
   const pin = /map \d+ \(cgrp_storage cgrp_stg\) pinned at (\/sys\/fs\/bpf\/bpfh\/cgrp_storage-\d+)/.exec(term.out)?.[1];
@@ -135,7 +84,7 @@ t.test('shell --after: the pinned map and the cgroups, bpftool, the transcript, 
   t.match(readFileSync(join(results!, 'junit.xml'), 'utf8'), /name="kernel log during and after the shell \(after cgrp-map-free-live-owners\)"[^>]*>\n\s*<failure /, 'junit.xml as a failing testcase');
   t.ok(existsSync(join(results!, 'kernel.log')), 'kernel.log is written');
   t.equal(await qemuOn(port!), '', 'no QEMU is left');
-  t.same(shellGuestDirs(term.term.pid), [], "the run's keys and image are removed");
+  t.same(shellGuestDirs(term.pid), [], "the run's keys and image are removed");
 });
 
 t.test('vm-test --shell-on-fail: passes go on, the first failure stops with its threads alive', async (t) => {
@@ -174,7 +123,7 @@ t.test('vm-test --shell-on-fail --kernels: one shell, at the first kernel that f
   await term.waitFor(/scenario sk-map-free-live-owners: FAIL: /);
   const [, port] = await term.waitFor(/root shell in the guest \(sshd on 127\.0\.0\.1:(\d+)\)/);
   await term.waitFor(/~ # /);
-  t.equal(shellGuestDirs(term.term.pid).length, 1, "the run's keys and image are there while the shell is open");
+  t.equal(shellGuestDirs(term.pid).length, 1, "the run's keys and image are there while the shell is open");
   t.match(await term.run('uname -r'), /\n7\.3[^\n]*\r*\n/, 'the shell is in the first kernel, the one that failed');
   // Ctrl-C in the shell is the guest's: it stops the guest's command, not the run.
   term.term.write('sleep 120\r');
@@ -206,7 +155,7 @@ t.test('vm-test --shell-on-fail --kernels: one shell, at the first kernel that f
   t.equal(k2?.summary?.shell, undefined, 'the second kernel has no shell record');
   t.notOk(existsSync(join(k2!.resultsDir!, 'shell-transcript.txt')));
   t.equal(await qemuOn(port!), '', 'no QEMU is left');
-  t.same(shellGuestDirs(term.term.pid), [], "the run's keys and image are removed");
+  t.same(shellGuestDirs(term.pid), [], "the run's keys and image are removed");
 });
 
 t.test('vm-test --shell-on-fail --kernels: Ctrl-C after the shell, while the next kernel runs, stops the run and records both', async (t) => {
@@ -220,7 +169,7 @@ t.test('vm-test --shell-on-fail --kernels: Ctrl-C after the shell, while the nex
   term.term.write('\x1d');
   await term.waitFor(/=== kernel debian:7\.3 \(2 of 2\): no shell/);
   await term.waitFor(/guest up in /);
-  const harness = term.term.pid;
+  const harness = term.pid;
   const guests = (await execa('pgrep', ['-P', String(harness), 'qemu-system'], { reject: false })).stdout.split('\n').filter(Boolean);
   t.equal(guests.length, 1, "the second kernel's QEMU runs");
   term.term.write('\x03');

@@ -6,49 +6,20 @@
 import t from 'tap';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { loadNodePty, NODE_PTY_FIX } from '../../harness/util/node-pty.js';
+import { startTerminal } from '../helpers/terminal.js';
 import { kmodRefusal } from '../../harness/vm/vng-modules.js';
 import { missingPythonModules } from '../../harness/vm/vng.js';
 import { projectRoot } from '../../harness/util/paths.js';
 
-const cli = join(projectRoot, 'dist', 'harness', 'cli.js');
 const pythonMissing = await missingPythonModules();
 const skip = pythonMissing.length > 0 ? `vng cannot run: the system python lacks ${pythonMissing.join(', ')}` : (kmodRefusal('debian:7.3') ?? false);
 
 t.test('a root shell in a vng guest, through a real pseudo-terminal', { skip }, async (t) => {
-  let pty;
-  try {
-    pty = await loadNodePty();
-  } catch (err) {
-    t.equal((err as Error).message, NODE_PTY_FIX);
-    t.comment(`not run: ${NODE_PTY_FIX}`);
-    return;
-  }
-  const term = pty.spawn(process.execPath, [cli, 'shell', '--backend', 'vng', '--kernel', 'debian:7.3', '--cpus', '1', '--memory', '1024'], { cols: 80, rows: 24, env: { ...process.env, TERM: 'xterm' } });
-  let out = '';
-  let exit: { exitCode: number; signal?: number } | undefined;
-  term.onData((d) => (out += d));
-  term.onExit((e) => (exit = e));
-  t.teardown(() => {
-    if (!exit) term.kill('SIGTERM');
-  });
-  let seen = 0;
-  const waitFor = async (re: RegExp, ms = 300_000): Promise<string> => {
-    const end = Date.now() + ms;
-    for (;;) {
-      const m = re.exec(out.slice(seen));
-      if (m) {
-        seen += m.index + m[0].length;
-        return m[0];
-      }
-      if (exit || Date.now() > end) throw new Error(`no ${re} on the terminal (exit ${JSON.stringify(exit)}); it shows:\n${out.slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  };
+  const term = await startTerminal(t, ['shell', '--backend', 'vng', '--kernel', 'debian:7.3', '--cpus', '1', '--memory', '1024']);
+  if (!term) return;
 
-  t.ok(await waitFor(/booting debian:7\.3 with an sshd \(1 CPUs, 1024 MiB, under vng: the host root is the guest root\)/), 'it says it boots under vng');
-  const banner = await waitFor(/root shell in the guest \(7\.3-amd64, sshd on 127\.0\.0\.1:(\d+)\)[^\n]*Ctrl-\] leaves/);
-  const port = /127\.0\.0\.1:(\d+)/.exec(banner)![1]!;
+  t.ok(await term.waitFor(/booting debian:7\.3 with an sshd \(1 CPUs, 1024 MiB, under vng: the host root is the guest root\)/), 'it says it boots under vng');
+  const [, port] = await term.waitFor(/root shell in the guest \(7\.3-amd64, sshd on 127\.0\.0\.1:(\d+)\)[^\n]*Ctrl-\] leaves/);
   const qemu = async (): Promise<string> => (await execa('pgrep', ['-f', `hostfwd=tcp:127.0.0.1:${port}-`], { reject: false })).stdout.trim();
   t.not(await qemu(), '', 'the guest runs while the shell is open');
   await new Promise((r) => setTimeout(r, 2000));
@@ -57,17 +28,17 @@ t.test('a root shell in a vng guest, through a real pseudo-terminal', { skip }, 
   // The answers are matched alone: the command line echoed (bash's line editing, wrapped at 80
   // columns, bracketed-paste escapes) holds none of them.
   term.write(`echo $((6*7)) $(uname -r) $(id -u) $(hostname) $(test -x ${join(projectRoot, 'bpf', 'build', 'bpf-agent')} && echo agent-here) $(bpftool version | head -1)\r`);
-  t.ok(await waitFor(/42 7\.3-amd64 0 virtme-ng agent-here bpftool v\d/, 60_000), "a command typed runs in the guest as root, on the host's root, with the harness's bpftool on its PATH");
+  t.ok(await term.waitFor(/42 7\.3-amd64 0 virtme-ng agent-here bpftool v\d/, 60_000), "a command typed runs in the guest as root, on the host's root, with the harness's bpftool on its PATH");
 
   term.resize(132, 43);
   await new Promise((r) => setTimeout(r, 1000));
   term.write('stty size\r');
-  t.ok(await waitFor(/\b43 132\b/, 60_000), "the guest's terminal took the new window size");
+  t.ok(await term.waitFor(/\b43 132\b/, 60_000), "the guest's terminal took the new window size");
 
   term.write('\x1d');
-  for (let i = 0; i < 150 && !exit; i++) await new Promise((r) => setTimeout(r, 200));
-  t.same(exit?.exitCode, 0, 'Ctrl-] left, exit 0');
-  t.match(out, /left the guest; it is stopped/);
+  for (let i = 0; i < 150 && !term.exit; i++) await new Promise((r) => setTimeout(r, 200));
+  t.same(term.exit?.exitCode, 0, 'Ctrl-] left, exit 0');
+  t.match(term.out, /left the guest; it is stopped/);
   let left = await qemu();
   for (let i = 0; i < 50 && left !== ''; i++) {
     await new Promise((r) => setTimeout(r, 200));

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { loadNodePty, NODE_PTY_FIX } from '../../harness/util/node-pty.js';
+import { startTerminal } from '../helpers/terminal.js';
 import { GuestOps } from '../../harness/agent/guest-ops.js';
 import { bootSshGuest } from '../../harness/vm/ssh-guest.js';
 import { projectRoot } from '../../harness/util/paths.js';
@@ -22,66 +23,37 @@ t.test('without a terminal: one line, exit 2, nothing boots', async (t) => {
 });
 
 t.test('a root shell in the guest, through a real pseudo-terminal', async (t) => {
-  let pty;
-  try {
-    pty = await loadNodePty();
-  } catch (err) {
-    t.equal((err as Error).message, NODE_PTY_FIX);
-    t.comment(`not run: ${NODE_PTY_FIX}`);
-    return;
-  }
-  const term = pty.spawn(process.execPath, [cli, 'shell', '--cpus', '1', '--memory', '1024'], { cols: 80, rows: 24, env: { ...process.env, TERM: 'xterm' } });
-  let out = '';
-  let exit: { exitCode: number; signal?: number } | undefined;
-  term.onData((d) => (out += d));
-  term.onExit((e) => (exit = e));
-  t.teardown(() => {
-    if (!exit) term.kill('SIGTERM');
-  });
-  /** Until the screen shows `re` after what was read before; the text since then. */
-  let seen = 0;
-  const waitFor = async (re: RegExp, ms = 180_000): Promise<string> => {
-    const end = Date.now() + ms;
-    for (;;) {
-      const m = re.exec(out.slice(seen));
-      if (m) {
-        seen += m.index + m[0].length;
-        return m[0];
-      }
-      if (exit || Date.now() > end) throw new Error(`no ${re} on the terminal (exit ${JSON.stringify(exit)}); it shows:\n${out.slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  };
+  const term = await startTerminal(t, ['shell', '--cpus', '1', '--memory', '1024']);
+  if (!term) return;
 
-  const banner = await waitFor(/root shell in the guest \(7\.3-amd64, sshd on 127\.0\.0\.1:(\d+)\)[^\n]*Ctrl-\] leaves/);
-  const port = /127\.0\.0\.1:(\d+)/.exec(banner)![1]!;
+  const [, port] = await term.waitFor(/root shell in the guest \(7\.3-amd64, sshd on 127\.0\.0\.1:(\d+)\)[^\n]*Ctrl-\] leaves/);
   const qemu = async (): Promise<string> => (await execa('pgrep', ['-f', `hostfwd=tcp:127.0.0.1:${port}-`], { reject: false })).stdout.trim();
   t.not(await qemu(), '', 'the guest runs while the shell is open');
-  await waitFor(/~ # /);
+  await term.waitFor(/~ # /);
 
   term.write('echo $((6*7)) $(uname -r) $(id -u)\r');
-  t.ok(await waitFor(/\n42 7\.3-amd64 0\r*\n/), 'a command typed is run in the guest as root and its answer shown');
+  t.ok(await term.waitFor(/\n42 7\.3-amd64 0\r*\n/), 'a command typed is run in the guest as root and its answer shown');
 
   // Debian's bpftool, under its own loader (harness/vm/guest-bpftool.ts), talks to the guest's kernel.
   term.write('bpftool version && bpftool prog show && bpftool map show && echo bpftool""-ok\r');
-  t.ok(await waitFor(/\nbpftool v\d+\.\d+\.\d+\r*\n[\s\S]*\nbpftool-ok\r*\n/, 30_000), 'bpftool runs in the guest');
+  t.ok(await term.waitFor(/\nbpftool v\d+\.\d+\.\d+\r*\n[\s\S]*\nbpftool-ok\r*\n/, 30_000), 'bpftool runs in the guest');
 
   term.resize(132, 43);
   await new Promise((r) => setTimeout(r, 1000));
   term.write('stty size\r');
-  t.ok(await waitFor(/\n43 132\r*\n/), "the guest's terminal took the new window size");
+  t.ok(await term.waitFor(/\n43 132\r*\n/), "the guest's terminal took the new window size");
 
   term.write('sleep 600; echo not-interrupted\r');
   await new Promise((r) => setTimeout(r, 1500));
   term.write('\x03');
   term.write('echo after""-ctrl-c\r');
-  t.ok(await waitFor(/\nafter-ctrl-c\r*\n/, 30_000), 'Ctrl-C interrupted the command in the guest; the shell stayed');
-  t.notMatch(out, /\nnot-interrupted\r*\n/, 'the rest of the command line did not run');
+  t.ok(await term.waitFor(/\nafter-ctrl-c\r*\n/, 30_000), 'Ctrl-C interrupted the command in the guest; the shell stayed');
+  t.notMatch(term.out, /\nnot-interrupted\r*\n/, 'the rest of the command line did not run');
 
   term.write('\x1d');
-  for (let i = 0; i < 150 && !exit; i++) await new Promise((r) => setTimeout(r, 200));
-  t.same(exit?.exitCode, 0, 'Ctrl-] left, exit 0');
-  t.match(out, /left the guest; it is stopped/);
+  for (let i = 0; i < 150 && !term.exit; i++) await new Promise((r) => setTimeout(r, 200));
+  t.same(term.exit?.exitCode, 0, 'Ctrl-] left, exit 0');
+  t.match(term.out, /left the guest; it is stopped/);
   t.equal(await qemu(), '', 'no QEMU is left');
 });
 
