@@ -26,9 +26,14 @@ if [ -n "$sshd_dir" ]; then
 	grep -q " /dev/pts devpts " /proc/mounts || { mkdir -p /dev/pts && mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts; }
 	mkdir -p /run/sshd && chmod 755 /run/sshd
 	# virtme-init binds a shadow file of locked accounts ('!') over /etc/shadow, and sshd without
-	# PAM refuses a locked account even by key: root gets '*' (no password, not locked).
-	shadow=$(sed 's/^root:![^:]*:/root:*:/' /etc/shadow) && printf '%s\n' "$shadow" > /etc/shadow ||
-		echo "bpfh: cannot unlock root in /etc/shadow"
+	# PAM refuses a locked account even by key: root gets '*' (no password, not locked). Only
+	# that bound copy is written: /etc/shadow without a mount of its own is the host's file.
+	if grep -q ' /etc/shadow ' /proc/mounts; then
+		shadow=$(sed 's/^root:![^:]*:/root:*:/' /etc/shadow) && printf '%s\n' "$shadow" > /etc/shadow ||
+			echo "bpfh: cannot unlock root in /etc/shadow"
+	else
+		echo "bpfh: /etc/shadow is not virtme-init's copy: root left as it is"
+	fi
 	/usr/sbin/sshd -D -e -f "$sshd_dir/sshd_config" &
 	echo "bpfh: sshd started"
 	# DIR/bin (the harness's bpftool: the host may have none) goes over /usr/local/sbin, on
