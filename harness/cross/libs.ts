@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEBIAN_KEYRING, aptWithLists, discoverDebianMirror, privateAptFor } from '../host/apt.js';
+import { DEBIAN_KEYRING, aptWithLists, discoverDebianMirror, privateAptFor, type PrivateApt } from '../host/apt.js';
 import { SetupError } from '../util/errors.js';
 import { cacheDir } from '../util/paths.js';
 import { withTempDir } from '../util/temp-dir.js';
@@ -23,20 +23,23 @@ export interface DebOpts {
   log: (line: string) => void;
 }
 
-/** Downloads and unpacks `items` of the arm64 private apt under `into`; returns the unpacked root (the caller renames or removes it). */
-export async function fetchArm64Debs(items: ReadonlyArray<{ pkg: string; version: string }>, into: string, what: string, opts: DebOpts): Promise<string> {
+/** The arm64 private apt of the mirror given or the system's, with fresh lists; `what` names the need in its errors. */
+async function arm64Apt(what: string, opts: DebOpts): Promise<PrivateApt> {
   const mirror = opts.mirror ?? discoverDebianMirror();
   if (mirror === undefined) throw new SetupError(`${what} needs Debian's arm64 packages, and there is no Debian mirror in the system apt sources: pass --mirror <URL of a Debian mirror>`);
+  return aptWithLists(privateAptFor('arm64', mirror), what, opts.log);
+}
+
+/** Downloads and unpacks `items` of the arm64 private apt under `into`; returns the unpacked root (the caller renames or removes it). */
+export async function fetchArm64Debs(items: ReadonlyArray<{ pkg: string; version: string }>, into: string, what: string, opts: DebOpts): Promise<string> {
   if (!existsSync(DEBIAN_KEYRING)) throw new SetupError(`${what}: ${DEBIAN_KEYRING} is missing: install the package debian-archive-keyring`);
-  const apt = await aptWithLists(privateAptFor('arm64', mirror), what, opts.log);
+  const apt = await arm64Apt(what, opts);
   return (await apt.downloadUnpacked(items, into, 120_000)).root;
 }
 
 /** The versions of `pkgs` in `suite` of the arm64 private apt; a missing one is an error naming it. */
 export async function arm64Versions(pkgs: readonly string[], suite: string, what: string, opts: DebOpts): Promise<Array<{ pkg: string; version: string }>> {
-  const mirror = opts.mirror ?? discoverDebianMirror();
-  if (mirror === undefined) throw new SetupError(`${what} needs Debian's arm64 packages, and there is no Debian mirror in the system apt sources: pass --mirror <URL of a Debian mirror>`);
-  const apt = await aptWithLists(privateAptFor('arm64', mirror), what, opts.log);
+  const apt = await arm64Apt(what, opts);
   const versions = await apt.versions(pkgs);
   return pkgs.map((pkg) => {
     const v = versions.find((x) => x.pkg === pkg && x.suite === suite);
