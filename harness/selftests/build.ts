@@ -155,10 +155,13 @@ async function buildWith(opts: SelftestsBuildOptions, llvm: SelftestsLlvm, host:
     await fetchSelftests(host, opts.kernel.outDir, deadlineMs, log);
   }
   for (const bin of [testProgs, testMaps]) if (!existsSync(bin)) throw new SelftestsBuildError(`make finished but ${bin} is missing; see ${logPath}`);
-  // Built here: what the host made last is no longer what this directory holds.
-  if (!host) rmSync(join(opts.kernel.outDir, FETCHED), { force: true });
-  if (!host) await linkMapTestRunner(dir, mapTestRunner, logPath);
-  else if (!existsSync(mapTestRunner)) throw new SelftestsBuildError(`${mapTestRunner} did not come back from ${host.url}; see ${logPath}`);
+  if (host) {
+    if (!existsSync(mapTestRunner)) throw new SelftestsBuildError(`${mapTestRunner} did not come back from ${host.url}; see ${logPath}`);
+  } else {
+    // Built here: what the host made last is no longer what this directory holds.
+    rmSync(join(opts.kernel.outDir, FETCHED), { force: true });
+    await linkMapTestRunner(dir, mapTestRunner, logPath);
+  }
   writeFileSync(join(dir, `${STAMP}.tmp`), `${JSON.stringify({ key, finishedAt: new Date().toISOString(), buildMs: Date.now() - t0, llvm: `${llvm.clang} ${llvm.version}`, ...(host ? { buildHost: host.url } : {}) }, null, 2)}\n`);
   renameSync(join(dir, `${STAMP}.tmp`), join(dir, STAMP));
   log(`done in ${Math.round((Date.now() - t0) / 1000)} s`);
