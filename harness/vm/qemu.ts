@@ -163,9 +163,10 @@ export async function startGuest(spec: GuestSpec, onConsole: (text: string) => v
   const connected = new Promise<Socket>((resolve) => server.once('connection', resolve));
 
   const launch = opts.launcher?.(socketPath, spec);
+  const qemu = qemuBinaryOf(spec);
   let started: Started;
   try {
-    started = launch?.terminal ? await startInTerminal(launch, onConsole) : startChild(launch ?? { cmd: qemuBinaryOf(spec).binary, args: qemuArgs(spec, socketPath) }, launch !== undefined, onConsole, launch ? `${launch.cmd} not found` : `${qemuBinaryOf(spec).binary} not found: install ${qemuBinaryOf(spec).pkg} (apt-get install ${qemuBinaryOf(spec).pkg})`);
+    started = launch?.terminal ? await startInTerminal(launch, onConsole) : startChild(launch ?? { cmd: qemu.binary, args: qemuArgs(spec, socketPath) }, launch !== undefined, onConsole, launch ? `${launch.cmd} not found` : `${qemu.binary} not found: install ${qemu.pkg} (apt-get install ${qemu.pkg})`);
   } catch (err) {
     server.close();
     removeTempDir(dir);
