@@ -16,6 +16,10 @@
  *   refcount     a refcount_t underflow
  *   list-del     list_del() of an entry whose neighbour no longer points back
  *   list-add     list_add() between two entries that are not neighbours
+ *   int3         an int3 instruction here, with no kprobe or text_poke behind it:
+ *                the same `Oops: int3` as the stale breakpoint multi-threaded
+ *                TCG sometimes runs after a text_poke_bp() (x86 only); the
+ *                insmod process dies and the module never finishes loading
  *
  * Every report but kprobe-warn is made at load time and the load then fails
  * with ECANCELED, so the module can be loaded again for the next report. With
@@ -34,7 +38,7 @@
 
 static char *report = "kprobe-warn";
 module_param(report, charp, 0444);
-MODULE_PARM_DESC(report, "which report to make: kprobe-warn, warn, warn-fmt, refcount, list-del, list-add");
+MODULE_PARM_DESC(report, "which report to make: kprobe-warn, warn, warn-fmt, refcount, list-del, list-add, int3");
 
 static char *symbol = "bpf_local_storage_map_free";
 module_param(symbol, charp, 0444);
@@ -93,6 +97,13 @@ static int bpfh_report_now(void)
 		/* a.next is head, so head->prev should be a; make it lie */
 		head.prev = &c;
 		bpfh_list_add(&b, &a);
+	} else if (!strcmp(report, "int3")) {
+#ifdef CONFIG_X86
+		asm volatile("int3");
+#else
+		pr_err("bpfh_warn: report=int3 is x86 only\n");
+		return -EOPNOTSUPP;
+#endif
 	} else {
 		pr_err("bpfh_warn: unknown report=%s\n", report);
 		return -EINVAL;

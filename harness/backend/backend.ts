@@ -46,6 +46,11 @@ export interface PreparedGuest {
   /** The results directory's suffix. */
   tag: string;
   accel: Summary['accel'];
+  /**
+   * Several vCPUs on multi-threaded TCG, where a stale int3 of the kernel's code patching is the
+   * emulator's (run/guest-restart.ts); false on KVM, one-thread TCG and SSH targets.
+   */
+  multiThreadedTcg: boolean;
   backend: BackendName;
   channel: Summary['channel'];
   /** The kernel's config (the debug-kernel checks read it); empty when the target has none to read. */
@@ -60,12 +65,18 @@ export interface PreparedGuest {
   discard(): void;
 }
 
+/** Several vCPUs, each on a host thread of TCG (vm/qemu.ts tcgThreads). */
+export function isMultiThreadedTcg(spec: Pick<GuestSpec, 'accel' | 'tcgThreads' | 'cpus'>): boolean {
+  return spec.accel === 'tcg' && spec.tcgThreads !== 'single' && spec.cpus > 1;
+}
+
 /** The prepared guest of a local backend: the spec booted (again after a boot-time crash) with the backend's launch options. */
 export function localGuest(name: BackendName, g: LocalGuest, boot: (opts: BootOptions, log: (line: string) => void) => Promise<{ session: GuestSession; crashes: string[] }>): PreparedGuest {
   return {
     kernel: { spec: g.kernel.spec, release: g.kernel.release, bzImage: g.kernel.bzImage },
     tag: g.tag,
     accel: g.spec.accel,
+    multiThreadedTcg: isMultiThreadedTcg(g.spec),
     backend: name,
     channel: g.spec.channel,
     config: g.kernel.config,

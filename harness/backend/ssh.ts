@@ -28,6 +28,7 @@ export const sshBackend: Backend<SshTargetInput> = {
       kernel: { spec: input.url, release: t.facts.release, bzImage: '' },
       tag: `ssh-${t.spec.host}-${t.facts.release}`.replace(/[^\w.-]+/g, '_'),
       accel: 'native',
+      multiThreadedTcg: false,
       backend: 'ssh',
       channel: 'ssh',
       config: t.config,

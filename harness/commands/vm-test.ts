@@ -6,6 +6,7 @@ import type { Argv } from 'yargs';
 import { multiKernelTest } from '../run/multi-kernel.js';
 import { reportRun, vmTest } from '../run/vm-test.js';
 import { KERNEL_LOG_FAULTS } from '../run/after-run.js';
+import { RUN_FAULTS, STRAY_INT3_FAULT } from '../run/guest-restart.js';
 import { checkShellStop } from '../run/shell-stop.js';
 import { faultHelp, parseFaults } from '../scenarios/faults.js';
 import { ALL_SCENARIOS, selectScenarios } from '../scenarios/registry.js';
@@ -64,7 +65,7 @@ function vmTestOptions(y: Argv) {
     memory: guestOptions.memory(),
     'boot-deadline': guestOptions.bootDeadline('given', 'seconds the guest may take to boot to the agent'),
     'settle-deadline': guestOptions.settleDeadline('seconds the counters may take to come back after a map is dropped'),
-    'inject-fault': { type: 'string', array: true, hidden: true, describe: faultHelp(`${KERNEL_LOG_FAULTS.join(', ')}: the kernel-log self-tests, see harness/run/after-run.ts (the run must end in exit 1)`) },
+    'inject-fault': { type: 'string', array: true, hidden: true, describe: faultHelp(`${KERNEL_LOG_FAULTS.join(', ')}: the kernel-log self-tests, see harness/run/after-run.ts (the run must end in exit 1). ${STRAY_INT3_FAULT}: an int3 oops in the first boot, as multi-threaded TCG makes; the run boots again and goes on, see harness/run/guest-restart.ts`) },
     backend: guestOptions.backend("qemu, vng (virtme-ng: the host root over 9p, built in or a debian: kernel package's modules), or auto: vng for a kernel tree when vng is installed"),
     'require-race': { type: 'boolean', default: false, describe: 'fail a race scenario whose rounds never reached the contended unlink path (map free and owner destroy each unlinking half of one element); kernels without the series are exempt' },
     set: { type: 'string', array: true, describe: 'override a scenario parameter for this run, e.g. --set rounds=2000 --set sockets=8 (applies to every selected scenario that has it)' },
@@ -97,7 +98,7 @@ export const vmTestCommand = defineCommand({
     // With one CPU the race rounds get no hold (the owner side could not run while the only
     // CPU holds the map-free gap), so no round reaches the path: a failure by construction.
     if (a['require-race'] && a.cpus < 2) throw new SetupError(`--require-race needs --cpus 2 or more: with ${a.cpus} CPU the races cannot hold the map-free gap open (README, "Race coverage")`);
-    const injected = parseFaults(a['inject-fault'], selectScenarios(a.scenario), KERNEL_LOG_FAULTS);
+    const injected = parseFaults(a['inject-fault'], selectScenarios(a.scenario), RUN_FAULTS);
     const common = {
       mirror: a.mirror,
       scenarios: a.scenario,

@@ -9,7 +9,7 @@
  */
 import { join } from 'node:path';
 import type { RaceCoverageSummary } from '../results/race-coverage.js';
-import type { ShellSession, Summary } from '../results/summary.js';
+import type { GuestRestart, ShellSession, Summary } from '../results/summary.js';
 import { counterDeltas, ms, scenariosOf, shellKernelLogLine, signedBytes, str, verdictOf, type ShownVerdict } from './format.js';
 import { unseenFrees } from '../verdict/race-coverage.js';
 
@@ -43,6 +43,11 @@ export function shellLines(shell: ShellSession, dir?: string): string[] {
   if (shell.notRun.length) lines.push(`  not run: ${shell.notRun.map(str).join(', ')}`);
   lines.push(`  ${shellKernelLogLine(shell)}`);
   return lines;
+}
+
+/** A guest booted again mid-run (run/guest-restart.ts): where, of what, and where its console is. */
+export function restartLine(r: GuestRestart): string {
+  return `guest booted again: it died in ${str(r.scenario)} of ${str(r.crash)}, ${str(r.cause)}; ${str(r.scenario)} ran again in the new boot (the dead guest's console: ${str(r.console)})`;
 }
 
 export function renderTable(s: Summary, opts: TableOptions = { color: false }): string {
@@ -79,6 +84,7 @@ export function renderTable(s: Summary, opts: TableOptions = { color: false }): 
   const selftests = scenariosOf(s).filter((r) => r.kind === 'selftest').length;
   const what = selftests ? `${rows.length - selftests} scenarios and ${selftests} selftests` : `${rows.length} scenarios`;
   out.push(`pass ${count('pass')}  fail ${count('fail')}  error ${count('error')}${skips}  (of ${what})`);
+  for (const r of s?.guestRestarts ?? []) out.push(restartLine(r));
   const after = s?.afterRun;
   const afterWhat = after ? after.kernelLog[0] ?? after.consoleAfterShutdown[0] ?? after.readError ?? (after.lost > 0 ? `${after.lost} kernel log records lost` : undefined) : undefined;
   // After a shell, the log read is the shell's (its own line below); else its findings are in the row of what ran last.

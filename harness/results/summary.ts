@@ -145,6 +145,22 @@ export interface ScenarioResult {
 }
 
 /** The kernel log after the last scenario and the console after power-off (harness/run/after-run.ts). */
+/** A guest booted again mid-run: the scenario that was running ran again in the new boot. */
+export interface GuestRestart {
+  /** The scenario that was running when the guest died (its result is the new boot's). */
+  scenario: string;
+  /** The console's fatal line. */
+  crash: string;
+  /** Why this death allowed a new boot. */
+  cause: string;
+  /** What the scenario's first run said as the guest died. */
+  firstReason: string;
+  /** The dead guest's console, in the results directory. */
+  console: string;
+  /** The new boot, to the agent. */
+  bootMs: number;
+}
+
 export interface AfterRunLog {
   /** From the end of the last scenario (and debug checks) to the last read, ms. */
   waitedMs: number;
@@ -235,6 +251,8 @@ export interface Summary {
   bootKernelLog?: string[];
   /** Boot attempts whose kernel crashed before the agent answered (the run booted again). */
   bootCrashes?: string[];
+  /** Guests that died of an emulator artifact mid-run and were booted again (harness/run/guest-restart.ts). */
+  guestRestarts?: GuestRestart[];
   /** Where the run's files are. */
   resultsDir?: string;
   /** Runs with the tree's BPF selftests: what ran (their results are among `scenarios`, kind 'selftest'). */

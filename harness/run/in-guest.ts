@@ -4,10 +4,10 @@
  * the shutdown. What it learns goes into the run's record (record.ts) as it comes.
  */
 import type { PreparedGuest } from '../backend/backend.js';
-import { debugBaseline } from '../counters/debug-kernel.js';
+import { debugBaseline, type DebugBaseline } from '../counters/debug-kernel.js';
 import { debugFinal } from '../verdict/debug-kernel.js';
 import { isAcceptable, shellKernelLogLine } from '../report/format.js';
-import type { ScenarioResult } from '../results/summary.js';
+import type { GuestRestart, ScenarioResult } from '../results/summary.js';
 import { faultFor } from '../scenarios/faults.js';
 import { GuestOps } from '../agent/guest-ops.js';
 import type { Scenario } from '../scenarios/types.js';
@@ -21,6 +21,7 @@ import type { GuestSession } from '../vm/session.js';
 import type { ShellGuest } from '../vm/shell-guest.js';
 import { AFTER_RUN_MIN_WAIT_MS, armKernelWarn, attributeAfterRun, consoleReports, floodKmsg, readKernelLogAfterRun } from './after-run.js';
 import type { RunRecord } from './record.js';
+import { awaitOopsTrace, injectStrayInt3, restartCause, STRAY_INT3_FAULT } from './guest-restart.js';
 import { runScenario } from './scenario-runner.js';
 import { afterScenario, shellSession, stopForShell, TeardownHolder } from './shell-stop.js';
 import type { SelftestsRequest, VmTestOptions } from './options.js';
@@ -44,26 +45,28 @@ interface Guest {
 /** Runs everything in the guest; the record's summary gets its exit code (or the error is thrown). */
 export async function runInGuest(plan: GuestPlan, opts: VmTestOptions, rec: RunRecord, log: (line: string) => void): Promise<void> {
   const timings = rec.summary.timings;
-  const guest = await boot(plan.backend, opts, rec, log);
-  const { session, ops, ncpus, pageSize } = guest;
-  await readBootLog(plan.backend, guest, rec, log);
-  // Debug kernels (allocinfo, kmemleak): a baseline now, the checks after the scenarios.
-  const debug = await debugBaseline(session.agent, plan.backend.config, ncpus, log);
-  if (opts.fault === 'kernel-warn') await armKernelWarn(ops);
-  if (opts.fault === 'kmsg-flood') await floodKmsg(ops);
-  const tolerance = memcgTolerance(ncpus, pageSize);
+  let { guest, debug } = await bootForScenarios(plan.backend, opts, rec, log, 1);
   const { shellGuest } = plan;
   const teardowns = new TeardownHolder();
   let shellOpened = false;
-  for (const [index, scenario] of plan.scenarios.entries()) {
+  for (let index = 0; index < plan.scenarios.length; index++) {
+    const scenario = plan.scenarios[index]!;
+    const { session, ops, ncpus, pageSize } = guest;
     log(`scenario ${scenario.name}: ${scenario.summary}`);
     const result: ScenarioResult = await runScenario(scenario, {
-      ops, ncpus, pageSize, tolerance, seed: opts.seed, level: opts.sizes, log,
+      ops, ncpus, pageSize, tolerance: memcgTolerance(ncpus, pageSize), seed: opts.seed, level: opts.sizes, log,
       settleDeadlineMs: opts.settleDeadlineS * 1000, fault: faultFor(opts.faults, scenario), requireRace: opts.requireRace, overrides: opts.overrides ?? {},
       allocinfo: debug?.allocinfo !== undefined,
       onKernelLog: (records) => rec.kernelLog.push(...records),
       deferTeardown: shellGuest ? teardowns.defer : undefined,
     });
+    const cause = restartCause(session.console.fatalError, { multiThreadedTcg: plan.backend.multiThreadedTcg, restarts: rec.summary.guestRestarts?.length ?? 0, shell: shellGuest !== undefined });
+    if (cause) {
+      // The scenario's result is the dead guest's: it runs again in a new boot, and so does what came after it.
+      ({ guest, debug } = await bootAgain(plan.backend, opts, rec, log, { scenario: scenario.name, crash: session.console.fatalError ?? '', cause, firstReason: result.reason }, session));
+      index--;
+      continue;
+    }
     rec.summary.scenarios.push(result);
     // A guest that died takes no teardown and gives no shell.
     const alive = (): boolean => !session.console.fatalError && !session.gone?.();
@@ -81,6 +84,7 @@ export async function runInGuest(plan: GuestPlan, opts: VmTestOptions, rec: RunR
     }
     if (session.console.fatalError || session.gone?.()) break;
   }
+  const { session, ops } = guest;
   if (shellGuest && opts.shell?.at === 'fail' && !shellOpened && !session.console.fatalError) log('--shell-on-fail: no scenario failed, so no shell');
   const goOn = !session.console.fatalError && !shellOpened;
   if (plan.selftests && goOn) await runTreeSelftests(plan.selftests, guest, rec, log);
@@ -105,8 +109,40 @@ export async function runInGuest(plan: GuestPlan, opts: VmTestOptions, rec: RunR
   rec.summary.exitCode = rec.summary.scenarios.every(isAcceptable) && (rec.summary.debug?.ok ?? true) && afterRunOk ? 0 : 1;
 }
 
+/**
+ * A boot ready for the scenarios: booted (or connected), its boot log read, the debug-kernel
+ * baseline taken, the run-wide faults set up. `boot` counts from 1 (guest-restart.ts).
+ */
+async function bootForScenarios(backend: PreparedGuest, opts: VmTestOptions, rec: RunRecord, log: (line: string) => void, boot: number): Promise<{ guest: Guest; debug: DebugBaseline | undefined }> {
+  const guest = await bootOnce(backend, opts, rec, log);
+  await readBootLog(backend, guest, rec, log);
+  // Debug kernels (allocinfo, kmemleak): a baseline now, the checks after the scenarios.
+  const debug = await debugBaseline(guest.session.agent, backend.config, guest.ncpus, log);
+  if (opts.fault === 'kernel-warn') await armKernelWarn(guest.ops);
+  if (opts.fault === 'kmsg-flood') await floodKmsg(guest.ops);
+  if (opts.fault === STRAY_INT3_FAULT && boot === 1) await injectStrayInt3(guest.ops, guest.session);
+  return { guest, debug };
+}
+
+/** The guest died of an emulator artifact: its console kept, the restart recorded, the same guest booted again. */
+async function bootAgain(backend: PreparedGuest, opts: VmTestOptions, rec: RunRecord, log: (line: string) => void, died: Omit<GuestRestart, 'console' | 'bootMs'>, dead: GuestSession): Promise<{ guest: Guest; debug: DebugBaseline | undefined }> {
+  await awaitOopsTrace(dead);
+  dead.kill();
+  const restarts = (rec.summary.guestRestarts ??= []);
+  const boot = restarts.length + 2;
+  const console = rec.keepConsole(dead, boot - 1);
+  log(`  the guest died in ${died.scenario}: ${died.crash}`);
+  log(`  ${died.cause}: booting again (boot ${boot}) to run ${died.scenario} again; the dead guest's console is ${console}`);
+  rec.kernelLog.push(`--- the guest died here (${died.crash}) and was booted again: boot ${boot} ---`);
+  const restart: GuestRestart = { ...died, console, bootMs: 0 };
+  restarts.push(restart);
+  const next = await bootForScenarios(backend, opts, rec, log, boot);
+  restart.bootMs = next.guest.session.bootMs;
+  return next;
+}
+
 /** Boots (or connects) until the agent answers; the record has the session from then on. */
-async function boot(backend: PreparedGuest, opts: VmTestOptions, rec: RunRecord, log: (line: string) => void): Promise<Guest> {
+async function bootOnce(backend: PreparedGuest, opts: VmTestOptions, rec: RunRecord, log: (line: string) => void): Promise<Guest> {
   log(backend.startLine);
   const booted = await backend.start({ bootDeadlineMs: opts.bootDeadlineS * 1000, recordAgent: rec.recordAgent }, log).catch((err: unknown) => {
     rec.bootFailed(err);
@@ -115,8 +151,9 @@ async function boot(backend: PreparedGuest, opts: VmTestOptions, rec: RunRecord,
   const session = booted.session;
   rec.session = session;
   const summary = rec.summary;
-  if (booted.crashes.length) summary.bootCrashes = booted.crashes;
-  summary.timings.bootMs = session.bootMs;
+  if (booted.crashes.length) summary.bootCrashes = [...(summary.bootCrashes ?? []), ...booted.crashes];
+  // The first boot's; a boot after a restart has its own figure (guestRestarts).
+  summary.timings.bootMs ??= session.bootMs;
   const ready = session.ready;
   summary.kernel.release = String(ready.release ?? backend.kernel.release);
   const ncpus = Number(ready.ncpus ?? opts.cpus);
@@ -134,7 +171,7 @@ async function readBootLog(backend: PreparedGuest, guest: Guest, rec: RunRecord,
   if (backend.target) rec.kernelLog.push(`--- ${backend.target.kernelLogBefore = bootRead.lines.length} records above were in the target's kernel log before this run ---`);
   const bootFindings = scanKernelLog(bootRead.lines);
   if (bootFindings.length) {
-    rec.summary.bootKernelLog = bootFindings.map((f) => f.line);
+    rec.summary.bootKernelLog = [...(rec.summary.bootKernelLog ?? []), ...bootFindings.map((f) => f.line)];
     log(`note: the kernel reported ${bootFindings.length} problem(s) while booting (see kernel.log); they do not count against any scenario`);
   }
 }

@@ -8,7 +8,7 @@ import type { SizeLevel } from '../scenarios/types.js';
 import type { Selection } from '../selftests/selection.js';
 import type { AccelRequest } from '../vm/accel.js';
 import type { ChannelKind } from '../vm/channel.js';
-import type { KernelLogFault } from './after-run.js';
+import type { RunFault } from './guest-restart.js';
 import type { ShellStop } from './shell-stop.js';
 
 export interface VmTestOptions {
@@ -23,8 +23,8 @@ export interface VmTestOptions {
   memoryMiB: number;
   bootDeadlineS: number;
   settleDeadlineS: number;
-  /** Harness self-test only: the kernel-log faults of after-run.ts, for the whole run. */
-  fault?: KernelLogFault;
+  /** Harness self-test only: the kernel-log faults of after-run.ts and guest-restart.ts's stray int3, for the whole run. */
+  fault?: RunFault;
   /** Harness self-test only: the scenarios' faults (ScenarioContext.fault, scenarios/faults.ts). */
   faults?: FaultRequest[];
   /** A race scenario whose rounds never reached the contended unlink path fails. */

@@ -9,7 +9,7 @@ import { assertConfig } from '../kernel/config.js';
 import type { KernelImage } from '../kernel/resolve.js';
 import { defaultJobs } from '../kernel-build/kernel-build.js';
 import { resolveAndBuildKernel, type ResolvedKernel } from '../kernel-build/tree-kernel.js';
-import type { PreparedGuest } from '../backend/backend.js';
+import { isMultiThreadedTcg, type PreparedGuest } from '../backend/backend.js';
 import { chooseLocalBackend } from '../backend/registry.js';
 import { sshBackend } from '../backend/ssh.js';
 import { buildSelftests, type BuiltSelftests } from '../selftests/build.js';
@@ -23,9 +23,10 @@ import { chooseAccel } from '../vm/accel.js';
 import { chooseChannel } from '../vm/channel.js';
 import { buildGuestInitramfs } from '../vm/guest-image.js';
 import { fileEntry } from '../vm/initramfs.js';
-import { SHARE_NEEDS } from '../vm/qemu.js';
+import { SHARE_NEEDS, type GuestSpec } from '../vm/qemu.js';
 import { ensureTestModule, TESTMOD_GUEST_PATH } from '../vm/testmod.js';
 import { prepareShellGuest, type ShellGuest } from '../vm/shell-guest.js';
+import { STRAY_INT3_FAULT } from './guest-restart.js';
 import type { VmTestOptions } from './options.js';
 
 export interface Prepared {
@@ -41,7 +42,7 @@ export function checkTargetRequest(opts: VmTestOptions): void {
   if (!isTargetSpec(opts.kernel)) return;
   if (opts.selftests) throw new SetupError(`--with-selftests needs a kernel tree the harness builds and boots; it does not run on --target ${opts.kernel}`);
   // The kernel-log self-tests load a module, flood the log or panic the kernel: never on a machine that is not ours.
-  if (opts.fault) throw new SetupError(`--inject-fault ${opts.fault} warns, floods or panics the kernel: it runs in a guest the harness boots, never on --target ${opts.kernel}`);
+  if (opts.fault) throw new SetupError(`--inject-fault ${opts.fault} warns, floods, oopses or panics the kernel: it runs in a guest the harness boots, never on --target ${opts.kernel}`);
 }
 
 export async function prepare(opts: VmTestOptions, log: (line: string) => void, timings: Record<string, number>): Promise<Prepared> {
@@ -67,6 +68,14 @@ async function kernelOf(opts: VmTestOptions, log: (line: string) => void): Promi
   return given ? { ...resolved, build: given } : resolved;
 }
 
+/** --inject-fault stray-int3 tests the one restart a run makes, which only multi-threaded TCG without a shell gets (guest-restart.ts). */
+function strayInt3Refusal(opts: VmTestOptions, spec: Pick<GuestSpec, 'accel' | 'tcgThreads' | 'cpus'>): string | undefined {
+  if (opts.fault !== STRAY_INT3_FAULT) return undefined;
+  if (opts.shell) return `--inject-fault ${STRAY_INT3_FAULT} cannot go with a shell in the guest (the run boots no second guest for a shell): leave one out`;
+  if (!isMultiThreadedTcg(spec)) return `--inject-fault ${STRAY_INT3_FAULT} needs multi-threaded TCG with 2 or more CPUs (${spec.accel}, ${spec.cpus} CPU${spec.cpus === 1 ? '' : 's'}${spec.tcgThreads ? ', one host thread' : ''} here), the only guest a stray int3 boots again: use --accel tcg --cpus 2`;
+  return undefined;
+}
+
 /** The local guest: the kernel, the initramfs, QEMU or vng. Nothing boots until start(). */
 async function prepareLocalGuest(opts: VmTestOptions, log: (line: string) => void, timings: Record<string, number>): Promise<Prepared> {
   const t0 = Date.now();
@@ -81,8 +90,9 @@ async function prepareLocalGuest(opts: VmTestOptions, log: (line: string) => voi
   // The selftests come over 9p at the same path as on the host; their shared libraries ride in the initramfs.
   const chosen = await chooseLocalBackend(opts.backend ?? 'qemu', kernel.source, { mirror: opts.mirror, log });
   // vng boots the host's root, not our image: the module would be missing and insmod fail after the boot.
-  if (opts.fault === 'kernel-warn' && chosen.backend.name === 'vng') throw new SetupError(`--inject-fault kernel-warn puts its test module into the harness's own guest image, which vng does not boot: use --backend qemu`);
-  const testmod = opts.fault === 'kernel-warn' ? await ensureTestModule(kernel, { mirror: opts.mirror, log }) : undefined;
+  const testmodFault = opts.fault === 'kernel-warn' || opts.fault === STRAY_INT3_FAULT ? opts.fault : undefined;
+  if (testmodFault && chosen.backend.name === 'vng') throw new SetupError(`--inject-fault ${testmodFault} puts its test module into the harness's own guest image, which vng does not boot: use --backend qemu`);
+  const testmod = testmodFault ? await ensureTestModule(kernel, { mirror: opts.mirror, log }) : undefined;
   if (testmod) timings.testModuleMs = testmod.elapsedMs;
   const extra = [...(selftests ? selftestsGuestFiles(selftests) : []), ...(testmod ? [fileEntry(TESTMOD_GUEST_PATH.slice(1), testmod.path, 0o644)] : [])];
   // A shell after a scenario reaches the guest through its sshd (docs/ARCHITECTURE.md): in our
@@ -98,7 +108,7 @@ async function prepareLocalGuest(opts: VmTestOptions, log: (line: string) => voi
   const singleThread = accel.accel === 'tcg' && opts.noScenarios === true && selftests !== undefined && spec.cpus > 1;
   if (singleThread) log(`accel: TCG with one host thread for the ${spec.cpus} vCPUs (selftests alone: multi-threaded TCG can run a stale int3 of the programs' attach)`);
   const guest = { kernel, tag: kernelTag(kernel), spec: { ...spec, accel: accel.accel, ...(singleThread ? { tcgThreads: 'single' as const } : {}), ...(shellGuest ? { network: shellGuest.network, append: shellGuest.append } : {}) }, ...(shellGuest?.vngSshdDir ? { sshdDir: shellGuest.vngSshdDir } : {}) };
-  const refused = chosen.backend.refusal(guest);
+  const refused = chosen.backend.refusal(guest) ?? strayInt3Refusal(opts, guest.spec);
   if (refused) throw new SetupError(refused);
   if (chosen.backend.name !== 'qemu') log(`backend ${chosen.backend.name}: ${chosen.why}`);
   return { selftests, shellGuest, backend: await chosen.backend.prepare(guest, log) };

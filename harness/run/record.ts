@@ -72,6 +72,13 @@ export class RunRecord {
     if (err instanceof GuestError) writeFileSync(join(this.run.dir, 'console.log'), err.consoleTail);
   }
 
+  /** A guest the run boots again after (guest-restart.ts): its console, as console-boot<N>.log; the file's name. */
+  keepConsole(session: GuestSession, boot: number): string {
+    const file = `console-boot${boot}.log`;
+    writeFileSync(join(this.run.dir, file), session.console.all);
+    return file;
+  }
+
   /** The run stopped on an error: the summary says why, with the error's exit code. */
   failed(err: unknown): void {
     this.summary.aborted = err instanceof Error ? err.message : String(err);

@@ -38,6 +38,7 @@ function banners(s: Partial<Summary>): string {
   const out: string[] = [];
   if (s.aborted) out.push(`<div class="banner">The run ended early: ${esc(s.aborted)}</div>`);
   if (s.debug && s.debug.ok === false) out.push(`<div class="banner">Debug kernel checks failed (allocinfo / kmemleak): see summary.json <code>debug</code></div>`);
+  for (const r of Array.isArray(s.guestRestarts) ? s.guestRestarts : []) out.push(`<p class="note">The guest was booted again in <b>${esc(r.scenario)}</b>, which ran again in the new boot: it died of ${esc(r.crash)}; ${esc(r.cause)}. Its first run had: ${esc(r.firstReason)}. The dead guest's console: ${esc(r.console)}.</p>`);
   if (s.bootKernelLog?.length) out.push(`<p class="note">The kernel reported ${s.bootKernelLog.length} problem(s) while booting (not counted against any scenario): ${esc(s.bootKernelLog[0])}</p>`);
   return out.join('\n');
 }
