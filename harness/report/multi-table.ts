@@ -7,7 +7,7 @@ import { buildGrid, gridDifferences, type Difference, type LabelledRun } from '.
 import { renderDifferences, renderGrid } from './compare-table.js';
 import type { MultiRun, MultiSummary } from '../results/multi-summary.js';
 import type { Summary } from '../results/summary.js';
-import { shellLines } from './table.js';
+import { restartLine, shellLines } from './table.js';
 
 /** A kernel's label in the table: the spec as typed, or its release when the spec is a path. */
 export function runLabel(r: MultiRun): string {
@@ -31,6 +31,7 @@ export function renderMultiTable(m: MultiSummary): string {
   const grid = buildGrid(runs);
   const out = [`kernels side by side: ${m.kernels.join(', ')} (sizes ${m.sizes}, seed ${m.seed})`, renderGrid(grid), '', renderDifferences(gridDifferences(grid).map((d) => withShellStop(d, m.runs)))];
   for (const r of m.runs) if (r.error) out.push(`${r.kernel}: ended early (exit ${r.exitCode}): ${r.error}`);
+  for (const r of m.runs) for (const x of r.summary?.guestRestarts ?? []) out.push(`${runLabel(r)}: ${restartLine(x)}`);
   // Where the run stopped for its shell: that kernel's scenarios after it show as not run above.
   for (const r of m.runs) {
     const shell = r.summary?.shell;

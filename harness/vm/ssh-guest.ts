@@ -128,6 +128,12 @@ export interface SshGuestOptions {
   memoryMiB: number;
   bootDeadlineMs: number;
   log: (line: string) => void;
+  /**
+   * The vCPUs on one host thread of TCG (qemu.ts tcgThreads). A test's target guest: the harness
+   * never boots a target again, so multi-threaded TCG's stray int3 (run/guest-restart.ts) would
+   * end a test for no kernel's fault.
+   */
+  tcgThreads?: 'single';
   /** Start the guest's sshd without CAP_BPF/CAP_SYS_ADMIN/CAP_PERFMON (a target without bpf()). */
   noBpf?: boolean;
   mirror?: string;
@@ -198,6 +204,7 @@ export async function bootSshGuest(opts: SshGuestOptions): Promise<SshGuest> {
       bzImage: kernel.bzImage, initramfs: image, accel: 'tcg' as const, channel: chooseChannel(kernel.config).kind, cpus: opts.cpus, memoryMiB: opts.memoryMiB,
       network: { hostPort: port, guestPort: 22 }, append: [`bpfh.sshd=${opts.noBpf ? 'nobpf' : 'on'}`],
       ...(opts.arch ? { arch: opts.arch } : {}),
+      ...(opts.tcgThreads ? { tcgThreads: opts.tcgThreads } : {}),
     };
     const accel = opts.accel === undefined || opts.accel === 'tcg' ? 'tcg' : (await chooseAccel(opts.accel, spec, opts.log)).accel;
     const { session } = await bootGuestRetrying(
