@@ -144,7 +144,6 @@ export interface ScenarioResult {
   settleSeries?: SettleSeries[];
 }
 
-/** The kernel log after the last scenario and the console after power-off (harness/run/after-run.ts). */
 /** A guest booted again mid-run: the scenario that was running ran again in the new boot. */
 export interface GuestRestart {
   /** The scenario that was running when the guest died (its result is the new boot's). */
@@ -161,6 +160,7 @@ export interface GuestRestart {
   bootMs: number;
 }
 
+/** The kernel log after the last scenario and the console after power-off (harness/run/after-run.ts). */
 export interface AfterRunLog {
   /** From the end of the last scenario (and debug checks) to the last read, ms. */
   waitedMs: number;

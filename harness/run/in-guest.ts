@@ -64,7 +64,7 @@ export async function runInGuest(plan: GuestPlan, opts: VmTestOptions, rec: RunR
     if (cause) {
       // The scenario's result is the dead guest's: it runs again in a new boot, and so does what came after it.
       ({ guest, debug } = await bootAgain(plan.backend, opts, rec, log, { scenario: scenario.name, crash: session.console.fatalError ?? '', cause, firstReason: result.reason }, session));
-      index--;
+      index -= 1; // the loop's index++ comes back to this scenario
       continue;
     }
     rec.summary.scenarios.push(result);
