@@ -5,6 +5,7 @@
  */
 import type { Summary } from '../results/summary.js';
 import { checksOf, scenariosOf, SHELL_KERNEL_LOG_TEST, str, verdictOf } from './format.js';
+import { restartLine } from './table.js';
 
 /** A description may not contain "#" (directive) or a newline. */
 function description(s: string): string {
@@ -38,6 +39,8 @@ export function summaryToTap(s: Summary): string {
   const out: string[] = ['TAP version 14'];
   const kernel = s?.kernel ? `${str(s.kernel.release) || '?'} (${str(s.kernel.spec) || '?'})` : '?';
   out.push(`# ${str(s?.tool) || 'bpf-storage-harness'}: kernel ${kernel}, ${str(s?.accel) || '?'}, channel ${str(s?.channel) || '?'}`);
+  // A restart changes no verdict (run/guest-restart.ts), but a reader of results.tap alone should know of it.
+  for (const r of Array.isArray(s?.guestRestarts) ? s.guestRestarts : []) out.push(`# ${restartLine(r).replace(/[\r\n]+/g, ' ')}`);
   const scenarios = scenariosOf(s);
   scenarios.forEach((r, i) => {
     const v = verdictOf(r);

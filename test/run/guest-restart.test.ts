@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { GUEST_RESTARTS, restartCause } from '../../harness/run/guest-restart.js';
 import { renderTable } from '../../harness/report/table.js';
 import { renderMultiTable } from '../../harness/report/multi-table.js';
+import { summaryToTap } from '../../harness/report/tap.js';
 import { renderRunReport } from '../../harness/report/html/run-report.js';
 import type { GuestRestart, Summary } from '../../harness/results/summary.js';
 import { projectRoot } from '../../harness/util/paths.js';
@@ -45,6 +46,7 @@ t.test('the table and report.html say the guest was booted again, where and why'
   const html = renderRunReport(s);
   t.match(html, /booted again in <b>sk-map-free-live-owners<\/b>.*Oops: int3.*console-boot1\.log/);
   t.notMatch(renderTable({ ...s, guestRestarts: undefined }), /booted again/);
+  t.match(summaryToTap(s), /^# guest booted again: it died in sk-map-free-live-owners of .*Oops: int3/m, 'results.tap has it as a comment (no verdict changes)');
   const multi = renderMultiTable({ version: 1, kind: 'multi', tool: s.tool, startedAt: s.startedAt, kernels: ['debian:7.3'], seed: 7, sizes: 'small', exitCode: 0, repeat: '', runs: [{ kernel: 'debian:7.3', exitCode: 0, resultsDir: 'results/x', summary: s }] });
   t.match(multi, /^debian:7\.3: guest booted again: it died in sk-map-free-live-owners of .*Oops: int3/m, 'the combined table of --kernels says which kernel');
 });
