@@ -130,11 +130,11 @@ async function bootAgain(backend: PreparedGuest, opts: VmTestOptions, rec: RunRe
   dead.kill();
   const restarts = (rec.summary.guestRestarts ??= []);
   const boot = restarts.length + 2;
-  const console = rec.keepConsole(dead, boot - 1);
+  const consoleFile = rec.keepConsole(dead, boot - 1);
   log(`  the guest died in ${died.scenario}: ${died.crash}`);
-  log(`  ${died.cause}: booting again (boot ${boot}) to run ${died.scenario} again; the dead guest's console is ${console}`);
+  log(`  ${died.cause}: booting again (boot ${boot}) to run ${died.scenario} again; the dead guest's console is ${consoleFile}`);
   rec.kernelLog.push(`--- the guest died here (${died.crash}) and was booted again: boot ${boot} ---`);
-  const restart: GuestRestart = { ...died, console, bootMs: 0 };
+  const restart: GuestRestart = { ...died, console: consoleFile, bootMs: 0 };
   restarts.push(restart);
   const next = await bootForScenarios(backend, opts, rec, log, boot);
   restart.bootMs = next.guest.session.bootMs;
