@@ -14,7 +14,7 @@
  * module (bpf/testmod/, report=int3), the same oops, and the run must recover from it.
  */
 import type { GuestOps } from '../agent/guest-ops.js';
-import { sleep } from '../util/deadline.js';
+import { withDeadline } from '../util/deadline.js';
 import { SetupError } from '../util/errors.js';
 import type { GuestSession } from '../vm/session.js';
 import { TESTMOD_GUEST_PATH } from '../vm/testmod.js';
@@ -55,14 +55,17 @@ const TRACE_DEADLINE_MS = 5_000;
 
 /** Until the console has the end of the oops's trace (or the deadline): the dead guest's console is then worth keeping. */
 export async function awaitOopsTrace(session: GuestSession): Promise<void> {
-  for (const t0 = Date.now(); !session.console.includes('---[ end trace') && Date.now() - t0 < TRACE_DEADLINE_MS; ) await sleep(100);
+  const ended = new Promise<void>((resolve) => session.console.onFatalTraceEnd(resolve));
+  // Past the deadline the console is kept as it is: a cut trace still has the oops's first lines.
+  await withDeadline(ended, TRACE_DEADLINE_MS, 'the oops trace').catch(() => undefined);
 }
 
 /** --inject-fault stray-int3, first boot only: the test module's int3, and the oops on the console. */
 export async function injectStrayInt3(ops: GuestOps, session: GuestSession): Promise<void> {
+  const oops = new Promise<void>((resolve) => session.console.onFatal(() => resolve()));
   // The insmod dies in the oops: its reply, if one comes, says nothing.
   await ops.exec('/bin/busybox', ['insmod', TESTMOD_GUEST_PATH, 'report=int3'], { out: '/tmp/bpfh-int3.out', timeoutMs: OOPS_DEADLINE_MS }).catch(() => undefined);
-  for (const t0 = Date.now(); !session.console.fatalError; await sleep(100)) {
-    if (Date.now() - t0 > OOPS_DEADLINE_MS) throw new SetupError(`--inject-fault ${STRAY_INT3_FAULT}: the test module's int3 printed no oops on the console within ${OOPS_DEADLINE_MS / 1000} s`);
-  }
+  await withDeadline(oops, OOPS_DEADLINE_MS, 'the oops').catch(() => {
+    throw new SetupError(`--inject-fault ${STRAY_INT3_FAULT}: the test module's int3 printed no oops on the console within ${OOPS_DEADLINE_MS / 1000} s`);
+  });
 }

@@ -19,6 +19,9 @@ export class ConsoleMonitor {
   private partial = '';
   private fatal: string | null = null;
   private readonly listeners: Array<(what: string) => void> = [];
+  /** The fatal report's own trace has ended ("---[ end trace"): its RIP and call trace are in the text. */
+  private fatalTraceEnded = false;
+  private readonly traceEndListeners: Array<() => void> = [];
 
   /** Feed console output as it arrives. */
   push(chunk: string): void {
@@ -32,6 +35,15 @@ export class ConsoleMonitor {
   onFatal(listener: (what: string) => void): void {
     this.listeners.push(listener);
     if (this.fatal) listener(this.fatal);
+  }
+
+  /**
+   * Called once when the fatal report's trace has ended (at once if it has): an end-of-trace
+   * line printed before the fatal one (an earlier WARN's) does not count.
+   */
+  onFatalTraceEnd(listener: () => void): void {
+    this.traceEndListeners.push(listener);
+    if (this.fatalTraceEnded) listener();
   }
 
   get fatalError(): string | null {
@@ -69,7 +81,13 @@ export class ConsoleMonitor {
   }
 
   private inspect(line: string): void {
-    if (this.fatal) return;
+    if (this.fatal) {
+      if (!this.fatalTraceEnded && line.includes('---[ end trace')) {
+        this.fatalTraceEnded = true;
+        for (const l of this.traceEndListeners) l();
+      }
+      return;
+    }
     for (const [re, what] of FATAL_PATTERNS) {
       if (re.test(line)) {
         this.fatal = `${what}: ${line.replace(/\r/g, '').trim()}`;
