@@ -89,6 +89,8 @@ export const vmTestCommand = defineCommand({
   run: async (a) => {
     const kernels = kernelList(a.kernel, a.kernels, a.target);
     const shell = a['shell-on-fail'] ? { at: 'fail' as const, open: openGuestShell } : undefined;
+    // A shell keeps its guest: the run boots no second one (run/guest-restart.ts), which this fault tests.
+    if (shell && a['inject-fault']?.includes(STRAY_INT3_FAULT)) throw new SetupError(`--inject-fault ${STRAY_INT3_FAULT} cannot go with --shell-on-fail (the run boots no second guest while a shell may open in it): leave one out`);
     if (shell) {
       checkShellOnFail(a.json, kernels);
       // The terminal too, for every kernel before the first one runs.

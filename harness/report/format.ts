@@ -1,5 +1,5 @@
 /** Small helpers shared by the report writers. They accept partial data: reports are written from exit paths. */
-import type { CounterSnapshot, ScenarioResult, ShellSession, Summary } from '../results/summary.js';
+import type { CounterSnapshot, GuestRestart, ScenarioResult, ShellSession, Summary } from '../results/summary.js';
 
 /** The scenarios of a Summary that may be partial or malformed. */
 export function scenariosOf(s: Partial<Summary> | null | undefined): Array<Partial<ScenarioResult>> {
@@ -88,4 +88,9 @@ export function shellKernelLogLine(shell: ShellSession): string {
   if (k.verdict === 'clean') return 'kernel log during and after the shell: nothing reported';
   const what = k.verdict === 'reported' ? `the kernel reported: ${str(k.reports[0])}` : `not judged: ${str(k.problem)}`;
   return `kernel log during and after the shell (not counted against ${str(shell.scenario)}, whose verdict is the one it had when the shell opened; the run fails): ${what}`;
+}
+
+/** A guest booted again mid-run (run/guest-restart.ts): where, of what, and where its console is; the table, the combined table and results.tap. */
+export function restartLine(r: GuestRestart): string {
+  return `guest booted again: it died in ${str(r.scenario)} of ${str(r.crash)}, ${str(r.cause)}; ${str(r.scenario)} ran again in the new boot (the dead guest's console: ${str(r.console)})`;
 }

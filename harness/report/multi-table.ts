@@ -7,7 +7,8 @@ import { buildGrid, gridDifferences, type Difference, type LabelledRun } from '.
 import { renderDifferences, renderGrid } from './compare-table.js';
 import type { MultiRun, MultiSummary } from '../results/multi-summary.js';
 import type { Summary } from '../results/summary.js';
-import { restartLine, shellLines } from './table.js';
+import { restartLine } from './format.js';
+import { shellLines } from './table.js';
 
 /** A kernel's label in the table: the spec as typed, or its release when the spec is a path. */
 export function runLabel(r: MultiRun): string {

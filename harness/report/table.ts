@@ -9,8 +9,8 @@
  */
 import { join } from 'node:path';
 import type { RaceCoverageSummary } from '../results/race-coverage.js';
-import type { GuestRestart, ShellSession, Summary } from '../results/summary.js';
-import { counterDeltas, ms, scenariosOf, shellKernelLogLine, signedBytes, str, verdictOf, type ShownVerdict } from './format.js';
+import type { ShellSession, Summary } from '../results/summary.js';
+import { counterDeltas, ms, restartLine, scenariosOf, shellKernelLogLine, signedBytes, str, verdictOf, type ShownVerdict } from './format.js';
 import { unseenFrees } from '../verdict/race-coverage.js';
 
 export interface TableOptions {
@@ -43,11 +43,6 @@ export function shellLines(shell: ShellSession, dir?: string): string[] {
   if (shell.notRun.length) lines.push(`  not run: ${shell.notRun.map(str).join(', ')}`);
   lines.push(`  ${shellKernelLogLine(shell)}`);
   return lines;
-}
-
-/** A guest booted again mid-run (run/guest-restart.ts): where, of what, and where its console is. */
-export function restartLine(r: GuestRestart): string {
-  return `guest booted again: it died in ${str(r.scenario)} of ${str(r.crash)}, ${str(r.cause)}; ${str(r.scenario)} ran again in the new boot (the dead guest's console: ${str(r.console)})`;
 }
 
 export function renderTable(s: Summary, opts: TableOptions = { color: false }): string {

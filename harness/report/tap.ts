@@ -4,8 +4,7 @@
  * An aborted run ends with "Bail out!" so no consumer mistakes it for a complete one.
  */
 import type { Summary } from '../results/summary.js';
-import { checksOf, scenariosOf, SHELL_KERNEL_LOG_TEST, str, verdictOf } from './format.js';
-import { restartLine } from './table.js';
+import { checksOf, restartLine, scenariosOf, SHELL_KERNEL_LOG_TEST, str, verdictOf } from './format.js';
 
 /** A description may not contain "#" (directive) or a newline. */
 function description(s: string): string {

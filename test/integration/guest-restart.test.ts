@@ -34,3 +34,9 @@ t.test('with one vCPU no restart can follow: stray-int3 is refused in one line b
   t.match(lines[lines.length - 1], /--inject-fault stray-int3 needs multi-threaded TCG with 2 or more CPUs \(tcg, 1 CPU here\), the only guest a stray int3 boots again: use --accel tcg --cpus 2$/);
   t.notMatch(run.stdout + run.stderr, /booting 7\.3/, 'nothing booted');
 });
+
+t.test('with --shell-on-fail no restart can follow: stray-int3 is refused in one line, before the terminal is even asked for', async (t) => {
+  const run = runCli([...BASE, '--shell-on-fail']);
+  t.equal(run.status, 2);
+  t.equal(run.stderr, 'bpf-harness: --inject-fault stray-int3 cannot go with --shell-on-fail (the run boots no second guest while a shell may open in it): leave one out\n');
+});
