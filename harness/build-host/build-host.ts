@@ -262,7 +262,7 @@ export class BuildHost {
     const manifestPath = join(cacheDir(), 'build-hosts', `${createHash('sha256').update(`${this.url}\0${o.replace ? dirname(o.token) : remote}`).digest('hex').slice(0, 16)}.manifest`);
     const now = listTree(local, o.keep);
     const saved = readManifest(manifestPath);
-    const hostToken = (await this.conn.run(`cat ${shq(o.token)} 2>/dev/null; true`, SHORT_DEADLINE_MS)).stdout.trim();
+    const hostToken = (await this.catFile(o.token)).trim();
     const full = saved === undefined || hostToken === '' || hostToken !== saved.token;
     const before: Manifest = full ? new Map() : saved.entries;
     const diff = diffManifests(before, now);
@@ -286,7 +286,12 @@ export class BuildHost {
 
   /** The text of a small file on the host ('' when there is none). */
   async readFile(remote: string): Promise<string> {
-    return this.step(`reading ${basename(remote)}`, async () => (await this.conn.run(`cat ${shq(remote)} 2>/dev/null; true`, SHORT_DEADLINE_MS)).stdout);
+    return this.step(`reading ${basename(remote)}`, () => this.catFile(remote));
+  }
+
+  /** readFile's read, for a caller already inside a step of its own (sync's token). */
+  private async catFile(remote: string): Promise<string> {
+    return (await this.conn.run(`cat ${shq(remote)} 2>/dev/null; true`, SHORT_DEADLINE_MS)).stdout;
   }
 
   /** A small file written on the host, whole or not at all (a rename). */
