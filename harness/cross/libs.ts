@@ -6,10 +6,11 @@
  * needed.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEBIAN_KEYRING, aptWithLists, discoverDebianMirror, privateAptFor, type PrivateApt } from '../host/apt.js';
 import { SetupError } from '../util/errors.js';
+import { newestCacheEntry, publishCacheEntry } from '../util/cache-entry.js';
 import { cacheDir } from '../util/paths.js';
 import { withTempDir } from '../util/temp-dir.js';
 
@@ -39,20 +40,14 @@ export async function fetchArm64Debs(items: ReadonlyArray<{ pkg: string; version
 
 /** The versions of `pkgs` in `suite` of the arm64 private apt; a missing one is an error naming it. */
 export async function arm64Versions(pkgs: readonly string[], suite: string, what: string, opts: DebOpts): Promise<Array<{ pkg: string; version: string }>> {
-  const apt = await arm64Apt(what, opts);
-  const versions = await apt.versions(pkgs);
-  return pkgs.map((pkg) => {
-    const v = versions.find((x) => x.pkg === pkg && x.suite === suite);
-    if (!v) throw new SetupError(`${what}: ${pkg} (arm64) is not in ${suite}'s package lists: delete ${apt.dir} and retry, or pass --mirror <URL of a Debian mirror>`);
-    return { pkg, version: v.version };
-  });
+  return (await arm64Apt(what, opts)).versionsIn(pkgs, suite, what);
 }
 
 /** The directory holding usr/include and usr/lib/aarch64-linux-gnu of the four -dev packages. */
 export async function arm64CrossLibs(opts: DebOpts): Promise<string> {
   const root = join(cacheDir(), 'cross', 'arm64');
-  const have = existsSync(root) ? readdirSync(root).filter((n) => !n.startsWith('.') && ARM64_STATIC_LIBS.every((l) => existsSync(join(root, n, l)))).sort() : [];
-  if (have.length > 0) return join(root, have[have.length - 1]!);
+  const have = newestCacheEntry(root, (entry) => ARM64_STATIC_LIBS.every((l) => existsSync(join(entry, l))));
+  if (have) return have;
   const what = "the arm64 agent's static libraries";
   const items = await arm64Versions(ARM64_LIB_PACKAGES, CROSS_SUITE, what, opts);
   mkdirSync(root, { recursive: true });
@@ -60,9 +55,6 @@ export async function arm64CrossLibs(opts: DebOpts): Promise<string> {
     opts.log(`downloading ${items.map((i) => `${i.pkg} ${i.version}`).join(', ')} (arm64, ${CROSS_SUITE}) for the cross build`);
     const x = await fetchArm64Debs(items, tmp, what, opts);
     for (const l of ARM64_STATIC_LIBS) if (!existsSync(join(x, l))) throw new SetupError(`${what}: the packages hold no ${l}: report this`);
-    const dest = join(root, createHash('sha256').update(items.map((i) => `${i.pkg}=${i.version}`).join('\n')).digest('hex').slice(0, 16));
-    rmSync(dest, { recursive: true, force: true });
-    renameSync(x, dest);
-    return dest;
+    return publishCacheEntry(x, root, createHash('sha256').update(items.map((i) => `${i.pkg}=${i.version}`).join('\n')).digest('hex').slice(0, 16));
   });
 }

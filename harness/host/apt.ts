@@ -247,6 +247,16 @@ export class PrivateApt {
     return out;
   }
 
+  /** The version of each of `pkgs` in `suite`; one missing is a SetupError naming it (`what`: the need, in the message). */
+  async versionsIn(pkgs: readonly string[], suite: string, what: string): Promise<Array<{ pkg: string; version: string }>> {
+    const versions = await this.versions(pkgs);
+    return pkgs.map((pkg) => {
+      const v = versions.find((x) => x.pkg === pkg && x.suite === suite);
+      if (!v) throw new SetupError(`${what}: ${pkg}${this.arch === 'amd64' ? '' : ` (${this.arch})`} is not in ${suite}'s package lists: delete ${this.dir} and retry, or pass --mirror <URL of a Debian mirror>`);
+      return { pkg, version: v.version };
+    });
+  }
+
   /** apt-get download `pkg=version` ... into `dir`. */
   async download(items: ReadonlyArray<{ pkg: string; version: string }>, dir: string): Promise<void> {
     const r = await this.run('apt-get', ['-qq', 'download', ...items.map((i) => `${i.pkg}=${i.version}`)], DOWNLOAD_TIMEOUT_MS, dir);

@@ -7,11 +7,12 @@
  * cacheDir()/guest-arm64/<versions>/; once there, no apt is needed.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { arm64Versions, CROSS_SUITE, fetchArm64Debs, type DebOpts } from '../cross/libs.js';
 import { SetupError } from '../util/errors.js';
+import { newestCacheEntry, publishCacheEntry } from '../util/cache-entry.js';
 import { cacheDir } from '../util/paths.js';
 import { withTempDir } from '../util/temp-dir.js';
 import type { CpioEntry } from './initramfs.js';
@@ -72,8 +73,7 @@ async function closure(root: string, sshd: string): Promise<string[]> {
 /** The cache entry, made the first time. */
 export async function arm64Userland(opts: DebOpts): Promise<Arm64Userland> {
   const root = join(cacheDir(), 'guest-arm64');
-  const have = existsSync(root) ? readdirSync(root).filter((n) => existsSync(join(root, n, 'index.json'))).sort() : [];
-  const entry = have.length > 0 ? join(root, have[have.length - 1]!) : await fetchUserland(root, opts);
+  const entry = newestCacheEntry(root, (e) => existsSync(join(e, 'index.json'))) ?? (await fetchUserland(root, opts));
   const index = JSON.parse(readFileSync(join(entry, 'index.json'), 'utf8')) as Index;
   return { busybox: join(entry, index.busybox), sshd: join(entry, index.sshd), libraries: index.libraries.map((l) => join(entry, l)) };
 }
@@ -97,9 +97,7 @@ async function fetchUserland(root: string, opts: DebOpts): Promise<string> {
     for (const l of libs) writeFileSync(join(stage, 'lib', basename(l)), readFileSync(l));
     const index: Index = { packages: items.map((i) => `${i.pkg} ${i.version}`), busybox: 'bin/busybox', sshd: 'bin/sshd', libraries: libs.map((l) => join('lib', basename(l))) };
     writeFileSync(join(stage, 'index.json'), `${JSON.stringify(index, null, 2)}\n`);
-    const dest = join(root, createHash('sha256').update(index.packages.join('\n')).digest('hex').slice(0, 16));
-    rmSync(dest, { recursive: true, force: true });
-    renameSync(stage, dest);
+    const dest = publishCacheEntry(stage, root, createHash('sha256').update(index.packages.join('\n')).digest('hex').slice(0, 16));
     opts.log(`kept the arm64 busybox, sshd and ${libs.length} libraries in ${dest}`);
     return dest;
   });

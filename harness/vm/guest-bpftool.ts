@@ -9,13 +9,14 @@
  * (`ld.so --list`, what ldd does), and a library none of the packages holds is an error naming
  * it. Kept unpacked in cacheDir()/guest-bpftool/<version>/; once there, no apt is needed.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { DEBIAN_KEYRING, PrivateApt, discoverDebianMirror } from '../host/apt.js';
 import { firstLine } from '../util/first-line.js';
 import { SetupError } from '../util/errors.js';
 import { withTempDir } from '../util/temp-dir.js';
+import { newestCacheEntry, publishCacheEntry } from '../util/cache-entry.js';
 import { cacheDir } from '../util/paths.js';
 import { parseLdd } from './guest-image.js';
 import type { CpioEntry } from './initramfs.js';
@@ -70,8 +71,8 @@ export async function guestBpftoolEntries(opts: { mirror?: string; log: (line: s
 /** The cache entry of trixie's bpftool, made the first time. */
 async function cachedBpftool(opts: { mirror?: string; log: (line: string) => void }): Promise<string> {
   const root = join(cacheDir(), 'guest-bpftool');
-  const have = existsSync(root) ? readdirSync(root).filter((n) => existsSync(join(root, n, 'index.json'))).sort() : [];
-  if (have.length > 0) return join(root, have[have.length - 1]!);
+  const have = newestCacheEntry(root, (e) => existsSync(join(e, 'index.json')));
+  if (have) return have;
 
   const mirror = opts.mirror ?? discoverDebianMirror();
   if (mirror === undefined) throw new SetupError('the guest needs bpftool from Debian, and there is no Debian mirror in the system apt sources: pass --mirror <URL of a Debian mirror>');
@@ -83,12 +84,7 @@ async function cachedBpftool(opts: { mirror?: string; log: (line: string) => voi
     const failure = await apt.update(180_000, opts.log);
     if (failure !== undefined) throw new SetupError(`bpftool: ${failure}: check the network, or pass --mirror <URL of a Debian mirror>`);
   }
-  const versions = await apt.versions(BPFTOOL_PACKAGES);
-  const items = BPFTOOL_PACKAGES.map((pkg) => {
-    const v = versions.find((x) => x.pkg === pkg && x.suite === BPFTOOL_SUITE);
-    if (!v) throw new SetupError(`${pkg} is not in ${BPFTOOL_SUITE}'s package lists: delete ${join(cacheDir(), 'apt')} and retry, or pass --mirror <URL of a Debian mirror>`);
-    return { pkg, version: v.version };
-  });
+  const items = await apt.versionsIn(BPFTOOL_PACKAGES, BPFTOOL_SUITE, 'the guest\'s bpftool');
   const version = items[0]!.version;
   mkdirSync(root, { recursive: true });
   return withTempDir(root, '.tmp-', async (tmp) => {
@@ -104,9 +100,7 @@ async function cachedBpftool(opts: { mirror?: string; log: (line: string) => voi
     for (const l of libraries) writeFileSync(join(stage, 'lib', basename(l)), readFileSync(l), { mode: 0o755 });
     const index: Index = { version, packages: items.map((i) => `${i.pkg} ${i.version}`), program: 'bpftool', libraries: libraries.map((l) => join('lib', basename(l))) };
     writeFileSync(join(stage, 'index.json'), `${JSON.stringify(index, null, 2)}\n`);
-    const dest = join(root, version.replace(/[^A-Za-z0-9.+~-]/g, '_'));
-    rmSync(dest, { recursive: true, force: true });
-    renameSync(stage, dest);
+    const dest = publishCacheEntry(stage, root, version.replace(/[^A-Za-z0-9.+~-]/g, '_'));
     opts.log(`kept bpftool ${version} with ${libraries.length} libraries in ${dest}`);
     return dest;
   });

@@ -141,3 +141,12 @@ t.test('downloadUnpacked: a real package downloaded and unpacked; a version Debi
   const bad = tempDir(t, 'bpfh-apt-');
   await t.rejects(apt.downloadUnpacked([{ pkg: 'virtme-ng', version: '0.0.0-none' }], bad), /apt-get download virtme-ng failed: .*check the network or the mirror/);
 });
+
+t.test('versionsIn: the version in a suite, and a package the suite lacks as one line naming it', { skip: cachedApt?.hasLists() ? false : 'no private apt lists in the cache yet (any `npm run vm-test` makes them)' }, async (t) => {
+  const apt = cachedApt!;
+  await apt.prepare();
+  const [vng] = await apt.versionsIn(['virtme-ng'], 'sid', 'the test');
+  t.match(vng, { pkg: 'virtme-ng', version: /^\d/ });
+  t.same(vng?.version, (await apt.versions(['virtme-ng'])).find((v) => v.suite === 'sid')?.version, "sid's version, as apt-cache madison lists it");
+  await t.rejects(apt.versionsIn(['virtme-ng', 'bpfh-no-such-package'], 'sid', 'the test'), new RegExp(`^the test: bpfh-no-such-package is not in sid's package lists: delete ${apt.dir.replace(/[.+]/g, '\\$&')} and retry`));
+});
