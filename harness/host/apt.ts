@@ -118,6 +118,8 @@ export class PrivateApt {
   readonly dir: string;
   readonly mirror: string;
   readonly arch: string;
+  /** The suites its sources name. */
+  readonly suites: readonly string[];
   private readonly confPath: string;
   private readonly stampPath: string;
   private readonly sourcesText: string;
@@ -126,6 +128,7 @@ export class PrivateApt {
     this.dir = dir;
     this.mirror = mirror;
     this.arch = scope.arch;
+    this.suites = scope.suites;
     this.confPath = join(dir, 'apt.conf');
     this.stampPath = join(dir, 'lists-updated');
     this.sourcesText =

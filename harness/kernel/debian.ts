@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEBIAN_KEYRING, DEBIAN_SUITES, FOREIGN_SUITES, LISTS_MAX_AGE_MS, PrivateApt, discoverDebianMirror, privateAptFor } from '../host/apt.js';
+import { DEBIAN_KEYRING, LISTS_MAX_AGE_MS, PrivateApt, discoverDebianMirror, privateAptFor } from '../host/apt.js';
 import { compareDebVersions } from '../host/debversion.js';
 import { SetupError } from '../util/errors.js';
 import { withTempDir } from '../util/temp-dir.js';
@@ -165,7 +165,7 @@ export async function resolveDebianKernel(
   }
 
   const apt = privateAptFor(arch, mirror);
-  const suites = arch === 'amd64' ? DEBIAN_SUITES : FOREIGN_SUITES;
+  const suites = apt.suites;
   await apt.prepare();
   let age = apt.listsAgeMs();
   if (age === undefined || age > LISTS_MAX_AGE_MS) {
